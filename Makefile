@@ -1,0 +1,36 @@
+# 便民助手: `make run` sets everything up and runs the assistant; `make test` sets up and runs the tests.
+.PHONY: run test setup setup-test prepare validate unit stack staff lock benchmark clean
+
+PY := .venv/bin/python
+RASA := .venv-rasa/bin/rasa
+
+run: setup
+	$(PY) -m bot.runner
+
+test: setup-test
+	$(PY) -m bot.cli prepare
+	$(RASA) data validate --config config.yml --domain dialogues/domain --data dialogues/data var/build/nlu
+	$(PY) -m pytest
+
+setup:
+	@bash packaging/setup-system.sh
+	@bash packaging/setup-environments.sh
+
+setup-test:
+	@bash packaging/setup-system.sh --test
+	@bash packaging/setup-environments.sh --test
+
+# Creates or updates a staff account: make staff USERNAME=li PASSWORD=... ROLE=staff|supervisor|admin
+staff: setup
+	$(PY) -m bot.cli staff --username "$(USERNAME)" --password "$(PASSWORD)" --role "$(or $(ROLE),staff)"
+
+# Regenerates the lock files from the requirement files (after a deliberate upgrade).
+lock:
+	bash packaging/lock.sh
+
+benchmark:
+	$(PY) benchmarks/chat_latency.py
+	$(PY) benchmarks/understanding.py
+
+clean:
+	rm -rf var/build var/rasa models

@@ -1,0 +1,157 @@
+"""The dialogue core every channel goes through: one message in, the assistant's replies and state out.
+
+Channels turn their input into an `IncomingMessage` and render `OutgoingMessage`s
+their own way; this module never imports a channel. It normalises what people
+type, keeps the person with staff when a handoff is active, and answers politely
+with a way to a person when the dialogue engine is down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+
+from bot import texts
+from bot.engine.client import ConversationState, RasaClient
+from bot.errors import EngineUnavailable
+from bot.services import conversations, handoff, redaction
+from bot.understanding.pipeline import engine_input
+from knowledge_base.catalogue import get_catalogue
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Button:
+    """A choice offered to the person; pressing it sends `payload` as the message text."""
+
+    title: str
+    payload: str
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    """One message of the assistant (or of a staff member)."""
+
+    text: str
+    buttons: tuple[Button, ...] = ()
+    sender: str = "assistant"
+
+
+@dataclass(frozen=True)
+class IncomingMessage:
+    """One message of a person on any channel."""
+
+    sender_id: str
+    text: str
+    channel: str = "web"
+    locale: str = "zh-CN"
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ChatState:
+    """The conversation state the chat API reports."""
+
+    form: str | None = None
+    requested_slot: str | None = None
+    handoff: str = "none"
+    application_reference: str | None = None
+    appointment_reference: str | None = None
+
+
+@dataclass(frozen=True)
+class TurnResult:
+    """The assistant's answer to one message."""
+
+    conversation_id: str
+    messages: tuple[OutgoingMessage, ...]
+    state: ChatState
+
+
+def to_outgoing(rasa_messages: list[dict[str, Any]]) -> tuple[OutgoingMessage, ...]:
+    """Turns Rasa REST replies into outgoing messages (text only; images and custom payloads are not used)."""
+    result = []
+    for message in rasa_messages:
+        text = message.get("text")
+        buttons = tuple(Button(str(b.get("title", "")), str(b.get("payload", ""))) for b in message.get("buttons") or [])
+        if text or buttons:
+            result.append(OutgoingMessage(text or "", buttons))
+    return tuple(result)
+
+
+def engine_unavailable_message() -> OutgoingMessage:
+    """The polite answer when the dialogue engine cannot answer: the hotline, a person, an appointment."""
+    hotline = get_catalogue().city.hotline
+    buttons = tuple(Button(b["title"], b["payload"]) for b in texts.buttons("utter_engine_unavailable"))
+    return OutgoingMessage(texts.text("utter_engine_unavailable", hotline=hotline), buttons)
+
+
+class ConversationService:
+    """Handles one message of a person through the dialogue engine."""
+
+    def __init__(self, rasa: RasaClient):
+        self._rasa = rasa
+
+    async def handle(self, message: IncomingMessage) -> TurnResult:
+        """Runs one turn: records it, asks the engine (unless staff are serving the person), returns the state."""
+        _, handoff_status = await asyncio.gather(
+            run_in_threadpool(conversations.touch, message.sender_id, message.channel, message.locale),
+            run_in_threadpool(handoff.status_of, message.sender_id),
+        )
+        if handoff_status == "active":
+            # A staff member is answering: the assistant stays silent and the message goes to them.
+            await run_in_threadpool(handoff.add_person_message, message.sender_id, message.text)
+            state = await self._state(message.sender_id, handoff_status)
+            return TurnResult(message.sender_id, (), state)
+
+        metadata = {"channel": message.channel, "locale": message.locale, **message.metadata}
+        try:
+            text, service_hint = await engine_input(self._rasa, message.text)
+            if service_hint:
+                metadata["service_hint"] = service_hint
+            replies = to_outgoing(await self._rasa.send_message(message.sender_id, text, metadata))
+            if not replies:
+                # Rasa answers with nothing when a custom action failed (e.g. the action server is down).
+                replies = (engine_unavailable_message(),)
+        except EngineUnavailable as err:
+            log.warning("turn answered without the dialogue engine: %s", err.message)
+            replies = (engine_unavailable_message(),)
+        # Rasa has saved this turn's events by now: an application submitted in it leaves no plain personal values.
+        _, state = await asyncio.gather(
+            run_in_threadpool(redaction.after_turn_safely, message.sender_id),
+            self._state(message.sender_id),
+        )
+        return TurnResult(message.sender_id, replies, state)
+
+    async def _state(self, conversation_id: str, handoff_status: str | None = None) -> ChatState:
+        async def engine() -> ConversationState:
+            try:
+                return await self._rasa.state(conversation_id)
+            except EngineUnavailable:
+                return ConversationState(None, None, {})
+
+        if handoff_status is None:
+            engine_state, handoff_status = await asyncio.gather(
+                engine(), run_in_threadpool(handoff.status_of, conversation_id))
+        else:
+            engine_state = await engine()
+        slots = engine_state.slots
+        # state.form names the application being filled in; booking and rating forms are not applications.
+        form = engine_state.form if engine_state.form in get_catalogue().services else None
+        return ChatState(
+            form=form,
+            requested_slot=engine_state.requested_slot,
+            handoff=handoff_status,
+            application_reference=slots.get("application_reference"),
+            appointment_reference=slots.get("appointment_reference"),
+        )
+
+    async def state(self, conversation_id: str) -> ChatState:
+        """The current state of a conversation without sending anything."""
+        return await self._state(conversation_id)
+

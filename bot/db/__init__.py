@@ -1,0 +1,1 @@
+"""Database layer: SQLAlchemy 2 models, the unit of work, and Alembic migrations."""

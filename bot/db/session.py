@@ -1,0 +1,65 @@
+"""Engine and unit of work shared by the gateway and the action server.
+
+SQLite is the embedded default: WAL mode lets the Rasa tracker store, the action
+server and the gateway read while one of them writes, and busy_timeout makes a
+writer wait instead of failing when another process holds the lock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+from collections.abc import Iterator
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.settings import get_settings
+
+
+def make_engine(database_url: str) -> Engine:
+    """Creates an engine; for SQLite, creates the folder and turns on WAL, foreign keys and busy waiting."""
+    if database_url.startswith("sqlite:///"):
+        from pathlib import Path
+
+        path = database_url.removeprefix("sqlite:///")
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(database_url, connect_args={"timeout": 15})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection, _record):  # noqa: ANN001 - DB-API types
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA busy_timeout=15000")
+            cursor.close()
+
+        return engine
+    return create_engine(database_url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+
+
+@functools.lru_cache(maxsize=4)
+def get_engine(database_url: str | None = None) -> Engine:
+    """The process-wide engine for a database URL (the settings' one by default)."""
+    return make_engine(database_url or get_settings().database_url)
+
+
+def session_factory(database_url: str | None = None) -> sessionmaker[Session]:
+    """A session factory bound to the process-wide engine."""
+    return sessionmaker(get_engine(database_url), expire_on_commit=False)
+
+
+@contextlib.contextmanager
+def unit_of_work(database_url: str | None = None) -> Iterator[Session]:
+    """One transaction: commits when the block ends normally, rolls back on an exception."""
+    session = session_factory(database_url)()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()

@@ -1,0 +1,84 @@
+"""The gateway's client of the Rasa server: send a message, read the conversation state, parse text.
+
+Several Rasa worker processes can run side by side; a conversation always goes
+to the same worker (chosen by a stable hash of its id), so each worker's lock
+keeps one conversation's turns in order without a shared lock store.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from bot.errors import EngineUnavailable
+from bot.settings import Settings
+
+
+@dataclass(frozen=True)
+class ConversationState:
+    """What the chat API reports about a conversation, read from Rasa's tracker."""
+
+    form: str | None
+    requested_slot: str | None
+    slots: dict[str, Any]
+
+
+class RasaClient:
+    """Talks to the Rasa HTTP API (REST channel for messages, tracker and parse endpoints with the token)."""
+
+    def __init__(self, settings: Settings, transport: httpx.AsyncBaseTransport | None = None):
+        self._settings = settings
+        self._workers = [settings.rasa_url(i) for i in range(settings.rasa_workers)]
+        limits = httpx.Limits(max_connections=64, max_keepalive_connections=32)
+        self._http = httpx.AsyncClient(timeout=settings.chat_timeout_seconds, limits=limits, transport=transport)
+
+    def worker_for(self, conversation_id: str) -> str:
+        """The Rasa worker that owns this conversation."""
+        return self._workers[zlib.crc32(conversation_id.encode()) % len(self._workers)]
+
+    async def close(self) -> None:
+        """Closes the connection pool."""
+        await self._http.aclose()
+
+    async def _request(self, method: str, url: str, **kwargs: Any) -> Any:
+        try:
+            response = await self._http.request(method, url, **kwargs)
+            response.raise_for_status()
+            return response.json()
+        except (httpx.HTTPError, ValueError) as err:
+            raise EngineUnavailable(f"the dialogue engine did not answer: {type(err).__name__}") from err
+
+    async def send_message(self, conversation_id: str, text: str, metadata: dict[str, Any]) -> list[dict[str, Any]]:
+        """Sends one message of the person and returns the assistant's replies."""
+        url = f"{self.worker_for(conversation_id)}/webhooks/rest/webhook"
+        body = {"sender": conversation_id, "message": text, "metadata": metadata}
+        return await self._request("POST", url, json=body)
+
+    async def state(self, conversation_id: str) -> ConversationState:
+        """The active form, the slot being asked for, and all slots."""
+        url = f"{self.worker_for(conversation_id)}/conversations/{conversation_id}/tracker"
+        tracker = await self._request("GET", url, params={"include_events": "NONE", "token": self._settings.rasa_token})
+        loop = (tracker.get("active_loop") or {}).get("name")
+        slots = tracker.get("slots") or {}
+        return ConversationState(form=loop or None, requested_slot=slots.get("requested_slot") if loop else None,
+                                 slots=slots)
+
+    async def parse(self, text: str) -> dict[str, Any]:
+        """The engine's reading of a text (intent, entities, ranking), without touching any conversation."""
+        url = f"{self._workers[0]}/model/parse"
+        return await self._request("POST", url, json={"text": text}, params={"token": self._settings.rasa_token})
+
+    async def healthy(self) -> bool:
+        """True when every worker answers and has a model loaded."""
+        for worker in self._workers:
+            try:
+                response = await self._http.get(f"{worker}/status", params={"token": self._settings.rasa_token},
+                                                timeout=2.0)
+                if response.status_code != 200 or not response.json().get("model_file"):
+                    return False
+            except (httpx.HTTPError, ValueError):
+                return False
+        return True

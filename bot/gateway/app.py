@@ -1,0 +1,131 @@
+"""The FastAPI gateway that every channel, the kiosk and the staff console go through."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
+
+from bot.conversation import ConversationService
+from bot.engine.client import RasaClient
+from bot.errors import ConfigurationError
+from bot.gateway.errors import install_error_handlers
+from bot.gateway.limits import BodySizeLimit
+from bot.gateway.routes import (
+    applications, chat, health, services, speech, staff, staff_work, telegram, understand,
+)
+from bot.logs import configure_logging
+from bot.settings import Settings, get_settings
+from bot.understanding.rewrite import warm_up
+from channels.webchat import routes as webchat
+from kiosk import routes as kiosk
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+# How often the gateway turns unaccepted handoffs into an offer, and (every tenth time) sends due reminders.
+HOUSEKEEPING_SECONDS = 5.0
+REMINDERS_EVERY = 10
+
+log = logging.getLogger(__name__)
+
+
+async def housekeeping(interval: float = HOUSEKEEPING_SECONDS) -> None:
+    """Runs until cancelled: nobody waits for staff in silence, and reminders go out the day before."""
+    from bot.services import handoff, reminders
+
+    tick = 0
+    while True:
+        try:
+            await run_in_threadpool(handoff.expire_unaccepted)
+            if tick % REMINDERS_EVERY == 0:
+                await run_in_threadpool(reminders.send_due)
+        except Exception:  # noqa: BLE001 - a failed round is logged and the next one tries again
+            log.exception("housekeeping round failed")
+        tick += 1
+        await asyncio.sleep(interval)
+
+
+def speech_service(settings: Settings):  # noqa: ANN201 - speech.service.SpeechService | None
+    """Speech recognition (when VOSK_MODEL_PATH is set) and synthesis; None when espeak-ng is not installed.
+
+    A VOSK_MODEL_PATH that does not hold a model stops the start with a message saying where to put
+    vosk-model-small-cn-0.22, rather than failing in the middle of a call.
+    """
+    from speech.errors import ModelMissing, SpeechError
+    from speech.service import SpeechService
+
+    try:
+        return SpeechService.from_settings(model_paths={"zh-CN": settings.vosk_model_path},
+                                           cache_dir=settings.speech_cache_dir)
+    except ModelMissing as err:
+        raise ConfigurationError(err.message) from err
+    except SpeechError as err:
+        log.warning("speech is off: %s", err.message)
+        return None
+
+
+def create_app(settings: Settings | None = None, rasa_transport: httpx.AsyncBaseTransport | None = None) -> FastAPI:
+    """Builds the gateway; `rasa_transport` lets tests put a fake Rasa behind the real client."""
+    settings = settings or get_settings()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Build the pinyin lexicon and the service matcher before the first person waits for them.
+        await run_in_threadpool(warm_up)
+        jobs = asyncio.create_task(housekeeping())
+        app.state.telegram = None
+        if settings.telegram_bot_token:
+            # Imported only when the channel is on: python-telegram-bot stays out of gateways without it.
+            from channels.telegram.channel import TelegramChannel
+
+            app.state.telegram = TelegramChannel(settings, app.state.conversations,
+                                                 speech=lambda: getattr(app.state, "speech", None))
+            await app.state.telegram.start()
+        yield
+        if app.state.telegram is not None:
+            await app.state.telegram.stop()
+        jobs.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await jobs
+        await app.state.rasa.close()
+
+    app = FastAPI(title="便民助手 gateway", version="1.0", lifespan=lifespan)
+    app.state.settings = settings
+    app.state.rasa = RasaClient(settings, transport=rasa_transport)
+    app.state.conversations = ConversationService(app.state.rasa)
+    app.state.speech = speech_service(settings)
+    app.add_middleware(BodySizeLimit, large_paths={"/api/speech": 10_000_000})
+    if settings.cors_origins:
+        # Government sites on another origin embed the widget; only they may call the chat and speech APIs.
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
+                           allow_headers=["Content-Type"], max_age=3600)
+    install_error_handlers(app)
+    for module in (health, chat, understand, services, applications, staff, staff_work, speech, telegram, webchat,
+                   kiosk):
+        app.include_router(module.router)
+    app.mount("/staff/assets", StaticFiles(directory=STATIC_DIR / "staff"), name="staff-assets")
+
+    @app.get("/staff", include_in_schema=False)
+    async def staff_console() -> FileResponse:
+        return FileResponse(STATIC_DIR / "staff" / "index.html", media_type="text/html; charset=utf-8")
+
+    @app.get("/", include_in_schema=False)
+    async def chat_page() -> FileResponse:
+        return FileResponse(STATIC_DIR / "chat.html", media_type="text/html; charset=utf-8")
+
+    return app
+
+
+def main_app() -> FastAPI:
+    """The app uvicorn serves (`bot.gateway.app:main_app`, factory mode), with logging configured."""
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    return create_app(settings)

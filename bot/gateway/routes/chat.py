@@ -1,0 +1,109 @@
+"""The web chat API of the contract: POST /api/chat and GET /api/chat/{id}/messages."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Path, Query
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from starlette.concurrency import run_in_threadpool
+
+from bot.conversation import IncomingMessage, TurnResult
+from bot.errors import InvalidRequest
+from bot.gateway.deps import ConversationsDep, SettingsDep
+from bot.services import conversations
+
+router = APIRouter(prefix="/api/chat", tags=["chat"])
+
+# Client-chosen ids; a colon is reserved for server-side channels (telegram:…, phone:…).
+CONVERSATION_ID = r"^[A-Za-z0-9_.\-]{1,128}$"
+
+
+class ChatRequest(BaseModel):
+    """A person's message; a button press sends the button's payload as text."""
+
+    model_config = ConfigDict(extra="ignore", strict=True)
+
+    conversation_id: str = Field(pattern=CONVERSATION_ID)
+    text: str = Field(min_length=1)
+    locale: str = Field("zh-CN", max_length=16)
+    channel: Literal["web", "kiosk"] = "web"
+
+    @field_validator("text")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("text is empty")
+        return value
+
+
+class ButtonOut(BaseModel):
+    title: str
+    payload: str
+
+
+class MessageOut(BaseModel):
+    text: str
+    buttons: list[ButtonOut]
+
+
+class StateOut(BaseModel):
+    form: str | None
+    requested_slot: str | None
+    handoff: str
+    application_reference: str | None
+    appointment_reference: str | None
+
+
+class ChatResponse(BaseModel):
+    conversation_id: str
+    messages: list[MessageOut]
+    state: StateOut
+
+
+class PushedMessageOut(BaseModel):
+    id: str
+    # "from" is a Python keyword; the JSON name is the contract's.
+    from_: str = Field(serialization_alias="from")
+    text: str
+    buttons: list[ButtonOut]
+
+
+class PushedMessagesResponse(BaseModel):
+    messages: list[PushedMessageOut]
+    cursor: str | None
+
+
+def chat_response(result: TurnResult) -> ChatResponse:
+    """The contract's JSON shape of one turn."""
+    return ChatResponse(
+        conversation_id=result.conversation_id,
+        messages=[MessageOut(text=m.text, buttons=[ButtonOut(title=b.title, payload=b.payload) for b in m.buttons])
+                  for m in result.messages],
+        state=StateOut(**result.state.__dict__),
+    )
+
+
+@router.post("", response_model=ChatResponse)
+async def chat(body: ChatRequest, settings: SettingsDep, service: ConversationsDep) -> ChatResponse:
+    """One turn of a web or kiosk conversation."""
+    if len(body.text) > settings.max_text_length:
+        raise InvalidRequest(f"text is longer than {settings.max_text_length} characters", code="text_too_long")
+    message = IncomingMessage(sender_id=body.conversation_id, text=body.text, channel=body.channel,
+                              locale=body.locale)
+    return chat_response(await service.handle(message))
+
+
+@router.get("/{conversation_id}/messages", response_model=PushedMessagesResponse, response_model_by_alias=True)
+async def pushed_messages(
+    conversation_id: Annotated[str, Path(pattern=CONVERSATION_ID)],
+    after: Annotated[str | None, Query(pattern=r"^\d{1,18}$")] = None,
+) -> PushedMessagesResponse:
+    """Messages that reached the conversation outside a request, oldest first, after the cursor."""
+    found = await run_in_threadpool(conversations.messages_after, conversation_id, int(after) if after else None)
+    cursor = str(found[-1].id) if found else after
+    return PushedMessagesResponse(
+        messages=[PushedMessageOut(id=str(m.id), from_=m.sender, text=m.text,
+                                   buttons=[ButtonOut(**b) for b in m.buttons]) for m in found],
+        cursor=cursor,
+    )

@@ -1,0 +1,277 @@
+"""Keeping residents' personal numbers out of sight: masks for display, redaction of logs, encryption at rest."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import logging
+import re
+import unicodedata
+from collections.abc import Iterable, Sequence
+
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+# ---- masks for display -------------------------------------------------------------------------
+
+
+def _compact(value: str) -> str:
+    return re.sub(r"[\s\-‐–—_.]", "", unicodedata.normalize("NFKC", value or ""))
+
+
+def _mask_middle(value: str, keep_start: int, keep_end: int) -> str:
+    if len(value) <= keep_start + keep_end:
+        return "*" * len(value)
+    return value[:keep_start] + "*" * (len(value) - keep_start - keep_end) + value[len(value) - keep_end:]
+
+
+def mask_id_number(id_number: str) -> str:
+    """110101199003074514 → 110***********4514.
+
+    Only the province-level digits and the last four stay visible: digits 1-6
+    name the county and 7-14 the birth date, and together they narrow a person
+    down to a few hundred people, while the last four let a resident recognise
+    their own number when it is read back.
+    """
+    return _mask_middle(_compact(id_number).upper(), 3, 4)
+
+
+def mask_phone(phone: str) -> str:
+    """13812345678 → 138****5678, the way carriers and banks show a mobile number."""
+    digits = _compact(phone)
+    if len(digits) == 11:
+        return _mask_middle(digits, 3, 4)
+    return _mask_middle(digits, 0, 4) if len(digits) > 4 else "*" * len(digits)
+
+
+def mask_name(name: str) -> str:
+    """张建国 → 张**, 阿卜杜·热合曼 → 阿**·***: the family name alone is shown."""
+    name = (name or "").strip()
+    return name[:1] + "".join("·" if ch == "·" else "*" for ch in name[1:])
+
+
+# Where the street-level part of an address ends, and where the district ends.
+_STREET_END = re.compile(r"(?:街道|大街|大道|胡同|路|街|巷|镇|乡|村)")
+_DISTRICT_END = re.compile(r"(?:自治州|自治县|省|市|(?<![小社园校])区|县|旗|盟)")
+# House, building and room numbers: digits, or Chinese numerals before 号/栋/楼... (三号楼, 五单元).
+_NUMBER_DETAIL = re.compile(r"[0-9]|[零〇一二两三四五六七八九十百]+(?:号|栋|幢|楼|单元|室|层|弄|组|排)")
+
+
+def mask_address(address: str) -> str:
+    """北京市海淀区中关村大街27号院3号楼502室 → 北京市海淀区中关村大街****: the area stays, the door is hidden."""
+    text = unicodedata.normalize("NFKC", address or "").strip()
+    if not text:
+        return ""
+    detail = _NUMBER_DETAIL.search(text)
+    head = text[:detail.start()] if detail else text
+    for pattern in (_STREET_END, _DISTRICT_END):
+        ends = [m.end() for m in pattern.finditer(head)]
+        if ends:
+            kept = text[:ends[-1]]
+            break
+    else:
+        # No district or street named: keep what comes before the door number, or a third of the text.
+        kept = head if detail and head else text[:len(text) // 3]
+    return kept + "****" if len(kept) < len(text) else kept
+
+
+# ---- redaction of free text --------------------------------------------------------------------
+
+# Digits as they reach logs: ASCII, full-width, and Chinese as spoken on the phone.
+_DIGITS = "0-9０-９零〇一二三四五六七八九幺两"
+_TO_ASCII = str.maketrans({**{chr(0xFF10 + i): str(i) for i in range(10)},
+                           "零": "0", "〇": "0", "一": "1", "幺": "1", "二": "2", "两": "2", "三": "3",
+                           "四": "4", "五": "5", "六": "6", "七": "7", "八": "8", "九": "9",
+                           "Ｘ": "X", "ｘ": "X", "x": "X"})
+# Arabic and Chinese digits form separate groups, so "第一13812345678" still shows the phone number in it.
+_GROUP = r"[0-9０-９]+[XxＸｘ]?|[零〇一二三四五六七八九幺两]+"
+_RUN = re.compile(rf"(?<![{_DIGITS}])(?:{_GROUP})(?:[ \t\u3000\-－‐–—_.．]{{0,3}}(?:{_GROUP}))*")
+_GROUP_PATTERN = re.compile(_GROUP)
+
+
+def _masked_number(digits: str) -> str | None:
+    """The masked form of a digit string that looks like a personal number, else None."""
+    if re.fullmatch(r"\d{17}[\dX]", digits):
+        return mask_id_number(digits)
+    if "X" in digits:
+        return None
+    if re.fullmatch(r"1[3-9]\d{9}", digits):
+        return mask_phone(digits)
+    if re.fullmatch(r"861[3-9]\d{9}", digits):
+        return "86" + mask_phone(digits[2:])
+    if re.fullmatch(r"00861[3-9]\d{9}", digits):
+        return "0086" + mask_phone(digits[4:])
+    if 15 <= len(digits) <= 19:
+        # Bank cards (16-19 digits) and first-generation 15-digit ID numbers: the last four identify them enough.
+        return "*" * (len(digits) - 4) + digits[-4:]
+    return None
+
+
+def _redact_run(run: str) -> str:
+    groups = [(m.start(), m.end(), m.group(0).translate(_TO_ASCII)) for m in _GROUP_PATTERN.finditer(run)]
+    pieces: list[str] = []
+    position = start = 0
+    while start < len(groups):
+        # The longest stretch of groups from here that reads as a personal number.
+        for end in range(len(groups), start, -1):
+            masked = _masked_number("".join(g[2] for g in groups[start:end]))
+            if masked is not None:
+                pieces += [run[position:groups[start][0]], masked]
+                position = groups[end - 1][1]
+                start = end
+                break
+        else:
+            start += 1
+    return "".join(pieces) + run[position:]
+
+
+def redact_text(text: str) -> str:
+    """The text with ID numbers, mobile numbers and bank card numbers masked, however they were spaced or written."""
+    if not text:
+        return text
+    return _RUN.sub(lambda m: _redact_run(m.group(0)), text)
+
+
+# ---- logging -----------------------------------------------------------------------------------
+
+# Attributes every LogRecord has; anything else was passed in `extra=` and may hold personal data.
+_STANDARD_RECORD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
+
+
+class RedactingFilter(logging.Filter):
+    """Masks ID, phone and card numbers in a record's message, arguments, extras, traceback and stack."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Rewrites the record in place; never drops it."""
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed format string: keep every part, redacted
+            message = f"{record.msg} {record.args!r}"
+        # The merged message replaces msg and args, so no argument can reach a formatter unredacted.
+        record.msg, record.args = redact_text(message), None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact_text(record.exc_text)
+        if record.stack_info:
+            record.stack_info = redact_text(record.stack_info)
+        for name, value in list(vars(record).items()):
+            if name not in _STANDARD_RECORD_ATTRIBUTES and isinstance(value, str):
+                setattr(record, name, redact_text(value))
+        return True
+
+
+def install_redaction(logger_names: Iterable[str] | None = None) -> RedactingFilter:
+    """Adds one RedactingFilter to every handler of the root logger and of the named loggers (once each).
+
+    Filters sit on handlers rather than loggers because a logger's own filters
+    do not see records propagated from its children. Handlers created later
+    (by a library configuring logging after start-up) need another call.
+    """
+    loggers = [logging.getLogger()] + [logging.getLogger(name) for name in (logger_names or ())]
+    redacting = next((f for lg in loggers for h in lg.handlers for f in h.filters if isinstance(f, RedactingFilter)),
+                     RedactingFilter())
+    for logger in loggers:
+        for handler in logger.handlers:
+            if not any(isinstance(f, RedactingFilter) for f in handler.filters):
+                handler.addFilter(redacting)
+    return redacting
+
+
+# ---- encryption at rest ------------------------------------------------------------------------
+
+class FieldDecryptError(ValueError):
+    """A stored value could not be decrypted: a different key, or the value was altered."""
+
+    code = "field_decrypt"
+
+
+_KEY_HELP = ("must be 32 bytes in url-safe base64; create one with "
+             "`python -c 'from bot.privacy import generate_key; print(generate_key())'`")
+
+
+def generate_key() -> str:
+    """A new random key for FieldCipher (url-safe base64 of 32 bytes)."""
+    return Fernet.generate_key().decode("ascii")
+
+
+def _key_bytes(key: str) -> bytes | None:
+    text = (key or "").strip()
+    try:
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except (binascii.Error, ValueError):
+        return None
+    return raw if len(raw) == 32 and re.fullmatch(r"[A-Za-z0-9_\-]+=*", text) else None
+
+
+def field_cipher_key(secret: str) -> str:
+    """A FieldCipher key from a setting: a proper key is used as it is, any other secret is stretched into one.
+
+    Stretching uses scrypt so that a short passphrase still costs an attacker
+    real work per guess; a generated key is preferred in production.
+    """
+    raw = _key_bytes(secret)
+    if raw is None:
+        if not secret:
+            raise ValueError(f"the field encryption key is empty; it {_KEY_HELP}")
+        raw = hashlib.scrypt(secret.encode("utf-8"), salt=b"bianmin-assistant field encryption key",
+                             n=2 ** 14, r=8, p=1, dklen=32)
+    return base64.urlsafe_b64encode(raw).decode("ascii")
+
+
+def _fingerprint_key(raw: bytes) -> bytes:
+    # A separate key for fingerprints, so the HMAC never reuses the encryption key material directly.
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
+                info=b"bianmin-assistant field fingerprint v1").derive(raw)
+
+
+class FieldCipher:
+    """Authenticated encryption (Fernet: AES-128-CBC + HMAC-SHA256) of personal fields, with key rotation."""
+
+    def __init__(self, key: str, old_keys: Sequence[str] = ()):
+        raws = []
+        for position, candidate in enumerate([key, *old_keys]):
+            raw = _key_bytes(candidate)
+            if raw is None:
+                which = "the field encryption key" if position == 0 else f"old field encryption key #{position}"
+                raise ValueError(f"{which} {_KEY_HELP}")
+            raws.append(raw)
+        # MultiFernet encrypts with the first key and decrypts with any of them.
+        self._fernet = MultiFernet([Fernet(base64.urlsafe_b64encode(raw)) for raw in raws])
+        self._fingerprint_keys = [_fingerprint_key(raw) for raw in raws]
+
+    def __repr__(self) -> str:
+        return f"FieldCipher(<{len(self._fingerprint_keys)} key(s)>)"
+
+    def encrypt(self, plaintext: str) -> str:
+        """The value encrypted with the current key, as ASCII text for a database column."""
+        return self._fernet.encrypt(plaintext.encode("utf-8")).decode("ascii")
+
+    def decrypt(self, token: str) -> str:
+        """The plain value of a token made with the current or any old key; FieldDecryptError otherwise."""
+        try:
+            return self._fernet.decrypt(token.encode("ascii")).decode("utf-8")
+        except (InvalidToken, UnicodeError, AttributeError) as err:
+            raise FieldDecryptError("a stored personal field could not be decrypted with the configured keys") from err
+
+    def rotate(self, token: str) -> str:
+        """The token re-encrypted under the current key (for migrating rows after a key change)."""
+        try:
+            return self._fernet.rotate(token.encode("ascii")).decode("ascii")
+        except (InvalidToken, UnicodeError, AttributeError) as err:
+            raise FieldDecryptError("a stored personal field could not be decrypted with the configured keys") from err
+
+    def fingerprint(self, value: str) -> str:
+        """Keyed HMAC-SHA256 (hex) of a value, to find a row by ID number or phone without storing it in plain text.
+
+        Pass the clean form (e.g. what parse_id_number returns) so that two
+        spellings of one number give one fingerprint.
+        """
+        return hmac.new(self._fingerprint_keys[0], value.encode("utf-8"), hashlib.sha256).hexdigest()
+
+    def lookup_fingerprints(self, value: str) -> tuple[str, ...]:
+        """The value's fingerprint under the current key first, then under each old key (for lookups mid-rotation)."""
+        return tuple(hmac.new(k, value.encode("utf-8"), hashlib.sha256).hexdigest() for k in self._fingerprint_keys)

@@ -1,0 +1,230 @@
+"""`make run`: prepares everything, starts the Rasa server(s), the action server and the gateway, and supervises them.
+
+Logs of every process are prefixed and forwarded through the same masking of
+personal numbers; a process that dies is reported and restarted (with back-off)
+while the others keep answering; Ctrl-C or SIGTERM stops all of them, and a
+child is also stopped by the kernel if this supervisor itself is killed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from bot.engine.build import RASA_ENV, engine_config_dir, engine_environment
+from bot.logs import configure_logging
+from bot.prepare import prepare
+from bot.privacy import redact_text
+from bot.settings import REPO_ROOT, Settings, get_settings
+
+log = logging.getLogger("bianmin.runner")
+
+PR_SET_PDEATHSIG = 1
+READY_TIMEOUT_SECONDS = 240
+MAX_BACKOFF_SECONDS = 30
+
+
+def _die_with_parent() -> None:
+    """Runs in the child before exec: the kernel sends SIGTERM to it when the supervisor dies."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except OSError:
+        pass
+
+
+@dataclass
+class Child:
+    """One supervised process."""
+
+    name: str
+    command: list[str]
+    env: dict[str, str]
+    process: subprocess.Popen | None = None
+    restarts: int = 0
+    started_at: float = 0.0
+    pump: threading.Thread | None = field(default=None, repr=False)
+
+    def start(self) -> None:
+        """Starts the process in its own session so a terminal's Ctrl-C reaches only the supervisor."""
+        self.process = subprocess.Popen(
+            self.command, cwd=REPO_ROOT, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=_die_with_parent,
+        )
+        self.started_at = time.monotonic()
+        self.pump = threading.Thread(target=self._forward, args=(self.process,), daemon=True)
+        self.pump.start()
+
+    def _forward(self, process: subprocess.Popen) -> None:
+        assert process.stdout is not None
+        for raw in process.stdout:
+            line = raw.decode("utf-8", "replace").rstrip()
+            if line:
+                sys.stdout.write(f"[{self.name}] {redact_text(line)}\n")
+                sys.stdout.flush()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """SIGTERM to the child's process group, SIGKILL after `timeout` seconds."""
+        if not self.process or self.process.poll() is not None:
+            return
+        try:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+        except ProcessLookupError:
+            pass
+
+
+def children(settings: Settings, model: Path) -> list[Child]:
+    """The processes of the assistant: Rasa worker(s), the action server, the gateway."""
+    config_dir = engine_config_dir(settings)
+    engine_env = engine_environment()
+    our_env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(REPO_ROOT)}
+    result = []
+    for worker in range(settings.rasa_workers):
+        result.append(Child(
+            name="rasa" if settings.rasa_workers == 1 else f"rasa{worker}",
+            command=[
+                str(RASA_ENV / "bin" / "rasa"), "run", "--model", str(model), "--enable-api",
+                "--auth-token", settings.rasa_token, "--interface", settings.rasa_host,
+                "--port", str(settings.rasa_port + worker),
+                "--endpoints", str(config_dir / "endpoints.yml"),
+                "--credentials", str(config_dir / "credentials.yml"),
+            ],
+            env=engine_env,
+        ))
+    result.append(Child("actions", [sys.executable, "-m", "bot.actions.server"], our_env))
+    result.append(Child("gateway", [
+        sys.executable, "-m", "uvicorn", "bot.gateway.app:main_app", "--factory",
+        "--host", settings.gateway_host, "--port", str(settings.gateway_port), "--no-access-log",
+        "--timeout-graceful-shutdown", "5",
+    ], our_env))
+    return result
+
+
+def wait_until_healthy(settings: Settings, processes: list[Child], timeout: float = READY_TIMEOUT_SECONDS) -> bool:
+    """Polls /healthz until it is 200; False when a process exits or the time runs out."""
+    url = f"http://{settings.gateway_host}:{settings.gateway_port}/healthz"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for child in processes:
+            if child.process and child.process.poll() is not None:
+                log.error("%s exited with code %s while starting", child.name, child.process.returncode)
+                return False
+        try:
+            if httpx.get(url, timeout=2.0).status_code == 200:
+                return True
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    return False
+
+
+def wait_until_answering(url: str, child: Child, timeout: float = READY_TIMEOUT_SECONDS) -> None:
+    """Waits until a process answers HTTP at `url` (or exits, or the time runs out)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and child.process and child.process.poll() is None:
+        try:
+            httpx.get(url, timeout=1.0)
+            return
+        except httpx.HTTPError:
+            time.sleep(0.5)
+
+
+class Supervisor:
+    """Starts the children, restarts one that dies, and stops all of them on a signal."""
+
+    def __init__(self, settings: Settings, processes: list[Child]):
+        self.settings = settings
+        self.processes = processes
+        self.stopping = threading.Event()
+
+    def _on_signal(self, signum: int, _frame: object) -> None:
+        log.info("received %s: stopping", signal.Signals(signum).name)
+        self.stopping.set()
+
+    def _write_process_table(self) -> None:
+        """Records the children's process ids (var/run/processes.json) for operators and tests."""
+        table = {c.name: c.process.pid for c in self.processes if c.process}
+        self.settings.run_dir.mkdir(parents=True, exist_ok=True)
+        (self.settings.run_dir / "processes.json").write_text(json.dumps(table), encoding="utf-8")
+
+    def run(self) -> int:
+        """Runs until a signal; returns the exit code."""
+        signal.signal(signal.SIGINT, self._on_signal)
+        signal.signal(signal.SIGTERM, self._on_signal)
+        started = time.monotonic()
+        for index, child in enumerate(self.processes):
+            child.start()
+            if index == 0 and self.settings.rasa_workers > 1:
+                # The first worker creates the tracker tables; the others start once it answers.
+                wait_until_answering(self.settings.rasa_url(0), child)
+        self._write_process_table()
+        try:
+            if not wait_until_healthy(self.settings, self.processes):
+                log.error("the assistant did not become healthy; see the logs above")
+                return 1
+            host, port = self.settings.gateway_host, self.settings.gateway_port
+            print(
+                f"\n便民助手 is ready after {time.monotonic() - started:.0f} s:\n"
+                f"  chat page      http://{host}:{port}/\n"
+                f"  health         http://{host}:{port}/healthz\n"
+                f"  API docs       http://{host}:{port}/docs\n"
+                f"  Rasa server    {self.settings.rasa_url()} (loopback, token required)\n"
+                f"  action server  {self.settings.action_url}\n"
+                "Press Ctrl-C to stop.\n",
+                flush=True,
+            )
+            while not self.stopping.wait(0.5):
+                for child in self.processes:
+                    if child.process and child.process.poll() is not None:
+                        self._restart(child)
+            return 0
+        finally:
+            for child in reversed(self.processes):
+                child.stop()
+            log.info("all processes stopped")
+
+    def _restart(self, child: Child) -> None:
+        code = child.process.returncode if child.process else None
+        backoff = min(MAX_BACKOFF_SECONDS, 2 ** min(child.restarts, 5))
+        if time.monotonic() - child.started_at > 60:
+            child.restarts, backoff = 0, 1
+        log.error("%s exited with code %s; restarting in %s s (the other processes keep answering)",
+                  child.name, code, backoff)
+        if self.stopping.wait(backoff):
+            return
+        child.restarts += 1
+        child.start()
+        self._write_process_table()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of `make run`."""
+    parser = argparse.ArgumentParser(description="Runs the Bianmin assistant (Rasa, actions, gateway).")
+    parser.add_argument("--skip-prepare", action="store_true", help="do not migrate, build or train first")
+    args = parser.parse_args(argv)
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    if args.skip_prepare:
+        model = max(settings.rasa_model_dir.glob("bianmin-*.tar.gz"), key=lambda p: p.stat().st_mtime)
+    else:
+        model = prepare(settings)
+    return Supervisor(settings, children(settings, model)).run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,153 @@
+"""The one typed settings object, read from the environment, `.env` and an optional YAML file.
+
+Everything configurable lives here and is validated once at start-up, so a bad
+value stops the process with a message that says how to fix it instead of
+failing in the middle of a resident's conversation.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from bot.errors import ConfigurationError
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+VAR_DIR = REPO_ROOT / "var"
+
+# Values that are fine on a developer's machine and must never reach production.
+DEVELOPMENT_PLACEHOLDERS = {"change-me", "dev-rasa-token", "dev-session-secret", "dev-field-key"}
+
+
+class YamlSource(PydanticBaseSettingsSource):
+    """Deployment options from the YAML file named by BIANMIN_CONFIG (environment variables win)."""
+
+    def __init__(self, settings_cls: type[BaseSettings]):
+        super().__init__(settings_cls)
+        path = os.environ.get("BIANMIN_CONFIG")
+        self._data: dict[str, Any] = {}
+        if path:
+            try:
+                self._data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+            except (OSError, yaml.YAMLError) as err:
+                raise ConfigurationError(f"BIANMIN_CONFIG={path} cannot be read: {err}") from err
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return self._data.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return {key: value for key, value in self._data.items() if key in self.settings_cls.model_fields}
+
+
+class Settings(BaseSettings):
+    """All settings of the assistant; names match the environment variables (case-insensitive)."""
+
+    model_config = SettingsConfigDict(env_file=REPO_ROOT / ".env", env_file_encoding="utf-8", extra="ignore")
+
+    environment: Literal["development", "production"] = "development"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    database_url: str = f"sqlite:///{VAR_DIR / 'bianmin.db'}"
+
+    gateway_host: str = "127.0.0.1"
+    gateway_port: int = Field(8000, ge=1, le=65535)
+    rasa_host: str = "127.0.0.1"
+    rasa_port: int = Field(5005, ge=1, le=65535)
+    rasa_workers: int = Field(1, ge=1, le=16, description="Rasa processes; conversations stick to one by id")
+    rasa_token: str = "dev-rasa-token"
+    rasa_model_dir: Path = REPO_ROOT / "models"
+    action_host: str = "127.0.0.1"
+    action_port: int = Field(5055, ge=1, le=65535)
+    lock_store: Literal["memory", "redis"] = "memory"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+
+    cors_origins: list[str] = Field(default_factory=list, description="sites that embed the widget, e.g. https://www.example.gov.cn")
+    chat_timeout_seconds: float = Field(8.0, gt=0, le=60)
+    max_text_length: int = Field(2000, ge=10, le=20000)
+
+    field_encryption_key: str = "dev-field-key"
+    session_secret: str = "dev-session-secret"
+    staff_session_minutes: int = Field(480, ge=5)
+
+    knowledge_base_dir: Path = REPO_ROOT / "knowledge_base"
+    domain_dir: Path = REPO_ROOT / "dialogues" / "domain"
+
+    handoff_accept_timeout_seconds: int = Field(300, ge=10)
+
+    telegram_bot_token: str | None = None
+    telegram_api_base_url: str = "https://api.telegram.org"
+    telegram_mode: Literal["polling", "webhook"] = "polling"
+    telegram_webhook_secret: str | None = None
+
+    sip_listen: str | None = None
+    vosk_model_path: Path | None = None
+    speech_cache_dir: Path = VAR_DIR / "speech-cache"
+    run_dir: Path = VAR_DIR / "run"
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings):
+        return init_settings, env_settings, dotenv_settings, YamlSource(settings_cls), file_secret_settings
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, value: str) -> str:
+        if not value.startswith(("sqlite:///", "postgresql://", "postgresql+psycopg://")):
+            raise ValueError("DATABASE_URL must start with sqlite:/// or postgresql:// (e.g. postgresql://user@127.0.0.1:5432/bianmin)")
+        return value
+
+    @field_validator("sip_listen")
+    @classmethod
+    def _host_port(cls, value: str | None) -> str | None:
+        if value:
+            host, sep, port = value.rpartition(":")
+            if not sep or not host or not port.isdigit():
+                raise ValueError("SIP_LISTEN must be host:port, e.g. 0.0.0.0:5060")
+        return value or None
+
+    @model_validator(mode="after")
+    def _no_placeholders_in_production(self) -> "Settings":
+        if self.environment == "production":
+            for name in ("rasa_token", "session_secret", "field_encryption_key"):
+                if getattr(self, name) in DEVELOPMENT_PLACEHOLDERS:
+                    raise ValueError(
+                        f"{name.upper()} is still the development placeholder; set a secret value "
+                        f"(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`) in the environment or .env"
+                    )
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        """True for the embedded default database."""
+        return self.database_url.startswith("sqlite:")
+
+    def rasa_url(self, worker: int = 0) -> str:
+        """Base URL of one Rasa worker process."""
+        return f"http://{self.rasa_host}:{self.rasa_port + worker}"
+
+    @property
+    def action_url(self) -> str:
+        """Base URL of the action server."""
+        return f"http://{self.action_host}:{self.action_port}"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Reads and validates the settings; a bad value raises ConfigurationError naming the variable."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as err:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']).upper() or 'settings'}: {e['msg']}" for e in err.errors()
+        )
+        raise ConfigurationError(f"invalid settings: {problems}") from err
+
+
+@functools.lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return load_settings()

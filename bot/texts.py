@@ -1,0 +1,46 @@
+"""The assistant's sentences, read from the Rasa domain files so that no resident-facing text lives in code.
+
+Custom actions and the gateway compose answers from these templates and the
+knowledge base; a deploying government translates or rewords them in YAML only.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bot.settings import get_settings
+
+
+@functools.lru_cache(maxsize=4)
+def load_responses(domain_dir: Path | None = None) -> dict[str, list[dict[str, Any]]]:
+    """All `responses` of every domain file, by name."""
+    responses: dict[str, list[dict[str, Any]]] = {}
+    for path in sorted((domain_dir or get_settings().domain_dir).glob("*.yml")):
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        responses.update(data.get("responses") or {})
+    return responses
+
+
+class _Blank(dict):
+    """Leaves unknown placeholders visible instead of raising, so a wording change never crashes a turn."""
+
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
+
+
+def text(response: str, /, **values: Any) -> str:
+    """The first variant of `response`, with {placeholders} filled from `values`."""
+    variants = load_responses().get(response)
+    if not variants:
+        raise KeyError(f"response {response!r} is not defined in the domain")
+    return variants[0].get("text", "").format_map(_Blank(values))
+
+
+def buttons(response: str, /) -> list[dict[str, str]]:
+    """The buttons of `response` (empty when it has none)."""
+    variants = load_responses().get(response) or [{}]
+    return [dict(b) for b in variants[0].get("buttons", [])]

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the assistant uses (speech synthesis, audio conversion) and, with --test,
+# what the tests need too (a real browser, a Chinese font for screenshots, axe-core from npm).
+# Installs only what is missing; without root it prints the command to run instead.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+with_test=0
+[ "${1:-}" = "--test" ] && with_test=1
+say() { printf '[setup] %s\n' "$*"; }
+
+# package:command-or-file that shows it is installed
+needed=("espeak-ng:espeak-ng" "ffmpeg:ffmpeg")
+if [ "$with_test" = 1 ]; then
+  needed+=("chromium:chromium" "fonts-wqy-microhei:/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"
+           "poppler-utils:pdftotext" "npm:npm")
+fi
+
+missing=()
+for entry in "${needed[@]}"; do
+  package="${entry%%:*}" probe="${entry#*:}"
+  if [[ "$probe" == /* ]]; then [ -e "$probe" ] || missing+=("$package")
+  else command -v "$probe" >/dev/null 2>&1 || missing+=("$package"); fi
+done
+
+if [ "${#missing[@]}" -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    say "installing Debian packages: ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  else
+    say "missing system packages: ${missing[*]}"
+    say "install them with: sudo apt-get install ${missing[*]}"
+    [ "$with_test" = 1 ] && exit 1
+  fi
+fi
+
+if [ "$with_test" = 1 ] && [ -f tests/browser/package-lock.json ]; then
+  if [ ! -f tests/browser/node_modules/axe-core/axe.min.js ]; then
+    say "installing axe-core for the accessibility tests"
+    (cd tests/browser && npm ci --silent --no-audit --no-fund)
+  fi
+fi

@@ -1,0 +1,227 @@
+"""Personal numbers stay out of sight: masked on screen, redacted in logs, encrypted at rest."""
+
+from __future__ import annotations
+
+import io
+import logging
+
+import pytest
+from bot.privacy import (FieldCipher, FieldDecryptError, RedactingFilter, field_cipher_key, generate_key,
+                         install_redaction, mask_address, mask_id_number, mask_name, mask_phone, redact_text)
+
+ID_NUMBER = "11010519491231002X"
+PHONE = "13812345678"
+
+
+# ---- masks --------------------------------------------------------------------------------------
+
+def test_an_id_number_shows_only_its_first_three_and_last_four_characters():
+    assert mask_id_number("110101199003074514") == "110***********4514"
+    assert mask_id_number("11010519491231002x") == "110***********002X"
+
+
+def test_a_phone_number_shows_only_its_first_three_and_last_four_digits():
+    assert mask_phone(PHONE) == "138****5678"
+    assert mask_phone("138 1234 5678") == "138****5678"
+
+
+def test_a_name_shows_only_the_family_name():
+    assert mask_name("张建国") == "张**"
+    assert mask_name("阿卜杜·热合曼") == "阿**·***"
+
+
+@pytest.mark.parametrize("address, masked", [
+    ("北京市海淀区中关村大街27号院3号楼502室", "北京市海淀区中关村大街****"),
+    ("南湖区光明街道5栋201", "南湖区光明街道****"),
+    ("上海市浦东新区张江镇祖冲之路899号", "上海市浦东新区张江镇祖冲之路****"),
+    ("广州市天河区阳光小区三号楼", "广州市天河区****"),
+])
+def test_an_address_keeps_the_district_and_street_and_hides_the_door(address, masked):
+    assert mask_address(address) == masked
+
+
+# ---- redaction of free text --------------------------------------------------------------------
+
+@pytest.mark.parametrize("text, hidden", [
+    (f"身份证{ID_NUMBER}", ID_NUMBER),
+    ("身份证 110105 19491231 002x", "19491231"),
+    ("身份证 １１０１０５１９４９１２３１００２Ｘ", "１９４９１２３１"),
+    (f"电话{PHONE}请回电", "12345678"),
+    ("电话 +86 138-1234-5678", "1234"),
+    ("电话 138 1234 5678", "1234"),
+    ("电话 幺三八 幺二三四 五六七八", "幺二三四"),
+    ("电话１３８１２３４５６７８", "１２３４"),
+    ("卡号 6222 0212 3456 7890 123", "3456"),
+])
+def test_personal_numbers_are_masked_in_free_text_however_they_are_written(text, hidden):
+    redacted = redact_text(text)
+    assert hidden not in redacted
+    assert "*" in redacted
+
+
+def test_redaction_keeps_the_recognisable_ends_and_the_rest_of_the_text():
+    assert redact_text(f"张先生的身份证{ID_NUMBER}，手机{PHONE}。") == "张先生的身份证110***********002X，手机138****5678。"
+
+
+def test_a_phone_number_glued_to_a_chinese_numeral_is_still_masked():
+    assert redact_text(f"第一{PHONE}") == "第一138****5678"
+
+
+def test_dates_references_and_times_are_left_alone():
+    text = "申请编号 BM-20240305-0001，2024-03-05 12:30:00 受理，第3个窗口，共两个人"
+    assert redact_text(text) == text
+
+
+def test_redacting_twice_changes_nothing_more():
+    once = redact_text(f"{ID_NUMBER} {PHONE}")
+    assert redact_text(once) == once
+
+
+# ---- logging ------------------------------------------------------------------------------------
+
+@pytest.fixture
+def captured_logger():
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    handler.addFilter(RedactingFilter())
+    logger = logging.getLogger("tests.privacy.redaction")
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    logger.propagate = False
+    yield logger, stream
+    logger.removeHandler(handler)
+
+
+def test_an_id_number_passed_as_a_log_argument_never_reaches_the_log(captured_logger):
+    logger, stream = captured_logger
+    logger.info("application from %s, phone %s, again %d", ID_NUMBER, PHONE, int(PHONE))
+    logger.info("values %s", {"id_number": ID_NUMBER, "phone": PHONE})
+    logger.info(f"inline {ID_NUMBER}")
+    written = stream.getvalue()
+    assert ID_NUMBER not in written and PHONE not in written
+    assert "110***********002X" in written and "138****5678" in written
+
+
+def test_a_traceback_in_the_log_is_redacted_too(captured_logger):
+    logger, stream = captured_logger
+    try:
+        raise ValueError(f"no person with ID {ID_NUMBER}")
+    except ValueError:
+        logger.exception("lookup failed")
+    written = stream.getvalue()
+    assert "ValueError" in written and ID_NUMBER not in written
+
+
+def test_values_passed_as_extras_are_redacted(captured_logger):
+    logger, stream = captured_logger
+    logger.handlers[0].setFormatter(logging.Formatter("%(message)s caller=%(caller)s"))
+    logger.info("callback requested", extra={"caller": PHONE})
+    assert PHONE not in stream.getvalue() and "138****5678" in stream.getvalue()
+
+
+def test_a_log_call_with_broken_arguments_is_still_redacted_and_written(captured_logger):
+    logger, stream = captured_logger
+    logger.info("wrong placeholder %d", PHONE)
+    written = stream.getvalue()
+    assert "wrong placeholder" in written and PHONE not in written
+
+
+def test_install_redaction_covers_records_from_child_loggers_once():
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    redacting = None
+    try:
+        redacting = install_redaction()
+        install_redaction()
+        assert sum(isinstance(f, RedactingFilter) for f in handler.filters) == 1
+        child = logging.getLogger("tests.privacy.child")
+        child.setLevel(logging.INFO)
+        child.info("caller %s", PHONE)
+        assert "138****5678" in stream.getvalue() and PHONE not in stream.getvalue()
+    finally:
+        root.removeHandler(handler)
+        for other in root.handlers:  # leave the test runner's own handlers as they were
+            other.removeFilter(redacting)
+
+
+# ---- encryption at rest ------------------------------------------------------------------------
+
+def test_a_field_survives_encryption_and_the_stored_text_does_not_show_it():
+    cipher = FieldCipher(generate_key())
+    token = cipher.encrypt("张建国 11010519491231002X")
+    assert "11010519491231002X" not in token and "张建国" not in token
+    assert cipher.decrypt(token) == "张建国 11010519491231002X"
+
+
+def test_encrypting_the_same_value_twice_gives_different_texts():
+    cipher = FieldCipher(generate_key())
+    assert cipher.encrypt(PHONE) != cipher.encrypt(PHONE)
+
+
+def test_an_altered_ciphertext_is_rejected():
+    cipher = FieldCipher(generate_key())
+    token = cipher.encrypt(PHONE)
+    raw = bytearray(token.encode())
+    middle = len(raw) // 2
+    raw[middle] = ord("A") if raw[middle] != ord("A") else ord("B")
+    with pytest.raises(FieldDecryptError):
+        cipher.decrypt(raw.decode())
+    with pytest.raises(FieldDecryptError):
+        cipher.decrypt("not a token")
+
+
+def test_a_value_encrypted_with_another_key_cannot_be_read():
+    token = FieldCipher(generate_key()).encrypt(PHONE)
+    with pytest.raises(FieldDecryptError):
+        FieldCipher(generate_key()).decrypt(token)
+
+
+def test_after_a_key_change_old_values_are_still_read_and_can_be_moved_to_the_new_key():
+    old_key, new_key = generate_key(), generate_key()
+    old_token = FieldCipher(old_key).encrypt(PHONE)
+    rotated = FieldCipher(new_key, old_keys=[old_key])
+    assert rotated.decrypt(old_token) == PHONE
+    moved = rotated.rotate(old_token)
+    assert FieldCipher(new_key).decrypt(moved) == PHONE
+    with pytest.raises(FieldDecryptError):
+        FieldCipher(old_key).decrypt(rotated.encrypt(PHONE))
+
+
+def test_a_fingerprint_finds_the_same_person_without_revealing_the_number():
+    key = generate_key()
+    cipher = FieldCipher(key)
+    fingerprint = cipher.fingerprint(ID_NUMBER)
+    assert fingerprint == FieldCipher(key).fingerprint(ID_NUMBER)
+    assert fingerprint != cipher.fingerprint("110101199003074514")
+    assert fingerprint != FieldCipher(generate_key()).fingerprint(ID_NUMBER)
+    assert len(fingerprint) == 64 and ID_NUMBER not in fingerprint
+
+
+def test_during_a_key_change_rows_fingerprinted_under_the_old_key_are_still_found():
+    old_key, new_key = generate_key(), generate_key()
+    stored = FieldCipher(old_key).fingerprint(ID_NUMBER)
+    candidates = FieldCipher(new_key, old_keys=[old_key]).lookup_fingerprints(ID_NUMBER)
+    assert candidates[0] == FieldCipher(new_key).fingerprint(ID_NUMBER)
+    assert stored in candidates
+
+
+def test_a_malformed_key_is_refused_with_how_to_make_one():
+    with pytest.raises(ValueError, match="generate_key"):
+        FieldCipher("too-short")
+
+
+def test_a_passphrase_setting_is_turned_into_a_stable_key_and_a_real_key_is_kept():
+    derived = field_cipher_key("dev-field-key")
+    assert derived == field_cipher_key("dev-field-key") != field_cipher_key("other-passphrase")
+    FieldCipher(derived).decrypt(FieldCipher(derived).encrypt(PHONE))
+    key = generate_key()
+    assert field_cipher_key(key) == key
+    assert field_cipher_key(key.rstrip("=")) == key
+
+
+def test_the_cipher_never_shows_its_key():
+    key = generate_key()
+    assert key not in repr(FieldCipher(key))

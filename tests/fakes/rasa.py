@@ -1,0 +1,47 @@
+"""A fake Rasa HTTP API for gateway tests: records what it receives and answers as configured."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+
+@dataclass
+class FakeRasa:
+    """Answers the REST webhook, tracker and parse endpoints; `down` makes every call fail to connect."""
+
+    replies: list[dict[str, Any]] = field(default_factory=lambda: [{"recipient_id": "x", "text": "好的"}])
+    slots: dict[str, Any] = field(default_factory=dict)
+    active_loop: str | None = None
+    parse_result: dict[str, Any] = field(default_factory=lambda: {
+        "intent": {"name": "greet", "confidence": 0.99}, "entities": [], "intent_ranking": []})
+    down: bool = False
+    received: list[tuple[str, str, Any]] = field(default_factory=list)
+
+    def handler(self, request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content) if request.content else None
+        self.received.append((request.method, request.url.path, body))
+        if self.down:
+            raise httpx.ConnectError("connection refused", request=request)
+        if request.url.path == "/webhooks/rest/webhook":
+            return httpx.Response(200, json=self.replies)
+        if request.url.path.endswith("/tracker"):
+            slots = {"requested_slot": None, **self.slots}
+            loop = {"name": self.active_loop} if self.active_loop else {}
+            return httpx.Response(200, json={"slots": slots, "active_loop": loop})
+        if request.url.path == "/model/parse":
+            return httpx.Response(200, json={"text": body["text"], **self.parse_result})
+        if request.url.path == "/status":
+            return httpx.Response(200, json={"model_file": "fake.tar.gz"})
+        return httpx.Response(404, json={})
+
+    def transport(self) -> httpx.MockTransport:
+        """An httpx transport that routes the real client's requests to this fake."""
+        return httpx.MockTransport(self.handler)
+
+    def messages_sent(self) -> list[dict[str, Any]]:
+        """The bodies posted to the REST webhook."""
+        return [body for method, path, body in self.received if path == "/webhooks/rest/webhook"]

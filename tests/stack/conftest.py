@@ -1,0 +1,136 @@
+"""Starts the real assistant (Rasa with the trained model, the action server, the gateway, a real database).
+
+The stack runs through the same supervisor as `make run`, on its own ports, its
+own database and its own run directory, so it never disturbs an assistant a
+developer has running. The model must be trained first (`make test` does it).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from bot.settings import REPO_ROOT
+
+START_TIMEOUT_SECONDS = 240
+
+
+@dataclass
+class Stack:
+    """A running assistant and the means to talk to it, kill parts of it, and stop it."""
+
+    base_url: str
+    env: dict[str, str]
+    run_dir: Path
+    process: subprocess.Popen
+    log_path: Path
+
+    def chat(self, conversation_id: str, text: str, timeout: float = 30.0) -> dict:
+        """One turn through POST /api/chat; fails the test on a non-200 answer."""
+        response = httpx.post(f"{self.base_url}/api/chat", json={"conversation_id": conversation_id, "text": text},
+                              timeout=timeout)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def pids(self) -> dict[str, int]:
+        """The supervised processes' ids."""
+        return json.loads((self.run_dir / "processes.json").read_text())
+
+    def kill(self, name: str) -> None:
+        """Kills one process hard, as a crash would (the supervisor restarts it)."""
+        pid = self.pids()[name]
+        os.killpg(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and self.pids().get(name) == pid:
+            time.sleep(0.2)
+
+    def health(self) -> httpx.Response:
+        """GET /healthz."""
+        return httpx.get(f"{self.base_url}/healthz", timeout=5)
+
+    def wait_healthy(self, timeout: float = START_TIMEOUT_SECONDS) -> None:
+        """Waits until /healthz is 200."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the assistant exited; log:\n{self.log_path.read_text()[-4000:]}")
+            try:
+                if self.health().status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        raise TimeoutError(f"not healthy after {timeout} s; log:\n{self.log_path.read_text()[-4000:]}")
+
+    def log_text(self) -> str:
+        """Everything the processes logged so far."""
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+    def stop(self) -> None:
+        """Stops the supervisor as Ctrl-C would and waits for all processes to end."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def start_stack(workdir: Path, port_offset: int, **settings: str) -> Stack:
+    """Starts the supervisor on ports 20000 + 100 * port_offset and up, with its own database and run dir.
+
+    TEST_PORT_OFFSET shifts every stack of a test run, so two test runs on one machine do not collide.
+    """
+    port_offset += int(os.environ.get("TEST_PORT_OFFSET", "0"))
+    base = 20000 + 100 * port_offset
+    env = {
+        **os.environ,
+        "GATEWAY_PORT": str(base),
+        "ACTION_PORT": str(base + 5),
+        "RASA_PORT": str(base + 10),
+        "DATABASE_URL": f"sqlite:///{workdir / 'bianmin.db'}",
+        "RUN_DIR": str(workdir / "run"),
+        "LOG_LEVEL": "INFO",
+        "CHAT_TIMEOUT_SECONDS": "5",
+    }
+    env.update({k.upper(): v for k, v in settings.items()})
+    log_path = workdir / "stack.log"
+    log_file = log_path.open("wb")
+    # Migrating and (only when the training data changed) training may take minutes: not part of the start time.
+    subprocess.run([sys.executable, "-m", "bot.cli", "prepare"], cwd=REPO_ROOT, env=env, check=True,
+                   stdout=log_file, stderr=subprocess.STDOUT)
+    process = subprocess.Popen([sys.executable, "-m", "bot.runner"], cwd=REPO_ROOT, env=env,
+                               stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
+    stack = Stack(f"http://127.0.0.1:{env['GATEWAY_PORT']}", env, workdir / "run", process, log_path)
+    try:
+        stack.wait_healthy()
+    except BaseException:
+        stack.stop()
+        raise
+    return stack
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """The assistant in its default configuration (embedded SQLite), shared by the end-to-end tests."""
+    running = start_stack(tmp_path_factory.mktemp("stack"), port_offset=1)
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def conversation_id() -> str:
+    """A fresh conversation id."""
+    return f"t-{uuid.uuid4().hex[:12]}"
