@@ -1,0 +1,150 @@
+"""What residents type or a transcript gives is cleaned the same way everywhere."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from knowledge_base.catalogue import KNOWLEDGE_BASE_DIR
+from knowledge_base.normalise import normalise
+
+
+@pytest.mark.parametrize(
+    ("typed", "cleaned"),
+    [
+        ("請問殘疾證怎麼辦理？", "请问残疾证怎么办理？"),
+        ("我的養老金這個月沒有發", "我的养老金这个月没有发"),
+        ("乾淨的衣服", "干净的衣服"),
+        ("ＩＤ号码１２３", "id号码123"),
+        ("SheBaoKa", "shebaoka"),
+        ("我 想 办 社保卡", "我想办社保卡"),  # a speech transcript's word spaces
+        ("she bao ka", "she bao ka"),  # spaces between pinyin words carry meaning
+        ("社保卡  丢了，，，怎么办？？？", "社保卡丢了，怎么办？"),
+        ("！！你好", "你好"),
+        ("《居住证暂行条例》说的", "居住证暂行条例说的"),
+    ],
+)
+def test_script_width_case_and_punctuation_are_unified(typed, cleaned):
+    assert normalise(typed) == cleaned
+
+
+@pytest.mark.parametrize(
+    ("spoken", "cleaned"),
+    [
+        ("嗯，那个，我想问一下社保卡", "我想问一下社保卡"),
+        ("呃我想办那个居住证", "我想办居住证"),
+        ("就是说我身份证丢了", "我身份证丢了"),
+        ("我就是要办低保", "我要办低保"),
+        ("然后呢，怎么交费啊", "怎么交费"),
+        ("这个那个，高龄津贴", "高龄津贴"),
+        ("每年都要刷脸那个", "每年都要刷脸"),
+        ("额，我想问", "我想问"),
+    ],
+)
+def test_spoken_fillers_are_removed(spoken, cleaned):
+    assert normalise(spoken) == cleaned
+
+
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        "哪个窗口可以办",  # 哪个 asks which one; it is not the filler 那个
+        "这个月的养老金没到",
+        "那个时候办的证",
+        "额度是多少",
+        "他是我的成就是什么",
+        "迁就一下",
+        "这不就是社保卡吗",
+    ],
+)
+def test_words_that_contain_filler_characters_stay(sentence):
+    assert normalise(sentence) == sentence
+
+
+@pytest.mark.parametrize(
+    ("stutter", "cleaned"),
+    [
+        ("啊啊啊啊我的身份证丢了", "我的身份证丢了"),
+        ("请问请问请问社保卡怎么办", "请问社保卡怎么办"),
+        ("我我我想办低保", "我想办低保"),
+        ("谢谢谢谢", "谢谢"),
+        ("好的好的好的", "好的"),
+    ],
+)
+def test_stutters_repeated_three_times_collapse(stutter, cleaned):
+    assert normalise(stutter) == cleaned
+
+
+@pytest.mark.parametrize(
+    ("text", "cleaned"),
+    [
+        ("电话13888888888", "电话13888888888"),
+        ("我的电话是一三八八八八八一二三四", "我的电话是一三八八八八八一二三四"),
+        ("11010519491231002x", "11010519491231002X"),  # the ID check letter keeps its case
+        ("3.5元", "3.5元"),
+        ("9:30到17:00", "9:30到17:00"),
+        ("2024-05-01", "2024-05-01"),
+        ("我八十八岁", "我八十八岁"),
+    ],
+)
+def test_digits_and_numbers_are_kept(text, cleaned):
+    assert normalise(text) == cleaned
+
+
+def test_button_payloads_pass_through_unchanged():
+    payload = '/ask_fee{"service":"id_card"}'
+    assert normalise(payload) == payload
+
+
+def test_only_fillers_leave_nothing():
+    assert normalise("嗯嗯") == ""
+    assert normalise("   ") == ""
+    assert normalise("") == ""
+
+
+def _corpus() -> list[str]:
+    lines = [
+        "嗯，那个，就是说我想问一下那个社保卡丢了怎么补办啊",
+        "請問請問請問身份證丟了怎麼補辦？？？",
+        "好啊好啊好",
+        "那个那个那个啊啊啊",
+        "ＡＢＣ　ｄｅｆ　社保卡",
+        "就是就是就是",
+        "呃呃呃然后呢然后呢然后呢",
+        "身份证号11010519491231002x，电话138-0000-0000。",
+    ]
+    for path in sorted(KNOWLEDGE_BASE_DIR.glob("**/*.yml")):
+        lines += [line.strip(" -") for line in path.read_text("utf-8").splitlines() if line.strip()]
+    return lines
+
+
+def test_normalising_twice_changes_nothing():
+    for line in _corpus():
+        once = normalise(line)
+        assert normalise(once) == once, line
+
+
+def test_normalising_twice_changes_nothing_for_any_mix_of_fillers_stutters_and_scripts():
+    import random
+
+    pieces = ["那个", "这个", "嗯", "啊", "就是", "就是说", "然后呢", "然后", "哦", "额", "，", "。", "？", "!", " ",
+              "社保", "卡", "请问", "好", "谢", "1", "x", "Ｃ", "\u3000", "哪个", "月", "時", "辦", "...", "-", "/",
+              ":", "是", "不", "成", "就", "乾", "淨", "麼", "甚", "11010519491231002", "八八"]
+    generator = random.Random(20261122)
+    for _ in range(20_000):
+        text = "".join(generator.choice(pieces) for _ in range(generator.randint(1, 14)))
+        once = normalise(text)
+        assert normalise(once) == once, text
+
+
+def test_a_short_message_takes_well_under_a_fifth_of_a_millisecond():
+    messages = ["嗯，那个我想问一下社保卡丢了怎么补办啊", "我想辦社保卡，身份證丟了怎麼補辦？", "老板不给钱怎么办"]
+    for message in messages:
+        normalise(message)
+    rounds = 2000
+    start = time.perf_counter()
+    for _ in range(rounds):
+        for message in messages:
+            normalise(message)
+    assert (time.perf_counter() - start) / (rounds * len(messages)) < 0.2e-3
