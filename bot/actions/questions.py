@@ -1,0 +1,108 @@
+"""Actions that answer questions about services, handle what was not understood, and repeat."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from bot import texts
+from bot.actions.handoff import hand_off
+from bot.actions.context import catalogue, channel_of, send, service_hint, understand_latest
+from bot.services import answers, insights
+
+# A message this long that names no known service is probably about a service we do not have.
+UNKNOWN_SERVICE_MIN_LENGTH = 6
+NOT_UNDERSTOOD_INTENTS = {"nlu_fallback", "out_of_scope"}
+
+
+class ActionAnswerQuestion(Action):
+    """Answers what/materials/where/fee/time/eligibility questions from the knowledge base."""
+
+    def name(self) -> str:
+        return "action_answer_question"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[dict]:
+        understanding = understand_latest(tracker)
+        current = catalogue()
+        intent = understanding.intent if understanding.intent in answers.QUESTION_INTENTS else "ask_how_to_apply"
+        if understanding.ambiguous:
+            send(dispatcher, [answers.which_service(list(understanding.candidates), current, intent)])
+            return []
+        service_id = understanding.service or service_hint(tracker) or tracker.get_slot("service")
+        if service_id not in current.services:
+            text = (tracker.latest_message or {}).get("text") or ""
+            if len(text) >= UNKNOWN_SERVICE_MIN_LENGTH:
+                insights.record_unanswered(tracker.sender_id, channel_of(tracker), text, intent,
+                                           understanding.intent_confidence, "unknown_service")
+                dispatcher.utter_message(
+                    text=texts.text("utter_service_not_in_catalogue", hotline=current.city.hotline),
+                    buttons=texts.buttons("utter_service_not_in_catalogue"),
+                )
+            send(dispatcher, [answers.which_service([], current, intent)])
+            return []
+        details = any(e.get("entity") == "detail" for e in (tracker.latest_message or {}).get("entities") or [])
+        send(dispatcher, answers.answer(current, intent, current.services[service_id], details=details))
+        return [SlotSet("service", service_id)]
+
+
+class ActionNotUnderstood(Action):
+    """Out-of-scope or not understood: a friendly redirect; the second time in a row, offers a person."""
+
+    def name(self) -> str:
+        return "action_not_understood"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[dict]:
+        understanding = understand_latest(tracker)
+        if understanding.service and understanding.public_intent != "out_of_scope":
+            # The engine was unsure, but the message clearly names a service: answer about it.
+            return await ActionAnswerQuestion().run(dispatcher, tracker, domain)
+        text = (tracker.latest_message or {}).get("text") or ""
+        reason = "out_of_scope" if understanding.intent == "out_of_scope" else "low_confidence"
+        insights.record_unanswered(tracker.sender_id, channel_of(tracker), text, understanding.intent,
+                                   understanding.intent_confidence, reason)
+        if previous_turn_not_understood(tracker):
+            # Twice in a row: a person takes over (or, with nobody on duty, an appointment or call-back).
+            dispatcher.utter_message(response="utter_not_understood_twice")
+            return hand_off(dispatcher, tracker, "not_understood")
+        if reason == "out_of_scope":
+            dispatcher.utter_message(response="utter_out_of_scope")
+        else:
+            dispatcher.utter_message(response="utter_not_understood")
+        return []
+
+
+def previous_turn_not_understood(tracker: Tracker) -> bool:
+    """True when the person's message before the latest one was also not understood."""
+    user_events = [e for e in tracker.events if e.get("event") == "user"]
+    if len(user_events) < 2:
+        return False
+    previous = (user_events[-2].get("parse_data") or {}).get("intent") or {}
+    return previous.get("name") in NOT_UNDERSTOOD_INTENTS
+
+
+class ActionRepeat(Action):
+    """Says again what the assistant said last ("再说一遍", "没听清", "说慢点")."""
+
+    def name(self) -> str:
+        return "action_repeat"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[dict]:
+        last_turn = last_bot_turn(tracker.events)
+        if not last_turn:
+            dispatcher.utter_message(response="utter_nothing_to_repeat")
+        for event in last_turn:
+            data = event.get("data") or {}
+            dispatcher.utter_message(text=event.get("text"), buttons=data.get("buttons") or None)
+        return []
+
+
+def last_bot_turn(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The bot messages of the turn before the latest user message."""
+    user_positions = [i for i, e in enumerate(events) if e.get("event") == "user"]
+    if len(user_positions) < 2:
+        return []
+    start, end = user_positions[-2], user_positions[-1]
+    return [e for e in events[start:end] if e.get("event") == "bot" and e.get("text")]

@@ -1,0 +1,1 @@
+"""Understanding what a resident wants: the dialogue engine's intent plus knowledge-base service matching."""

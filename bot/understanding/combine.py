@@ -1,0 +1,118 @@
+"""Combines the dialogue engine's parse with knowledge-base service matching.
+
+The engine (DIET on words and character n-grams) is good at *what* a person
+wants; the knowledge-base matcher (aliases, pinyin, homophones, one-character
+slips, descriptive keywords) is better at *which service* they mean, because it
+knows every alias and needs no retraining when the catalogue changes. One
+function decides for both the conversations and POST /api/understand.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.understanding.vocabulary import to_vocabulary
+from knowledge_base.search import ServiceMatcher
+
+# A matcher score at or above this overrides a different service the engine tagged.
+STRONG_MATCH = 0.85
+# Below this a match is not trusted on its own.
+WEAK_MATCH = 0.6
+# Candidates within this distance of the best are "too close to call": ask the person.
+AMBIGUITY_GAP = 0.08
+# When the engine falls back, its best real intent is still used from this confidence on.
+FALLBACK_INTENT_FLOOR = 0.25
+
+# A message without Chinese or digits keeps the engine's intent only from this confidence on.
+NONSENSE_TRUST = 0.95
+
+QUESTION_LIKE = {"out_of_scope", "nlu_fallback", "inform", "affirm"}
+_CJK = re.compile(r"[\u3400-\u9fff]")
+
+
+@dataclass(frozen=True)
+class Understanding:
+    """What a message means: the engine intent, the service, and close alternatives."""
+
+    intent: str
+    intent_confidence: float
+    service: str | None
+    service_confidence: float
+    candidates: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def public_intent(self) -> str:
+        """The intent as a name of the public vocabulary."""
+        return to_vocabulary(self.intent)
+
+    @property
+    def ambiguous(self) -> bool:
+        """True when two or more services are about equally likely."""
+        return len(self.candidates) > 1
+
+
+def engine_intent(parse: dict[str, Any]) -> tuple[str, float]:
+    """The engine's intent; for a fallback, its best real intent when that is not too weak."""
+    intent = parse.get("intent") or {}
+    name, confidence = intent.get("name") or "nlu_fallback", float(intent.get("confidence") or 0.0)
+    if name == "nlu_fallback":
+        ranking = [r for r in parse.get("intent_ranking") or [] if r.get("name") != "nlu_fallback"]
+        if ranking and float(ranking[0].get("confidence") or 0) >= FALLBACK_INTENT_FLOOR:
+            return ranking[0]["name"], float(ranking[0]["confidence"])
+    return name, confidence
+
+
+def engine_service(parse: dict[str, Any], known: set[str]) -> tuple[str | None, float]:
+    """The service entity the engine found (or a button sent), if it is a known service id."""
+    for entity in parse.get("entities") or []:
+        if entity.get("entity") == "service" and entity.get("value") in known:
+            return entity["value"], float(entity.get("confidence_entity") or 1.0)
+    return None, 0.0
+
+
+def looks_like_nonsense(text: str) -> bool:
+    """Text with no Chinese character and no digit: emoji, punctuation, keyboard mashing like 'asdfgh'."""
+    return not _CJK.search(text) and not any(ch.isdigit() for ch in text)
+
+
+def combine(parse: dict[str, Any], text: str, matcher: ServiceMatcher, known_services: set[str],
+            context_service: str | None = None) -> Understanding:
+    """Decides intent and service from the engine's parse of `text`, the catalogue matcher and the context.
+
+    `context_service` is the service the conversation is already about: a follow-up like "要钱吗"
+    keeps it unless the message names another service clearly (a weak sound-alike does not count).
+    """
+    intent, intent_confidence = engine_intent(parse)
+    tagged, tagged_confidence = engine_service(parse, known_services)
+    if text.startswith("/"):
+        # A button payload: intent and service are exactly what the button says.
+        return Understanding(intent, intent_confidence, tagged, tagged_confidence if tagged else 0.0)
+
+    matches = matcher.match(text, limit=3)
+    service, service_confidence, candidates = None, 0.0, ()
+    if matches:
+        best = matches[0]
+        close = tuple(m.service_id for m in matches if best.score - m.score <= AMBIGUITY_GAP)
+        if tagged and (tagged == best.service_id or best.score < STRONG_MATCH):
+            service = tagged
+            same = next((m.score for m in matches if m.service_id == tagged), 0.0)
+            service_confidence = max(tagged_confidence, same)
+            candidates = close if tagged in close and len(close) > 1 else ()
+        elif context_service and best.score < STRONG_MATCH:
+            service, service_confidence = context_service, 1.0
+        elif best.score >= WEAK_MATCH:
+            service, service_confidence = best.service_id, best.score
+            candidates = close if len(close) > 1 else ()
+    elif tagged:
+        service, service_confidence = tagged, tagged_confidence
+
+    if service and intent in QUESTION_LIKE and service_confidence >= STRONG_MATCH and intent_confidence < 0.9:
+        # A bare service name ("社保卡", "居住证的事") is a question about that service.
+        intent, intent_confidence = "ask_how_to_apply", service_confidence
+    if not service and looks_like_nonsense(text) and intent_confidence < NONSENSE_TRUST:
+        # The engine labels keyboard mashing confidently (e.g. "asdfgh" as affirm at 0.84); only a
+        # very sure reading of a Latin-only message ("ok", "hello", "thanks") is kept.
+        intent, intent_confidence = "out_of_scope", 1.0
+    return Understanding(intent, intent_confidence, service, service_confidence, candidates)

@@ -1,0 +1,179 @@
+"""Turns what people type into the Chinese the engine was trained on, before anything reads it.
+
+Dialect words become Mandarin (knowledge_base/dialect_words.yml: "咋整" → "怎么办",
+"点样" → "怎么样", "伐" at a clause's end → "吗"). Migrant workers often type toneless pinyin ("laonianzheng zai nali ban") or mix in
+English words ("我的ID card丢了"). Both are rewritten into Chinese words: English
+through a glossary (knowledge_base/english_words.yml), pinyin through a lexicon of
+every word the training data and the catalogue use, read aloud with pypinyin, so
+"zai nali ban" becomes the "在哪里办" the engine has seen. Text that is not pinyin
+(English words, codes, numbers) is left as it is.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections import Counter
+from pathlib import Path
+
+import yaml
+
+from bot.settings import REPO_ROOT
+from knowledge_base.normalise import normalise
+from knowledge_base.search import segment_pinyin
+
+NLU_DIR = REPO_ROOT / "dialogues" / "data" / "nlu"
+GLOSSARY_PATH = REPO_ROOT / "knowledge_base" / "english_words.yml"
+_ANNOTATION = re.compile(r"\[([^\]]+)\](?:\{[^}]*\}|\([^)]*\))")
+_CJK_WORD = re.compile(r"^[\u3400-\u9fff]+$")
+_LATIN_RUN = re.compile(r"[a-z][a-z' ]*[a-z]|[a-z]")
+# The longest word of the lexicon, in syllables: longer pinyin is split into several words.
+MAX_WORD_SYLLABLES = 6
+
+
+def training_sentences(nlu_dir: Path = NLU_DIR) -> list[str]:
+    """Every example sentence of the NLU training data, without entity annotations."""
+    sentences = []
+    for path in sorted(nlu_dir.glob("*.yml")):
+        for block in (yaml.safe_load(path.read_text("utf-8")) or {}).get("nlu") or []:
+            for line in str(block.get("examples") or "").splitlines():
+                line = line.strip().removeprefix("- ").strip()
+                if line:
+                    sentences.append(_ANNOTATION.sub(r"\1", line))
+    return sentences
+
+
+@functools.lru_cache(maxsize=1)
+def lexicon() -> dict[tuple[str, ...], str]:
+    """Toneless pinyin syllables → the most frequent Chinese word (or character) with that reading."""
+    import jieba
+    from pypinyin import lazy_pinyin
+
+    from knowledge_base.catalogue import get_catalogue
+
+    jieba.setLogLevel(60)
+    counts: Counter[str] = Counter()
+    catalogue = get_catalogue()
+    texts = training_sentences() + [n for s in catalogue.services.values() for n in (s.short_name, *s.aliases)]
+    for text in texts:
+        for word in jieba.lcut(normalise(text)):
+            if _CJK_WORD.match(word):
+                counts[word] += 1
+                counts.update(word)  # characters too: a fallback for syllables no word covers
+    best: dict[tuple[str, ...], tuple[int, str]] = {}
+    for word, count in counts.items():
+        key = tuple(lazy_pinyin(word))
+        if len(key) <= MAX_WORD_SYLLABLES and (key not in best or count > best[key][0]):
+            best[key] = (count, word)
+    return {key: word for key, (_count, word) in best.items()}
+
+
+@functools.lru_cache(maxsize=1)
+def glossary() -> list[tuple[re.Pattern[str], str]]:
+    """English words and phrases → Chinese, longest first, matched as whole words."""
+    data = yaml.safe_load(GLOSSARY_PATH.read_text("utf-8")) or {}
+    pairs = sorted(((str(k).lower(), str(v)) for k, v in (data.get("words") or {}).items()),
+                   key=lambda pair: -len(pair[0]))
+    return [(re.compile(rf"(?<![a-z]){re.escape(english)}(?![a-z])"), chinese) for english, chinese in pairs]
+
+
+DIALECT_PATH = REPO_ROOT / "knowledge_base" / "dialect_words.yml"
+
+
+@functools.lru_cache(maxsize=1)
+def dialect() -> tuple[list[tuple[str, str]], list[tuple[re.Pattern[str], str]]]:
+    """Dialect words → Mandarin (longest first), and clause-final particles → Mandarin."""
+    data = yaml.safe_load(DIALECT_PATH.read_text("utf-8")) or {}
+    words = sorted(((str(k), str(v)) for k, v in (data.get("words") or {}).items()), key=lambda p: -len(p[0]))
+    endings = [(re.compile(rf"(?<=[\u4e00-\u9fff]){re.escape(str(k))}(?=[，。？]|$)"), str(v))
+               for k, v in (data.get("clause_end") or {}).items()]
+    return words, endings
+
+
+def dialect_to_mandarin(text: str) -> str:
+    """Replaces dialect words and clause-final dialect particles with standard Mandarin."""
+    words, endings = dialect()
+    for word, mandarin in words:
+        if word in text:
+            text = text.replace(word, mandarin)
+    for pattern, mandarin in endings:
+        text = pattern.sub(mandarin, text)
+    return text
+
+
+def english_to_chinese(text: str) -> str:
+    """Replaces the glossary's English words (lower-case text) with their Chinese equivalents."""
+    for pattern, chinese in glossary():
+        if pattern.search(text):
+            text = pattern.sub(chinese, text)
+    return text
+
+
+def _syllables(run: str) -> list[str] | None:
+    """The run's syllables when every letter belongs to one, else None (not pinyin)."""
+    syllables: list[str] = []
+    for token in run.replace("'", " ").split():
+        pieces = segment_pinyin(token)
+        if any(not syllable for syllable, _start, _end in pieces):
+            return None
+        syllables += [syllable for syllable, _start, _end in pieces]
+    return syllables
+
+
+def pinyin_to_chinese(run: str) -> str:
+    """Toneless pinyin (with or without spaces) as Chinese words; the run itself when it is not pinyin."""
+    syllables = _syllables(run)
+    if not syllables or len(syllables) < 2:
+        return run
+    words = lexicon()
+    n = len(syllables)
+    # Fewest words covering all syllables; a syllable no word covers keeps its letters.
+    best: list[tuple[int, list[str]] | None] = [(0, [])] + [None] * n
+    for end in range(1, n + 1):
+        for length in range(1, min(MAX_WORD_SYLLABLES, end) + 1):
+            previous = best[end - length]
+            if previous is None:
+                continue
+            word = words.get(tuple(syllables[end - length:end]))
+            if word is None and length > 1:
+                continue
+            piece, cost = (word, previous[0] + 1) if word else (syllables[end - 1], previous[0] + 5)
+            if best[end] is None or cost < best[end][0]:
+                best[end] = (cost, previous[1] + [piece])
+    result = best[n]
+    return "".join(result[1]) if result else run
+
+
+_SPACED_CJK = re.compile(r"(?<=[\u3400-\u9fff])\s+(?=[\u3400-\u9fff])")
+# Pieces this long on average are clauses ("我老伴去年住院 单子都留着 咋报"), not spaced-out words.
+CLAUSE_PIECE_LENGTH = 3
+
+
+def mark_pauses(text: str) -> str:
+    """Spaces between clauses of a voice transcript become commas, so the clauses survive normalising."""
+    pieces = _SPACED_CJK.split(text.strip())
+    if len(pieces) > 1 and sum(len(p) for p in pieces) / len(pieces) >= CLAUSE_PIECE_LENGTH:
+        return _SPACED_CJK.sub("，", text.strip())
+    return text
+
+
+def rewrite(text: str) -> str:
+    """Normalised text with English glossary words and pinyin turned into Chinese."""
+    text = normalise(mark_pauses(text)) or text
+    if text.startswith("/"):
+        return text
+    text = dialect_to_mandarin(text)
+    if not re.search(r"[a-z]", text):
+        return text
+    text = english_to_chinese(text)
+    return _LATIN_RUN.sub(lambda m: pinyin_to_chinese(m.group(0)), text)
+
+
+def warm_up() -> None:
+    """Builds the lexicon, the glossary and the service matcher (a few seconds) ahead of the first message."""
+    from knowledge_base.search import ServiceMatcher
+
+    lexicon()
+    glossary()
+    dialect()
+    ServiceMatcher.from_catalogue()

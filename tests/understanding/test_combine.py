@@ -1,0 +1,57 @@
+"""How the engine's intent and the catalogue matcher are combined into one understanding."""
+
+from __future__ import annotations
+
+from bot.understanding.combine import combine
+from knowledge_base.catalogue import get_catalogue
+from knowledge_base.search import ServiceMatcher
+
+CATALOGUE = get_catalogue()
+MATCHER = ServiceMatcher.from_catalogue(CATALOGUE)
+KNOWN = set(CATALOGUE.services)
+
+
+def parse(intent: str, confidence: float = 0.9, entities=(), ranking=()):
+    return {"intent": {"name": intent, "confidence": confidence}, "entities": list(entities),
+            "intent_ranking": list(ranking)}
+
+
+def test_the_matcher_finds_the_service_the_engine_missed():
+    result = combine(parse("ask_materials"), "暂住证要带什么", MATCHER, KNOWN)
+    assert (result.public_intent, result.service) == ("ask_materials", "residence_permit")
+
+
+def test_a_bare_service_name_is_a_question_about_it():
+    result = combine(parse("out_of_scope", 0.6), "低保", MATCHER, KNOWN)
+    assert (result.public_intent, result.service) == ("ask_how_to_apply", "minimum_living_allowance")
+
+
+def test_keyboard_mashing_is_out_of_scope_even_when_the_engine_is_fairly_sure():
+    result = combine(parse("affirm", 0.84), "asdfgh", MATCHER, KNOWN)
+    assert (result.public_intent, result.service) == ("out_of_scope", None)
+
+
+def test_a_follow_up_keeps_the_conversation_service_over_a_weak_sound_alike():
+    result = combine(parse("ask_fee"), "要钱吗", MATCHER, KNOWN, context_service="residence_permit")
+    assert result.service == "residence_permit"
+
+
+def test_a_clearly_named_other_service_replaces_the_context():
+    result = combine(parse("ask_fee"), "那身份证补办要钱吗", MATCHER, KNOWN, context_service="residence_permit")
+    assert result.service == "id_card"
+
+
+def test_a_fallback_keeps_a_plausible_real_intent():
+    ranking = [{"name": "nlu_fallback", "confidence": 0.45}, {"name": "ask_fee", "confidence": 0.4}]
+    result = combine(parse("nlu_fallback", 0.45, ranking=ranking), "社保卡贵不贵", MATCHER, KNOWN)
+    assert result.public_intent == "ask_fee"
+
+
+def test_button_payloads_are_taken_as_they_are():
+    entities = [{"entity": "service", "value": "id_card"}]
+    result = combine(parse("ask_fee", 1.0, entities), '/ask_fee{"service": "id_card"}', MATCHER, KNOWN)
+    assert (result.intent, result.service, result.service_confidence) == ("ask_fee", "id_card", 1.0)
+
+
+def test_engine_finer_intents_are_reported_with_vocabulary_names():
+    assert combine(parse("emergency"), "救命啊有人晕倒了", MATCHER, KNOWN).public_intent == "request_human"

@@ -1,0 +1,52 @@
+"""A rambling message is read for the request in its last clauses; the service comes from all of it."""
+
+from __future__ import annotations
+
+import asyncio
+
+from bot.engine.client import RasaClient
+from bot.settings import get_settings
+from bot.understanding.pipeline import engine_input, read
+from tests.fakes.rasa import FakeRasa
+
+
+class ParseByText(FakeRasa):
+    """A fake engine that is sure about materials only when the question stands alone."""
+
+    def handler(self, request):
+        if request.url.path == "/model/parse":
+            import json
+
+            text = json.loads(request.content)["text"]
+            sure = text.startswith("我也不知道")
+            self.parse_result = {"intent": {"name": "ask_materials" if sure else "complain",
+                                            "confidence": 0.95 if sure else 0.5},
+                                 "entities": [], "intent_ranking": []}
+        return super().handler(request)
+
+
+RAMBLING = "我在这边打工五年了 一直租房子住 孩子明年要上学 老师说要有居住证 我也不知道 要准备啥材料"
+
+
+def test_the_last_clauses_decide_and_the_whole_message_names_the_service():
+    engine = ParseByText()
+    client = RasaClient(get_settings(), transport=engine.transport())
+    reading = asyncio.run(read(client, RAMBLING))
+    assert reading.understanding.public_intent == "ask_materials"
+    assert reading.understanding.service == "residence_permit"
+    assert reading.text == "我也不知道，要准备啥材料"
+
+
+def test_short_messages_reach_the_engine_without_an_extra_parse():
+    engine = FakeRasa()
+    client = RasaClient(get_settings(), transport=engine.transport())
+    text, hint = asyncio.run(engine_input(client, "社保卡在哪办"))
+    assert (text, hint) == ("社保卡在哪办", None)
+    assert engine.received == []
+
+
+def test_a_rambling_message_reaches_the_engine_as_its_focus_with_the_service_hint():
+    engine = ParseByText()
+    client = RasaClient(get_settings(), transport=engine.transport())
+    text, hint = asyncio.run(engine_input(client, RAMBLING))
+    assert (text, hint) == ("我也不知道，要准备啥材料", "residence_permit")
