@@ -1,0 +1,28 @@
+"""Application forms: one module per application (its validate_<service id> action) and the shared base.
+
+FORMS maps each service id that can be applied for through the assistant to its
+validation class; the Rasa form of the same name lives in
+dialogues/domain/application_<service id>.yml.
+"""
+
+from __future__ import annotations
+
+from bot.actions.forms.base import ApplicationForm
+from bot.actions.forms.medical_transfer_registration import ValidateMedicalTransferRegistration
+from bot.actions.forms.residence_permit import ValidateResidencePermit
+from bot.actions.forms.senior_allowance import ValidateSeniorAllowance
+from bot.actions.forms.senior_card import ValidateSeniorCard
+from bot.actions.forms.social_security_card import ValidateSocialSecurityCard
+from bot.actions.forms.wage_arrears_complaint import ValidateWageArrearsComplaint
+
+FORMS: dict[str, ApplicationForm] = {
+    form.service_id: form
+    for form in (
+        ValidateResidencePermit(),
+        ValidateSeniorAllowance(),
+        ValidateSeniorCard(),
+        ValidateSocialSecurityCard(),
+        ValidateWageArrearsComplaint(),
+        ValidateMedicalTransferRegistration(),
+    )
+}

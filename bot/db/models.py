@@ -1,0 +1,287 @@
+"""Tables of the assistant. Rasa's tracker store keeps its own `events` table in the same database.
+
+Personal fields (ID number, phone, address) are stored only encrypted, in columns
+ending in `_encrypted`, with a keyed fingerprint where a lookup is needed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+def utcnow() -> dt.datetime:
+    """The current time in UTC, timezone-aware."""
+    return dt.datetime.now(dt.timezone.utc)
+
+
+class Base(DeclarativeBase):
+    """Declarative base; the type map keeps JSON columns portable between SQLite and PostgreSQL."""
+
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class Conversation(Base):
+    """A conversation on one channel; the id is the client's conversation_id (or e.g. telegram:<id>)."""
+
+    __tablename__ = "conversations"
+
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(32), default="web")
+    locale: Mapped[str] = mapped_column(String(16), default="zh-CN")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_active_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+    turns: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class OutboxMessage(Base):
+    """A message that reached a conversation outside a request (staff reply, reminder, status change)."""
+
+    __tablename__ = "outbox_messages"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"), index=True)
+    sender: Mapped[str] = mapped_column(String(16))  # "assistant" or "staff"
+    text: Mapped[str] = mapped_column(Text)
+    buttons: Mapped[list[Any]] = mapped_column(default=list)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class UnansweredQuestion(Base):
+    """A question the assistant could not answer, kept (with personal numbers masked) for staff to review."""
+
+    __tablename__ = "unanswered_questions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    conversation_id: Mapped[str] = mapped_column(String(128), index=True)
+    channel: Mapped[str] = mapped_column(String(32), default="web")
+    text: Mapped[str] = mapped_column(Text)
+    intent: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    confidence: Mapped[float | None] = mapped_column(nullable=True)
+    reason: Mapped[str] = mapped_column(String(32))  # "low_confidence", "unknown_service", "out_of_scope"
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Handoff(Base):
+    """A request to be served by a staff member; one open handoff per conversation at a time."""
+
+    __tablename__ = "handoffs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    conversation_id: Mapped[str] = mapped_column(String(128), index=True)
+    channel: Mapped[str] = mapped_column(String(32))
+    service: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    reason: Mapped[str] = mapped_column(String(32))  # "requested", "not_understood", "validation", "emergency"
+    status: Mapped[str] = mapped_column(String(16), index=True, default="waiting")  # waiting, active, closed
+    context: Mapped[dict[str, Any]] = mapped_column(default=dict)  # masked summary for staff
+    staff_username: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    resolution_note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    accepted_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    closed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class HandoffMessage(Base):
+    """A message exchanged while a staff member serves the person: from the person or from staff."""
+
+    __tablename__ = "handoff_messages"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    handoff_id: Mapped[int] = mapped_column(ForeignKey("handoffs.id", ondelete="CASCADE"), index=True)
+    sender: Mapped[str] = mapped_column(String(16))  # "person" or "staff"
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Application(Base):
+    """An application for one service: a draft while it is being filled in, then a submission with a reference.
+
+    Name, ID number, phone and address are stored only encrypted; the keyed
+    fingerprints let a person find their draft again from another channel.
+    """
+
+    __tablename__ = "applications"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    reference: Mapped[str | None] = mapped_column(String(16), unique=True, nullable=True)
+    service_id: Mapped[str] = mapped_column(String(64), index=True)
+    # draft, submitted, under_review, more_materials_needed, approved, rejected, ready_for_collection
+    status: Mapped[str] = mapped_column(String(32), index=True, default="draft")
+    conversation_id: Mapped[str] = mapped_column(String(128), index=True)
+    channel: Mapped[str] = mapped_column(String(32), default="web")
+    full_name_encrypted: Mapped[str | None] = mapped_column(Text, nullable=True)
+    id_number_encrypted: Mapped[str | None] = mapped_column(Text, nullable=True)
+    phone_encrypted: Mapped[str | None] = mapped_column(Text, nullable=True)
+    address_encrypted: Mapped[str | None] = mapped_column(Text, nullable=True)
+    id_fingerprint: Mapped[str | None] = mapped_column(String(128), index=True, nullable=True)
+    phone_fingerprint: Mapped[str | None] = mapped_column(String(128), index=True, nullable=True)
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)  # the service's own, non-identifying fields
+    requested_slot: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    status_note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # Every conversation that worked on it (a draft may move between channels), for redaction.
+    conversation_ids: Mapped[list[Any]] = mapped_column(default=list)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+    submitted_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # When the conversations' stored events were rewritten without the personal values.
+    redacted_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class ApplicationStatusChange(Base):
+    """One step of an application's status history, with the staff member who made it."""
+
+    __tablename__ = "application_status_changes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    application_id: Mapped[int] = mapped_column(ForeignKey("applications.id", ondelete="CASCADE"), index=True)
+    status: Mapped[str] = mapped_column(String(32))
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    changed_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Person(Base):
+    """What a person already told us (encrypted), so a later application does not ask for it again."""
+
+    __tablename__ = "people"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id_fingerprint: Mapped[str] = mapped_column(String(128), unique=True)
+    full_name_encrypted: Mapped[str | None] = mapped_column(Text, nullable=True)
+    id_number_encrypted: Mapped[str | None] = mapped_column(Text, nullable=True)
+    phone_encrypted: Mapped[str | None] = mapped_column(Text, nullable=True)
+    address_encrypted: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+
+class PersonConversation(Base):
+    """Links a conversation (on any channel) to the person who identified in it."""
+
+    __tablename__ = "person_conversations"
+
+    conversation_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), index=True)
+    linked_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+# Staff, appointments, call-backs, ratings and the audit log (imports kept here so this block stays self-contained).
+from sqlalchemy import Boolean, Index, UniqueConstraint  # noqa: E402
+
+
+class StaffAccount(Base):
+    """A staff member who logs in to the console; the password is stored only as an argon2 hash."""
+
+    __tablename__ = "staff_accounts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16))  # staff, supervisor, admin
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+
+class StaffSession(Base):
+    """A console login; only a hash of the token is kept, so a database copy cannot be used to log in."""
+
+    __tablename__ = "staff_sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff_accounts.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
+    last_seen_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class AuditEntry(Base):
+    """Who looked at or changed a person's data, what and when."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    staff_username: Mapped[str] = mapped_column(String(64), index=True)
+    action: Mapped[str] = mapped_column(String(64))
+    subject: Mapped[str] = mapped_column(String(160), index=True)
+    detail: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+
+
+class Appointment(Base):
+    """A booked visit to a service centre; `seat` (1..capacity) is unique per slot, so a slot never overbooks.
+
+    Slot times are the centre's local wall-clock time. A cancelled appointment
+    gives its seat back (seat NULL), which the unique index does not count.
+    """
+
+    __tablename__ = "appointments"
+    __table_args__ = (
+        UniqueConstraint("centre_id", "slot_start", "seat", name="uq_appointments_seat"),
+        Index("ix_appointments_centre_slot", "centre_id", "slot_start"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    reference: Mapped[str] = mapped_column(String(16), unique=True)
+    centre_id: Mapped[str] = mapped_column(String(64))
+    service_id: Mapped[str] = mapped_column(String(64))
+    slot_start: Mapped[dt.datetime] = mapped_column(DateTime(timezone=False))
+    slot_end: Mapped[dt.datetime] = mapped_column(DateTime(timezone=False))
+    seat: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    status: Mapped[str] = mapped_column(String(16), index=True, default="booked")  # booked, checked_in, cancelled
+    conversation_id: Mapped[str] = mapped_column(String(128), index=True)
+    channel: Mapped[str] = mapped_column(String(32), default="web")
+    full_name_encrypted: Mapped[str] = mapped_column(Text)
+    phone_encrypted: Mapped[str] = mapped_column(Text)
+    phone_fingerprint: Mapped[str | None] = mapped_column(String(128), index=True, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+    cancelled_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    checked_in_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    checked_in_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    reminded_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class Rating(Base):
+    """A 政务服务好差评 rating (1 非常不满意 … 5 非常满意) of a handoff, an appointment or an application."""
+
+    __tablename__ = "ratings"
+    __table_args__ = (UniqueConstraint("conversation_id", "subject", name="uq_ratings_subject"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    conversation_id: Mapped[str] = mapped_column(String(128), index=True)
+    channel: Mapped[str] = mapped_column(String(32), default="web")
+    subject: Mapped[str] = mapped_column(String(64))  # e.g. "handoff:12", "appointment:YY-7K3Q9P"
+    level: Mapped[int] = mapped_column(Integer)
+    comment: Mapped[str | None] = mapped_column(Text, nullable=True)  # personal numbers masked
+    staff_username: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+
+class StaffTask(Base):
+    """Work for staff outside a live conversation: a call-back, a low rating or a complaint to follow up."""
+
+    __tablename__ = "staff_tasks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(16), index=True)  # callback, low_rating, complaint
+    audience: Mapped[str] = mapped_column(String(16))  # staff (every role) or supervisor
+    conversation_id: Mapped[str] = mapped_column(String(128), index=True)
+    channel: Mapped[str] = mapped_column(String(32), default="web")
+    service: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    summary: Mapped[str] = mapped_column(Text, default="")  # personal numbers masked
+    phone_encrypted: Mapped[str | None] = mapped_column(Text, nullable=True)
+    time_window: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    rating_id: Mapped[int | None] = mapped_column(ForeignKey("ratings.id", ondelete="SET NULL"), nullable=True)
+    status: Mapped[str] = mapped_column(String(16), index=True, default="open")  # open, done
+    done_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    done_note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    done_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

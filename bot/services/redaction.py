@@ -1,0 +1,143 @@
+"""After an application is submitted, the stored conversation no longer holds its personal values in plain text.
+
+Rasa keeps every event of a conversation (what the person typed, the slots,
+what the assistant said) as JSON in its `events` table, and saves the turn
+that submitted only after the submitting action has returned. So the gateway
+calls `after_turn` once Rasa has answered: it rewrites the events of every
+conversation that worked on the application, replacing the ID number, phone,
+address and name (however the person typed them) and any other ID- or
+phone-like number with masked forms. On SQLite the rewrite zeroes freed space
+(secure_delete) and the write-ahead log is truncated, so the old values do not
+linger in free pages or in the -wal file.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from sqlalchemy import Engine, inspect
+
+from bot.db.session import get_engine
+from bot.privacy import mask_address, mask_id_number, mask_name, mask_phone, redact_text
+from bot.services import applications
+
+log = logging.getLogger(__name__)
+
+EVENTS_TABLE = "events"
+CHECKPOINT_ATTEMPTS = 5
+
+# How people write each digit: Arabic, full-width, Chinese, and the spoken forms used on the phone.
+_DIGIT_FORMS = {
+    "0": "0０零〇洞", "1": "1１一幺壹", "2": "2２二两贰", "3": "3３三叁", "4": "4４四肆",
+    "5": "5５五伍", "6": "6６六陆", "7": "7７七拐柒", "8": "8８八捌", "9": "9９九勾玖", "X": "XxＸｘ",
+}
+_SEPARATORS = r"[\s\-－—·.]*"
+
+
+def spelled_pattern(number: str) -> re.Pattern[str]:
+    """A pattern matching `number` however it was typed: with spaces or dashes, in Chinese digits."""
+    parts = [f"[{re.escape(_DIGIT_FORMS.get(ch.upper(), ch))}]" for ch in number]
+    return re.compile(_SEPARATORS.join(parts))
+
+
+def replacer(values: dict[str, str]) -> Callable[[str], str]:
+    """A function that masks the given personal values (and any ID/phone-like number) in a text."""
+    rules: list[tuple[re.Pattern[str], str]] = []
+    if values.get("id_number"):
+        rules.append((spelled_pattern(values["id_number"]), mask_id_number(values["id_number"])))
+    if values.get("phone"):
+        rules.append((spelled_pattern(values["phone"]), mask_phone(values["phone"])))
+    if values.get("address") and len(values["address"]) >= 4:
+        rules.append((re.compile(re.escape(values["address"])), mask_address(values["address"])))
+    if values.get("full_name") and len(values["full_name"]) >= 2:
+        rules.append((re.compile(re.escape(values["full_name"])), mask_name(values["full_name"])))
+
+    def replace(text: str) -> str:
+        for pattern, masked in rules:
+            text = pattern.sub(masked, text)
+        return redact_text(text)
+
+    return replace
+
+
+def _walk(data: Any, replace: Callable[[str], str]) -> Any:
+    if isinstance(data, str):
+        return replace(data)
+    if isinstance(data, list):
+        return [_walk(item, replace) for item in data]
+    if isinstance(data, dict):
+        return {key: _walk(value, replace) for key, value in data.items()}
+    return data
+
+
+def redact_events(engine: Engine, conversation_ids: Iterable[str], values: dict[str, str]) -> int:
+    """Rewrites the stored events of the conversations without the values; returns how many events changed."""
+    if not inspect(engine).has_table(EVENTS_TABLE):
+        return 0
+    replace = replacer(values)
+    changed = 0
+    with engine.begin() as connection:
+        if engine.dialect.name == "sqlite":
+            # Overwritten record bytes are zeroed instead of left in the page's free space.
+            connection.exec_driver_sql("PRAGMA secure_delete=ON")
+        for conversation_id in conversation_ids:
+            rows = connection.exec_driver_sql(
+                f"SELECT id, data FROM {EVENTS_TABLE} WHERE sender_id = ?"
+                if engine.dialect.name == "sqlite" else
+                f"SELECT id, data FROM {EVENTS_TABLE} WHERE sender_id = %(sender)s",
+                (conversation_id,) if engine.dialect.name == "sqlite" else {"sender": conversation_id},
+            ).all()
+            for event_id, data in rows:
+                if not data:
+                    continue
+                redacted = json.dumps(_walk(json.loads(data), replace))
+                if redacted != data:
+                    changed += 1
+                    if engine.dialect.name == "sqlite":
+                        connection.exec_driver_sql(f"UPDATE {EVENTS_TABLE} SET data = ? WHERE id = ?",
+                                                   (redacted, event_id))
+                    else:
+                        connection.exec_driver_sql(f"UPDATE {EVENTS_TABLE} SET data = %(data)s WHERE id = %(id)s",
+                                                   {"data": redacted, "id": event_id})
+    return changed
+
+
+def truncate_wal(engine: Engine) -> bool:
+    """Copies the write-ahead log into the database and empties it, so old page versions are gone."""
+    if engine.dialect.name != "sqlite":
+        return True
+    for attempt in range(CHECKPOINT_ATTEMPTS):
+        with engine.connect() as connection:
+            busy, _log_frames, _done = connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").one()
+        if not busy:
+            return True
+        # Another process is reading an older snapshot; it finishes within moments.
+        time.sleep(0.1 * (attempt + 1))
+    log.warning("the write-ahead log could not be truncated yet; it will be at the next redaction")
+    return False
+
+
+def after_turn(conversation_id: str) -> None:
+    """Redacts the conversations of applications submitted in this conversation's latest turn."""
+    jobs = applications.awaiting_redaction(conversation_id)
+    if not jobs:
+        return
+    engine = get_engine()
+    for job in jobs:
+        changed = redact_events(engine, job.conversation_ids, job.values)
+        applications.mark_redacted(job.application_id)
+        log.info("application %s: %d stored events redacted", job.application_id, changed)
+    truncate_wal(engine)
+
+
+def after_turn_safely(conversation_id: str) -> None:
+    """`after_turn` for the gateway: a failure is logged and retried on the next turn, never shown to the person."""
+    try:
+        after_turn(conversation_id)
+    except Exception as err:  # noqa: BLE001 - the person's answer must not depend on the clean-up
+        log.error("redaction after the turn failed (%s); it is retried on the next turn", type(err).__name__)
