@@ -1,0 +1,185 @@
+"""Staff accounts, console logins and who is on duty.
+
+Passwords are kept only as argon2 hashes and tokens only as SHA-256 hashes, so
+a copy of the database lets nobody log in. Five wrong passwords lock an account
+for fifteen minutes; a token ends after `staff_session_minutes`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import func, select, update
+
+from bot.db.models import StaffAccount, StaffSession, utcnow
+from bot.db.session import unit_of_work
+from bot.errors import BianminError, InvalidRequest, Unauthorized
+from bot.settings import get_settings
+
+ROLES = ("staff", "supervisor", "admin")
+SUPERVISOR_ROLES = ("supervisor", "admin")
+MAX_FAILED_LOGINS = 5
+LOCKOUT = dt.timedelta(minutes=15)
+# A staff member whose console was used this recently counts as on duty (the console polls every few seconds).
+PRESENCE = dt.timedelta(minutes=5)
+# Writing "last seen" on every poll would make each request a write; once in this interval is enough.
+SEEN_WRITE_INTERVAL = dt.timedelta(seconds=20)
+USERNAME = re.compile(r"^[A-Za-z0-9_.\-]{2,64}$")
+MIN_PASSWORD_LENGTH = 8
+
+_hasher = PasswordHasher()
+# Verifying against this when the username is unknown keeps the answer time the same as for a wrong password.
+_DUMMY_HASH = _hasher.hash("not-a-real-password")
+
+
+class AccountLocked(BianminError):
+    """Too many wrong passwords: the account is locked for a while."""
+
+    code = "account_locked"
+    status = 429
+
+
+@dataclass(frozen=True)
+class StaffIdentity:
+    """The staff member behind a valid token."""
+
+    username: str
+    role: str
+    expires_at: dt.datetime
+
+    @property
+    def is_supervisor(self) -> bool:
+        """Supervisors and admins may read every conversation and follow up ratings and complaints."""
+        return self.role in SUPERVISOR_ROLES
+
+
+@dataclass(frozen=True)
+class AccountView:
+    """A staff account as the admin list shows it (never the hash)."""
+
+    username: str
+    role: str
+    active: bool
+    locked: bool
+
+
+def _as_utc(value: dt.datetime) -> dt.datetime:
+    # SQLite hands timestamps back without a zone; every stored time is UTC.
+    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def create_or_update(username: str, password: str, role: str) -> bool:
+    """Creates the account, or sets a new password and role (and unlocks it); True when it was created."""
+    if not USERNAME.match(username or ""):
+        raise InvalidRequest("username must be 2-64 letters, digits or . _ -", code="invalid_username")
+    if len(password or "") < MIN_PASSWORD_LENGTH:
+        raise InvalidRequest(f"password must have at least {MIN_PASSWORD_LENGTH} characters", code="weak_password")
+    if role not in ROLES:
+        raise InvalidRequest(f"role must be one of {', '.join(ROLES)}", code="invalid_role")
+    password_hash = _hasher.hash(password)
+    with unit_of_work() as session:
+        account = session.scalar(select(StaffAccount).where(StaffAccount.username == username))
+        created = account is None
+        if created:
+            account = StaffAccount(username=username, password_hash=password_hash, role=role, active=True,
+                                   failed_logins=0)
+            session.add(account)
+        else:
+            account.password_hash, account.role, account.active = password_hash, role, True
+            account.failed_logins, account.locked_until = 0, None
+            # A new password ends every login made with the old one.
+            session.execute(update(StaffSession).where(StaffSession.staff_id == account.id,
+                                                       StaffSession.revoked_at.is_(None))
+                            .values(revoked_at=utcnow()))
+    return created
+
+
+def login(username: str, password: str, now: dt.datetime | None = None) -> str:
+    """Checks the password and returns a new bearer token; Unauthorized or AccountLocked otherwise."""
+    now = now or utcnow()
+    with unit_of_work() as session:
+        account = session.scalar(select(StaffAccount).where(StaffAccount.username == username))
+        if account is None or not account.active:
+            _verify(_DUMMY_HASH, password)
+            raise Unauthorized("wrong username or password", code="invalid_credentials")
+        if account.locked_until is not None and _as_utc(account.locked_until) > now:
+            raise AccountLocked("too many wrong passwords: try again in 15 minutes or ask an admin to reset it")
+        if not _verify(account.password_hash, password):
+            account.failed_logins += 1
+            if account.failed_logins >= MAX_FAILED_LOGINS:
+                account.locked_until, account.failed_logins = now + LOCKOUT, 0
+            session.commit()
+            raise Unauthorized("wrong username or password", code="invalid_credentials")
+        account.failed_logins, account.locked_until = 0, None
+        if _hasher.check_needs_rehash(account.password_hash):
+            account.password_hash = _hasher.hash(password)
+        token = secrets.token_urlsafe(32)
+        minutes = get_settings().staff_session_minutes
+        session.add(StaffSession(token_hash=_token_hash(token), staff_id=account.id, created_at=now,
+                                 expires_at=now + dt.timedelta(minutes=minutes), last_seen_at=now))
+        return token
+
+
+def _verify(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def identity_for_token(token: str, now: dt.datetime | None = None) -> StaffIdentity | None:
+    """The staff member of a valid, unexpired token (and notes they are on duty); None otherwise."""
+    if not token:
+        return None
+    now = now or utcnow()
+    with unit_of_work() as session:
+        row = session.execute(
+            select(StaffSession, StaffAccount).join(StaffAccount, StaffAccount.id == StaffSession.staff_id)
+            .where(StaffSession.token_hash == _token_hash(token))
+        ).first()
+        if row is None:
+            return None
+        login_session, account = row
+        if (login_session.revoked_at is not None or _as_utc(login_session.expires_at) <= now
+                or not account.active):
+            return None
+        if now - _as_utc(login_session.last_seen_at) > SEEN_WRITE_INTERVAL:
+            login_session.last_seen_at = now
+        return StaffIdentity(account.username, account.role, _as_utc(login_session.expires_at))
+
+
+def logout(token: str) -> None:
+    """Ends a login; the token stops working at once."""
+    with unit_of_work() as session:
+        session.execute(update(StaffSession).where(StaffSession.token_hash == _token_hash(token))
+                        .values(revoked_at=utcnow()))
+
+
+def on_duty_count(now: dt.datetime | None = None) -> int:
+    """How many staff members used the console in the last few minutes with a valid login."""
+    now = now or utcnow()
+    with unit_of_work() as session:
+        return session.scalar(
+            select(func.count(func.distinct(StaffSession.staff_id)))
+            .where(StaffSession.revoked_at.is_(None), StaffSession.expires_at > now,
+                   StaffSession.last_seen_at > now - PRESENCE, StaffSession.last_seen_at <= now)
+        ) or 0
+
+
+def list_accounts() -> list[AccountView]:
+    """Every account, for admins."""
+    now = utcnow()
+    with unit_of_work() as session:
+        accounts = session.scalars(select(StaffAccount).order_by(StaffAccount.username)).all()
+        return [AccountView(a.username, a.role, a.active,
+                            a.locked_until is not None and _as_utc(a.locked_until) > now) for a in accounts]

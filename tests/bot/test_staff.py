@@ -1,0 +1,112 @@
+"""Staff accounts: logging in, lockout after wrong passwords, expiring tokens, who is on duty."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+import pytest
+
+from bot.errors import InvalidRequest, Unauthorized
+from bot.services import staff
+from bot.settings import get_settings
+
+PASSWORD = "correct horse 1"
+
+
+def new_account(role: str = "staff") -> str:
+    username = f"s{uuid.uuid4().hex[:8]}"
+    assert staff.create_or_update(username, PASSWORD, role) is True
+    return username
+
+
+def test_a_created_account_logs_in_and_its_token_names_the_member_and_role():
+    username = new_account("supervisor")
+    token = staff.login(username, PASSWORD)
+    identity = staff.identity_for_token(token)
+    assert identity is not None and identity.username == username and identity.role == "supervisor"
+    assert identity.is_supervisor
+
+
+def test_the_password_is_never_stored_in_clear():
+    from sqlalchemy import select
+
+    from bot.db.models import StaffAccount
+    from bot.db.session import unit_of_work
+
+    username = new_account()
+    with unit_of_work() as session:
+        stored = session.scalar(select(StaffAccount.password_hash).where(StaffAccount.username == username))
+    assert PASSWORD not in stored and stored.startswith("$argon2")
+
+
+def test_wrong_password_and_unknown_user_are_refused_alike():
+    username = new_account()
+    with pytest.raises(Unauthorized) as wrong:
+        staff.login(username, "wrong password")
+    with pytest.raises(Unauthorized) as unknown:
+        staff.login("nobody-here", PASSWORD)
+    assert wrong.value.message == unknown.value.message
+
+
+def test_five_wrong_passwords_lock_the_account_for_fifteen_minutes():
+    username = new_account()
+    now = dt.datetime(2026, 11, 23, 2, 0, tzinfo=dt.timezone.utc)
+    for _ in range(5):
+        with pytest.raises(Unauthorized):
+            staff.login(username, "guess", now=now)
+    with pytest.raises(staff.AccountLocked):
+        staff.login(username, PASSWORD, now=now + dt.timedelta(minutes=14))
+    assert staff.login(username, PASSWORD, now=now + dt.timedelta(minutes=16))
+
+
+def test_a_token_stops_working_after_the_session_length_and_after_logout():
+    username = new_account()
+    now = dt.datetime(2026, 11, 23, 2, 0, tzinfo=dt.timezone.utc)
+    token = staff.login(username, PASSWORD, now=now)
+    minutes = get_settings().staff_session_minutes
+    assert staff.identity_for_token(token, now=now + dt.timedelta(minutes=minutes - 1)) is not None
+    assert staff.identity_for_token(token, now=now + dt.timedelta(minutes=minutes + 1)) is None
+    fresh = staff.login(username, PASSWORD)
+    staff.logout(fresh)
+    assert staff.identity_for_token(fresh) is None
+    assert staff.identity_for_token("made-up-token") is None
+
+
+def test_a_new_password_ends_the_old_logins():
+    username = new_account()
+    token = staff.login(username, PASSWORD)
+    assert staff.create_or_update(username, "another password 2", "admin") is False
+    assert staff.identity_for_token(token) is None
+    assert staff.identity_for_token(staff.login(username, "another password 2")).role == "admin"
+
+
+def test_staff_count_as_on_duty_only_while_they_use_the_console():
+    later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=3)
+    before = staff.on_duty_count(now=later)
+    username = new_account()
+    token = staff.login(username, PASSWORD, now=later)
+    assert staff.on_duty_count(now=later) == before + 1
+    assert staff.on_duty_count(now=later + dt.timedelta(minutes=30)) == 0
+    staff.identity_for_token(token, now=later + dt.timedelta(minutes=30))
+    assert staff.on_duty_count(now=later + dt.timedelta(minutes=31)) == 1
+
+
+@pytest.mark.parametrize("username, password, role", [
+    ("ok-name", "short", "staff"),
+    ("bad name!", PASSWORD, "staff"),
+    ("ok-name", PASSWORD, "boss"),
+])
+def test_bad_account_details_are_refused(username, password, role):
+    with pytest.raises(InvalidRequest):
+        staff.create_or_update(username, password, role)
+
+
+def test_the_command_line_creates_the_first_admin(capsys):
+    from bot.cli import main
+
+    username = f"admin{uuid.uuid4().hex[:6]}"
+    assert main(["staff", "--username", username, "--password", PASSWORD, "--role", "admin"]) == 0
+    assert "created" in capsys.readouterr().out
+    assert staff.identity_for_token(staff.login(username, PASSWORD)).role == "admin"
+    assert main(["staff", "--username", username, "--password", "x", "--role", "admin"]) == 2

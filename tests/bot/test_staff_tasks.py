@@ -1,0 +1,74 @@
+"""What lands on the staff task list: call-backs for everyone, low ratings and complaints for supervisors."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from bot.errors import Conflict, Forbidden
+from bot.services import callbacks, feedback, staff
+
+
+def member(role: str) -> staff.StaffIdentity:
+    username = f"t{uuid.uuid4().hex[:8]}"
+    staff.create_or_update(username, "password-123", role)
+    return staff.identity_for_token(staff.login(username, "password-123"))
+
+
+def conversation() -> str:
+    return f"c-{uuid.uuid4().hex[:10]}"
+
+
+def test_a_call_back_is_a_task_with_the_phone_masked_until_revealed():
+    me = member("staff")
+    task = callbacks.request_callback(conversation(), "phone", "13912345678", "morning", "senior_card")
+    listed = {t.id: t for t in callbacks.tasks(me)}
+    assert listed[task.id].phone_masked == "139****5678" and listed[task.id].time_window == "morning"
+    assert callbacks.contact(task.id, me) == "13912345678"
+    done = callbacks.complete(task.id, me, "已回电，约了周三上午")
+    assert done.status == "done" and done.done_by == me.username
+    with pytest.raises(Conflict):
+        callbacks.complete(task.id, me)
+    assert task.id not in {t.id for t in callbacks.tasks(me)}
+
+
+def test_a_good_rating_needs_no_follow_up():
+    result = feedback.rate(conversation(), "web", "handoff:1", 5)
+    assert result.follow_up_task_id is None
+
+
+def test_dissatisfied_or_worse_creates_a_follow_up_for_supervisors_only():
+    supervisor, clerk = member("supervisor"), member("staff")
+    who = conversation()
+    result = feedback.rate(who, "web", "appointment:YY-ABCDEF", 2)
+    assert result.follow_up_task_id is not None
+    feedback.add_comment(result.rating_id, "等了很久没人理，我的电话13812345678")
+    supervisor_sees = {t.id: t for t in callbacks.tasks(supervisor)}
+    task = supervisor_sees[result.follow_up_task_id]
+    assert task.kind == "low_rating" and "不满意" in task.summary and "等了很久" in task.summary
+    assert "13812345678" not in task.summary
+    assert result.follow_up_task_id not in {t.id for t in callbacks.tasks(clerk)}
+    with pytest.raises(Forbidden):
+        callbacks.complete(result.follow_up_task_id, clerk)
+
+
+def test_changing_a_low_rating_to_a_good_one_drops_the_follow_up():
+    supervisor, who = member("supervisor"), conversation()
+    first = feedback.rate(who, "web", "handoff:9", 1)
+    second = feedback.rate(who, "web", "handoff:9", 4)
+    assert second.rating_id == first.rating_id and second.follow_up_task_id is None
+    assert first.follow_up_task_id not in {t.id for t in callbacks.tasks(supervisor)}
+
+
+def test_complaints_are_recorded_for_supervisors_with_numbers_masked():
+    supervisor = member("supervisor")
+    task_id = feedback.record_complaint(conversation(), "web", "窗口态度太差了，身份证110101195803124512", "id_card")
+    task = {t.id: t for t in callbacks.tasks(supervisor, kind="complaint")}[task_id]
+    assert "态度太差" in task.summary and "110101195803124512" not in task.summary
+
+
+def test_the_rating_question_offers_five_levels_best_first():
+    question, buttons = feedback.rating_question("handoff:3")
+    assert question and [b["title"] for b in buttons] == ["非常满意", "满意", "基本满意", "不满意", "非常不满意"]
+    assert buttons[0]["payload"] == '/rate{"rating": "5", "rated": "handoff:3"}'

@@ -1,0 +1,70 @@
+"""A real headless Chromium for the browser tests, and axe-core to check pages for accessibility.
+
+Needs Debian's Chromium (`apt-get install chromium`) and axe-core (`npm ci` in tests/browser);
+tests are skipped, saying what is missing, when either is absent.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+AXE_SCRIPT = HERE / "node_modules" / "axe-core" / "axe.min.js"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+    "--disable-sync", "--no-first-run",
+    # A fake microphone that needs no permission prompt, and audio that may play, as after a click.
+    "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream", "--autoplay-policy=no-user-gesture-required",
+]
+DESKTOP = {"width": 1280, "height": 860}
+# WCAG 2.0, 2.1 and 2.2 at levels A and AA.
+WCAG_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22a", "wcag22aa"]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    """One headless Chromium for the whole test session."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if CHROMIUM is None:
+        pytest.skip("no chromium (apt-get install chromium)")
+    with sync_api.sync_playwright() as playwright:
+        running = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield running
+        running.close()
+
+
+@pytest.fixture
+def page(browser) -> Iterator[object]:
+    """A fresh page in its own browser context (no cookies or localStorage from other tests), desktop sized."""
+    context = browser.new_context(viewport=DESKTOP, locale="zh-CN")
+    opened = context.new_page()
+    yield opened
+    context.close()
+
+
+@pytest.fixture(scope="session")
+def axe() -> Callable[..., list[dict]]:
+    """Runs axe-core on a page and returns its violations (WCAG 2.2 A/AA plus best practices by default)."""
+    if not AXE_SCRIPT.exists():
+        pytest.skip("axe-core is not installed (cd tests/browser && npm ci)")
+
+    def run(page, tags: list[str] | None = None) -> list[dict]:
+        if not page.evaluate("typeof window.axe !== 'undefined'"):
+            page.add_script_tag(path=str(AXE_SCRIPT))
+        result = page.evaluate("(tags) => axe.run(document, {runOnly: {type: 'tag', values: tags}})",
+                               tags or [*WCAG_TAGS, "best-practice"])
+        return result["violations"]
+
+    return run
+
+
+def describe(violations: list[dict]) -> str:
+    """Violations in a form a reader of a failed test can act on."""
+    return "\n".join(f"{v['id']} ({v['impact']}): {v['help']} — "
+                     + "; ".join(str(node["target"]) + " " + node.get("failureSummary", "") for node in v["nodes"][:3])
+                     for v in violations)

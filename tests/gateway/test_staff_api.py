@@ -1,0 +1,233 @@
+"""The staff API in front of a fake Rasa: login, roles, the queue, answering a person, closing, tasks, audit."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+import uuid
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import update
+
+from bot.db.models import Handoff
+from bot.db.session import unit_of_work
+from bot.gateway.app import create_app
+from bot.services import appointments, audit, callbacks, conversations, handoff, staff
+from bot.settings import get_settings
+from tests.fakes.rasa import FakeRasa
+
+PASSWORD = "password-123"
+CONTRACT_KEYS = {"id", "conversation_id", "channel", "service", "reason", "status", "created_at"}
+
+
+@pytest.fixture
+def rasa() -> FakeRasa:
+    return FakeRasa()
+
+
+@pytest.fixture
+def client(rasa: FakeRasa) -> TestClient:
+    with unit_of_work() as session:
+        session.execute(update(Handoff).where(Handoff.status != "closed").values(status="closed"))
+    return TestClient(create_app(get_settings(), rasa_transport=rasa.transport()))
+
+
+def account(role: str = "staff") -> str:
+    username = f"a{uuid.uuid4().hex[:8]}"
+    staff.create_or_update(username, PASSWORD, role)
+    return username
+
+
+def login(client: TestClient, role: str = "staff") -> tuple[str, dict[str, str]]:
+    username = account(role)
+    response = client.post("/api/staff/login", json={"username": username, "password": PASSWORD})
+    assert response.status_code == 200, response.text
+    return username, {"Authorization": f"Bearer {response.json()['token']}"}
+
+
+def waiting_person(service: str | None = "residence_permit") -> tuple[str, int]:
+    conversation_id = f"w-{uuid.uuid4().hex[:10]}"
+    conversations.touch(conversation_id, "web", "zh-CN")
+    return conversation_id, handoff.request(conversation_id, "web", service, "requested").handoff_id
+
+
+def test_login_gives_a_token_and_wrong_details_get_a_json_401(client):
+    username = account()
+    ok = client.post("/api/staff/login", json={"username": username, "password": PASSWORD})
+    assert ok.status_code == 200 and ok.json()["token"] and ok.json()["role"] == "staff"
+    wrong = client.post("/api/staff/login", json={"username": username, "password": "nope-nope"})
+    assert wrong.status_code == 401 and wrong.json()["error"]["code"] == "invalid_credentials"
+    assert client.post("/api/staff/login", json={"username": username}).status_code == 422
+
+
+def test_five_wrong_passwords_lock_the_account(client):
+    username = account()
+    for _ in range(5):
+        assert client.post("/api/staff/login", json={"username": username, "password": "x"}).status_code == 401
+    locked = client.post("/api/staff/login", json={"username": username, "password": PASSWORD})
+    assert locked.status_code == 429 and locked.json()["error"]["code"] == "account_locked"
+
+
+@pytest.mark.parametrize("method, path", [
+    ("get", "/api/staff/handoffs?status=waiting"),
+    ("post", "/api/staff/handoffs/1/accept"),
+    ("post", "/api/staff/handoffs/1/messages"),
+    ("post", "/api/staff/handoffs/1/close"),
+    ("get", "/api/staff/tasks"),
+    ("get", "/api/staff/appointments"),
+])
+def test_staff_endpoints_without_a_valid_token_are_401(client, method, path):
+    for headers in ({}, {"Authorization": "Bearer not-a-token"}, {"Authorization": "Basic abc"}):
+        response = getattr(client, method)(path, headers=headers)
+        assert response.status_code == 401 and response.json()["error"]["code"] == "unauthorized"
+
+
+def test_roles_without_the_right_get_403(client):
+    _, clerk = login(client, "staff")
+    _, supervisor = login(client, "supervisor")
+    _, admin = login(client, "admin")
+    assert client.get("/api/staff/audit", headers=clerk).status_code == 403
+    assert client.get("/api/staff/audit", headers=supervisor).status_code == 200
+    assert client.get("/api/staff/accounts", headers=supervisor).status_code == 403
+    assert client.get("/api/staff/accounts", headers=admin).status_code == 200
+
+
+def test_the_queue_lists_waiting_people_in_the_contract_shape(client):
+    conversation_id, handoff_id = waiting_person()
+    _, headers = login(client)
+    listed = client.get("/api/staff/handoffs", params={"status": "waiting"}, headers=headers).json()
+    entry = next(h for h in listed if h["id"] == handoff_id)
+    assert CONTRACT_KEYS <= set(entry)
+    assert (entry["conversation_id"], entry["channel"], entry["service"], entry["status"]) == \
+        (conversation_id, "web", "residence_permit", "waiting")
+    assert client.get("/api/staff/handoffs", params={"status": "lost"}, headers=headers).status_code == 422
+
+
+def test_accept_answer_and_close_reach_the_person_while_the_assistant_stays_silent(client, rasa):
+    conversation_id, handoff_id = waiting_person()
+    _, headers = login(client)
+    accepted = client.post(f"/api/staff/handoffs/{handoff_id}/accept", headers=headers)
+    assert accepted.status_code == 200 and accepted.json()["status"] == "active"
+    turn = client.post("/api/chat", json={"conversation_id": conversation_id, "text": "我的居住证过期了"}).json()
+    assert turn["state"]["handoff"] == "active" and turn["messages"] == [] and rasa.messages_sent() == []
+
+    sent = client.post(f"/api/staff/handoffs/{handoff_id}/messages", json={"text": "您好，过期多久了？"},
+                       headers=headers)
+    assert sent.status_code == 200 and sent.json()["from"] == "staff"
+    inbox = client.get(f"/api/chat/{conversation_id}/messages").json()["messages"]
+    assert {"from": "staff", "text": "您好，过期多久了？"}.items() <= inbox[-1].items()
+
+    detail = client.get(f"/api/staff/handoffs/{handoff_id}", headers=headers).json()
+    assert ["我的居住证过期了", "您好，过期多久了？"] == [line["text"] for line in detail["transcript"]][-2:]
+
+    closed = client.post(f"/api/staff/handoffs/{handoff_id}/close", json={"resolution_note": "告知续签材料"},
+                         headers=headers)
+    assert closed.status_code == 200 and closed.json()["status"] == "closed"
+    last = client.get(f"/api/chat/{conversation_id}/messages").json()["messages"][-1]
+    assert last["from"] == "assistant" and len(last["buttons"]) == 5
+    turn = client.post("/api/chat", json={"conversation_id": conversation_id, "text": "谢谢"}).json()
+    assert turn["state"]["handoff"] == "none" and rasa.messages_sent()
+
+
+def test_the_accepted_state_shows_in_the_chat_state(client):
+    conversation_id, handoff_id = waiting_person()
+    _, headers = login(client)
+    client.post(f"/api/staff/handoffs/{handoff_id}/accept", headers=headers)
+    assert client.post("/api/chat", json={"conversation_id": conversation_id, "text": "在吗"}).json()["state"][
+        "handoff"] == "active"
+    _, other = login(client)
+    taken = client.post(f"/api/staff/handoffs/{handoff_id}/accept", headers=other)
+    assert taken.status_code == 409 and taken.json()["error"]["code"] == "handoff_active"
+
+
+def test_messages_over_the_length_limit_or_empty_are_422(client):
+    _, handoff_id = waiting_person()
+    _, headers = login(client)
+    client.post(f"/api/staff/handoffs/{handoff_id}/accept", headers=headers)
+    limit = get_settings().max_text_length
+    too_long = client.post(f"/api/staff/handoffs/{handoff_id}/messages", json={"text": "字" * (limit + 1)},
+                           headers=headers)
+    assert too_long.status_code == 422 and too_long.json()["error"]["code"] == "text_too_long"
+    assert client.post(f"/api/staff/handoffs/{handoff_id}/messages", json={"text": "   "},
+                       headers=headers).status_code == 422
+    assert client.post(f"/api/staff/handoffs/{handoff_id}/messages", json={"text": 5},
+                       headers=headers).status_code == 422
+    assert client.post("/api/staff/handoffs/99999999/accept", headers=headers).status_code == 404
+
+
+def test_a_staff_member_cannot_read_a_conversation_someone_else_handles_but_a_supervisor_can(client):
+    _, handoff_id = waiting_person()
+    _, owner = login(client)
+    _, colleague = login(client)
+    supervisor_name, supervisor = login(client, "supervisor")
+    client.post(f"/api/staff/handoffs/{handoff_id}/accept", headers=owner)
+    assert client.get(f"/api/staff/handoffs/{handoff_id}", headers=colleague).status_code == 403
+    assert client.post(f"/api/staff/handoffs/{handoff_id}/messages", json={"text": "hi"},
+                       headers=colleague).status_code == 403
+    assert client.get(f"/api/staff/handoffs/{handoff_id}", headers=supervisor).status_code == 200
+    logged = audit.recent(staff_username=supervisor_name)
+    assert any(e.action == "view_conversation" and e.subject == f"handoff:{handoff_id}" for e in logged)
+
+
+def test_call_back_numbers_are_masked_and_revealing_one_is_audited(client):
+    task = callbacks.request_callback("cb-1", "web", "13700001111", "afternoon")
+    username, headers = login(client)
+    listed = client.get("/api/staff/tasks", headers=headers).json()
+    assert next(t for t in listed if t["id"] == task.id)["phone"] == "137****1111"
+    assert "13700001111" not in str(listed)
+    revealed = client.post(f"/api/staff/tasks/{task.id}/phone", headers=headers)
+    assert revealed.json() == {"phone": "13700001111"}
+    entry = audit.recent(staff_username=username)[0]
+    assert (entry.action, entry.subject) == ("reveal_phone", f"task:{task.id}")
+    done = client.post(f"/api/staff/tasks/{task.id}/done", json={"note": "已回电"}, headers=headers)
+    assert done.json()["status"] == "done"
+
+
+def test_todays_appointments_per_centre_with_check_in_and_audited_contact(client):
+    day = dt.date(2026, 12, 9)
+    conversations.touch("ap-1", "kiosk", "zh-CN")
+    booked = appointments.book("ap-1", "kiosk", "id_card", "east_centre", dt.datetime.combine(day, dt.time(14, 0)),
+                               "刘桂兰", "15907661234", now=dt.datetime(2026, 11, 22, 9, 0))
+    username, headers = login(client)
+    listed = client.get("/api/staff/appointments", params={"date": day.isoformat(), "centre": "east_centre"},
+                        headers=headers).json()
+    assert [(a["reference"], a["full_name"], a["phone"]) for a in listed] == \
+        [(booked.reference, "刘**", "159****1234")]
+    assert client.post(f"/api/staff/appointments/{booked.id}/check-in", headers=headers).json()["status"] == \
+        "checked_in"
+    contact = client.post(f"/api/staff/appointments/{booked.id}/contact", headers=headers).json()
+    assert contact == {"full_name": "刘桂兰", "phone": "15907661234"}
+    assert audit.recent(staff_username=username)[0].action == "reveal_contact"
+
+
+def test_the_console_page_is_served(client):
+    page = client.get("/staff")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert client.get("/staff/assets/console.js").status_code == 200
+
+
+def test_the_running_gateway_turns_a_handoff_nobody_accepted_into_an_offer(rasa):
+    conversation_id, handoff_id = waiting_person()
+    with unit_of_work() as session:
+        session.execute(update(Handoff).where(Handoff.id == handoff_id)
+                        .values(created_at=dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=1)))
+    with TestClient(create_app(get_settings(), rasa_transport=rasa.transport())) as client:
+        deadline = time.monotonic() + 15
+        offers: list[dict] = []
+        while time.monotonic() < deadline and not offers:
+            offers = [m for m in client.get(f"/api/chat/{conversation_id}/messages").json()["messages"]
+                      if "/request_callback" in {b["payload"] for b in m["buttons"]}]
+            time.sleep(0.2)
+    assert offers, "the person is offered an appointment or a call-back instead of waiting in silence"
+    assert handoff.status_of(conversation_id) == "none"
+
+
+def test_closing_needs_no_body_and_a_closed_handoff_cannot_be_answered(client):
+    _, handoff_id = waiting_person()
+    _, headers = login(client)
+    client.post(f"/api/staff/handoffs/{handoff_id}/accept", headers=headers)
+    assert client.post(f"/api/staff/handoffs/{handoff_id}/close", headers=headers).status_code == 200
+    late = client.post(f"/api/staff/handoffs/{handoff_id}/messages", json={"text": "还在吗"}, headers=headers)
+    assert late.status_code == 409 and late.json()["error"]["code"] == "handoff_closed"
+    assert client.get("/api/staff/handoffs", params={"status": "closed"}, headers=headers).json()[0]["id"] == handoff_id

@@ -1,0 +1,99 @@
+"""Nobody on duty → an appointment at a centre → a reminder the day before → cancelled, through the real stack."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import datetime as dt
+import sqlite3
+import subprocess
+import sys
+
+import httpx
+import pytest
+
+from bot.services import appointments
+from bot.settings import REPO_ROOT
+from knowledge_base.catalogue import get_catalogue
+
+pytestmark = pytest.mark.stack
+
+
+def all_text(reply: dict) -> str:
+    return "\n".join(m["text"] for m in reply["messages"])
+
+
+def buttons(reply: dict) -> list[dict]:
+    return [b for m in reply["messages"] for b in m["buttons"]]
+
+
+def nobody_on_duty(stack) -> None:
+    """Every staff login of the stack ends, as at night when the console is closed."""
+    path = stack.env["DATABASE_URL"].removeprefix("sqlite:///")
+    with sqlite3.connect(path, timeout=15) as connection:
+        connection.execute("UPDATE staff_sessions SET revoked_at = CURRENT_TIMESTAMP WHERE revoked_at IS NULL")
+
+
+def inbox(stack, conversation_id: str) -> list[dict]:
+    return httpx.get(f"{stack.base_url}/api/chat/{conversation_id}/messages", timeout=10).json()["messages"]
+
+
+def test_nobody_on_duty_appointment_booked_reminded_and_cancelled(stack, conversation_id):
+    nobody_on_duty(stack)
+    stack.chat(conversation_id, "社保卡丢了怎么补")
+    reply = stack.chat(conversation_id, "转人工")
+    assert "没有工作人员在线" in all_text(reply)
+    assert {"/book_appointment", "/request_callback"} <= {b["payload"] for b in buttons(reply)}
+
+    reply = stack.chat(conversation_id, "/book_appointment")
+    assert reply["state"]["handoff"] == "none", "choosing a visit leaves the staff queue"
+    assert reply["state"]["requested_slot"] == "appointment_district"
+    district = next(b for b in buttons(reply) if "东城区" in b["title"])
+    reply = stack.chat(conversation_id, district["payload"])
+    slots = buttons(reply)
+    assert slots and all("星期" in b["title"] for b in slots) and "东城区政务服务中心" in all_text(reply)
+
+    chosen = slots[0]
+    centre_id, start = appointments.parse_slot_key(chosen["payload"].split('"appointment_slot": "')[1].rstrip('"}'))
+    reply = stack.chat(conversation_id, chosen["payload"])
+    assert reply["state"]["requested_slot"] == "appointment_name"
+    reply = stack.chat(conversation_id, "张建国")
+    assert reply["state"]["requested_slot"] == "appointment_phone"
+    reply = stack.chat(conversation_id, "13812345678")
+    code = reply["state"]["appointment_reference"]
+    assert code and code in all_text(reply) and reply["state"]["form"] is None
+    service = get_catalogue().services["social_security_card"]
+    assert service.materials_summary in all_text(reply)
+    assert "绿色通道" in all_text(reply) or get_catalogue().centres[centre_id].green_channel_note in all_text(reply)
+
+    # The reminder job, run as an operator would at the centres' local time one hour before the visit.
+    subprocess.run([sys.executable, "-m", "bot.cli", "reminders", "--now", (start - dt.timedelta(hours=1)).isoformat()],
+                   cwd=REPO_ROOT, env=stack.env, check=True, capture_output=True)
+    reminders = [m for m in inbox(stack, conversation_id) if code in m["text"]]
+    assert len(reminders) == 1 and reminders[0]["from"] == "assistant"
+
+    reply = stack.chat(conversation_id, reminders[0]["buttons"][0]["payload"])
+    assert code in all_text(reply)
+    cancel = next(b for b in buttons(reply) if "取消" in b["title"])
+    reply = stack.chat(conversation_id, cancel["payload"])
+    assert "已经取消" in all_text(reply) and reply["state"]["appointment_reference"] is None
+
+
+def test_parallel_bookings_through_the_assistant_never_overbook(stack, conversation_id):
+    centre = get_catalogue().centres["xinhua_street_centre"]
+    day = dt.date.today() + dt.timedelta(days=20)
+    while not appointments.day_slots(centre, day):
+        day += dt.timedelta(days=1)
+    start = appointments.day_slots(centre, day)[0][0]
+    people = [f"{conversation_id}-{i}" for i in range(centre.capacity_per_slot + 3)]
+    for person in people:
+        stack.chat(person, '/book_appointment{"service": "social_security_card"}')
+        stack.chat(person, '/inform{"district": "东城区"}')
+        stack.chat(person, '/inform{"appointment_slot": "%s"}' % appointments.slot_key(centre.id, start))
+        stack.chat(person, "王德福")
+
+    with concurrent.futures.ThreadPoolExecutor(len(people)) as pool:
+        replies = list(pool.map(lambda p: stack.chat(p, "13912345678", timeout=60), people))
+    booked = [r for r in replies if r["state"]["appointment_reference"]]
+    assert len(booked) == centre.capacity_per_slot
+    assert all(r["state"]["requested_slot"] == "appointment_slot" for r in replies if r not in booked), \
+        "the others are offered other times"
