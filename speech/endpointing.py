@@ -1,0 +1,199 @@
+"""End-of-speech and barge-in detection on 20 ms frames of PCM16, by frame energy.
+
+The trailing-silence default (700 ms) comes from a measurement (`benchmarks/speech.py`):
+three Chinese sentences with commas, synthesised with espeak-ng at 140, 120, 100 and 80
+words per minute (80 is about 95 characters a minute, slower than most elderly callers),
+have their longest pause inside a sentence, below this module's -40 dBFS speech level, at
+300, 360, 480 and 580 ms. A wait of 700 ms stays above the slowest of these, so a slow
+caller is not cut off at a comma; vosk's own 500 ms would cut the two slowest.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+import numpy as np
+
+FRAME_MS = 20
+_FULL_SCALE = 32768.0
+_SILENCE_DBFS = -100.0
+
+
+def frame_levels(pcm16: bytes, sample_rate: int, frame_ms: int = FRAME_MS) -> np.ndarray:
+    """RMS level in dBFS of each complete frame."""
+    samples_per_frame = sample_rate * frame_ms // 1000
+    x = np.frombuffer(pcm16, dtype="<i2").astype(np.float64)
+    n = len(x) // samples_per_frame
+    if n == 0:
+        return np.empty(0)
+    rms = np.sqrt(np.mean(x[: n * samples_per_frame].reshape(n, samples_per_frame) ** 2, axis=1))
+    with np.errstate(divide="ignore"):
+        return np.maximum(20 * np.log10(rms / _FULL_SCALE), _SILENCE_DBFS)
+
+
+class _Framer:
+    """Cuts arbitrary chunks into whole frames, keeping the remainder for the next chunk."""
+
+    def __init__(self, sample_rate: int, frame_ms: int) -> None:
+        self.sample_rate = sample_rate
+        self.frame_ms = frame_ms
+        self._bytes = sample_rate * frame_ms // 1000 * 2
+        self._rest = b""
+
+    def levels(self, pcm16: bytes) -> np.ndarray:
+        data = self._rest + pcm16
+        whole = len(data) // self._bytes * self._bytes
+        self._rest = data[whole:]
+        return frame_levels(data[:whole], self.sample_rate, self.frame_ms)
+
+
+class _SustainedSpeech:
+    """Counts speech frames, forgiving the short dips between syllables."""
+
+    def __init__(self, frame_ms: int, max_gap_ms: int) -> None:
+        self._max_gap = max(1, max_gap_ms // frame_ms)
+        self.frames = 0
+        self._gap = 0
+
+    def update(self, is_speech: bool) -> int:
+        if is_speech:
+            self.frames += 1
+            self._gap = 0
+        else:
+            self._gap += 1
+            if self._gap > self._max_gap:
+                self.frames = 0
+        return self.frames
+
+    def reset(self) -> None:
+        self.frames = 0
+        self._gap = 0
+
+
+@dataclass(frozen=True)
+class EndpointConfig:
+    """Thresholds and waits of the end-of-speech detector (milliseconds, dBFS)."""
+
+    frame_ms: int = FRAME_MS
+    speech_threshold_dbfs: float = -40.0
+    # Shorter bursts (a click, a cough, a line crackle) do not open an utterance.
+    min_speech_ms: int = 120
+    trailing_silence_ms: int = 700
+    max_utterance_ms: int = 20_000
+    # How long to wait for the caller to start before reporting that nobody spoke.
+    no_speech_timeout_ms: int = 8_000
+
+
+class EndpointKind(str, Enum):
+    """What the endpointer noticed."""
+
+    SPEECH_START = "speech_start"
+    SPEECH_END = "speech_end"
+    NO_SPEECH = "no_speech"
+
+
+@dataclass(frozen=True)
+class EndpointEvent:
+    """One detection: its kind, when (ms from the first frame) and why it ended."""
+
+    kind: EndpointKind
+    at_ms: int
+    reason: str = ""
+
+
+class Endpointer:
+    """Detects the start and end of one utterance in a stream of PCM16 chunks."""
+
+    def __init__(self, sample_rate: int, config: EndpointConfig | None = None) -> None:
+        self.config = config or EndpointConfig()
+        self._framer = _Framer(sample_rate, self.config.frame_ms)
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget everything and wait for a new utterance."""
+        self._frame = 0
+        self._start_frame: int | None = None
+        self._last_speech_frame = -1
+        self._onset = _SustainedSpeech(self.config.frame_ms, max_gap_ms=2 * self.config.frame_ms)
+        self._run_start = 0
+        self.done = False
+        self.events: list[EndpointEvent] = []
+
+    @property
+    def in_speech(self) -> bool:
+        """Whether an utterance has started and not yet ended."""
+        return self._start_frame is not None and not self.done
+
+    def process(self, pcm16: bytes) -> list[EndpointEvent]:
+        """Feed audio of any length; return the events it caused (nothing once done)."""
+        new: list[EndpointEvent] = []
+        for level in self._framer.levels(pcm16):
+            if self.done:
+                break
+            event = self._step(bool(level >= self.config.speech_threshold_dbfs))
+            if event is not None:
+                new.append(event)
+        self.events.extend(new)
+        return new
+
+    def _ms(self, frame: int) -> int:
+        return frame * self.config.frame_ms
+
+    def _step(self, is_speech: bool) -> EndpointEvent | None:
+        cfg, frame = self.config, self._frame
+        self._frame += 1
+        if self._start_frame is None:
+            if is_speech and self._onset.frames == 0:
+                self._run_start = frame
+            if self._onset.update(is_speech) * cfg.frame_ms >= cfg.min_speech_ms:
+                self._start_frame = self._run_start
+                self._last_speech_frame = frame
+                return EndpointEvent(EndpointKind.SPEECH_START, self._ms(self._run_start))
+            if self._ms(frame + 1) >= cfg.no_speech_timeout_ms:
+                self.done = True
+                return EndpointEvent(EndpointKind.NO_SPEECH, self._ms(frame + 1), "timeout")
+            return None
+        if is_speech:
+            self._last_speech_frame = frame
+        if self._ms(frame + 1 - self._start_frame) >= cfg.max_utterance_ms:
+            self.done = True
+            return EndpointEvent(EndpointKind.SPEECH_END, self._ms(frame + 1), "max_length")
+        if self._ms(frame - self._last_speech_frame) >= cfg.trailing_silence_ms:
+            self.done = True
+            return EndpointEvent(
+                EndpointKind.SPEECH_END, self._ms(self._last_speech_frame + 1), "silence"
+            )
+        return None
+
+
+class BargeInDetector:
+    """Notices a caller talking over a prompt: speech above a threshold for long enough."""
+
+    def __init__(
+        self,
+        sample_rate: int,
+        *,
+        threshold_dbfs: float = -35.0,
+        min_speech_ms: int = 200,
+        frame_ms: int = FRAME_MS,
+    ) -> None:
+        # Stricter than the endpointer: line echo of the prompt and room noise must not stop it.
+        self.threshold_dbfs = threshold_dbfs
+        self.min_speech_ms = min_speech_ms
+        self._frame_ms = frame_ms
+        self._framer = _Framer(sample_rate, frame_ms)
+        self._speech = _SustainedSpeech(frame_ms, max_gap_ms=2 * frame_ms)
+        self.triggered = False
+
+    def process(self, pcm16: bytes) -> bool:
+        """Feed caller audio heard while a prompt plays; True once the caller has barged in."""
+        for level in self._framer.levels(pcm16):
+            if self._speech.update(bool(level >= self.threshold_dbfs)) * self._frame_ms >= self.min_speech_ms:
+                self.triggered = True
+        return self.triggered
+
+    def reset(self) -> None:
+        """Arm again for the next prompt."""
+        self._speech.reset()
+        self.triggered = False

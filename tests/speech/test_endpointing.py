@@ -1,0 +1,100 @@
+"""End of speech and barge-in, on synthetic tones and on real slow speech."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from speech.endpointing import BargeInDetector, EndpointConfig, Endpointer, EndpointKind, frame_levels
+from tests.speech.conftest import silence, tone
+
+RATE = 8000
+
+
+def feed(endpointer: Endpointer, pcm: bytes, chunk_ms: int = 20) -> list:
+    """Feed like a phone line does, chunk by chunk, remembering when each event came out."""
+    step = RATE * chunk_ms // 1000 * 2
+    out = []
+    for start in range(0, len(pcm), step):
+        for event in endpointer.process(pcm[start : start + step]):
+            out.append((event, (start + step) // 2 * 1000 // RATE))
+    return out
+
+
+def test_frame_levels_measure_dbfs():
+    levels = frame_levels(tone(0.1, RATE, dbfs=-20) + silence(0.1, RATE), RATE)
+    assert len(levels) == 10
+    assert levels[:5] == pytest.approx(-20, abs=0.5)
+    assert all(levels[5:] <= -99)
+
+
+def test_utterance_ends_after_the_trailing_silence_and_not_before():
+    events = feed(Endpointer(RATE), silence(0.5, RATE) + tone(1.0, RATE) + silence(1.5, RATE))
+    kinds = [e.kind for e, _ in events]
+    assert kinds == [EndpointKind.SPEECH_START, EndpointKind.SPEECH_END]
+    (start, _), (end, noticed_at) = events
+    assert start.at_ms == 500
+    assert end.at_ms == 1500 and end.reason == "silence"
+    # Decided 700 ms after the caller stopped, not sooner and not much later.
+    assert 2200 <= noticed_at <= 2240
+
+
+def test_a_slow_callers_pause_mid_sentence_does_not_end_the_turn():
+    pcm = tone(0.8, RATE) + silence(0.56, RATE) + tone(0.8, RATE) + silence(1.0, RATE)
+    events = [e for e, _ in feed(Endpointer(RATE), pcm)]
+    assert [e.kind for e in events] == [EndpointKind.SPEECH_START, EndpointKind.SPEECH_END]
+    assert events[1].at_ms == 2160
+
+
+def test_the_trailing_silence_is_configurable():
+    pcm = tone(0.8, RATE) + silence(0.56, RATE) + tone(0.8, RATE) + silence(1.0, RATE)
+    events = [e for e, _ in feed(Endpointer(RATE, EndpointConfig(trailing_silence_ms=400)), pcm)]
+    assert events[-1].kind == EndpointKind.SPEECH_END and events[-1].at_ms == 800
+
+
+def test_endless_talk_is_cut_at_the_maximum_length():
+    config = EndpointConfig(max_utterance_ms=3000)
+    events = [e for e, _ in feed(Endpointer(RATE, config), tone(5.0, RATE))]
+    assert events[-1].kind == EndpointKind.SPEECH_END
+    assert (events[-1].at_ms, events[-1].reason) == (3000, "max_length")
+
+
+def test_nobody_speaking_is_reported_after_the_timeout():
+    endpointer = Endpointer(RATE, EndpointConfig(no_speech_timeout_ms=2000))
+    events = [e for e, _ in feed(endpointer, silence(3.0, RATE))]
+    assert [(e.kind, e.at_ms) for e in events] == [(EndpointKind.NO_SPEECH, 2000)]
+    assert endpointer.done
+
+
+def test_clicks_and_quiet_line_noise_do_not_open_an_utterance():
+    pcm = silence(0.3, RATE) + tone(0.04, RATE) + tone(1.0, RATE, dbfs=-50) + silence(0.3, RATE)
+    assert feed(Endpointer(RATE), pcm) == []
+
+
+def test_odd_chunk_sizes_give_the_same_events_as_whole_frames():
+    pcm = silence(0.5, RATE) + tone(1.0, RATE) + silence(1.0, RATE)
+    whole = [e for e, _ in feed(Endpointer(RATE), pcm)]
+    odd = Endpointer(RATE)
+    for start in range(0, len(pcm), 58):  # 29 samples: never a frame boundary
+        odd.process(pcm[start : start + 58])
+    assert odd.events == whole
+
+
+def test_real_slow_speech_with_commas_is_one_turn(tts):
+    sentence = "我想问一下，那个，我的医保卡丢了，怎么补办？"
+    clip = asyncio.run(tts.synthesize(sentence, rate="slow", sample_rate=RATE))
+    events = [e for e, _ in feed(Endpointer(RATE), silence(0.3, RATE) + clip.pcm16 + silence(1.0, RATE))]
+    assert [e.kind for e in events] == [EndpointKind.SPEECH_START, EndpointKind.SPEECH_END]
+    loud = (frame_levels(clip.pcm16, RATE) >= EndpointConfig().speech_threshold_dbfs).nonzero()[0]
+    assert events[1].at_ms == 300 + (loud[-1] + 1) * 20
+
+
+def test_barge_in_needs_sustained_speech_over_the_prompt():
+    detector = BargeInDetector(RATE)
+    assert not detector.process(tone(1.0, RATE, dbfs=-50))  # echo of the prompt, far below speech
+    assert not detector.process(tone(0.1, RATE, dbfs=-20) + silence(0.2, RATE))  # a cough
+    assert detector.process(tone(0.25, RATE, dbfs=-20))
+    detector.reset()
+    assert not detector.triggered
+    assert not detector.process(silence(0.5, RATE))
