@@ -1,0 +1,124 @@
+"""The Telegram channel's life: build the PTB application, start it in polling or webhook mode, stop it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from telegram import Update
+from telegram.error import InvalidToken, TelegramError
+from telegram.ext import (
+    Application,
+    ApplicationBuilder,
+    CallbackQueryHandler,
+    CommandHandler,
+    MessageHandler,
+    TypeHandler,
+    filters,
+)
+
+from bot.conversation import ConversationService
+from bot.errors import ConfigurationError
+from bot.settings import Settings
+from channels.telegram.handlers import TelegramHandlers
+from channels.telegram.outbox import PushDelivery
+from channels.telegram.sending import backoff
+
+log = logging.getLogger(__name__)
+
+# Short long-polls keep shutdown quick; Telegram answers at once when updates are waiting.
+POLL_TIMEOUT_SECONDS = 10
+
+
+def build_application(settings: Settings, handlers: TelegramHandlers) -> Application:
+    """The PTB application against the configured Bot API server, with our handlers."""
+    root = settings.telegram_api_base_url.rstrip("/")
+    builder = (ApplicationBuilder().token(settings.telegram_bot_token)
+               .base_url(f"{root}/bot").base_file_url(f"{root}/file/bot"))
+    if settings.telegram_mode == "webhook":
+        builder = builder.updater(None)  # updates arrive through POST /telegram/webhook
+    application = builder.build()
+    application.add_handler(TypeHandler(Update, handlers.drop_duplicates), group=-1)
+    application.add_handler(CommandHandler("start", handlers.start))
+    application.add_handler(CommandHandler("human", handlers.human))
+    application.add_handler(CommandHandler("voice", handlers.voice_switch))
+    application.add_handler(CallbackQueryHandler(handlers.button))
+    application.add_handler(MessageHandler(filters.VOICE | filters.AUDIO, handlers.voice))
+    # Payload-like texts such as "/book_appointment" are ordinary messages to the dialogue.
+    application.add_handler(MessageHandler(filters.TEXT, handlers.text))
+    application.add_handler(MessageHandler(filters.ALL & ~filters.UpdateType.EDITED, handlers.other))
+    application.add_error_handler(_log_error)
+    return application
+
+
+async def _log_error(update: object, context: Any) -> None:
+    log.error("telegram update %s failed", getattr(update, "update_id", "?"), exc_info=context.error)
+
+
+class TelegramChannel:
+    """Runs the bot inside the gateway and delivers pushed messages to Telegram conversations."""
+
+    def __init__(self, settings: Settings, conversations: ConversationService,
+                 speech: Callable[[], Any]) -> None:
+        if not settings.telegram_bot_token:
+            raise ConfigurationError("TELEGRAM_BOT_TOKEN is not set; the Telegram channel is off without it")
+        if settings.telegram_mode == "webhook" and not settings.telegram_webhook_secret:
+            raise ConfigurationError(
+                "TELEGRAM_MODE=webhook needs TELEGRAM_WEBHOOK_SECRET (1-256 of A-Z a-z 0-9 _ -), the same value "
+                "given to setWebhook as secret_token, so that nobody else can post updates")
+        self.settings = settings
+        self.handlers = TelegramHandlers(conversations, speech)
+        self.application = build_application(settings, self.handlers)
+        self.delivery = PushDelivery(self.application.bot, self.handlers)
+        self._runner: asyncio.Task[None] | None = None
+
+    @property
+    def webhook(self) -> bool:
+        """True when updates come through the webhook route."""
+        return self.settings.telegram_mode == "webhook"
+
+    async def start(self) -> None:
+        """Starts connecting in the background, so a Telegram outage never keeps the gateway from serving."""
+        await self.delivery.prepare()
+        self._runner = asyncio.create_task(self._connect_then_deliver())
+
+    async def _connect_then_deliver(self) -> None:
+        """Connects to the Bot API (getMe) until it answers, then handles updates and pushed messages."""
+        failures = 0
+        while True:
+            try:
+                await self.application.initialize()
+                break
+            except InvalidToken:
+                log.error("TELEGRAM_BOT_TOKEN is refused by the Bot API; get a valid token from @BotFather")
+                return
+            except TelegramError as err:
+                wait = backoff(failures)
+                failures += 1
+                log.warning("telegram Bot API not reachable (%s); trying again in %.0fs", err, wait)
+                await asyncio.sleep(wait)
+        await self.application.start()
+        if not self.webhook:
+            await self.application.updater.start_polling(
+                timeout=POLL_TIMEOUT_SECONDS, drop_pending_updates=False, allowed_updates=Update.ALL_TYPES)
+        log.info("telegram channel started (%s) as @%s", self.settings.telegram_mode, self.application.bot.username)
+        await self.delivery.run()
+
+    async def feed(self, data: dict[str, Any]) -> None:
+        """Queues one update posted to the webhook."""
+        await self.application.update_queue.put(Update.de_json(data, self.application.bot))
+
+    async def stop(self) -> None:
+        """Stops delivering and polling, finishes the updates in hand and shuts the application down."""
+        if self._runner is not None:
+            self._runner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._runner
+        if self.application.updater is not None and self.application.updater.running:
+            await self.application.updater.stop()
+        if self.application.running:
+            await self.application.stop()
+        await self.application.shutdown()

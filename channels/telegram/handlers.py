@@ -1,0 +1,151 @@
+"""What the bot does with each kind of update: text, commands, button presses, voice notes."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from telegram import Update
+from telegram.ext import ApplicationHandlerStop, ContextTypes
+
+from bot import texts
+from bot.conversation import ConversationService, IncomingMessage, OutgoingMessage
+from channels.telegram.dedupe import SeenUpdates
+from channels.telegram.render import CallbackKeys, keyboard, split_text
+from channels.telegram.sending import send_reliably
+from channels.telegram.voice import OGG_CONTENT_TYPE, ogg_opus_from_wav
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "telegram"
+HUMAN_PAYLOAD = "/request_human"
+LOCALE = "zh-CN"
+
+
+def conversation_id(user_id: int) -> str:
+    """Every Telegram user is one conversation."""
+    return f"{CHANNEL}:{user_id}"
+
+
+class TelegramHandlers:
+    """The handlers of the PTB application; `speech` returns the gateway's SpeechService or None."""
+
+    def __init__(self, conversations: ConversationService, speech: Callable[[], Any]) -> None:
+        self.conversations = conversations
+        self.speech = speech
+        self.keys = CallbackKeys()
+        self.seen = SeenUpdates()
+        # Kept in memory: no table holds per-person channel preferences, so a restart switches voice off.
+        self.voice_answers: dict[int, bool] = {}
+
+    async def drop_duplicates(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Stops an update Telegram delivered before (a webhook retry, an overlapping poll)."""
+        if not self.seen.first_time(update.update_id):
+            raise ApplicationHandlerStop
+
+    async def start(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/start: what the bot does, in two sentences."""
+        await self.say(context, update.effective_chat.id, texts.text("utter_telegram_start"))
+
+    async def human(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/human: the same request for a person as the button that offers one."""
+        await self.turn(update, context, HUMAN_PAYLOAD)
+
+    async def voice_switch(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """/voice on|off: whether answers also come as voice notes."""
+        choice = (context.args or [""])[0].lower()
+        if choice in ("on", "off"):
+            self.voice_answers[update.effective_user.id] = choice == "on"
+            answer = "utter_telegram_voice_on" if choice == "on" else "utter_telegram_voice_off"
+        else:
+            answer = "utter_telegram_voice_usage"
+        await self.say(context, update.effective_chat.id, texts.text(answer))
+
+    async def text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """A typed message goes to the dialogue as it is."""
+        await self.turn(update, context, update.effective_message.text)
+
+    async def button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """A pressed button sends its payload; its keyboard goes away so it cannot be pressed twice."""
+        query = update.callback_query
+        await send_reliably(lambda: query.answer())
+        if query.message is not None:
+            try:
+                await send_reliably(lambda: query.edit_message_reply_markup(reply_markup=None))
+            except Exception:  # noqa: BLE001 - an old message may no longer be editable; the press still counts
+                log.info("could not remove the keyboard of message %s", query.message.message_id)
+        payload = self.keys.payload_for(query.data or "")
+        if payload is None:
+            await self.say(context, update.effective_chat.id, texts.text("utter_telegram_button_expired"))
+            return
+        await self.turn(update, context, payload)
+
+    async def voice(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """A voice note is transcribed, shown back to the person, then answered like text."""
+        chat_id = update.effective_chat.id
+        speech = self.speech()
+        if speech is None or not speech.can_recognize(LOCALE):
+            await self.say(context, chat_id, texts.text("utter_telegram_voice_unavailable"))
+            return
+        note = update.effective_message.voice or update.effective_message.audio
+        try:
+            file = await send_reliably(lambda: context.bot.get_file(note.file_id))
+            data = bytes(await file.download_as_bytearray())
+            heard = (await speech.transcribe_bytes(data, note.mime_type or OGG_CONTENT_TYPE, LOCALE)).text.strip()
+        except Exception:  # noqa: BLE001 - any failure to hear ends in a polite request to type instead
+            log.exception("voice note from %s could not be recognised", conversation_id(update.effective_user.id))
+            heard = ""
+        if not heard:
+            await self.say(context, chat_id, texts.text("utter_telegram_not_heard"))
+            return
+        await self.say(context, chat_id, texts.text("utter_telegram_heard", text=heard))
+        await self.turn(update, context, heard)
+
+    async def other(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Photos, stickers and the like: say what the bot understands."""
+        await self.say(context, update.effective_chat.id, texts.text("utter_telegram_text_only"))
+
+    async def turn(self, update: Update, context: ContextTypes.DEFAULT_TYPE, text: str) -> None:
+        """One turn of the dialogue core for this person, answered in their chat."""
+        user_id = update.effective_user.id
+        result = await self.conversations.handle(
+            IncomingMessage(sender_id=conversation_id(user_id), text=text, channel=CHANNEL, locale=LOCALE))
+        for message in result.messages:
+            await self.send(context.bot, update.effective_chat.id, message)
+        if self.voice_answers.get(user_id) and result.messages:
+            await self.speak(context.bot, update.effective_chat.id, "\n".join(m.text for m in result.messages))
+
+    async def say(self, context: ContextTypes.DEFAULT_TYPE, chat_id: int, text: str) -> None:
+        """Sends one of the channel's own sentences."""
+        await self.send(context.bot, chat_id, OutgoingMessage(text))
+
+    async def send(self, bot: Any, chat_id: int, message: OutgoingMessage, skip_parts: int = 0,
+                   on_part: Callable[[int], None] | None = None, retry: bool = True) -> None:
+        """Sends a message in parts of at most 4096 characters; the keyboard goes under the last part."""
+        parts = split_text(message.text) if message.text else [""]
+        markup = keyboard(message.buttons, self.keys)
+        for index, part in enumerate(parts):
+            if index < skip_parts:
+                continue
+            extra = {"reply_markup": markup} if index == len(parts) - 1 and markup else {}
+            # Telegram refuses an empty text; a message of buttons only gets an invisible filler.
+            call = lambda part=part, extra=extra: bot.send_message(chat_id, part or "\u2060", **extra)  # noqa: E731
+            if retry:
+                await send_reliably(call)
+            else:
+                await call()
+            if on_part is not None:
+                on_part(index + 1)
+
+    async def speak(self, bot: Any, chat_id: int, text: str) -> None:
+        """Sends the answer as a voice note too; the text has already arrived if this fails."""
+        speech = self.speech()
+        if speech is None or getattr(speech, "tts", None) is None or not text.strip():
+            return
+        try:
+            ogg = await ogg_opus_from_wav(await speech.synthesize_wav(text, LOCALE))
+        except Exception:  # noqa: BLE001 - synthesis or ffmpeg failed; the text answer stands on its own
+            log.exception("could not speak the answer for chat %s", chat_id)
+            return
+        await send_reliably(lambda: bot.send_voice(chat_id, voice=ogg, filename="answer.ogg"))
