@@ -1,0 +1,404 @@
+// The large-font kiosk: one page, screens drawn here, every word from the assistant set with textContent.
+// Nothing personal is stored in localStorage/sessionStorage; "结束" and the idle reset forget it all.
+"use strict";
+(function () {
+  const params = new URLSearchParams(location.search);
+  // Seconds without a touch before the kiosk asks "您还在吗？"; a URL parameter so tests need not wait minutes.
+  const IDLE_SECONDS = Number(params.get("idle")) > 0 ? Number(params.get("idle")) : 120;
+  const GRACE_SECONDS = 30;               // the question waits this long for a tap: never less than 30 s
+  const STAFF_IDLE_SECONDS = Number(params.get("staff_idle")) > 0 ? Number(params.get("staff_idle")) : 300;
+  const NUMERIC_SLOTS = /^(id_number|phone|appointment_phone|.*_number|.*_phone|.*amount|.*_count|age)$/;
+  const SERVICES = [
+    ["social_security_card", "社保卡", "M6 12h36v26H6zM10 18h12v8H10zM26 18h12v3H26zM26 24h10v3H26z"],
+    ["senior_card", "老年证", "M10 6h28v36H10zM24 12a6 6 0 1 1 0 12a6 6 0 0 1 0-12zM15 30h18v4H15z"],
+    ["senior_allowance", "高龄津贴", "M24 4a20 20 0 1 1 0 40a20 20 0 0 1 0-40zM22 12v4h-6v4h16v-4h-6v-4zM16 24v4h16v-4zM22 28v10h4V28z"],
+    ["pension_qualification", "养老金认证", "M24 4l18 8v10c0 11-8 19-18 22C14 41 6 33 6 22V12zM20 30l-7-7 3-3 4 4 12-12 3 3z"],
+    ["medical_reimbursement", "医保报销", "M18 6h12v12h12v12H30v12H18V30H6V18h12z"],
+    ["residence_permit", "居住证", "M24 4L4 22h6v20h10V30h8v12h10V22h6z"],
+  ];
+
+  const screen = document.getElementById("screen");
+  const $ = (id) => document.getElementById(id);
+  const state = { id: newId(), service: null, lastReply: null, voice: false, reading: true, volume: 3, staff: null, cursor: null };
+  let idleTimer = 0, graceTimer = 0, staffTimer = 0, pollTimer = 0, audio = null;
+
+  function newId() {
+    const bytes = new Uint8Array(8);
+    crypto.getRandomValues(bytes);
+    return "kiosk-" + Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+  }
+
+  function el(tag, attrs, ...children) {
+    const node = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (k === "onclick") node.addEventListener("click", v);
+      else if (k === "text") node.textContent = v;
+      else node.setAttribute(k, v);
+    }
+    for (const child of children) node.append(child);
+    return node;
+  }
+
+  function button(label, onTap, cls) {
+    return el("button", { type: "button", class: "btn " + (cls || ""), onclick: onTap, text: label });
+  }
+
+  function icon(path) {
+    const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+    svg.setAttribute("viewBox", "0 0 48 48");
+    svg.setAttribute("class", "icon");
+    svg.setAttribute("aria-hidden", "true");
+    const p = document.createElementNS("http://www.w3.org/2000/svg", "path");
+    p.setAttribute("d", path);
+    p.setAttribute("fill-rule", "evenodd");   // inner shapes are cut out, so a card shows its photo and lines
+    svg.append(p);
+    return svg;
+  }
+
+  // Personal numbers on screen: an 18-digit ID and an 11-digit mobile keep only their ends.
+  function mask(text) {
+    return String(text)
+      .replace(/\b(\d{3})\d{11}(\d{3}[\dXx])\b/g, "$1***********$2")
+      .replace(/\b(1\d{2})\d{4}(\d{4})\b/g, "$1****$2");
+  }
+
+  function show(title, ...parts) {
+    screen.replaceChildren(el("h1", { text: title }), ...parts);
+    screen.focus({ preventScroll: true });
+    touched();   // idle time counts from what the person last saw, not from a tap made before a slow answer
+    read([title, ...parts.map((p) => p.innerText || p.textContent || "")].join("。"));
+  }
+
+  // ---- speech: hidden unless the gateway's speech endpoints answer -------------------------------------
+  async function probeSpeech() {
+    try {
+      const r = await fetch("/api/speech/synthesize", { method: "POST", headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ text: "您好", rate: "slow" }) });
+      state.voice = r.ok;
+    } catch (err) { state.voice = false; }
+    document.querySelectorAll(".voice, .talk").forEach((n) => { n.hidden = !state.voice; });
+  }
+
+  async function read(text) {
+    if (!state.voice || !state.reading || !text) return;
+    stopReading();
+    try {
+      const r = await fetch("/api/speech/synthesize", { method: "POST", headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ text: text.slice(0, 500), rate: "slow" }) });
+      if (r.status === 404 || r.status === 503) { state.voice = false; probeSpeechHide(); return; }
+      if (!r.ok) return;
+      audio = new Audio(URL.createObjectURL(await r.blob()));
+      audio.volume = state.volume / 5;
+      audio.play().catch(() => {});
+    } catch (err) { /* reading aloud is a help, never a blocker */ }
+  }
+  function probeSpeechHide() { document.querySelectorAll(".voice, .talk").forEach((n) => { n.hidden = true; }); }
+  function stopReading() { if (audio) { audio.pause(); audio = null; } }
+
+  // Push-to-talk: hold to speak, or tap once to start and once more to stop (single taps are enough).
+  function talkButton(onHeard) {
+    const b = button("按住说话", () => {}, "primary talk");
+    let recorder = null, chunks = [], downAt = 0;
+    async function start() {
+      stopReading();
+      try {
+        const stream = await navigator.mediaDevices.getUserMedia({ audio: true });
+        recorder = new MediaRecorder(stream);
+        chunks = [];
+        recorder.ondataavailable = (e) => chunks.push(e.data);
+        recorder.onstop = async () => {
+          stream.getTracks().forEach((t) => t.stop());
+          b.textContent = "正在听写…";
+          const blob = new Blob(chunks, { type: recorder.mimeType || "audio/webm" });
+          const r = await fetch("/api/speech/recognize", { method: "POST",
+            headers: { "Content-Type": (blob.type || "audio/webm").split(";")[0] }, body: blob });
+          recorder = null;
+          if (!r.ok) { b.textContent = "没听清，请再说一次"; return; }
+          const heard = await r.json();
+          if (heard.text) onHeard(heard.text); else b.textContent = "没听清，请再说一次";
+        };
+        recorder.start();
+        b.classList.add("listening");
+        b.textContent = "正在听，说完请松开或再点一下";
+      } catch (err) { b.textContent = "话筒不能用，请点按钮"; }
+    }
+    function stop() { if (recorder && recorder.state === "recording") { b.classList.remove("listening"); recorder.stop(); } }
+    b.addEventListener("pointerdown", () => { downAt = Date.now(); if (!recorder) start(); else stop(); });
+    b.addEventListener("pointerup", () => { if (recorder && Date.now() - downAt > 600) stop(); });
+    b.hidden = !state.voice;
+    return b;
+  }
+
+  function confirmHeard(text) {
+    show("您说的是：", el("p", { class: "heard", text }),
+      el("div", { class: "actions" }, button("对，就是这个", () => send(text), "go"), button("不对，重新说", home)));
+  }
+
+  // ---- the conversation ---------------------------------------------------------------------------------
+  async function send(text, shown) {
+    screen.setAttribute("aria-busy", "true");
+    let reply;
+    try {
+      const r = await fetch("/api/chat", { method: "POST", headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ conversation_id: state.id, text, locale: "zh-CN", channel: "kiosk" }) });
+      if (!r.ok) throw new Error(String(r.status));
+      reply = await r.json();
+    } catch (err) {
+      screen.removeAttribute("aria-busy");
+      show("系统正忙", el("p", { text: "请稍等一会儿再试，或者点下面的红色按钮找工作人员。" }),
+        el("div", { class: "actions" }, button("回到首页", home)));
+      return;
+    }
+    screen.removeAttribute("aria-busy");
+    state.lastReply = reply;
+    render(reply);
+    watchPushed(reply.state.handoff);
+  }
+
+  function messageParts(messages) {
+    const texts = el("div", { class: "answer" });
+    const buttons = el("div", { class: "actions" });
+    for (const m of messages) {
+      texts.append(el("p", { text: mask(m.text) }));
+      for (const b of m.buttons) buttons.append(button(b.title, () => send(b.payload), "primary"));
+    }
+    return [texts, buttons];
+  }
+
+  function render(reply) {
+    const s = reply.state;
+    // The reference stays in the state for the rest of the conversation: the slip comes once, when it is new.
+    if (s.appointment_reference && !s.form && s.appointment_reference !== state.slipFor) {
+      state.slipFor = s.appointment_reference;
+      return slip(reply);
+    }
+    const [texts, buttons] = messageParts(reply.messages);
+    if (s.requested_slot && !buttons.children.length) return question(reply, texts);
+    // The answers about a service do not offer a visit themselves; at a service hall it is the next step people ask for.
+    const offersVisit = reply.messages.some((m) => m.buttons.some((b) => b.payload.startsWith("/book_appointment")));
+    if (state.service && !s.form && s.handoff === "none" && !offersVisit) {
+      buttons.append(button("预约到服务中心办", () => send(`/book_appointment{"service": "${state.service}"}`), "primary"));
+    }
+    buttons.append(button("回到首页", home));
+    screen.dataset.screen = s.form ? "step" : "answer";
+    const title = s.handoff === "waiting" ? "正在为您找工作人员" : s.handoff === "active" ? "工作人员为您服务" : "为您找到的答复";
+    show(title, texts, buttons);
+  }
+
+  // One question per screen: numbers on a big keypad, words in a big box (or spoken).
+  function question(reply, texts) {
+    const slot = reply.state.requested_slot;
+    screen.dataset.screen = "question";
+    const numeric = NUMERIC_SLOTS.test(slot);
+    let value = "", revealed = false;
+    const entry = el("output", { class: "entry", id: "entry", "aria-live": "polite", "aria-label": "已输入" });
+    // Masked by default: the first three and the last four digits stay visible, so a slip of the finger shows.
+    const hide = (v) => (v.length <= 7 ? v : v.slice(0, 3) + "*".repeat(v.length - 7) + v.slice(-4));
+    const paint = () => { entry.textContent = (revealed ? value : hide(value)) || "　"; };
+    const submit = () => { if (value.trim()) send(value.trim()); };
+    const done = button("确定", submit, "go");
+    let field;
+    if (numeric) {
+      const pad = el("div", { class: "keypad", role: "group", "aria-label": "数字键盘" });
+      const keys = ["1", "2", "3", "4", "5", "6", "7", "8", "9", slot.includes("id_number") ? "X" : "", "0", "删除"];
+      for (const k of keys) {
+        if (!k) { pad.append(el("span")); continue; }
+        pad.append(button(k, () => { value = k === "删除" ? value.slice(0, -1) : (value + k).slice(0, 18); paint(); },
+          k === "删除" ? "" : "primary"));
+      }
+      const eye = button("显示号码", () => { revealed = !revealed; eye.textContent = revealed ? "隐藏号码" : "显示号码"; paint(); });
+      paint();
+      // Keypad beside the number, so 确定 and 我要找工作人员 stay on screen without scrolling.
+      field = el("div", { class: "numeric" }, el("div", {}, entry, el("div", { class: "actions" }, done, eye)), pad);
+    } else {
+      const input = el("input", { class: "entry", id: "entry", type: "text", autocomplete: "off", "aria-label": "请在这里填写" });
+      input.addEventListener("input", () => { value = input.value; });
+      field = el("div", { class: "form-field" }, input,
+        talkButton((heard) => { value = heard; input.value = heard; }), el("div", { class: "actions" }, done));
+    }
+    show("请回答这一个问题", texts, field, el("div", { class: "actions" }, button("不办了，回到首页", home)));
+  }
+
+  // ---- the appointment slip ------------------------------------------------------------------------------
+  // Code 128 (set B) widths for values 0..106; the reference is printed as a barcode and in large digits.
+  const C128 = ("212222 222122 222221 121223 121322 131222 122213 122312 132212 221213 221312 231212 112232 122132 " +
+    "122231 113222 123122 123221 223211 221132 221231 213212 223112 312131 311222 321122 321221 312212 322112 322211 " +
+    "212123 212321 232121 111323 131123 131321 112313 132113 132311 211313 231113 231311 112133 112331 132131 113123 " +
+    "113321 133121 313121 211331 231131 213113 213311 213131 311123 311321 331121 312113 312311 332111 314111 221411 " +
+    "431111 111224 111422 121124 121421 141122 141221 112214 112412 122114 122411 142112 142211 241211 221114 413111 " +
+    "241112 134111 111242 121142 121241 114212 124112 124211 411212 421112 421211 212141 214121 412121 111143 111341 " +
+    "131141 114113 114311 411113 411311 113141 114131 311141 411131 211412 211214 211232 2331112").split(" ");
+
+  function barcode(text) {
+    const codes = [104];
+    for (const ch of text) { const v = ch.charCodeAt(0) - 32; if (v >= 0 && v < 95) codes.push(v); }
+    codes.push(codes.reduce((sum, v, i) => sum + v * Math.max(i, 1), 0) % 103, 106);
+    const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+    let x = 10;
+    for (const code of codes) {
+      C128[code].split("").forEach((w, i) => {
+        if (i % 2 === 0) {
+          const bar = document.createElementNS("http://www.w3.org/2000/svg", "rect");
+          bar.setAttribute("x", x); bar.setAttribute("y", 0); bar.setAttribute("width", w); bar.setAttribute("height", 60);
+          svg.append(bar);
+        }
+        x += Number(w);
+      });
+    }
+    svg.setAttribute("viewBox", `0 0 ${x + 10} 60`);
+    svg.setAttribute("preserveAspectRatio", "none");
+    svg.setAttribute("class", "barcode");
+    svg.setAttribute("role", "img");
+    svg.setAttribute("aria-label", "预约码条形码 " + text);
+    return svg;
+  }
+
+  function slip(reply) {
+    const code = reply.state.appointment_reference;
+    screen.dataset.screen = "slip";
+    // Messages with buttons (the rating question) belong on screen, not on the paper slip.
+    const details = el("div", {}, ...reply.messages.filter((m) => !m.buttons.length).map((m) => el("p", { text: mask(m.text) })));
+    const [askTexts, askButtons] = messageParts(reply.messages.filter((m) => m.buttons.length));
+    const card = el("section", { class: "slip", "aria-label": "预约单" },
+      el("h2", { text: "便民助手 预约单" }), el("p", { text: "预约码" }), el("p", { class: "code", id: "code", text: code }),
+      barcode(code), details, el("p", { class: "note", text: "请带好上面写的材料，按时到服务中心，把这张单子给工作人员看。" }));
+    show("预约成功", card, el("div", { class: "actions" },
+      button("打印预约单", () => window.print(), "go"), button("回到首页", home)), askTexts, askButtons);
+  }
+
+  // Staff replies and status changes arrive while someone waits for a person; they are appended, never
+  // replacing what is on screen.
+  function watchPushed(handoff) {
+    clearInterval(pollTimer);
+    if (handoff !== "waiting" && handoff !== "active") return;
+    pollTimer = setInterval(async () => {
+      const q = state.cursor ? "?after=" + encodeURIComponent(state.cursor) : "";
+      try {
+        const r = await fetch(`/api/chat/${state.id}/messages${q}`);
+        if (!r.ok) return;
+        const got = await r.json();
+        state.cursor = got.cursor;
+        const box = screen.querySelector(".answer");
+        for (const m of got.messages) if (box) box.append(el("p", { text: (m.from === "staff" ? "工作人员：" : "") + mask(m.text) }));
+      } catch (err) { /* the next round tries again */ }
+    }, 3000);
+  }
+
+  // ---- home, end, idle reset ------------------------------------------------------------------------------
+  function home() {
+    screen.dataset.screen = "home";
+    const tiles = el("div", { class: "tiles" });
+    for (const [id, name, path] of SERVICES) {
+      const t = button("", () => { state.service = id; send(`/ask_how_to_apply{"service": "${id}"}`); }, "tile");
+      t.append(icon(path), el("span", { text: name }));
+      tiles.append(t);
+    }
+    show("您要办什么事？请点一下", tiles, talkButton(confirmHeard));
+  }
+
+  function wipe() {
+    stopReading();
+    clearInterval(pollTimer);
+    const old = state.id;
+    // Ends the old conversation on the server side too, so a next person cannot continue it.
+    if (state.lastReply) fetch("/api/chat", { method: "POST", headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ conversation_id: old, text: "/stop", channel: "kiosk" }) }).catch(() => {});
+    Object.assign(state, { id: newId(), lastReply: null, cursor: null, service: null, slipFor: null });
+    try { localStorage.clear(); sessionStorage.clear(); } catch (err) { /* storage may be disabled */ }
+    if (state.staff) staffLogout();
+    $("idle").hidden = true;
+    home();
+  }
+
+  function touched() {
+    clearTimeout(idleTimer);
+    clearTimeout(staffTimer);
+    idleTimer = setTimeout(askStillThere, IDLE_SECONDS * 1000);
+    if (state.staff) staffTimer = setTimeout(staffLogout, STAFF_IDLE_SECONDS * 1000);
+  }
+
+  function askStillThere() {
+    if (screen.dataset.screen === "home" && !state.lastReply) { touched(); return; }  // nothing to protect
+    $("idle").hidden = false;
+    $("idle-stay").focus();
+    read("您还在吗？如果还在，请点我还在。");
+    graceTimer = setTimeout(wipe, GRACE_SECONDS * 1000);
+  }
+
+  // ---- staff-assisted mode ----------------------------------------------------------------------------------
+  function staffLoginScreen() {
+    screen.dataset.screen = "staff-login";
+    const user = el("input", { class: "entry", id: "staff-user", autocomplete: "off" });
+    const pass = el("input", { class: "entry", id: "staff-pass", type: "password", autocomplete: "off" });
+    const msg = el("p", { role: "alert" });
+    const go = async () => {
+      const r = await fetch("/api/staff/login", { method: "POST", headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ username: user.value, password: pass.value }) });
+      if (!r.ok) { msg.textContent = "用户名或密码不对，请再试一次。"; return; }
+      state.staff = { token: (await r.json()).token, username: user.value };
+      consentScreen();
+    };
+    show("工作人员登录",
+      el("div", { class: "form-field" }, el("label", { for: "staff-user", text: "用户名" }), user),
+      el("div", { class: "form-field" }, el("label", { for: "staff-pass", text: "密码" }), pass), msg,
+      el("div", { class: "actions" }, button("登录", go, "go"), button("取消", home)));
+  }
+
+  function consentScreen() {
+    screen.dataset.screen = "consent";
+    const agree = async () => {
+      const r = await fetch("/kiosk/api/assisted-consent", { method: "POST",
+        headers: { "Content-Type": "application/json", Authorization: "Bearer " + state.staff.token },
+        body: JSON.stringify({ conversation_id: state.id }) });
+      if (!r.ok) { staffLogout(); return; }
+      $("assist-text").textContent = `工作人员 ${state.staff.username} 正在协助您办理`;
+      $("assist-banner").hidden = false;
+      touched();
+      home();
+    };
+    show("请居民本人确认", el("p", { class: "heard", text: "居民本人同意由工作人员代为填写" }),
+      el("div", { class: "actions" }, button("同意", agree, "go"), button("不同意", staffLogout)));
+  }
+
+  function staffLogout() {
+    const staff = state.staff;
+    state.staff = null;
+    clearTimeout(staffTimer);
+    $("assist-banner").hidden = true;
+    if (staff) fetch("/api/staff/logout", { method: "POST", headers: { Authorization: "Bearer " + staff.token } }).catch(() => {});
+    if (screen.dataset.screen === "consent" || screen.dataset.screen === "staff-login") home();
+  }
+
+  // ---- chrome ----------------------------------------------------------------------------------------------
+  $("human").addEventListener("click", () => send("/request_human"));
+  $("end").addEventListener("click", wipe);
+  $("staff-login").addEventListener("click", staffLoginScreen);
+  $("assist-end").addEventListener("click", () => { staffLogout(); });
+  $("idle-stay").addEventListener("click", () => { clearTimeout(graceTimer); $("idle").hidden = true; touched(); });
+  $("size-toggle").addEventListener("click", (e) => {
+    const on = document.documentElement.classList.toggle("larger");
+    e.currentTarget.setAttribute("aria-pressed", String(on));
+    e.currentTarget.textContent = on ? "标准字" : "更大字";
+  });
+  $("read-toggle").addEventListener("click", (e) => {
+    state.reading = !state.reading;
+    if (!state.reading) stopReading();
+    e.currentTarget.setAttribute("aria-checked", String(state.reading));
+    e.currentTarget.textContent = state.reading ? "朗读：开" : "朗读：关";
+  });
+  const volume = (d) => {
+    state.volume = Math.min(5, Math.max(0, state.volume + d));
+    $("vol-level").textContent = "音量 " + state.volume;
+    if (audio) audio.volume = state.volume / 5;
+  };
+  $("vol-up").addEventListener("click", () => volume(1));
+  $("vol-down").addEventListener("click", () => volume(-1));
+  // Any touch counts as "still here"; the idle question never interrupts someone who is using the screen.
+  document.addEventListener("pointerdown", touched, true);
+  document.addEventListener("keydown", touched, true);
+  window.kiosk = { conversationId: () => state.id, idleSeconds: IDLE_SECONDS, graceSeconds: GRACE_SECONDS };
+
+  home();
+  touched();
+  probeSpeech();
+})();
