@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import SlotSet
+from rasa_sdk.events import ActiveLoop, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from bot import texts
@@ -16,6 +16,7 @@ from bot.services import feedback
 
 # Answers to "what went wrong?" that mean "nothing to add".
 NO_COMMENT_INTENTS = {"skip", "deny", "stop"}
+NO_COMMENT_MAX_LENGTH = 5
 
 
 class ActionRecordRating(Action):
@@ -46,9 +47,27 @@ class ValidateFeedbackForm(HandsOffAfterTwoFailures):
     def validate_feedback_comment(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
                                   domain: dict[str, Any]) -> dict[str, Any]:
         text = str(value or "").strip()
-        if latest_intent(tracker) in NO_COMMENT_INTENTS or is_no(text) or text.startswith("/"):
+        # Only a short answer can mean "nothing to add": a sentence is a comment whatever the engine read in it.
+        declined = latest_intent(tracker) in NO_COMMENT_INTENTS and len(text) <= NO_COMMENT_MAX_LENGTH
+        if declined or is_no(text) or text.startswith("/"):
             return self.accepted("feedback_comment", "")
         return self.accepted("feedback_comment", text)
+
+
+def take_as_comment(dispatcher: CollectingDispatcher, tracker: Tracker) -> list[dict] | None:
+    """While the rating asks "what went wrong?", any answer is the comment, whatever the engine read in it.
+
+    A complaint ("等了好久才有人回") or an unclear sentence would otherwise be taken by another rule
+    and the comment lost; the actions of those rules call this first. None when no comment is asked.
+    """
+    if (tracker.active_loop or {}).get("name") != "feedback_form":
+        return None
+    comment, rating_id = (tracker.latest_message or {}).get("text") or "", tracker.get_slot("rating_id")
+    if comment and rating_id:
+        feedback.add_comment(int(rating_id), comment)
+    dispatcher.utter_message(response="utter_feedback_comment_saved")
+    return [ActiveLoop(None), SlotSet("requested_slot", None), SlotSet("feedback_comment", None),
+            SlotSet("rating_low", None), SlotSet("rating_id", None)]
 
 
 class ActionSaveFeedbackComment(Action):
@@ -74,6 +93,9 @@ class ActionRecordComplaint(Action):
         return "action_record_complaint"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[dict]:
+        taken = take_as_comment(dispatcher, tracker)
+        if taken is not None:
+            return taken
         text = (tracker.latest_message or {}).get("text") or ""
         feedback.record_complaint(tracker.sender_id, channel_of(tracker), text, tracker.get_slot("service"))
         dispatcher.utter_message(text=texts.text("utter_complain_ack"), buttons=texts.buttons("utter_complain_ack"))

@@ -9,6 +9,7 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from bot import texts
+from bot.actions.feedback import take_as_comment
 from bot.actions.handoff import hand_off
 from bot.actions.context import catalogue, channel_of, send, service_hint, understand_latest
 from bot.services import answers, insights
@@ -55,6 +56,9 @@ class ActionNotUnderstood(Action):
         return "action_not_understood"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[dict]:
+        taken = take_as_comment(dispatcher, tracker)
+        if taken is not None:
+            return taken
         understanding = understand_latest(tracker)
         if understanding.service and understanding.public_intent != "out_of_scope":
             # The engine was unsure, but the message clearly names a service: answer about it.

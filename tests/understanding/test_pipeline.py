@@ -34,7 +34,7 @@ def test_the_last_clauses_decide_and_the_whole_message_names_the_service():
     reading = asyncio.run(read(client, RAMBLING))
     assert reading.understanding.public_intent == "ask_materials"
     assert reading.understanding.service == "residence_permit"
-    assert reading.text == "我也不知道，要准备啥材料"
+    assert reading.text == "我也不知道，要准备什么材料"
 
 
 def test_short_messages_reach_the_engine_without_an_extra_parse():
@@ -49,4 +49,4 @@ def test_a_rambling_message_reaches_the_engine_as_its_focus_with_the_service_hin
     engine = ParseByText()
     client = RasaClient(get_settings(), transport=engine.transport())
     text, hint = asyncio.run(engine_input(client, RAMBLING))
-    assert (text, hint) == ("我也不知道，要准备啥材料", "residence_permit")
+    assert (text, hint) == ("我也不知道，要准备什么材料", "residence_permit")
