@@ -160,7 +160,10 @@ class Supervisor:
         """Records the children's process ids (var/run/processes.json) for operators and tests."""
         table = {c.name: c.process.pid for c in self.processes if c.process}
         self.settings.run_dir.mkdir(parents=True, exist_ok=True)
-        (self.settings.run_dir / "processes.json").write_text(json.dumps(table), encoding="utf-8")
+        # Written aside and renamed, so a reader never sees a half-written table.
+        partial = self.settings.run_dir / "processes.json.partial"
+        partial.write_text(json.dumps(table), encoding="utf-8")
+        partial.replace(self.settings.run_dir / "processes.json")
 
     def run(self) -> int:
         """Runs until a signal; returns the exit code."""
