@@ -8,6 +8,7 @@ when that digest is new.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import logging
 import os
@@ -86,19 +87,28 @@ def training_digest(build_dir: Path = BUILD_DIR) -> str:
 
 
 def ensure_model(settings: Settings, build_dir: Path = BUILD_DIR) -> Path:
-    """The trained model for the current training data: from models/, the cache, or trained now."""
+    """The trained model for the current training data: from models/, the cache, or trained now.
+
+    A lock per model in the cache lets a second checkout (or test run) that needs the same model
+    wait for the one training it, instead of training it again on the same cores.
+    """
     name = f"bianmin-{training_digest(build_dir)}.tar.gz"
     target = settings.rasa_model_dir / name
     cached = model_cache_dir() / name
     settings.rasa_model_dir.mkdir(parents=True, exist_ok=True)
-    if not target.exists() and cached.exists():
-        shutil.copy2(cached, target)
-        log.info("model %s taken from the cache", name)
-    if not target.exists():
-        log.info("training the Rasa model %s (takes a few minutes; later runs reuse it)", name)
-        train(target, build_dir)
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(target, cached)
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    with (cached.parent / f"{name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not target.exists() and cached.exists():
+            shutil.copy2(cached, target)
+            log.info("model %s taken from the cache", name)
+        if not target.exists():
+            log.info("training the Rasa model %s (takes a few minutes; later runs reuse it)", name)
+            train(target, build_dir)
+            # Copied under another name and renamed, so nobody ever reads half a model from the cache.
+            partial = cached.with_name(f".{name}.partial")
+            shutil.copy2(target, partial)
+            partial.replace(cached)
     return target
 
 
