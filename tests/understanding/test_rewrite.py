@@ -59,3 +59,8 @@ def test_mandarin_that_contains_a_dialect_word_stays_as_it_is(text):
 def test_hesitations_do_not_hide_the_pauses_of_a_transcript():
     assert (rewrite("嗯 孩子上学 那个 学校要 嗯 无房证明 就是 查房产的那个 去哪开")
             == "孩子上学，学校要，无房证明，查房产的，去哪开")
+
+
+@pytest.mark.parametrize("typed, expected", [("no", "不是"), ("yes", "是的")])
+def test_english_yes_and_no_become_chinese(typed, expected):
+    assert rewrite(typed) == expected
