@@ -29,6 +29,9 @@ LONG_MESSAGE = 24
 MIN_CLAUSES = 3
 # The tails read besides the whole message: its last two clauses, and its last clause alone.
 TAIL_CLAUSES = (2, 1)
+# A story's last clause often looks like a bare yes or no to the engine ("要不要本人去", "还能用不");
+# a long message is never only that, so these readings of a tail do not win.
+NOT_A_STORY_FOCUS = frozenset({"affirm", "deny"})
 _CLAUSE_BREAK = re.compile(r"[，。？！,.?! ]+")
 
 
@@ -83,7 +86,10 @@ async def read(rasa: RasaClient, raw_text: str, context_service: str | None = No
             continue
         tail_parse = await rasa.parse(tail)
         tail_reading = combine(tail_parse, tail, matcher, known, context_service=whole.service or context_service)
-        if tail_reading.intent_confidence > best.understanding.intent_confidence:
+        if tail_reading.intent in NOT_A_STORY_FOCUS:
+            continue
+        if (tail_reading.intent_confidence > best.understanding.intent_confidence
+                or best.understanding.intent in NOT_A_STORY_FOCUS):
             focused = Understanding(tail_reading.intent, tail_reading.intent_confidence, whole.service,
                                     whole.service_confidence, whole.candidates)
             best = Reading(tail, focused, tail_parse)

@@ -88,3 +88,26 @@ def test_of_two_services_named_as_clearly_the_later_one_is_the_topic_of_a_story(
     understanding = asyncio.run(read(client, story)).understanding
     assert understanding.service == "social_security_card"
     assert set(understanding.candidates) == {"social_security_card", "id_card"}
+
+
+class YesNoAtTheEnd(FakeRasa):
+    """A fake engine that reads a story's last clause as a sure 'no'."""
+
+    def handler(self, request):
+        if request.url.path == "/model/parse":
+            import json
+
+            text = json.loads(request.content)["text"]
+            intent, confidence = ("deny", 0.9) if text == "要不要本人去" else ("ask_location_hours", 0.6)
+            self.parse_result = {"intent": {"name": intent, "confidence": confidence},
+                                 "entities": [], "intent_ranking": []}
+        return super().handler(request)
+
+
+def test_a_story_ending_in_a_yes_or_no_question_is_not_read_as_a_bare_no():
+    engine = YesNoAtTheEnd()
+    client = RasaClient(get_settings(), transport=engine.transport())
+    story = "我们买了套二手房 听同事说公积金可以提出来还房贷 但不知道去哪办 要不要本人去"
+    understanding = asyncio.run(read(client, story)).understanding
+    assert understanding.public_intent == "ask_location_hours"
+    assert understanding.service == "housing_fund_withdrawal"
