@@ -294,6 +294,7 @@ class ServiceMatcher:
             frozenset(x[i:i + 2] for x in texts for i in range(len(x) - 1)),
             frozenset((x[0], x[-1]) for x in texts if len(x) == 3),
         )
+        _two_character_words()  # loaded with the matcher, not on the first message that needs it
 
     @classmethod
     def from_catalogue(cls, catalogue: Catalogue | None = None) -> ServiceMatcher:
@@ -512,7 +513,8 @@ class ServiceMatcher:
                 continue
             if window in self._common_words:
                 continue
-            if width == size - 1 and i > 0 and window == term.text[1:] and text[i - 1] + window[0] in _two_character_words():
+            if (width == size - 1 and i > 0 and window == term.text[1:]
+                    and text[i - 1] + window[0] in _two_character_words()):
                 # "参保申请" is not "低保申请" without its 低: the character before forms a word with the window's first.
                 continue
             if width == size:
