@@ -2,9 +2,12 @@
 
 Usage:
     python benchmarks/understanding.py [--url http://127.0.0.1:8000]
-        [--data benchmarks/data/understanding_testset.yml] [--show-errors N]
+        [--data FILE [--data FILE ...]] [--show-errors N]
 
-Every message of the test set is sent to {url}/api/understand as
+The held-out test set has two files, both scored by default: understanding_testset.yml
+(every style) and understanding_testset_more.yml (dialect, voice transcripts, rambling
+stories, elderly residents, homophones). Each file gets its own report, then the two
+together. Every message of the test set is sent to {url}/api/understand as
 {"text": ..., "locale": "zh-CN"} (4 at a time). The report gives intent,
 service and joint accuracy, accuracy per style and per intent, the most
 frequent confusions and the latency of the calls.
@@ -31,7 +34,8 @@ import httpx
 import yaml
 
 DEFAULT_URL = "http://127.0.0.1:8000"
-DEFAULT_DATA = Path(__file__).resolve().parent / "data" / "understanding_testset.yml"
+DATA_DIR = Path(__file__).resolve().parent / "data"
+DEFAULT_DATA = (DATA_DIR / "understanding_testset.yml", DATA_DIR / "understanding_testset_more.yml")
 CONCURRENCY = 4
 TIMEOUT_SECONDS = 30.0
 
@@ -134,8 +138,24 @@ def parse_cases(raw: Any) -> list[Case]:
 
 
 def load_cases(path: str | Path) -> list[Case]:
+    """The validated cases of one test set file; raise DataError, OSError or yaml.YAMLError."""
     with open(path, encoding="utf-8") as f:
         return parse_cases(yaml.safe_load(f))
+
+
+def load_test_sets(paths: Sequence[str | Path]) -> dict[str, list[Case]]:
+    """The cases of each file, by file name; a message in two files is refused (each must stay held out once)."""
+    sets: dict[str, list[Case]] = {}
+    seen: dict[str, str] = {}
+    for path in paths:
+        name = Path(path).name
+        cases = load_cases(path)
+        for case in cases:
+            if case.text in seen:
+                raise DataError(f"{name}: {case.text!r} is also in {seen[case.text]}")
+            seen[case.text] = name
+        sets[name] = cases
+    return sets
 
 
 def parse_prediction(body: Any) -> Prediction:
@@ -272,25 +292,39 @@ async def collect(cases: Sequence[Case], base_url: str, *,
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Score POST /api/understand on the labelled test set.")
     parser.add_argument("--url", default=DEFAULT_URL, help=f"gateway root (default {DEFAULT_URL})")
-    parser.add_argument("--data", default=str(DEFAULT_DATA), help="test set YAML file")
+    parser.add_argument("--data", action="append", metavar="FILE",
+                        help="test set YAML file; repeat for several (default: both files of the held-out set)")
     parser.add_argument("--show-errors", type=int, default=0, metavar="N",
-                        help="list the first N wrongly understood messages")
+                        help="list the first N wrongly understood messages of each file")
     parser.add_argument("--timeout", type=float, default=TIMEOUT_SECONDS,
                         help=f"seconds per call (default {TIMEOUT_SECONDS:g})")
     args = parser.parse_args(argv)
 
+    paths = args.data or [str(p) for p in DEFAULT_DATA]
     try:
-        cases = load_cases(args.data)
+        sets = load_test_sets(paths)
     except (OSError, yaml.YAMLError, DataError) as exc:
-        print(f"cannot load {args.data}: {exc}", file=sys.stderr)
+        print(f"cannot load the test set: {exc}", file=sys.stderr)
         return 2
 
+    cases = [case for group in sets.values() for case in group]
     results = asyncio.run(collect(cases, args.url, timeout=args.timeout))
-    report = score(cases, [r.prediction for r in results])
+    sections: list[tuple[str, list[Case], list[CallResult]]] = []
+    start = 0
+    for name, group in sets.items():
+        sections.append((name, group, results[start:start + len(group)]))
+        start += len(group)
+    if len(sets) > 1:
+        sections.append(("all files", cases, results))
+    for index, (name, group, group_results) in enumerate(sections):
+        if len(sections) > 1:
+            print(("\n" if index else "") + f"=== {name}")
+        report = score(group, [r.prediction for r in group_results])
+        print(format_report(report, total_messages=len(group),
+                            failures=sum(r.error is not None for r in group_results),
+                            latencies=[r.latency for r in group_results if r.latency is not None],
+                            show_errors=0 if name == "all files" else args.show_errors))
     failures = [(c, r.error) for c, r in zip(cases, results) if r.error is not None]
-    print(format_report(report, total_messages=len(cases), failures=len(failures),
-                        latencies=[r.latency for r in results if r.latency is not None],
-                        show_errors=args.show_errors))
     if failures:
         print(f"\n{len(failures)} call(s) failed; first ones:", file=sys.stderr)
         for case, error in failures[:5]:

@@ -51,7 +51,8 @@ _TERM_SEPARATORS = re.compile(r"[()（）、，,/]")
 _VOWELS = frozenset("aeiouv")
 # Words that make a name a document to bring (要带身份证, 需要户口本吗, 身份证复印件).
 _MATERIAL_CUE = re.compile("带|拿|需要|要不要|用|提供|交|复印|准备|凭|出示|还要|得有")
-_MATERIAL_AFTER = re.compile("原件|复印件|照片|号码")
+# ... or a document the person already holds ("居住证我们都有"), told as background for another service.
+_MATERIAL_AFTER = re.compile("原件|复印件|照片|号码|(?:我们|我|俺|咱们|咱|他们|他|她)(?:都|也|早就|已经)?有")
 
 
 @dataclass(frozen=True)
@@ -225,6 +226,16 @@ def _common_words(bigrams: frozenset[str], ends: frozenset[tuple[str, str]]) -> 
     return frozenset(words)
 
 
+@lru_cache(maxsize=1)
+def _two_character_words() -> frozenset[str]:
+    """jieba's two-character words: a name missing its first character may just follow another word (参保申请)."""
+    import jieba
+
+    path = Path(jieba.__file__).parent / "dict.txt"
+    with path.open(encoding="utf-8") as lines:
+        return frozenset(word for word, _, _rest in (line.partition(" ") for line in lines) if len(word) == 2)
+
+
 # ---------------------------------------------------------------- the matcher
 
 
@@ -283,6 +294,7 @@ class ServiceMatcher:
             frozenset(x[i:i + 2] for x in texts for i in range(len(x) - 1)),
             frozenset((x[0], x[-1]) for x in texts if len(x) == 3),
         )
+        _two_character_words()  # loaded with the matcher, not on the first message that needs it
 
     @classmethod
     def from_catalogue(cls, catalogue: Catalogue | None = None) -> ServiceMatcher:
@@ -500,6 +512,10 @@ class ServiceMatcher:
             if Levenshtein.distance(window, term.text, score_cutoff=1) != 1:
                 continue
             if window in self._common_words:
+                continue
+            if (width == size - 1 and i > 0 and window == term.text[1:]
+                    and text[i - 1] + window[0] in _two_character_words()):
+                # "参保申请" is not "低保申请" without its 低: the character before forms a word with the window's first.
                 continue
             if width == size:
                 # A swapped character in a short name is only a slip when it sounds alike (the usual pinyin

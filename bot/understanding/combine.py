@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.understanding.vocabulary import to_vocabulary
+from knowledge_base.normalise import normalise
 from knowledge_base.search import ServiceMatcher
 
 # A matcher score at or above this overrides a different service the engine tagged.
@@ -73,8 +74,13 @@ def engine_service(parse: dict[str, Any], known: set[str]) -> tuple[str | None, 
 
 
 def looks_like_nonsense(text: str) -> bool:
-    """Text with no Chinese character and no digit: emoji, punctuation, keyboard mashing like 'asdfgh'."""
-    return not _CJK.search(text) and not any(ch.isdigit() for ch in text)
+    """Text with no Chinese character and no digit (emoji, keyboard mashing like 'asdfgh'), or only hesitations.
+
+    A transcript of nothing but "嗯 那个 呃" says nothing; a bare "嗯" or "嗯嗯" is a spoken yes and is kept.
+    """
+    if not _CJK.search(text) and not any(ch.isdigit() for ch in text):
+        return True
+    return not normalise(text) and bool(set(_CJK.findall(text)) - {"嗯"})
 
 
 def combine(parse: dict[str, Any], text: str, matcher: ServiceMatcher, known_services: set[str],

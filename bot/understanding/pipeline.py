@@ -1,11 +1,15 @@
 """One understanding for the conversations and for POST /api/understand.
 
-A message goes through: normalisation and rewriting (pinyin, English words), the
-engine's parse, and, for a long rambling message, a second parse of its last
-clauses — where people put what they want after telling their story ("…我老伴
-住了两回医院…我也不晓得到底咋个报法"). The service is looked for in the whole
-message. The conversation then receives the text the decision was made on, with
-the service found in the whole message as a hint in the metadata.
+A message goes through: normalisation and rewriting (dialect words, pinyin, English
+words), the engine's parse, and, for a long rambling message, parses of its last
+two clauses and of its last clause — where people put what they want after telling
+their story ("…我老伴住了两回医院…我也不晓得到底咋个报法"). The reading the engine
+is surest of wins: a story's background ("听说能办", "老板跑了") makes the whole
+message look like another request, while a last clause that is only a fragment
+("社保也交着") is read with little confidence. The service is looked for in the
+whole message; when two services are named equally clearly, the one named later is
+the likelier topic (background comes first). The conversation then receives the
+text the decision was made on, with the service of the whole message as a hint.
 """
 
 from __future__ import annotations
@@ -23,9 +27,11 @@ from knowledge_base.search import ServiceMatcher
 # A message at least this long, with at least this many clauses, is read for its last clauses too.
 LONG_MESSAGE = 24
 MIN_CLAUSES = 3
-TAIL_CLAUSES = 2
-# The tail's reading replaces the whole message's when it is at least this much surer.
-TAIL_MARGIN = 0.05
+# The tails read besides the whole message: its last two clauses, and its last clause alone.
+TAIL_CLAUSES = (2, 1)
+# A story's last clause often looks like a bare yes or no to the engine ("要不要本人去", "还能用不");
+# a long message is never only that, so these readings of a tail do not win.
+NOT_A_STORY_FOCUS = frozenset({"affirm", "deny"})
 _CLAUSE_BREAK = re.compile(r"[，。？！,.?! ]+")
 
 
@@ -48,6 +54,19 @@ def is_rambling(text: str) -> bool:
     return not text.startswith("/") and len(text) >= LONG_MESSAGE and len(clauses(text)) >= MIN_CLAUSES
 
 
+def focus_service(whole: Understanding, parts: list[str], matcher: ServiceMatcher) -> Understanding:
+    """Among equally likely services of a long message, the one named in the latest clause comes first."""
+    if not whole.ambiguous:
+        return whole
+    for clause in reversed(parts):
+        named = [m.service_id for m in matcher.match(clause, limit=3) if m.service_id in whole.candidates]
+        if named:
+            first = named[0]
+            candidates = (first, *(c for c in whole.candidates if c != first))
+            return Understanding(whole.intent, whole.intent_confidence, first, whole.service_confidence, candidates)
+    return whole
+
+
 async def read(rasa: RasaClient, raw_text: str, context_service: str | None = None) -> Reading:
     """Understands a message: rewrite, parse, and for long messages parse the last clauses too."""
     catalogue = get_catalogue()
@@ -56,17 +75,25 @@ async def read(rasa: RasaClient, raw_text: str, context_service: str | None = No
     text = rewrite(raw_text)
     parse = await rasa.parse(text)
     whole = combine(parse, text, matcher, known, context_service=context_service)
-    parts = clauses(text)
     if not is_rambling(text):
         return Reading(text, whole, parse)
-    tail = "，".join(parts[-TAIL_CLAUSES:])
-    tail_parse = await rasa.parse(tail)
-    tail_reading = combine(tail_parse, tail, matcher, known, context_service=whole.service or context_service)
-    if tail_reading.intent_confidence >= whole.intent_confidence + TAIL_MARGIN:
-        focused = Understanding(tail_reading.intent, tail_reading.intent_confidence, whole.service,
-                                whole.service_confidence, whole.candidates)
-        return Reading(tail, focused, tail_parse)
-    return Reading(text, whole, parse)
+    parts = clauses(text)
+    whole = focus_service(whole, parts, matcher)
+    best = Reading(text, whole, parse)
+    for count in TAIL_CLAUSES:
+        tail = "，".join(parts[-count:])
+        if tail == best.text:
+            continue
+        tail_parse = await rasa.parse(tail)
+        tail_reading = combine(tail_parse, tail, matcher, known, context_service=whole.service or context_service)
+        if tail_reading.intent in NOT_A_STORY_FOCUS:
+            continue
+        if (tail_reading.intent_confidence > best.understanding.intent_confidence
+                or best.understanding.intent in NOT_A_STORY_FOCUS):
+            focused = Understanding(tail_reading.intent, tail_reading.intent_confidence, whole.service,
+                                    whole.service_confidence, whole.candidates)
+            best = Reading(tail, focused, tail_parse)
+    return best
 
 
 async def engine_input(rasa: RasaClient, raw_text: str) -> tuple[str, str | None]:

@@ -80,24 +80,33 @@ def glossary() -> list[tuple[re.Pattern[str], str]]:
 DIALECT_PATH = REPO_ROOT / "knowledge_base" / "dialect_words.yml"
 
 
+# 么样/么事/么子 (湖北, 湖南) are also the end of 怎么样, 什么事, 这么样: only a 么 that starts a word counts.
+_MO_WORD_GUARD = "(?<![怎什这那多要])"
+
+
 @functools.lru_cache(maxsize=1)
-def dialect() -> tuple[list[tuple[str, str]], list[tuple[re.Pattern[str], str]]]:
-    """Dialect words → Mandarin (longest first), and clause-final particles → Mandarin."""
+def dialect() -> tuple[re.Pattern[str] | None, dict[str, str], list[tuple[re.Pattern[str], str]]]:
+    """Dialect words (one pattern, longest first) with their Mandarin, and clause-final particles → Mandarin."""
     data = yaml.safe_load(DIALECT_PATH.read_text("utf-8")) or {}
-    words = sorted(((str(k), str(v)) for k, v in (data.get("words") or {}).items()), key=lambda p: -len(p[0]))
-    endings = [(re.compile(rf"(?<=[\u4e00-\u9fff]){re.escape(str(k))}(?=[，。？]|$)"), str(v))
+    words = {str(k): str(v) for k, v in (data.get("words") or {}).items()}
+    alternatives = [(_MO_WORD_GUARD if word.startswith("么") else "") + re.escape(word)
+                    for word in sorted(words, key=lambda w: -len(w))]
+    pattern = re.compile("|".join(alternatives)) if alternatives else None
+    endings = [(re.compile(rf"(?<=[\u4e00-\u9fff]){re.escape(str(k))}(?=[，。？]|$)"), str(v or ""))
                for k, v in (data.get("clause_end") or {}).items()]
-    return words, endings
+    return pattern, words, endings
 
 
 def dialect_to_mandarin(text: str) -> str:
-    """Replaces dialect words and clause-final dialect particles with standard Mandarin."""
-    words, endings = dialect()
-    for word, mandarin in words:
-        if word in text:
-            text = text.replace(word, mandarin)
-    for pattern, mandarin in endings:
-        text = pattern.sub(mandarin, text)
+    """Replaces dialect words and clause-final dialect particles with standard Mandarin.
+
+    One pass over the text, so a replacement is never itself replaced again (点样 → 怎么 stays 怎么).
+    """
+    pattern, words, endings = dialect()
+    if pattern is not None:
+        text = pattern.sub(lambda m: words[m.group(0)], text)
+    for ending, mandarin in endings:
+        text = ending.sub(mandarin, text)
     return text
 
 
@@ -149,10 +158,16 @@ _SPACED_CJK = re.compile(r"(?<=[\u3400-\u9fff])\s+(?=[\u3400-\u9fff])")
 CLAUSE_PIECE_LENGTH = 3
 
 
+# Hesitations a transcript puts between clauses ("嗯 孩子上学 那个 学校要 嗯 无房证明"); they say nothing
+# about whether the other pieces are clauses or spaced-out words.
+_HESITATION_PIECE = re.compile("(?:嗯|啊|呃|额|哦|唉|哎|那个|这个|就是|然后|就是说)+")
+
+
 def mark_pauses(text: str) -> str:
     """Spaces between clauses of a voice transcript become commas, so the clauses survive normalising."""
     pieces = _SPACED_CJK.split(text.strip())
-    if len(pieces) > 1 and sum(len(p) for p in pieces) / len(pieces) >= CLAUSE_PIECE_LENGTH:
+    words = [p for p in pieces if not _HESITATION_PIECE.fullmatch(p)]
+    if len(pieces) > 1 and words and sum(len(p) for p in words) / len(words) >= CLAUSE_PIECE_LENGTH:
         return _SPACED_CJK.sub("，", text.strip())
     return text
 

@@ -3,8 +3,8 @@
 import pytest
 
 from benchmarks.understanding import (
-    Case, DataError, Prediction, format_report, latency_stats, parse_cases,
-    parse_prediction, score,
+    DEFAULT_DATA, Case, DataError, Prediction, format_report, latency_stats, load_test_sets,
+    parse_cases, parse_prediction, score,
 )
 
 CASES = [
@@ -86,3 +86,17 @@ def test_format_report_mentions_the_numbers():
     assert "ask_location_hours -> ask_fee" in text
     assert "几点开门" in text
     assert "mean 200 ms" in text
+
+
+def test_both_files_of_the_held_out_set_are_valid_and_share_no_message():
+    sets = load_test_sets(DEFAULT_DATA)
+    assert [len(cases) >= 150 for cases in sets.values()] == [True, True]
+
+
+def test_a_message_in_two_files_is_refused(tmp_path):
+    line = '- {text: "低保", intent: ask_how_to_apply, service: minimum_living_allowance, style: terse}\n'
+    first, second = tmp_path / "a.yml", tmp_path / "b.yml"
+    first.write_text(line, encoding="utf-8")
+    second.write_text(line, encoding="utf-8")
+    with pytest.raises(DataError, match="also in a.yml"):
+        load_test_sets([first, second])

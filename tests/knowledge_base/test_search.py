@@ -199,6 +199,17 @@ def test_a_document_to_bring_does_not_become_the_topic(real_matcher):
 
 
 @needs_real_catalogue
+def test_a_document_the_person_already_holds_is_background(real_matcher):
+    matches = real_matcher.match("孩子要上小学了，要什么条件，居住证我们都有")
+    assert matches[0].service_id == "school_enrollment", matches
+
+
+@needs_real_catalogue
+def test_a_word_next_to_a_name_without_its_first_character_is_not_a_typo(real_matcher):
+    assert "minimum_living_allowance" not in {m.service_id for m in real_matcher.match("自由职业参保申请多久生效")}
+
+
+@needs_real_catalogue
 @pytest.mark.parametrize(
     "text",
     ["asdfgh 啊啊啊", "今天天气怎么样", "我想吃火锅", "哈哈哈", "你们几点下班", "我要转人工", "谢谢你", "12345",

@@ -55,3 +55,12 @@ def test_button_payloads_are_taken_as_they_are():
 
 def test_engine_finer_intents_are_reported_with_vocabulary_names():
     assert combine(parse("emergency"), "救命啊有人晕倒了", MATCHER, KNOWN).public_intent == "request_human"
+
+
+def test_a_transcript_of_nothing_but_hesitations_is_out_of_scope():
+    result = combine(parse("affirm", 0.83), "嗯 嗯 那个 呃", MATCHER, KNOWN)
+    assert (result.public_intent, result.service) == ("out_of_scope", None)
+
+
+def test_a_bare_spoken_yes_is_kept():
+    assert combine(parse("affirm", 0.8), "嗯嗯", MATCHER, KNOWN).public_intent == "affirm"

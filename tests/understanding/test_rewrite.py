@@ -37,3 +37,30 @@ def test_pauses_between_clauses_of_a_transcript_become_commas():
 
 def test_button_payloads_pass_unchanged():
     assert rewrite('/ask_fee{"service": "id_card"}') == '/ask_fee{"service": "id_card"}'
+
+
+@pytest.mark.parametrize("said, expected", [
+    ("身份证冇咗 点样补办", "身份证没有了，怎么补办"),       # 粤语: 点样 asks how, not for a result
+    ("老细唔出粮 去边度投诉", "老板不发工资，去哪里投诉"),
+    ("佗位会使做养老金认证", "哪里可以做养老金认证"),          # 闽南
+    ("手机上么样弄", "手机上怎么弄"),                          # 湖北
+    ("恁给说说咋办", "你给说说怎么办"),                        # 河南 / 山东
+    ("我申请嘅嘢搞掂未", "我申请的东西办好没有"),
+])
+def test_dialect_words_of_many_regions_become_mandarin(said, expected):
+    assert rewrite(said) == expected
+
+
+@pytest.mark.parametrize("text", ["审核怎么样了", "有什么事", "几点办公"])
+def test_mandarin_that_contains_a_dialect_word_stays_as_it_is(text):
+    assert rewrite(text) == text
+
+
+def test_hesitations_do_not_hide_the_pauses_of_a_transcript():
+    assert (rewrite("嗯 孩子上学 那个 学校要 嗯 无房证明 就是 查房产的那个 去哪开")
+            == "孩子上学，学校要，无房证明，查房产的，去哪开")
+
+
+@pytest.mark.parametrize("typed, expected", [("no", "不是"), ("yes", "是的")])
+def test_english_yes_and_no_become_chinese(typed, expected):
+    assert rewrite(typed) == expected
