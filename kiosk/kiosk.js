@@ -216,7 +216,8 @@
     }
     buttons.append(button("回到首页", home));
     screen.dataset.screen = s.form ? "step" : "answer";
-    const title = s.handoff === "waiting" ? "正在为您找工作人员" : s.handoff === "active" ? "工作人员为您服务" : "为您找到的答复";
+    const title = s.handoff === "waiting" ? "正在为您找工作人员" : s.handoff === "active" ? "工作人员为您服务"
+      : s.form ? "正在为您办理" : "为您找到的答复";
     show(title, texts, buttons);
   }
 
@@ -415,6 +416,7 @@
       if (!r.ok) { staffLogout(); return; }
       $("assist-text").textContent = `工作人员 ${state.staff.username} 正在协助您办理`;
       $("assist-banner").hidden = false;
+      $("staff-login").hidden = true;   // one staff member at a time
       touched();
       home();
     };
@@ -427,6 +429,7 @@
     state.staff = null;
     clearTimeout(staffTimer);
     $("assist-banner").hidden = true;
+    $("staff-login").hidden = false;
     if (staff) fetch("/api/staff/logout", { method: "POST", headers: { Authorization: "Bearer " + staff.token } }).catch(() => {});
     if (screen.dataset.screen === "consent" || screen.dataset.screen === "staff-login") home();
   }
@@ -458,7 +461,15 @@
   // Any touch counts as "still here"; the idle question never interrupts someone who is using the screen.
   document.addEventListener("pointerdown", touched, true);
   document.addEventListener("keydown", touched, true);
-  window.kiosk = { conversationId: () => state.id, idleSeconds: IDLE_SECONDS, graceSeconds: GRACE_SECONDS };
+  // The printer's paper: an 80 mm receipt roll by default, ?paper=a5 where the kiosk has an A5 printer.
+  function paper(kind) {
+    if (kind !== "a5") return;
+    document.documentElement.classList.add("a5");
+    document.head.append(el("style", { media: "print", text: "@page { size: A5; margin: 12mm; }" }));
+  }
+  paper(params.get("paper"));
+  window.kiosk = { conversationId: () => state.id, idleSeconds: IDLE_SECONDS, graceSeconds: GRACE_SECONDS, paper,
+    volume: () => (audio ? audio.volume : state.volume / 5) };
 
   home();
   touched();

@@ -265,6 +265,8 @@ def tour(browser, stack, axe) -> dict:
     tap(page, "同意")
     page.wait_for_selector("#assist-banner:not([hidden])")
     check(page, "11-assisted", axe, found)
+    tap(page, "结束协助")
+    assert page.locator("#assist-banner").is_hidden() and page.locator("#staff-login").is_visible()
     context.close()
     return found
 
@@ -301,8 +303,8 @@ def test_a_whole_visit_by_taps_ends_with_a_slip_printed_on_80mm_and_a5_with_a_re
     # A receipt roll is cut where the slip ends: the page is as long as the slip (plus the 4 mm margins).
     slip_mm = page.evaluate("document.querySelector('.slip').getBoundingClientRect().height") * 25.4 / 96
     page.pdf(path=str(receipt), width="80mm", height=f"{slip_mm + 12:.0f}mm", print_background=True)
-    page.evaluate("document.documentElement.classList.add('a5')")
-    page.pdf(path=str(a5), format="A5", print_background=True)
+    page.evaluate("kiosk.paper('a5')")   # what ?paper=a5 does on a kiosk with an A5 printer
+    page.pdf(path=str(a5), format="A5", print_background=True, prefer_css_page_size=True)
     for pdf, shot in ((receipt, "13-slip-printed-80mm.png"), (a5, "14-slip-printed-a5.png")):
         text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
         text = text.replace("\n", "")   # the narrow receipt wraps lines anywhere
@@ -316,12 +318,12 @@ def test_a_whole_visit_by_taps_ends_with_a_slip_printed_on_80mm_and_a5_with_a_re
     # rating asks what went wrong, answered in the big box (or skipped with its button).
     tap(page, "不满意")
     assert page.locator("input#entry").is_visible() and page.get_by_role("button", name="不用了").is_visible()
-    page.locator("input#entry").fill("预约的时间太少")
+    page.locator("input#entry").fill("等的时间太长了")
     tap(page, "确定")
     assert texts.text("utter_feedback_comment_saved") in screen_text(page)
     with sqlite3.connect(stack.env["DATABASE_URL"].removeprefix("sqlite:///")) as db:
         rated = db.execute("SELECT level, comment FROM ratings WHERE subject = ?", (f"appointment:{code}",)).fetchall()
-    assert rated == [(2, "预约的时间太少")], rated
+    assert rated == [(2, "等的时间太长了")], rated
 
 
 def test_the_slip_qr_code_route_draws_only_confirmation_codes(stack):
@@ -382,6 +384,17 @@ def test_end_forgets_the_person(kiosk):
     tap(page, "结束")
     assert "居住证：" not in screen_text(page) and page.evaluate("kiosk.conversationId()") != first_id
     assert page.evaluate("kiosk.conversationId()").startswith("kiosk-")
+
+
+def test_a_service_answer_is_short_with_next_step_buttons_and_the_full_list_one_tap_away(kiosk):
+    page = kiosk()
+    page.locator(".tile", has_text="养老金认证").tap()
+    settle(page)
+    short = screen_text(page)
+    for step in ("要带什么", "在哪办、几点", "详细说明", "回到首页"):
+        assert page.locator("main").get_by_role("button", name=step, exact=True).is_visible(), step
+    tap(page, "详细说明")
+    assert len(screen_text(page)) > len(short) and page.locator("main .answer p").count() >= 2, "the full list is shown"
 
 
 def test_find_staff_with_nobody_on_duty_queues_and_offers_an_appointment(kiosk):
@@ -561,8 +574,9 @@ def test_push_to_talk_goes_through_the_project_asr_shows_the_words_large_and_ans
         page.wait_for_timeout(500)
         assert spoken and all(said["rate"] == "slow" for said in spoken)
         assert any("社保卡" in said["text"] for said in spoken), "the answer was read aloud"
-        tap(page, "音量＋")
+        page.locator("#vol-up").tap()
         assert page.locator("#vol-level").inner_text() == "音量 4"
+        assert page.evaluate("kiosk.volume()") == pytest.approx(0.8), "the reading is louder"
         page.get_by_role("switch", name="朗读：开").tap()
         before = len(spoken)
         tap(page, "回到首页")
