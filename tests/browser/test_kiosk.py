@@ -415,6 +415,39 @@ def meets_the_numbers(page, axe, shot: str) -> None:
     assert not page.evaluate(MEASURE)["failures"], page.evaluate(MEASURE)["failures"]
 
 
+def test_a_handoff_shows_the_staff_reply_without_changing_the_screen_and_ends_with_a_rating_by_tap(kiosk, stack):
+    page = kiosk()
+    page.locator(".tile", has_text="居住证").tap()
+    settle(page)
+    tap(page, "我要找工作人员")
+    conversation = page.evaluate("kiosk.conversationId()")
+    api = httpx.Client(base_url=stack.base_url, timeout=30)
+    token = api.post("/api/staff/login", json={"username": STAFF_USER, "password": STAFF_PASSWORD}).json()["token"]
+    api.headers["Authorization"] = f"Bearer {token}"
+    try:
+        waiting = [h for h in api.get("/api/staff/handoffs", params={"status": "waiting"}).json()
+                   if h["conversation_id"] == conversation]
+        assert len(waiting) == 1 and waiting[0]["channel"] == "kiosk", waiting
+        handoff_id = waiting[0]["id"]
+        assert api.post(f"/api/staff/handoffs/{handoff_id}/accept").status_code == 200
+        assert api.post(f"/api/staff/handoffs/{handoff_id}/messages", json={"text": "您好，我是小王，请讲"}).status_code == 200
+        title = page.locator("main h1").inner_text()
+        page.locator("main .answer", has_text="工作人员：您好，我是小王").wait_for(timeout=15_000)
+        assert page.locator("main h1").inner_text() == title, "the reply is added to the screen, not a new screen"
+        assert api.post(f"/api/staff/handoffs/{handoff_id}/close").status_code == 200
+    finally:
+        api.post("/api/staff/logout")
+        api.close()
+    rate = page.locator("main .answer").get_by_role("button", name="满意", exact=True)
+    rate.wait_for(timeout=15_000)
+    rate.tap()
+    settle(page)
+    assert texts.text("utter_rating_thanks") in screen_text(page)
+    with sqlite3.connect(stack.env["DATABASE_URL"].removeprefix("sqlite:///")) as db:
+        rated = db.execute("SELECT level FROM ratings WHERE subject = ?", (f"handoff:{handoff_id}",)).fetchall()
+    assert rated == [(4,)], rated
+
+
 def test_an_application_filled_in_by_staff_is_audited_and_its_status_is_then_checked_by_taps(kiosk, stack, axe):
     page = kiosk("staff_idle=600")
     staff_login(page)
