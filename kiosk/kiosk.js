@@ -283,8 +283,9 @@
     const card = el("section", { class: "slip", "aria-label": "预约单" },
       el("h2", { text: "便民助手 预约单" }), el("p", { text: "预约码" }), el("p", { class: "code", id: "code", text: code }),
       qrCode(code), details, el("p", { class: "note", text: "请带好上面写的材料，按时到服务中心，把这张单子给工作人员看。" }));
-    show("预约成功", card, el("div", { class: "actions" },
-      button("打印预约单", () => window.print(), "go"), button("回到首页", home)), askTexts, askButtons);
+    // Print and home come before the slip, so both are on screen without scrolling (a swipe is not a tap).
+    show("预约成功", el("div", { class: "actions first" },
+      button("打印预约单", () => window.print(), "go"), button("回到首页", home)), card, askTexts, askButtons);
   }
 
   // Staff replies and status changes arrive while someone waits for a person; they are appended, never

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path as PathParam
@@ -18,7 +17,7 @@ from bot.services import appointments, audit
 from kiosk.qr import qr_svg
 
 KIOSK_DIR = Path(__file__).resolve().parent
-# Only these files are served: the folder also holds this module, which is nobody's business.
+# Only these files are served: the folder also holds the Python modules, which are nobody's business.
 ASSETS = {
     "kiosk.css": "text/css; charset=utf-8",
     "print.css": "text/css; charset=utf-8",

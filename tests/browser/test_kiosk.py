@@ -222,6 +222,8 @@ def book_by_taps(page, axe=None, found=None) -> str:
     snap("5-question-keypad")
     tap(page, "确定")
     page.wait_for_selector(".slip")
+    printing = page.get_by_role("button", name="打印预约单").bounding_box()
+    assert printing["y"] + printing["height"] <= KIOSK_VIEWPORT["height"], "printing needs no scrolling"
     snap("6-slip")
     return page.locator("#code").inner_text()
 
