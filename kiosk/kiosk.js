@@ -7,6 +7,7 @@
   const IDLE_SECONDS = Number(params.get("idle")) > 0 ? Number(params.get("idle")) : 120;
   const GRACE_SECONDS = 30;               // the question waits this long for a tap: never less than 30 s
   const STAFF_IDLE_SECONDS = Number(params.get("staff_idle")) > 0 ? Number(params.get("staff_idle")) : 300;
+  const WORDS_WITH_SKIP = /^(feedback_comment)$/;   // "哪里让您不满意？" with a 不用了 button
   const NUMERIC_SLOTS = /^(id_number|phone|appointment_phone|.*_number|.*_phone|.*amount|.*_count|age)$/;
   const SERVICES = [
     ["social_security_card", "社保卡", "M6 12h36v26H6zM10 18h12v8H10zM26 18h12v3H26zM26 24h10v3H26z"],
@@ -19,7 +20,8 @@
 
   const screen = document.getElementById("screen");
   const $ = (id) => document.getElementById(id);
-  const state = { id: newId(), service: null, lastReply: null, voice: false, reading: true, volume: 3, staff: null, cursor: null };
+  const state = { id: newId(), service: null, lastReply: null, voice: false, listen: false, reading: true, volume: 3,
+    staff: null, cursor: null };
   let idleTimer = 0, graceTimer = 0, staffTimer = 0, pollTimer = 0, audio = null;
 
   function newId() {
@@ -70,13 +72,30 @@
   }
 
   // ---- speech: hidden unless the gateway's speech endpoints answer -------------------------------------
+  // A tenth of a second of silence as a 16 kHz WAV: recognition that answers it is recognition that works.
+  function silentWav() {
+    const samples = 1600, view = new DataView(new ArrayBuffer(44 + samples * 2));
+    const text = (at, s) => { for (let i = 0; i < s.length; i++) view.setUint8(at + i, s.charCodeAt(i)); };
+    text(0, "RIFF"); view.setUint32(4, 36 + samples * 2, true); text(8, "WAVEfmt ");
+    view.setUint32(16, 16, true); view.setUint16(20, 1, true); view.setUint16(22, 1, true);
+    view.setUint32(24, 16000, true); view.setUint32(28, 32000, true); view.setUint16(32, 2, true);
+    view.setUint16(34, 16, true); text(36, "data"); view.setUint32(40, samples * 2, true);
+    return new Blob([view], { type: "audio/wav" });
+  }
+
+  // Reading aloud and push-to-talk are shown only when the project's TTS and ASR answer, each on its own.
   async function probeSpeech() {
-    try {
-      const r = await fetch("/api/speech/synthesize", { method: "POST", headers: { "Content-Type": "application/json" },
-        body: JSON.stringify({ text: "您好", rate: "slow" }) });
-      state.voice = r.ok;
-    } catch (err) { state.voice = false; }
-    document.querySelectorAll(".voice, .talk").forEach((n) => { n.hidden = !state.voice; });
+    const ok = async (url, init) => { try { return (await fetch(url, init)).ok; } catch (err) { return false; } };
+    [state.voice, state.listen] = await Promise.all([
+      ok("/api/speech/synthesize", { method: "POST", headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ text: "您好", rate: "slow" }) }),
+      ok("/api/speech/recognize", { method: "POST", headers: { "Content-Type": "audio/wav" }, body: silentWav() }),
+    ]);
+    showSpeechControls();
+  }
+  function showSpeechControls() {
+    document.querySelectorAll(".voice").forEach((n) => { n.hidden = !state.voice; });
+    document.querySelectorAll(".talk").forEach((n) => { n.hidden = !state.listen; });
   }
 
   async function read(text) {
@@ -85,14 +104,13 @@
     try {
       const r = await fetch("/api/speech/synthesize", { method: "POST", headers: { "Content-Type": "application/json" },
         body: JSON.stringify({ text: text.slice(0, 500), rate: "slow" }) });
-      if (r.status === 404 || r.status === 503) { state.voice = false; probeSpeechHide(); return; }
+      if (r.status === 404 || r.status === 503) { state.voice = false; showSpeechControls(); return; }
       if (!r.ok) return;
       audio = new Audio(URL.createObjectURL(await r.blob()));
       audio.volume = state.volume / 5;
       audio.play().catch(() => {});
     } catch (err) { /* reading aloud is a help, never a blocker */ }
   }
-  function probeSpeechHide() { document.querySelectorAll(".voice, .talk").forEach((n) => { n.hidden = true; }); }
   function stopReading() { if (audio) { audio.pause(); audio = null; } }
 
   // Push-to-talk: hold to speak, or tap once to start and once more to stop (single taps are enough).
@@ -125,7 +143,7 @@
     function stop() { if (recorder && recorder.state === "recording") { b.classList.remove("listening"); recorder.stop(); } }
     b.addEventListener("pointerdown", () => { downAt = Date.now(); if (!recorder) start(); else stop(); });
     b.addEventListener("pointerup", () => { if (recorder && Date.now() - downAt > 600) stop(); });
-    b.hidden = !state.voice;
+    b.hidden = !state.listen;
     return b;
   }
 
@@ -135,14 +153,28 @@
   }
 
   // ---- the conversation ---------------------------------------------------------------------------------
-  async function send(text, shown) {
+  // One turn; while a staff member helps, it goes through the kiosk's audited route with their token.
+  async function post(text) {
+    const headers = { "Content-Type": "application/json" };
+    if (state.staff) headers.Authorization = "Bearer " + state.staff.token;
+    const r = await fetch(state.staff ? "/kiosk/api/assisted-chat" : "/api/chat", { method: "POST", headers,
+      body: JSON.stringify({ conversation_id: state.id, text, locale: "zh-CN", channel: "kiosk" }) });
+    if (r.status === 401 && state.staff) {   // the staff session ended on the server: the kiosk follows
+      staffLogout();
+      return post(text);
+    }
+    if (!r.ok) throw new Error(String(r.status));
+    return r.json();
+  }
+
+  // Sends what the person tapped or typed and shows the answer; `opening` is a turn sent first whose answer
+  // the kiosk's own screens have already shown (the status check's "please give your numbers").
+  async function send(text, opening) {
     screen.setAttribute("aria-busy", "true");
     let reply;
     try {
-      const r = await fetch("/api/chat", { method: "POST", headers: { "Content-Type": "application/json" },
-        body: JSON.stringify({ conversation_id: state.id, text, locale: "zh-CN", channel: "kiosk" }) });
-      if (!r.ok) throw new Error(String(r.status));
-      reply = await r.json();
+      if (opening) await post(opening);
+      reply = await post(text);
     } catch (err) {
       screen.removeAttribute("aria-busy");
       show("系统正忙", el("p", { text: "请稍等一会儿再试，或者点下面的红色按钮找工作人员。" }),
@@ -173,7 +205,10 @@
       return slip(reply);
     }
     const [texts, buttons] = messageParts(reply.messages);
-    if (s.requested_slot && !buttons.children.length) return question(reply, texts);
+    // A question with buttons is a choice, except where the buttons only skip an answer in the person's own words.
+    if (s.requested_slot && (!buttons.children.length || WORDS_WITH_SKIP.test(s.requested_slot))) {
+      return question(reply, texts, buttons);
+    }
     // The answers about a service do not offer a visit themselves; at a service hall it is the next step people ask for.
     const offersVisit = reply.messages.some((m) => m.buttons.some((b) => b.payload.startsWith("/book_appointment")));
     if (state.service && !s.form && s.handoff === "none" && !offersVisit) {
@@ -181,76 +216,62 @@
     }
     buttons.append(button("回到首页", home));
     screen.dataset.screen = s.form ? "step" : "answer";
-    const title = s.handoff === "waiting" ? "正在为您找工作人员" : s.handoff === "active" ? "工作人员为您服务" : "为您找到的答复";
+    const title = s.handoff === "waiting" ? "正在为您找工作人员" : s.handoff === "active" ? "工作人员为您服务"
+      : s.form ? "正在为您办理" : "为您找到的答复";
     show(title, texts, buttons);
   }
 
-  // One question per screen: numbers on a big keypad, words in a big box (or spoken).
-  function question(reply, texts) {
-    const slot = reply.state.requested_slot;
-    screen.dataset.screen = "question";
-    const numeric = NUMERIC_SLOTS.test(slot);
+  // A number typed on a big keypad, shown masked: the first three and the last four digits stay visible, so a
+  // slip of the finger shows while the rest stays hidden from whoever stands behind.
+  function keypadField(withX, onDone) {
     let value = "", revealed = false;
     const entry = el("output", { class: "entry", id: "entry", "aria-live": "polite", "aria-label": "已输入" });
-    // Masked by default: the first three and the last four digits stay visible, so a slip of the finger shows.
     const hide = (v) => (v.length <= 7 ? v : v.slice(0, 3) + "*".repeat(v.length - 7) + v.slice(-4));
     const paint = () => { entry.textContent = (revealed ? value : hide(value)) || "　"; };
-    const submit = () => { if (value.trim()) send(value.trim()); };
-    const done = button("确定", submit, "go");
-    let field;
-    if (numeric) {
-      const pad = el("div", { class: "keypad", role: "group", "aria-label": "数字键盘" });
-      const keys = ["1", "2", "3", "4", "5", "6", "7", "8", "9", slot.includes("id_number") ? "X" : "", "0", "删除"];
-      for (const k of keys) {
-        if (!k) { pad.append(el("span")); continue; }
-        pad.append(button(k, () => { value = k === "删除" ? value.slice(0, -1) : (value + k).slice(0, 18); paint(); },
-          k === "删除" ? "" : "primary"));
-      }
-      const eye = button("显示号码", () => { revealed = !revealed; eye.textContent = revealed ? "隐藏号码" : "显示号码"; paint(); });
-      paint();
-      // Keypad beside the number, so 确定 and 我要找工作人员 stay on screen without scrolling.
-      field = el("div", { class: "numeric" }, el("div", {}, entry, el("div", { class: "actions" }, done, eye)), pad);
-    } else {
-      const input = el("input", { class: "entry", id: "entry", type: "text", autocomplete: "off", "aria-label": "请在这里填写" });
-      input.addEventListener("input", () => { value = input.value; });
-      field = el("div", { class: "form-field" }, input,
-        talkButton((heard) => { value = heard; input.value = heard; }), el("div", { class: "actions" }, done));
+    const done = button("确定", () => { if (value.trim()) onDone(value.trim()); }, "go");
+    const pad = el("div", { class: "keypad", role: "group", "aria-label": "数字键盘" });
+    const keys = ["1", "2", "3", "4", "5", "6", "7", "8", "9", withX ? "X" : "", "0", "删除"];
+    for (const k of keys) {
+      if (!k) { pad.append(el("span")); continue; }
+      pad.append(button(k, () => { value = k === "删除" ? value.slice(0, -1) : (value + k).slice(0, 18); paint(); },
+        k === "删除" ? "" : "primary"));
     }
-    show("请回答这一个问题", texts, field, el("div", { class: "actions" }, button("不办了，回到首页", home)));
+    const eye = button("显示号码", () => { revealed = !revealed; eye.textContent = revealed ? "隐藏号码" : "显示号码"; paint(); });
+    paint();
+    // Keypad beside the number, so 确定 and 我要找工作人员 stay on screen without scrolling.
+    return el("div", { class: "numeric" }, el("div", {}, entry, el("div", { class: "actions" }, done, eye)), pad);
+  }
+
+  // Words in a big box, or spoken when recognition is on.
+  function wordsField(onDone, label) {
+    let value = "";
+    const input = el("input", { class: "entry", id: "entry", type: "text", autocomplete: "off", "aria-label": label || "请在这里填写" });
+    input.addEventListener("input", () => { value = input.value; });
+    return el("div", { class: "form-field" }, input,
+      talkButton((heard) => { value = heard; input.value = heard; }),
+      el("div", { class: "actions" }, button("确定", () => { if (value.trim()) onDone(value.trim()); }, "go")));
+  }
+
+  // One question per screen: numbers on a big keypad, words in a big box (or spoken).
+  function question(reply, texts, buttons) {
+    const slot = reply.state.requested_slot;
+    screen.dataset.screen = "question";
+    let field;
+    if (NUMERIC_SLOTS.test(slot)) {
+      field = keypadField(slot.includes("id_number"), send);
+    } else {
+      field = wordsField(send);
+    }
+    const more = el("div", { class: "actions" }, ...(buttons ? buttons.children : []), button("不办了，回到首页", home));
+    show("请回答这一个问题", texts, field, more);
   }
 
   // ---- the appointment slip ------------------------------------------------------------------------------
-  // Code 128 (set B) widths for values 0..106; the reference is printed as a barcode and in large digits.
-  const C128 = ("212222 222122 222221 121223 121322 131222 122213 122312 132212 221213 221312 231212 112232 122132 " +
-    "122231 113222 123122 123221 223211 221132 221231 213212 223112 312131 311222 321122 321221 312212 322112 322211 " +
-    "212123 212321 232121 111323 131123 131321 112313 132113 132311 211313 231113 231311 112133 112331 132131 113123 " +
-    "113321 133121 313121 211331 231131 213113 213311 213131 311123 311321 331121 312113 312311 332111 314111 221411 " +
-    "431111 111224 111422 121124 121421 141122 141221 112214 112412 122114 122411 142112 142211 241211 221114 413111 " +
-    "241112 134111 111242 121142 121241 114212 124112 124211 411212 421112 421211 212141 214121 412121 111143 111341 " +
-    "131141 114113 114311 411113 411311 113141 114131 311141 411131 211412 211214 211232 2331112").split(" ");
-
-  function barcode(text) {
-    const codes = [104];
-    for (const ch of text) { const v = ch.charCodeAt(0) - 32; if (v >= 0 && v < 95) codes.push(v); }
-    codes.push(codes.reduce((sum, v, i) => sum + v * Math.max(i, 1), 0) % 103, 106);
-    const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
-    let x = 10;
-    for (const code of codes) {
-      C128[code].split("").forEach((w, i) => {
-        if (i % 2 === 0) {
-          const bar = document.createElementNS("http://www.w3.org/2000/svg", "rect");
-          bar.setAttribute("x", x); bar.setAttribute("y", 0); bar.setAttribute("width", w); bar.setAttribute("height", 60);
-          svg.append(bar);
-        }
-        x += Number(w);
-      });
-    }
-    svg.setAttribute("viewBox", `0 0 ${x + 10} 60`);
-    svg.setAttribute("preserveAspectRatio", "none");
-    svg.setAttribute("class", "barcode");
-    svg.setAttribute("role", "img");
-    svg.setAttribute("aria-label", "预约码条形码 " + text);
-    return svg;
+  // The QR code of the confirmation code is drawn by the gateway (no script or asset from elsewhere), so a
+  // scanner at the service desk reads the same code that is printed in large letters.
+  function qrCode(code) {
+    return el("img", { class: "qr", id: "qr", src: "/kiosk/api/qr/" + encodeURIComponent(code),
+      alt: "预约码二维码 " + code, width: "240", height: "240" });
   }
 
   function slip(reply) {
@@ -261,9 +282,10 @@
     const [askTexts, askButtons] = messageParts(reply.messages.filter((m) => m.buttons.length));
     const card = el("section", { class: "slip", "aria-label": "预约单" },
       el("h2", { text: "便民助手 预约单" }), el("p", { text: "预约码" }), el("p", { class: "code", id: "code", text: code }),
-      barcode(code), details, el("p", { class: "note", text: "请带好上面写的材料，按时到服务中心，把这张单子给工作人员看。" }));
-    show("预约成功", card, el("div", { class: "actions" },
-      button("打印预约单", () => window.print(), "go"), button("回到首页", home)), askTexts, askButtons);
+      qrCode(code), details, el("p", { class: "note", text: "请带好上面写的材料，按时到服务中心，把这张单子给工作人员看。" }));
+    // Print and home come before the slip, so both are on screen without scrolling (a swipe is not a tap).
+    show("预约成功", el("div", { class: "actions first" },
+      button("打印预约单", () => window.print(), "go"), button("回到首页", home)), card, askTexts, askButtons);
   }
 
   // Staff replies and status changes arrive while someone waits for a person; they are appended, never
@@ -279,10 +301,40 @@
         const got = await r.json();
         state.cursor = got.cursor;
         const box = screen.querySelector(".answer");
-        for (const m of got.messages) if (box) box.append(el("p", { text: (m.from === "staff" ? "工作人员：" : "") + mask(m.text) }));
+        if (!box) return;
+        for (const m of got.messages) {
+          box.append(el("p", { text: (m.from === "staff" ? "工作人员：" : "") + mask(m.text) }));
+          // The rating question after a staff member closes comes with its buttons: a tap is all it takes.
+          if (m.buttons && m.buttons.length) {
+            box.append(el("div", { class: "actions" }, ...m.buttons.map((b) => button(b.title, () => send(b.payload), "primary"))));
+          }
+        }
       } catch (err) { /* the next round tries again */ }
     }, 3000);
   }
+
+  // ---- tasks that start on the kiosk itself -----------------------------------------------------------------
+  // Checking an application: the two numbers the assistant asks for, one screen each on the keypad, then sent
+  // together as a person would type them ("查进度 384122905 13812345678").
+  function statusCheck() {
+    screen.dataset.screen = "status-number";
+    state.service = null;
+    show("查办理进度", el("p", { class: "lead", text: "第一步：请输入受理编号（9位数字），或者身份证号" }),
+      keypadField(true, (number) => {
+        screen.dataset.screen = "status-phone";
+        show("查办理进度", el("p", { class: "lead", text: "第二步：请输入申请时留的手机号" }),
+          keypadField(false, (phone) => send(`查进度 ${number} ${phone}`, "/check_status")), backHome());
+      }), backHome());
+  }
+
+  // A complaint about the service, in the person's own words (typed or spoken).
+  function complaint() {
+    screen.dataset.screen = "complaint";
+    show("意见和投诉", el("p", { class: "lead", text: "请说说哪里让您不满意，我们会转给负责的部门。" }),
+      wordsField((words) => send(`我要投诉：${words}`), "您的意见"), backHome());
+  }
+
+  function backHome() { return el("div", { class: "actions" }, button("回到首页", home)); }
 
   // ---- home, end, idle reset ------------------------------------------------------------------------------
   function home() {
@@ -293,8 +345,20 @@
       t.append(icon(path), el("span", { text: name }));
       tiles.append(t);
     }
-    show("您要办什么事？请点一下", tiles, talkButton(confirmHeard));
+    const tasks = el("div", { class: "tiles tasks" });
+    for (const [name, path, onTap] of TASKS) {
+      const t = button("", onTap, "tile task");
+      t.append(icon(path), el("span", { text: name }));
+      tasks.append(t);
+    }
+    show("您要办什么事？请点一下", tiles, tasks, talkButton(confirmHeard));
   }
+  const TASKS = [
+    ["查办理进度", "M20 4a16 16 0 1 1 0 32a16 16 0 0 1 0-32zM20 10a10 10 0 1 0 0 20a10 10 0 0 0 0-20zM31 33l4-4 11 11-4 4z", statusCheck],
+    ["预约到服务中心", "M6 10h36v32H6zM10 18h28v20H10zM14 4h4v10h-4zM30 4h4v10h-4zM14 22h6v6h-6z",
+      () => { state.service = null; send("/book_appointment"); }],
+    ["意见和投诉", "M4 6h40v28H18l-10 10v-10H4zM22 12h4v12h-4zM22 27h4v4h-4z", complaint],
+  ];
 
   function wipe() {
     stopReading();
@@ -353,6 +417,7 @@
       if (!r.ok) { staffLogout(); return; }
       $("assist-text").textContent = `工作人员 ${state.staff.username} 正在协助您办理`;
       $("assist-banner").hidden = false;
+      $("staff-login").hidden = true;   // one staff member at a time
       touched();
       home();
     };
@@ -365,6 +430,7 @@
     state.staff = null;
     clearTimeout(staffTimer);
     $("assist-banner").hidden = true;
+    $("staff-login").hidden = false;
     if (staff) fetch("/api/staff/logout", { method: "POST", headers: { Authorization: "Bearer " + staff.token } }).catch(() => {});
     if (screen.dataset.screen === "consent" || screen.dataset.screen === "staff-login") home();
   }
@@ -396,7 +462,15 @@
   // Any touch counts as "still here"; the idle question never interrupts someone who is using the screen.
   document.addEventListener("pointerdown", touched, true);
   document.addEventListener("keydown", touched, true);
-  window.kiosk = { conversationId: () => state.id, idleSeconds: IDLE_SECONDS, graceSeconds: GRACE_SECONDS };
+  // The printer's paper: an 80 mm receipt roll by default, ?paper=a5 where the kiosk has an A5 printer.
+  function paper(kind) {
+    if (kind !== "a5") return;
+    document.documentElement.classList.add("a5");
+    document.head.append(el("style", { media: "print", text: "@page { size: A5; margin: 12mm; }" }));
+  }
+  paper(params.get("paper"));
+  window.kiosk = { conversationId: () => state.id, idleSeconds: IDLE_SECONDS, graceSeconds: GRACE_SECONDS, paper,
+    volume: () => (audio ? audio.volume : state.volume / 5) };
 
   home();
   touched();

@@ -1,20 +1,23 @@
-"""Serves the large-font kiosk (GET /kiosk and its few static files) and records staff-assisted consent."""
+"""Serves the large-font kiosk (GET /kiosk, its few static files, the slip's QR code) and its staff-assisted mode."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
-from fastapi import APIRouter, HTTPException
-from fastapi.responses import FileResponse
+from fastapi import APIRouter, HTTPException, Path as PathParam
+from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from bot.gateway.deps import CurrentStaff
-from bot.gateway.routes.chat import CONVERSATION_ID
-from bot.services import audit
+from bot.errors import InvalidRequest
+from bot.gateway.deps import ConversationsDep, CurrentStaff, SettingsDep
+from bot.gateway.routes.chat import CONVERSATION_ID, ChatRequest, ChatResponse, chat
+from bot.services import appointments, audit
+from kiosk.qr import qr_svg
 
 KIOSK_DIR = Path(__file__).resolve().parent
-# Only these files are served: the folder also holds this module, which is nobody's business.
+# Only these files are served: the folder also holds the Python modules, which are nobody's business.
 ASSETS = {
     "kiosk.css": "text/css; charset=utf-8",
     "print.css": "text/css; charset=utf-8",
@@ -52,3 +55,26 @@ async def assisted_consent(body: ConsentIn, identity: CurrentStaff) -> None:
     """Audits that a staff member is filling in on a resident's behalf, with their consent, in this conversation."""
     await run_in_threadpool(audit.record, identity.username, "kiosk_assisted_consent",
                             f"conversation:{body.conversation_id}", "居民本人同意由工作人员代为填写")
+
+
+@router.get("/kiosk/api/qr/{reference}", include_in_schema=False)
+async def slip_qr(reference: Annotated[str, PathParam(max_length=32)]) -> Response:
+    """The QR code of an appointment's confirmation code (YY-7K3Q9P) as SVG, for the printed slip."""
+    canonical = appointments.find_reference(reference)
+    if canonical != reference:
+        raise InvalidRequest("not an appointment confirmation code", code="invalid_reference")
+    return Response(qr_svg(canonical), media_type="image/svg+xml",
+                    headers={"Cache-Control": "no-store"})
+
+
+@router.post("/kiosk/api/assisted-chat", response_model=ChatResponse)
+async def assisted_chat(body: ChatRequest, identity: CurrentStaff, settings: SettingsDep,
+                        service: ConversationsDep) -> ChatResponse:
+    """One kiosk turn typed by a logged-in staff member; an application it submits is written to the audit log."""
+    before = await service.state(body.conversation_id)
+    reply = await chat(body.model_copy(update={"channel": "kiosk"}), settings, service)
+    submitted = reply.state.application_reference
+    if submitted and submitted != before.application_reference:
+        await run_in_threadpool(audit.record, identity.username, "kiosk_assisted_submission",
+                                f"application:{submitted}", f"conversation:{body.conversation_id}")
+    return reply
