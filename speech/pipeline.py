@@ -215,9 +215,10 @@ class PromptCache:
         return await self.speech.synthesize(text, self.locale, rate, self.sample_rate)
 
     async def warm(self, texts: Iterable[str], rates: Sequence[SpeakingRate]) -> list[str]:
-        """Renders the prompts one after another; returns those that failed (the caller is told why in the log)."""
+        """Renders the prompts piece by piece, as speak() says them; returns the pieces that failed."""
         failed = []
-        for text in texts:
+        pieces = dict.fromkeys(piece for text in texts for piece in spoken_pieces(text))
+        for text in pieces:
             for rate in rates:
                 if self.get(text, rate) is not None:
                     continue

@@ -8,6 +8,7 @@ in `dialogues/domain/phone.yml` changed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sys
 from dataclasses import dataclass
@@ -112,7 +113,11 @@ class PhonePrompts:
     async def warm(self) -> list[str]:
         """Renders the fixed prompts; the apology is taken from synthesis when it works, else the shipped WAV."""
         failed = await self.cache.warm(self.fixed_texts(), ["slow"])
-        apology = self.cache.get(say("utter_phone_apology"), "slow")
+        apology = None
+        if not failed:
+            # Kept whole, so that it plays as one clip even when synthesis fails later.
+            with contextlib.suppress(SpeechError):
+                apology = await self.cache.clip(say("utter_phone_apology"), "slow")
         if apology is not None:
             self.apology, self.rendered_apology = apology, True
         if failed:
