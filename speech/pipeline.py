@@ -517,13 +517,15 @@ class VoicePipeline:
         endpointer = Endpointer(self.sample_rate, config)
         pre_roll: deque[bytes] = deque(maxlen=max(1, PRE_ROLL_MS // FRAME_MS))
         recogniser: _Recognition | None = None
-        keys = ""
+        keys, key_deadline = "", 0.0
         # A transport that sends nothing while the caller is quiet (silence suppression) still times out.
         deadline = time.monotonic() + config.no_speech_timeout_ms / 1000 + 1.0
         try:
             while True:
                 if keys:
-                    timeout = self.inter_digit_s
+                    timeout = key_deadline - time.monotonic()
+                    if timeout <= 0:
+                        return Keys(keys, terminated=False)
                 elif endpointer.in_speech:
                     timeout = config.max_utterance_ms / 1000
                 else:
@@ -554,6 +556,7 @@ class VoicePipeline:
                         keys = ""  # '*' while keying starts the number again
                         continue
                     keys += item.key
+                    key_deadline = time.monotonic() + self.inter_digit_s
                     continue
                 if keys:
                     continue  # once keying started, speech is not listened to
