@@ -22,7 +22,7 @@ from enum import Enum
 from types import MappingProxyType
 from typing import Any, Protocol
 
-from speech.endpointing import BargeInDetector, EndpointConfig, Endpointer, EndpointKind
+from speech.endpointing import BargeInDetector, EndpointConfig, Endpointer, EndpointKind, frame_levels
 from speech.errors import GrammarInvalid, SpeechError, SynthesisFailed
 from speech.providers import AudioClip, FinalResult, PartialResult, RecognitionStream, SpeakingRate
 
@@ -36,6 +36,8 @@ FEED_MS = 100
 # After a key, how long to wait for the next one before taking what was keyed.
 INTER_DIGIT_S = 8.0
 MAX_EVENTS = 2000
+# Of the trailing silence, only this much goes to the recogniser (it needs a little to close a word).
+RECOGNISED_SILENCE_MS = 400
 # A reply is spoken sentence by sentence (the next one is synthesised while one plays);
 # a long first sentence is cut at a comma so the caller hears something sooner.
 _SENTENCE_END = re.compile(r"(?<=[。！？；!?;\n])")
@@ -517,7 +519,7 @@ class VoicePipeline:
         endpointer = Endpointer(self.sample_rate, config)
         pre_roll: deque[bytes] = deque(maxlen=max(1, PRE_ROLL_MS // FRAME_MS))
         recogniser: _Recognition | None = None
-        keys, key_deadline = "", 0.0
+        keys, key_deadline, quiet_ms = "", 0.0, 0
         # A transport that sends nothing while the caller is quiet (silence suppression) still times out.
         deadline = time.monotonic() + config.no_speech_timeout_ms / 1000 + 1.0
         try:
@@ -580,7 +582,11 @@ class VoicePipeline:
                         return Silence()
                 if not endpointer.in_speech:
                     pre_roll.append(item.pcm16)
-                elif was_in_speech and recogniser is not None:
+                    continue
+                quiet_ms = quiet_ms + FRAME_MS if _is_quiet(item.pcm16, self.sample_rate, config) else 0
+                # The end of the wait for a slow speaker holds nothing to recognise: skipping it keeps
+                # the recogniser caught up, so the final result comes at once when the wait is over.
+                if was_in_speech and recogniser is not None and quiet_ms <= RECOGNISED_SILENCE_MS:
                     failure = await recogniser.feed(self, item.pcm16)
                     if failure is not None:
                         return failure
@@ -608,6 +614,11 @@ class VoicePipeline:
         self.emit(EventType.ERROR, Stage.RECOGNISE, code=err.code, message=err.message)
         self.emit(EventType.STAGE_END, Stage.RECOGNISE, failed=True)
         return Failure(Stage.RECOGNISE, err.code, err.message)
+
+
+def _is_quiet(pcm16: bytes, sample_rate: int, config: EndpointConfig) -> bool:
+    levels = frame_levels(pcm16, sample_rate, config.frame_ms)
+    return bool(len(levels)) and bool((levels < config.speech_threshold_dbfs).all())
 
 
 class _Recognition:

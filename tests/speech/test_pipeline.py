@@ -151,7 +151,8 @@ def test_failed_synthesis_plays_the_apology_recording():
 
 def test_streaming_recognition_with_a_grammar_the_model_lacks_falls_back_to_free_speech(recognizer, tts):
     speech = SpeechService(recognizer, tts)
-    words = resample(korean(tts, "엄마").pcm16, 16000, 8000)
+    # A few words: long enough for the recogniser to report partial results before the end.
+    words = resample(korean(tts, "엄마 아버지 라디오").pcm16, 16000, 8000)
 
     async def scenario():
         call = FakePhoneCall(speed=4.0)

@@ -399,5 +399,5 @@ def test_spoken_words_reach_the_dialogue_through_real_recognition(line, synthesi
     call_line = run(scenario())
     assert word in call_line.sent()[0]
     kinds = [e.type for e in call_line.flow.events]
-    assert EventType.SPEECH_START in kinds and EventType.PARTIAL in kinds and EventType.SPEECH_END in kinds
+    assert kinds.index(EventType.SPEECH_START) < kinds.index(EventType.SPEECH_END) < kinds.index(EventType.FINAL)
 
