@@ -363,6 +363,7 @@ class VoicePipeline:
         pieces = spoken_pieces(text)
         if not pieces:
             return SpeakOutcome.DONE
+        self._drop_stale_audio()
         self.emit(EventType.STAGE_START, Stage.SPEAK, text=text, rate=rate)
         self.emit(EventType.PROMPT_START, Stage.SPEAK, text=text)
         watcher = asyncio.create_task(self._watch(barge_in))
@@ -395,6 +396,16 @@ class VoicePipeline:
         self.emit(EventType.PROMPT_END, Stage.SPEAK, outcome=outcome.value)
         self.emit(EventType.STAGE_END, Stage.SPEAK, outcome=outcome.value)
         return outcome
+
+    def _drop_stale_audio(self) -> None:
+        """Audio that queued up while the assistant was thinking is old by now; keys and the end are kept."""
+        kept: list[_Input] = []
+        recent: deque[_Input] = deque(maxlen=max(1, PRE_ROLL_MS // FRAME_MS))
+        while not self._inputs.empty():
+            item = self._inputs.get_nowait()
+            (recent if isinstance(item, _Audio) else kept).append(item)
+        for item in [*kept, *recent]:
+            self._inputs.put_nowait(item)
 
     async def play_clip(self, clip: AudioClip, *, barge_in: bool = True, label: str = "") -> SpeakOutcome:
         """Plays recorded audio (the shipped apology) as a prompt."""

@@ -51,6 +51,8 @@ SILENT_TURNS_BEFORE_GOODBYE = 2
 PUSH_POLL_SECONDS = 1.0
 # Attempts at a read-back confirmation before the number is asked for again.
 CONFIRM_ATTEMPTS = 2
+# While the caller waits for staff, how long a quiet line lasts before the next "please hold".
+HOLD_PROMPT_MS = 30_000
 
 
 def staff_on_duty() -> bool:
@@ -111,7 +113,7 @@ class CallFlow:
 
     async def run(self) -> CallOutcome:
         """Answers, converses until either side ends the call, and leaves no task behind."""
-        log.info("call %s from %s answered", self.call.call_id, mask_phone(self.call.caller or ""))
+        log.info("call %s from %s answered", self.call.call_id, mask_phone(self.caller_mobile or self.call.caller or ""))
         pump = asyncio.create_task(self._pump(), name=f"phone-pump-{self.call.call_id}")
         pushed = asyncio.create_task(self._watch_pushed(), name=f"phone-push-{self.call.call_id}")
         try:
@@ -195,7 +197,9 @@ class CallFlow:
 
     async def _listen(self) -> Heard:
         # Free recognition at menus too: callers name services ("社保卡丢了") more often than keys.
-        return await self.pipeline.listen(digits=bool(self.last.number_slot))
+        waiting = self.handoff_status in ("waiting", "active")
+        return await self.pipeline.listen(digits=bool(self.last.number_slot),
+                                          no_speech_ms=HOLD_PROMPT_MS if waiting else None)
 
     async def _answer(self, heard: Keys | Utterance) -> str | None:
         """Acts on what the caller keyed or said; 'end' when the call is over (transferred or hung up)."""
