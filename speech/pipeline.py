@@ -511,8 +511,12 @@ class VoicePipeline:
         grammar: list[str] | None = None,
         digits: bool = False,
         no_speech_ms: int | None = None,
+        x_after: int | None = None,
     ) -> Heard:
-        """Waits for the caller: an utterance (recognised), keys (digits up to '#' when `digits`), silence or the end."""
+        """Waits for the caller: an utterance (recognised), keys (digits up to '#' when `digits`), silence or the end.
+
+        With `x_after`, '*' after that many digits is the letter X (the last character of some ID numbers).
+        """
         if self.ended:
             return Ended()
         if self._woken:
@@ -522,11 +526,12 @@ class VoicePipeline:
         if no_speech_ms is not None:
             config = EndpointConfig(**{**config.__dict__, "no_speech_timeout_ms": no_speech_ms})
         self.emit(EventType.STAGE_START, Stage.LISTEN, digits=digits, grammar=bool(grammar))
-        heard = await self._listen(config, grammar, digits)
+        heard = await self._listen(config, grammar, digits, x_after)
         self.emit(EventType.STAGE_END, Stage.LISTEN, heard=type(heard).__name__)
         return heard
 
-    async def _listen(self, config: EndpointConfig, grammar: list[str] | None, digits: bool) -> Heard:
+    async def _listen(self, config: EndpointConfig, grammar: list[str] | None, digits: bool,
+                      x_after: int | None) -> Heard:
         endpointer = Endpointer(self.sample_rate, config)
         pre_roll: deque[bytes] = deque(maxlen=max(1, PRE_ROLL_MS // FRAME_MS))
         recogniser: _Recognition | None = None
@@ -566,7 +571,11 @@ class VoicePipeline:
                     if item.key == "#":
                         return Keys(keys, terminated=True)
                     if item.key == "*":
-                        keys = ""  # '*' while keying starts the number again
+                        if x_after is not None and len(keys) == x_after:
+                            keys += "X"  # a resident ID's check character, which a keypad lacks
+                        else:
+                            keys = ""  # '*' while keying starts the number again
+                        key_deadline = time.monotonic() + self.inter_digit_s
                         continue
                     keys += item.key
                     key_deadline = time.monotonic() + self.inter_digit_s

@@ -23,7 +23,7 @@ from bot.privacy import mask_phone, redact_text
 from bot.services import conversations, handoff
 from channels.phone import menus
 from channels.phone.call import AudioFrame, HungUp, KeyPress, PhoneCall
-from channels.phone.keypad import is_number_slot, mobile_of, read_aloud, spoken_digits
+from channels.phone.keypad import ID_X_AFTER_DIGITS, is_id_slot, is_number_slot, mobile_of, read_aloud, spoken_digits
 from channels.phone.prompts import PhonePrompts, Prompt, menu_prompt, number_prompt, say, sentence, spoken
 from speech.endpointing import EndpointConfig
 from speech.pipeline import (
@@ -199,7 +199,8 @@ class CallFlow:
         # Free recognition at menus too: callers name services ("社保卡丢了") more often than keys.
         waiting = self.handoff_status in ("waiting", "active")
         return await self.pipeline.listen(digits=bool(self.last.number_slot),
-                                          no_speech_ms=HOLD_PROMPT_MS if waiting else None)
+                                          no_speech_ms=HOLD_PROMPT_MS if waiting else None,
+                                          x_after=ID_X_AFTER_DIGITS if is_id_slot(self.last.number_slot) else None)
 
     async def _answer(self, heard: Keys | Utterance) -> str | None:
         """Acts on what the caller keyed or said; 'end' when the call is over (transferred or hung up)."""
@@ -240,7 +241,7 @@ class CallFlow:
         if self.last.number_slot:
             if not keys and self.last.own_number and heard.terminated:
                 return await self._confirm_number(self.caller_mobile)
-            if not keys or "*" in keys:
+            if not keys:
                 await self._speak(say("utter_phone_no_number"))
                 return None
             return await self._confirm_number(keys)

@@ -17,7 +17,7 @@ from pathlib import Path
 from bot import texts
 from bot.conversation import engine_unavailable_message
 from channels.phone import menus
-from channels.phone.keypad import offers_own_number
+from channels.phone.keypad import is_id_slot, offers_own_number
 from channels.phone.menus import Choice
 from speech.audio import TELEPHONY_RATE, read_wav, resample_clip, write_wav
 from speech.errors import AudioDecodeError, SpeechError
@@ -62,6 +62,8 @@ def spoken(prompt: Prompt) -> str:
     parts = [sentence(prompt.text)]
     if prompt.number_slot:
         parts.append(say("utter_phone_number_hint"))
+        if is_id_slot(prompt.number_slot):
+            parts.append(say("utter_phone_id_x_hint"))
         if prompt.own_number:
             parts.append(say("utter_phone_own_number_hint"))
     elif prompt.choices:

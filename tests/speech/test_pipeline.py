@@ -107,14 +107,17 @@ def test_digits_are_collected_until_hash_and_a_star_starts_again(tts):
         first = await pipeline.listen(digits=True)
         call.press("12")
         second = await pipeline.listen(digits=True)  # no '#': taken after the inter-digit wait
+        call.press("11010519491231002*#")
+        with_x = await pipeline.listen(digits=True, x_after=17)
         call.press("7")
         menu = await pipeline.listen()
         third = await pipeline.listen()
         await call.hang_up()
         await pump
-        return first, second, menu, third
+        return first, second, with_x, menu, third
 
-    first, second, menu, third = run(scenario())
+    first, second, with_x, menu, third = run(scenario())
+    assert with_x == Keys("11010519491231002X", terminated=True)
     assert first == Keys("1380013", terminated=True)
     assert second == Keys("12", terminated=False)
     assert menu == Keys("7")

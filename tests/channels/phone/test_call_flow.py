@@ -93,9 +93,9 @@ def test_a_number_keyed_with_hash_is_read_back_then_sent(line):
         call_line.call.press("3")
         await call_line.call.wait_until(lambda: len(call_line.sent()) == 1)
         await call_line.call.wait_until(
-            lambda: any(texts.text("utter_phone_number_hint") in t for t in prompts_started(call_line)))
-        call_line.call.press("11010119900307451")
-        call_line.call.press("4#")
+            lambda: any(texts.text("utter_phone_id_x_hint") in t for t in prompts_started(call_line)))
+        call_line.call.press("11010519491231002")
+        call_line.call.press("*#")  # '*' after 17 digits is the X some ID numbers end with
         await call_line.call.wait_until(lambda: any("您输入的是" in t for t in prompts_started(call_line)))
         call_line.call.press("1")
         await call_line.call.wait_until(lambda: len(call_line.sent()) == 2)
@@ -104,14 +104,14 @@ def test_a_number_keyed_with_hash_is_read_back_then_sent(line):
         return call_line
 
     call_line = run(scenario())
-    assert call_line.sent()[1] == "110101199003074514"
+    assert call_line.sent()[1] == "11010519491231002X"
     read_back = next(t for t in prompts_started(call_line) if "您输入的是" in t)
     # Read digit by digit in three groups: county, birth date, the last four.
-    assert read_aloud("110101199003074514") in read_back
+    assert read_aloud("11010519491231002X") in read_back
     assert read_back.count(texts.text("utter_phone_digit_group_separator")) >= 2
     # The number reaches the event log only masked.
     dialogue = [e for e in call_line.flow.events if e.type is EventType.STAGE_START and e.stage is Stage.DIALOGUE]
-    assert "110101199003074514" not in str([dict(e.data) for e in dialogue])
+    assert "11010519491231002X" not in str([dict(e.data) for e in dialogue])
 
 
 def test_a_wrong_read_back_asks_for_the_number_again(line):
