@@ -98,7 +98,7 @@ class CallFlow:
         self.pipeline = VoicePipeline(call, prompts.cache, apology=prompts.apology, locale=locale,
                                       endpoint=endpoint, on_event=on_event)
         self.rate: SpeakingRate = "slow"
-        self.last = menu_prompt()
+        self.last = menu_prompt(listening=prompts.listening)
         self.handoff_status = "none"
         self.outcome = CallOutcome()
         self._inbox: asyncio.Queue[OutgoingMessage] = asyncio.Queue()
@@ -360,7 +360,7 @@ class CallFlow:
 
     async def _apologise(self) -> None:
         """The recorded apology (keypad or a person), or its synthesised words when no recording is there."""
-        self.last = Prompt(say("utter_phone_apology"), menu_prompt().choices)
+        self.last = Prompt(say("utter_phone_apology"), menu_prompt(self.prompts.listening).choices)
         if self.prompts.apology is not None:
             await self.pipeline.play_clip(self.prompts.apology, label="utter_phone_apology")
         else:

@@ -71,10 +71,10 @@ def spoken(prompt: Prompt) -> str:
     return "".join(p for p in parts if p)
 
 
-def menu_prompt() -> Prompt:
-    """The top-level menu of the most asked services."""
+def menu_prompt(listening: bool = True) -> Prompt:
+    """The top-level menu of the most asked services; without a recogniser it asks for keys only."""
     text, choices = menus.menu()
-    return Prompt(text, choices)
+    return Prompt(text if listening else say("utter_phone_keypad_only"), choices)
 
 
 def number_prompt(text: str, slot: str, caller_mobile: str | None) -> Prompt:
@@ -106,10 +106,16 @@ class PhonePrompts:
         self.apology = shipped_apology()
         self.rendered_apology = False
 
+    @property
+    def listening(self) -> bool:
+        """Whether callers' speech can be recognised (otherwise the line offers keys only)."""
+        speech = self.cache.speech
+        return speech is not None and speech.can_recognize(self.cache.locale)
+
     def fixed_texts(self) -> list[str]:
         """Every prompt spoken without a dialogue turn, as it is said."""
         result = [say(name) for name in FIXED_PROMPTS]
-        result += [spoken(menu_prompt()), spoken(engine_unavailable_prompt())]
+        result += [spoken(menu_prompt()), spoken(menu_prompt(listening=False)), spoken(engine_unavailable_prompt())]
         return result
 
     async def warm(self) -> list[str]:

@@ -488,3 +488,26 @@ def test_saying_transfer_to_a_person_puts_the_caller_through(line, synthesizer):
 
     call_line, outcome = run(scenario())
     assert call_line.call.transfers == ["sip:desk@127.0.0.1:25161"] and outcome.reason == "transferred"
+
+
+def test_without_a_recogniser_the_line_asks_for_keys_only(line, synthesizer):
+    keypad_only = PhonePrompts(SpeechService(None, synthesizer))
+    assert asyncio.run(keypad_only.warm()) == []
+
+    async def scenario():
+        call_line = line(FakeRasa(replies=[ANSWER]), prompts=keypad_only)
+        await greeted(call_line)
+        await call_line.call.wait_until(lambda: call_line.call.played[-1].finished, 10)
+        call_line.call.say(tone(0.6, 8000, dbfs=-20))
+        await call_line.call.wait_until(lambda: len(prompts_started(call_line)) >= 2)
+        call_line.call.press("1")
+        await call_line.call.wait_until(lambda: call_line.sent())
+        call_line.call.hang_up_caller()
+        await call_line.finish()
+        return call_line
+
+    call_line = run(scenario())
+    said = prompts_started(call_line)
+    assert texts.text("utter_phone_keypad_only") in said[0] and texts.text("utter_phone_menu") not in said[0]
+    assert said[1].startswith(texts.text("utter_phone_keypad_only"))
+    assert call_line.sent() == ["社保卡怎么办理"]
