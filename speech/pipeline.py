@@ -226,7 +226,7 @@ class PromptCache:
                     continue
                 try:
                     self.put(text, rate, await self.clip(text, rate))
-                except SpeechError as err:
+                except Exception as err:  # noqa: BLE001 - a prompt that cannot be rendered must not stop the start
                     log.warning("prompt %r could not be rendered: %s", text, err)
                     failed.append(text)
         return failed
@@ -377,8 +377,9 @@ class VoicePipeline:
                     break
                 try:
                     clip = synth.result()
-                except SpeechError as err:
-                    self.emit(EventType.ERROR, Stage.SPEAK, code=err.code, message=err.message)
+                except Exception as err:  # noqa: BLE001 - whatever broke synthesis, the caller hears the apology
+                    self.emit(EventType.ERROR, Stage.SPEAK, code=getattr(err, "code", type(err).__name__),
+                              message=str(getattr(err, "message", err)))
                     outcome = await self._play_apology(watcher, first)
                     break
                 if index + 1 < len(pieces):
