@@ -23,7 +23,15 @@ from bot.privacy import mask_phone, redact_text
 from bot.services import conversations, handoff
 from channels.phone import menus
 from channels.phone.call import AudioFrame, HungUp, KeyPress, PhoneCall
-from channels.phone.keypad import ID_X_AFTER_DIGITS, is_id_slot, is_number_slot, mobile_of, read_aloud, spoken_digits
+from channels.phone.keypad import (
+    ID_X_AFTER_DIGITS,
+    is_id_slot,
+    is_number_slot,
+    mobile_of,
+    read_aloud,
+    speakable,
+    spoken_digits,
+)
 from channels.phone.prompts import PhonePrompts, Prompt, menu_prompt, number_prompt, say, sentence, spoken
 from speech.endpointing import EndpointConfig
 from speech.pipeline import (
@@ -356,7 +364,7 @@ class CallFlow:
     # --- speaking -----------------------------------------------------------------------------------------------
 
     async def _speak(self, text: str, *, barge_in: bool = True) -> SpeakOutcome:
-        return await self.pipeline.speak(text, rate=self.rate, barge_in=barge_in)
+        return await self.pipeline.speak(speakable(text), rate=self.rate, barge_in=barge_in)
 
     async def _apologise(self) -> None:
         """The recorded apology (keypad or a person), or its synthesised words when no recording is there."""

@@ -17,7 +17,7 @@ from pathlib import Path
 from bot import texts
 from bot.conversation import engine_unavailable_message
 from channels.phone import menus
-from channels.phone.keypad import is_id_slot, offers_own_number
+from channels.phone.keypad import is_id_slot, offers_own_number, speakable
 from channels.phone.menus import Choice
 from speech.audio import TELEPHONY_RATE, read_wav, resample_clip, write_wav
 from speech.errors import AudioDecodeError, SpeechError
@@ -116,7 +116,7 @@ class PhonePrompts:
         """Every prompt spoken without a dialogue turn, as it is said."""
         result = [say(name) for name in FIXED_PROMPTS]
         result += [spoken(menu_prompt()), spoken(menu_prompt(listening=False)), spoken(engine_unavailable_prompt())]
-        return result
+        return [speakable(text) for text in result]
 
     async def warm(self) -> list[str]:
         """Renders the fixed prompts; the apology is taken from synthesis when it works, else the shipped WAV."""
