@@ -191,6 +191,14 @@ class ValidateAppointmentForm(HandsOffAfterTwoFailures):
     def name(self) -> str:
         return "validate_appointment_form"
 
+    async def required_slots(self, domain_slots: list[str], dispatcher: CollectingDispatcher, tracker: Tracker,
+                             domain: dict[str, Any]) -> list[str]:
+        # A caller on a keypad cannot type a name: the booking goes on the phone number, the name is
+        # written down at the desk (staff find the booking by its code or the number).
+        if channel_of(tracker) == "phone" and not known_name(tracker):
+            return [slot for slot in domain_slots if slot != "appointment_name"]
+        return domain_slots
+
     async def extract_service(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                               domain: dict[str, Any]) -> dict[str, Any]:
         # Asked for the service, people type its everyday name; the knowledge-base matcher knows those.
@@ -250,11 +258,12 @@ class ActionBookAppointment(Action):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[dict]:
         chosen = appointments.parse_slot_key(tracker.get_slot("appointment_slot") or "")
         service_id, name, phone = (tracker.get_slot(s) for s in ("service", "appointment_name", "appointment_phone"))
-        if ended_early(tracker) or not (chosen and service_id and name and phone):
+        name_needed = channel_of(tracker) != "phone"
+        if ended_early(tracker) or not (chosen and service_id and phone and (name or not name_needed)):
             return [SlotSet(ENDED_EARLY, None)]
         try:
             booked = appointments.book(tracker.sender_id, channel_of(tracker), service_id, chosen[0], chosen[1],
-                                       name, phone)
+                                       name or "", phone)
         except (Conflict, InvalidRequest):
             # Someone took the last seat meanwhile: offer the slots again, keeping everything else.
             dispatcher.utter_message(response="utter_appointment_slot_taken")

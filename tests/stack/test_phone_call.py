@@ -93,6 +93,52 @@ def test_keypad_alone_asks_a_question_then_books_a_call_back(phone_stack, prompt
 
 
 
+def test_keypad_alone_books_an_appointment_on_the_calling_number(phone_stack, prompts):
+    async def scenario():
+        settings = load_settings(rasa_port=int(phone_stack.env["RASA_PORT"]), chat_timeout_seconds=20)
+        rasa = RasaClient(settings)
+        call = FakePhoneCall(call_id="stack-appt-1", caller="sip:13912345679@127.0.0.1", speed=40.0)
+        flow = CallFlow(call, ConversationService(rasa), prompts, endpoint=EndpointConfig(no_speech_timeout_ms=30000),
+                        staff_available=lambda: False, push_poll_seconds=0.2)
+        task = asyncio.create_task(flow.run())
+        turns = lambda: flow.outcome.turns  # noqa: E731
+
+        async def press(key: str) -> None:
+            done = turns() + 1
+            call.press(key)
+            await call.wait_until(lambda: turns() >= done, 60)
+
+        def offered(word: str) -> str:
+            return next(c.key for c in flow.last.choices if word in c.title)
+
+        await call.wait_until(lambda: call.played, 10)
+        await press("1")                                  # 社保卡
+        await press("0")                                  # a person: nobody is on duty, a visit is offered
+        await press(offered("预约"))
+        await press(flow.last.choices[0].key)             # the first district offered
+        await press(flow.last.choices[0].key)             # the first free slot
+        assert flow.last.number_slot == "appointment_phone" and flow.last.own_number, said(flow)[-1]
+        call.press("#")                                   # the number this call comes from
+        await call.wait_until(lambda: "您输入的是" in said(flow)[-1], 20)
+        await press("1")                                  # yes, that number
+        await call.wait_until(lambda: flow.outcome.turns and "预约" in " ".join(said(flow)[-3:]), 20)
+        call.hang_up_caller()
+        await asyncio.wait_for(task, 20)
+        await rasa.close()
+        return flow
+
+    flow = asyncio.run(scenario())
+    from bot.db.models import Appointment
+    from bot.db.session import unit_of_work
+
+    with unit_of_work() as session:
+        booked = [a for a in session.query(Appointment).all() if a.conversation_id == "phone:stack-appt-1"]
+    assert len(booked) == 1, said(flow)
+    assert booked[0].channel == "phone" and booked[0].service_id == "social_security_card"
+    spoken = " ".join(said(flow)[-3:])
+    assert "预约好了" in spoken and "预约码" in spoken, spoken
+
+
 def test_a_caller_waiting_for_staff_hears_the_staff_members_reply(phone_stack, prompts):
     from tests.stack.test_handoff_flow import Desk
 
