@@ -1,5 +1,8 @@
 """The gateway's client of the Rasa server: send a message, read the conversation state, parse text.
 
+A message goes to the gateway channel (`bot/engine/channel.py`), which answers with
+the replies and the state of the tracker Rasa has just saved, in one round trip.
+
 Several Rasa worker processes can run side by side; a conversation always goes
 to the same worker (chosen by a stable hash of its id), so each worker's lock
 keeps one conversation's turns in order without a shared lock store.
@@ -24,6 +27,20 @@ class ConversationState:
     form: str | None
     requested_slot: str | None
     slots: dict[str, Any]
+
+    @classmethod
+    def from_tracker(cls, active_loop: str | None, slots: dict[str, Any]) -> "ConversationState":
+        """The state of a tracker: its active loop, and the slot asked for while a loop is active."""
+        loop = active_loop or None
+        return cls(form=loop, requested_slot=slots.get("requested_slot") if loop else None, slots=slots)
+
+
+@dataclass(frozen=True)
+class EngineTurn:
+    """The assistant's replies to one message and the conversation state after it (None if Rasa had none)."""
+
+    replies: list[dict[str, Any]]
+    state: ConversationState | None
 
 
 class RasaClient:
@@ -51,20 +68,25 @@ class RasaClient:
         except (httpx.HTTPError, ValueError) as err:
             raise EngineUnavailable(f"the dialogue engine did not answer: {type(err).__name__}") from err
 
-    async def send_message(self, conversation_id: str, text: str, metadata: dict[str, Any]) -> list[dict[str, Any]]:
-        """Sends one message of the person and returns the assistant's replies."""
-        url = f"{self.worker_for(conversation_id)}/webhooks/rest/webhook"
+    async def send_message(self, conversation_id: str, text: str, metadata: dict[str, Any]) -> EngineTurn:
+        """Sends one message of the person; returns the assistant's replies and the state after the turn."""
+        url = f"{self.worker_for(conversation_id)}/webhooks/gateway/webhook"
         body = {"sender": conversation_id, "message": text, "metadata": metadata}
-        return await self._request("POST", url, json=body)
+        answer = await self._request("POST", url, json=body)
+        if not isinstance(answer, dict) or not isinstance(answer.get("messages"), list):
+            raise EngineUnavailable("the dialogue engine answered in an unknown shape")
+        state = answer.get("state")
+        if not isinstance(state, dict):
+            return EngineTurn(answer["messages"], None)
+        return EngineTurn(answer["messages"],
+                          ConversationState.from_tracker(state.get("active_loop"), state.get("slots") or {}))
 
     async def state(self, conversation_id: str) -> ConversationState:
         """The active form, the slot being asked for, and all slots."""
         url = f"{self.worker_for(conversation_id)}/conversations/{conversation_id}/tracker"
         tracker = await self._request("GET", url, params={"include_events": "NONE", "token": self._settings.rasa_token})
-        loop = (tracker.get("active_loop") or {}).get("name")
-        slots = tracker.get("slots") or {}
-        return ConversationState(form=loop or None, requested_slot=slots.get("requested_slot") if loop else None,
-                                 slots=slots)
+        return ConversationState.from_tracker((tracker.get("active_loop") or {}).get("name"),
+                                              tracker.get("slots") or {})
 
     async def parse(self, text: str) -> dict[str, Any]:
         """The engine's reading of a text (intent, entities, ranking), without touching any conversation."""
