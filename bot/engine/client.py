@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 
+from bot.engine.transport import KeepAliveTransport
 from bot.errors import EngineUnavailable
 from bot.settings import Settings
 
@@ -49,8 +50,10 @@ class RasaClient:
     def __init__(self, settings: Settings, transport: httpx.AsyncBaseTransport | None = None):
         self._settings = settings
         self._workers = [settings.rasa_url(i) for i in range(settings.rasa_workers)]
-        limits = httpx.Limits(max_connections=64, max_keepalive_connections=32)
-        self._http = httpx.AsyncClient(timeout=settings.chat_timeout_seconds, limits=limits, transport=transport)
+        # Requests go straight to the transport: httpx's client layer (auth, redirects, cookies, hooks) is not
+        # needed on loopback and costs as much CPU per request as the transport itself.
+        self._transport = transport or KeepAliveTransport()
+        self._timeout = settings.chat_timeout_seconds
 
     def worker_for(self, conversation_id: str) -> str:
         """The Rasa worker that owns this conversation."""
@@ -58,12 +61,17 @@ class RasaClient:
 
     async def close(self) -> None:
         """Closes the connection pool."""
-        await self._http.aclose()
+        await self._transport.aclose()
 
-    async def _request(self, method: str, url: str, **kwargs: Any) -> Any:
+    async def _request(self, method: str, url: str, *, json: Any = None, params: dict[str, str] | None = None,
+                       timeout: float | None = None) -> Any:
+        request = httpx.Request(method, url, params=params, json=json,
+                                extensions={"timeout": httpx.Timeout(timeout or self._timeout).as_dict()})
         try:
-            response = await self._http.request(method, url, **kwargs)
-            response.raise_for_status()
+            response = await self._transport.handle_async_request(request)
+            await response.aread()
+            if response.status_code != 200:
+                raise EngineUnavailable(f"the dialogue engine answered {response.status_code}")
             return response.json()
         except (httpx.HTTPError, ValueError) as err:
             raise EngineUnavailable(f"the dialogue engine did not answer: {type(err).__name__}") from err
@@ -97,10 +105,10 @@ class RasaClient:
         """True when every worker answers and has a model loaded."""
         for worker in self._workers:
             try:
-                response = await self._http.get(f"{worker}/status", params={"token": self._settings.rasa_token},
-                                                timeout=2.0)
-                if response.status_code != 200 or not response.json().get("model_file"):
-                    return False
-            except (httpx.HTTPError, ValueError):
+                status = await self._request("GET", f"{worker}/status", params={"token": self._settings.rasa_token},
+                                             timeout=2.0)
+            except EngineUnavailable:
+                return False
+            if not isinstance(status, dict) or not status.get("model_file"):
                 return False
         return True
