@@ -45,7 +45,7 @@ class EngineTurn:
 
 
 class RasaClient:
-    """Talks to the Rasa HTTP API (REST channel for messages, tracker and parse endpoints with the token)."""
+    """Talks to the Rasa HTTP API (the gateway channel for messages, tracker and parse endpoints with the token)."""
 
     def __init__(self, settings: Settings, transport: httpx.AsyncBaseTransport | None = None):
         self._settings = settings
