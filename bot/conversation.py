@@ -91,6 +91,34 @@ def engine_unavailable_message() -> OutgoingMessage:
     return OutgoingMessage(texts.text("utter_engine_unavailable", hotline=hotline), buttons)
 
 
+def arrive(message: IncomingMessage) -> str:
+    """Records the message in its conversation and returns the conversation's handoff status."""
+    # Both in one trip to a worker thread: a trip costs about as much as these small queries.
+    conversations.touch(message.sender_id, message.channel, message.locale)
+    return handoff.status_of(message.sender_id)
+
+
+def after_turn(conversation_id: str) -> str:
+    """Clears personal values of an application submitted in the turn; returns the handoff status after it."""
+    # Rasa has saved this turn's events by now: an application submitted in it leaves no plain personal values.
+    redaction.after_turn_safely(conversation_id)
+    return handoff.status_of(conversation_id)
+
+
+def chat_state(engine_state: ConversationState, handoff_status: str) -> ChatState:
+    """The chat API's state from the engine's state and the handoff status."""
+    slots = engine_state.slots
+    # state.form names the application being filled in; booking and rating forms are not applications.
+    form = engine_state.form if engine_state.form in get_catalogue().services else None
+    return ChatState(
+        form=form,
+        requested_slot=engine_state.requested_slot,
+        handoff=handoff_status,
+        application_reference=slots.get("application_reference"),
+        appointment_reference=slots.get("appointment_reference"),
+    )
+
+
 class ConversationService:
     """Handles one message of a person through the dialogue engine."""
 
@@ -99,59 +127,45 @@ class ConversationService:
 
     async def handle(self, message: IncomingMessage) -> TurnResult:
         """Runs one turn: records it, asks the engine (unless staff are serving the person), returns the state."""
-        _, handoff_status = await asyncio.gather(
-            run_in_threadpool(conversations.touch, message.sender_id, message.channel, message.locale),
-            run_in_threadpool(handoff.status_of, message.sender_id),
-        )
+        handoff_status = await run_in_threadpool(arrive, message)
         if handoff_status == "active":
             # A staff member is answering: the assistant stays silent and the message goes to them.
-            await run_in_threadpool(handoff.add_person_message, message.sender_id, message.text)
-            state = await self._state(message.sender_id, handoff_status)
-            return TurnResult(message.sender_id, (), state)
+            _, engine_state = await asyncio.gather(
+                run_in_threadpool(handoff.add_person_message, message.sender_id, message.text),
+                self._engine_state(message.sender_id),
+            )
+            return TurnResult(message.sender_id, (), chat_state(engine_state, handoff_status))
 
         metadata = {"channel": message.channel, "locale": message.locale, **message.metadata}
+        reported: ConversationState | None = None
         try:
             text, service_hint = await engine_input(self._rasa, message.text)
             if service_hint:
                 metadata["service_hint"] = service_hint
-            replies = to_outgoing(await self._rasa.send_message(message.sender_id, text, metadata))
+            turn = await self._rasa.send_message(message.sender_id, text, metadata)
+            replies, reported = to_outgoing(turn.replies), turn.state
             if not replies:
                 # Rasa answers with nothing when a custom action failed (e.g. the action server is down).
                 replies = (engine_unavailable_message(),)
         except EngineUnavailable as err:
             log.warning("turn answered without the dialogue engine: %s", err.message)
             replies = (engine_unavailable_message(),)
-        # Rasa has saved this turn's events by now: an application submitted in it leaves no plain personal values.
-        _, state = await asyncio.gather(
-            run_in_threadpool(redaction.after_turn_safely, message.sender_id),
-            self._state(message.sender_id),
-        )
-        return TurnResult(message.sender_id, replies, state)
-
-    async def _state(self, conversation_id: str, handoff_status: str | None = None) -> ChatState:
-        async def engine() -> ConversationState:
-            try:
-                return await self._rasa.state(conversation_id)
-            except EngineUnavailable:
-                return ConversationState(None, None, {})
-
-        if handoff_status is None:
-            engine_state, handoff_status = await asyncio.gather(
-                engine(), run_in_threadpool(handoff.status_of, conversation_id))
+        if reported is None:
+            # The engine did not report the state with the replies: read it from the tracker (empty if it is down).
+            handoff_status, engine_state = await asyncio.gather(
+                run_in_threadpool(after_turn, message.sender_id), self._engine_state(message.sender_id))
         else:
-            engine_state = await engine()
-        slots = engine_state.slots
-        # state.form names the application being filled in; booking and rating forms are not applications.
-        form = engine_state.form if engine_state.form in get_catalogue().services else None
-        return ChatState(
-            form=form,
-            requested_slot=engine_state.requested_slot,
-            handoff=handoff_status,
-            application_reference=slots.get("application_reference"),
-            appointment_reference=slots.get("appointment_reference"),
-        )
+            handoff_status, engine_state = await run_in_threadpool(after_turn, message.sender_id), reported
+        return TurnResult(message.sender_id, replies, chat_state(engine_state, handoff_status))
+
+    async def _engine_state(self, conversation_id: str) -> ConversationState:
+        try:
+            return await self._rasa.state(conversation_id)
+        except EngineUnavailable:
+            return ConversationState(None, None, {})
 
     async def state(self, conversation_id: str) -> ChatState:
         """The current state of a conversation without sending anything."""
-        return await self._state(conversation_id)
-
+        engine_state, handoff_status = await asyncio.gather(
+            self._engine_state(conversation_id), run_in_threadpool(handoff.status_of, conversation_id))
+        return chat_state(engine_state, handoff_status)

@@ -91,7 +91,8 @@ class Child:
 def children(settings: Settings, model: Path) -> list[Child]:
     """The processes of the assistant: Rasa worker(s), the action server, the gateway."""
     config_dir = engine_config_dir(settings)
-    engine_env = engine_environment()
+    # Rasa imports the gateway's input channel (bot/engine/channel.py) from this repository.
+    engine_env = {**engine_environment(), "PYTHONPATH": str(REPO_ROOT)}
     our_env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(REPO_ROOT)}
     result = []
     for worker in range(settings.rasa_workers):
@@ -133,15 +134,18 @@ def wait_until_healthy(settings: Settings, processes: list[Child], timeout: floa
     return False
 
 
-def wait_until_answering(url: str, child: Child, timeout: float = READY_TIMEOUT_SECONDS) -> None:
-    """Waits until a process answers HTTP at `url` (or exits, or the time runs out)."""
+def wait_for_tracker_tables(child: Child, timeout: float = READY_TIMEOUT_SECONDS) -> None:
+    """Waits until the first Rasa worker has created the tracker store's table (or exits, or the time runs out)."""
+    from sqlalchemy import inspect
+
+    from bot.db.session import get_engine
+    from bot.services.redaction import EVENTS_TABLE
+
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and child.process and child.process.poll() is None:
-        try:
-            httpx.get(url, timeout=1.0)
+        if inspect(get_engine()).has_table(EVENTS_TABLE):
             return
-        except httpx.HTTPError:
-            time.sleep(0.5)
+        time.sleep(0.25)
 
 
 class Supervisor:
@@ -173,8 +177,9 @@ class Supervisor:
         for index, child in enumerate(self.processes):
             child.start()
             if index == 0 and self.settings.rasa_workers > 1:
-                # The first worker creates the tracker tables; the others start once it answers.
-                wait_until_answering(self.settings.rasa_url(0), child)
+                # The first worker creates the tracker table before it loads its model (a few seconds, not the
+                # whole start); the others start then and load their models alongside it.
+                wait_for_tracker_tables(child)
         self._write_process_table()
         try:
             if not wait_until_healthy(self.settings, self.processes):

@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 BUILD_DIR = VAR_DIR / "build"
 RASA_ENV = REPO_ROOT / ".venv-rasa"
 TRAINING_SOURCES = ("config.yml", "dialogues/domain", "dialogues/data", "packaging/rasa.lock")
+# The input channel the gateway sends messages to, loaded by Rasa from this repository (bot/engine/channel.py).
+GATEWAY_CHANNEL = "bot.engine.channel.GatewayInput"
 
 
 def model_cache_dir() -> Path:
@@ -163,7 +165,7 @@ def engine_config_dir(settings: Settings) -> Path:
 
 
 def write_engine_config(settings: Settings) -> tuple[Path, Path]:
-    """Writes Rasa's endpoints.yml (action server, tracker store, lock store) and credentials.yml (REST)."""
+    """Writes Rasa's endpoints.yml (action server, tracker store, lock store) and credentials.yml (channels)."""
     config_dir = engine_config_dir(settings)
     config_dir.mkdir(parents=True, exist_ok=True)
     endpoints: dict[str, object] = {
@@ -178,5 +180,6 @@ def write_engine_config(settings: Settings) -> tuple[Path, Path]:
         }
     endpoints_path, credentials_path = config_dir / "endpoints.yml", config_dir / "credentials.yml"
     endpoints_path.write_text(yaml.safe_dump(endpoints, allow_unicode=True), encoding="utf-8")
-    credentials_path.write_text(yaml.safe_dump({"rest": None}), encoding="utf-8")
+    # The gateway talks to its own channel (replies and state in one answer); REST stays for the benchmark.
+    credentials_path.write_text(yaml.safe_dump({"rest": None, GATEWAY_CHANNEL: None}), encoding="utf-8")
     return endpoints_path, credentials_path

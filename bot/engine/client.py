@@ -1,5 +1,8 @@
 """The gateway's client of the Rasa server: send a message, read the conversation state, parse text.
 
+A message goes to the gateway channel (`bot/engine/channel.py`), which answers with
+the replies and the state of the tracker Rasa has just saved, in one round trip.
+
 Several Rasa worker processes can run side by side; a conversation always goes
 to the same worker (chosen by a stable hash of its id), so each worker's lock
 keeps one conversation's turns in order without a shared lock store.
@@ -13,6 +16,7 @@ from typing import Any
 
 import httpx
 
+from bot.engine.transport import KeepAliveTransport
 from bot.errors import EngineUnavailable
 from bot.settings import Settings
 
@@ -25,15 +29,31 @@ class ConversationState:
     requested_slot: str | None
     slots: dict[str, Any]
 
+    @classmethod
+    def from_tracker(cls, active_loop: str | None, slots: dict[str, Any]) -> "ConversationState":
+        """The state of a tracker: its active loop, and the slot asked for while a loop is active."""
+        loop = active_loop or None
+        return cls(form=loop, requested_slot=slots.get("requested_slot") if loop else None, slots=slots)
+
+
+@dataclass(frozen=True)
+class EngineTurn:
+    """The assistant's replies to one message and the conversation state after it (None if Rasa had none)."""
+
+    replies: list[dict[str, Any]]
+    state: ConversationState | None
+
 
 class RasaClient:
-    """Talks to the Rasa HTTP API (REST channel for messages, tracker and parse endpoints with the token)."""
+    """Talks to the Rasa HTTP API (the gateway channel for messages, tracker and parse endpoints with the token)."""
 
     def __init__(self, settings: Settings, transport: httpx.AsyncBaseTransport | None = None):
         self._settings = settings
         self._workers = [settings.rasa_url(i) for i in range(settings.rasa_workers)]
-        limits = httpx.Limits(max_connections=64, max_keepalive_connections=32)
-        self._http = httpx.AsyncClient(timeout=settings.chat_timeout_seconds, limits=limits, transport=transport)
+        # Requests go straight to the transport: httpx's client layer (auth, redirects, cookies, hooks) is not
+        # needed on loopback and costs as much CPU per request as the transport itself.
+        self._transport = transport or KeepAliveTransport()
+        self._timeout = settings.chat_timeout_seconds
 
     def worker_for(self, conversation_id: str) -> str:
         """The Rasa worker that owns this conversation."""
@@ -41,30 +61,40 @@ class RasaClient:
 
     async def close(self) -> None:
         """Closes the connection pool."""
-        await self._http.aclose()
+        await self._transport.aclose()
 
-    async def _request(self, method: str, url: str, **kwargs: Any) -> Any:
+    async def _request(self, method: str, url: str, *, json: Any = None, params: dict[str, str] | None = None,
+                       timeout: float | None = None) -> Any:
+        request = httpx.Request(method, url, params=params, json=json,
+                                extensions={"timeout": httpx.Timeout(timeout or self._timeout).as_dict()})
         try:
-            response = await self._http.request(method, url, **kwargs)
-            response.raise_for_status()
+            response = await self._transport.handle_async_request(request)
+            await response.aread()
+            if response.status_code != 200:
+                raise EngineUnavailable(f"the dialogue engine answered {response.status_code}")
             return response.json()
         except (httpx.HTTPError, ValueError) as err:
             raise EngineUnavailable(f"the dialogue engine did not answer: {type(err).__name__}") from err
 
-    async def send_message(self, conversation_id: str, text: str, metadata: dict[str, Any]) -> list[dict[str, Any]]:
-        """Sends one message of the person and returns the assistant's replies."""
-        url = f"{self.worker_for(conversation_id)}/webhooks/rest/webhook"
+    async def send_message(self, conversation_id: str, text: str, metadata: dict[str, Any]) -> EngineTurn:
+        """Sends one message of the person; returns the assistant's replies and the state after the turn."""
+        url = f"{self.worker_for(conversation_id)}/webhooks/gateway/webhook"
         body = {"sender": conversation_id, "message": text, "metadata": metadata}
-        return await self._request("POST", url, json=body)
+        answer = await self._request("POST", url, json=body)
+        if not isinstance(answer, dict) or not isinstance(answer.get("messages"), list):
+            raise EngineUnavailable("the dialogue engine answered in an unknown shape")
+        state = answer.get("state")
+        if not isinstance(state, dict):
+            return EngineTurn(answer["messages"], None)
+        return EngineTurn(answer["messages"],
+                          ConversationState.from_tracker(state.get("active_loop"), state.get("slots") or {}))
 
     async def state(self, conversation_id: str) -> ConversationState:
         """The active form, the slot being asked for, and all slots."""
         url = f"{self.worker_for(conversation_id)}/conversations/{conversation_id}/tracker"
         tracker = await self._request("GET", url, params={"include_events": "NONE", "token": self._settings.rasa_token})
-        loop = (tracker.get("active_loop") or {}).get("name")
-        slots = tracker.get("slots") or {}
-        return ConversationState(form=loop or None, requested_slot=slots.get("requested_slot") if loop else None,
-                                 slots=slots)
+        return ConversationState.from_tracker((tracker.get("active_loop") or {}).get("name"),
+                                              tracker.get("slots") or {})
 
     async def parse(self, text: str) -> dict[str, Any]:
         """The engine's reading of a text (intent, entities, ranking), without touching any conversation."""
@@ -75,10 +105,10 @@ class RasaClient:
         """True when every worker answers and has a model loaded."""
         for worker in self._workers:
             try:
-                response = await self._http.get(f"{worker}/status", params={"token": self._settings.rasa_token},
-                                                timeout=2.0)
-                if response.status_code != 200 or not response.json().get("model_file"):
-                    return False
-            except (httpx.HTTPError, ValueError):
+                status = await self._request("GET", f"{worker}/status", params={"token": self._settings.rasa_token},
+                                             timeout=2.0)
+            except EngineUnavailable:
+                return False
+            if not isinstance(status, dict) or not status.get("model_file"):
                 return False
         return True

@@ -15,17 +15,19 @@ from bot.settings import Settings
 from knowledge_base.catalogue import Catalogue, get_catalogue
 
 
-def get_settings_dep(request: Request) -> Settings:
+# These only read the app's state: as coroutines they run on the event loop, where FastAPI would send
+# plain functions to a worker thread and back on every request.
+async def get_settings_dep(request: Request) -> Settings:
     """The settings the app was built with."""
     return request.app.state.settings
 
 
-def get_rasa(request: Request) -> RasaClient:
+async def get_rasa(request: Request) -> RasaClient:
     """The Rasa client of the app."""
     return request.app.state.rasa
 
 
-def get_conversations(request: Request) -> ConversationService:
+async def get_conversations(request: Request) -> ConversationService:
     """The dialogue core of the app."""
     return request.app.state.conversations
 

@@ -8,10 +8,15 @@ from typing import Any
 
 import httpx
 
+WEBHOOK = "/webhooks/gateway/webhook"
+
 
 @dataclass
 class FakeRasa:
-    """Answers the REST webhook, tracker and parse endpoints; `down` makes every call fail to connect."""
+    """Answers the gateway channel's webhook, tracker and parse endpoints; `down` makes every call fail to connect.
+
+    `no_state` answers a message without the state, as the channel does when the turn failed inside Rasa.
+    """
 
     replies: list[dict[str, Any]] = field(default_factory=lambda: [{"recipient_id": "x", "text": "好的"}])
     slots: dict[str, Any] = field(default_factory=dict)
@@ -19,6 +24,7 @@ class FakeRasa:
     parse_result: dict[str, Any] = field(default_factory=lambda: {
         "intent": {"name": "greet", "confidence": 0.99}, "entities": [], "intent_ranking": []})
     down: bool = False
+    no_state: bool = False
     received: list[tuple[str, str, Any]] = field(default_factory=list)
 
     def handler(self, request: httpx.Request) -> httpx.Response:
@@ -26,10 +32,11 @@ class FakeRasa:
         self.received.append((request.method, request.url.path, body))
         if self.down:
             raise httpx.ConnectError("connection refused", request=request)
-        if request.url.path == "/webhooks/rest/webhook":
-            return httpx.Response(200, json=self.replies)
+        slots = {"requested_slot": None, **self.slots}
+        if request.url.path == WEBHOOK:
+            state = None if self.no_state else {"active_loop": self.active_loop, "slots": slots}
+            return httpx.Response(200, json={"messages": self.replies, "state": state})
         if request.url.path.endswith("/tracker"):
-            slots = {"requested_slot": None, **self.slots}
             loop = {"name": self.active_loop} if self.active_loop else {}
             return httpx.Response(200, json={"slots": slots, "active_loop": loop})
         if request.url.path == "/model/parse":
@@ -43,5 +50,9 @@ class FakeRasa:
         return httpx.MockTransport(self.handler)
 
     def messages_sent(self) -> list[dict[str, Any]]:
-        """The bodies posted to the REST webhook."""
-        return [body for method, path, body in self.received if path == "/webhooks/rest/webhook"]
+        """The bodies posted to the gateway channel's webhook."""
+        return [body for method, path, body in self.received if path == WEBHOOK]
+
+    def tracker_reads(self) -> int:
+        """How many times the tracker was read."""
+        return sum(1 for method, path, body in self.received if path.endswith("/tracker"))

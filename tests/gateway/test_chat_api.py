@@ -38,6 +38,23 @@ def test_state_comes_from_the_engine_tracker(client, rasa):
                              "application_reference": "JZ-7K3Q", "appointment_reference": None}
 
 
+def test_a_turn_takes_one_round_trip_to_the_engine(client, rasa):
+    rasa.active_loop = "residence_permit"
+    rasa.slots = {"requested_slot": "phone"}
+    body = chat(client, "帮我办居住证")
+    assert body["state"]["requested_slot"] == "phone"
+    assert len(rasa.messages_sent()) == 1 and rasa.tracker_reads() == 0
+
+
+def test_state_is_read_from_the_tracker_when_the_turn_did_not_report_it(client, rasa):
+    rasa.no_state = True
+    rasa.active_loop = "residence_permit"
+    rasa.slots = {"requested_slot": "address"}
+    body = chat(client, "帮我办居住证")
+    assert body["state"]["form"] == "residence_permit" and body["state"]["requested_slot"] == "address"
+    assert rasa.tracker_reads() == 1
+
+
 def test_text_reaches_the_engine_normalised_but_payloads_untouched(client, rasa):
     chat(client, "請問社保卡在哪裡辦")
     chat(client, '/ask_fee{"service": "id_card"}')

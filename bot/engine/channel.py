@@ -1,0 +1,76 @@
+"""The gateway's input channel inside the Rasa server: one round trip answers with the replies and the state.
+
+Rasa loads this module through the credentials file (`bot.engine.channel.GatewayInput`)
+and runs it in its own Python 3.10 process, so it imports only Rasa and the standard
+library. The REST channel answers with the replies alone, and a second request for
+the tracker would load the whole conversation from the tracker store again; this
+channel runs the same turn as `MessageProcessor.handle_message` (Rasa 3.6) and
+reports the state of the tracker it has just saved.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any, Awaitable, Callable, Dict, Optional
+
+from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, UserMessage
+from sanic import Blueprint, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+
+log = logging.getLogger(__name__)
+
+
+def tracker_state(tracker: Any) -> Dict[str, Any]:
+    """The active loop's name and all slot values, as the tracker endpoint reports them."""
+    return {"active_loop": tracker.active_loop_name, "slots": tracker.current_slot_values()}
+
+
+class GatewayInput(InputChannel):
+    """POST /webhooks/gateway/webhook with the REST channel's body → {"messages": [...], "state": {...}}."""
+
+    @classmethod
+    def name(cls) -> str:
+        return "gateway"
+
+    async def turn(self, request: Request, message: UserMessage) -> Optional[Dict[str, Any]]:
+        """Handles the message like the agent does and returns the saved tracker's state (None without a model)."""
+        agent = request.app.ctx.agent
+        if agent is None or not agent.is_ready():
+            return None
+        async with agent.lock_store.lock(message.sender_id):
+            processor = agent.processor
+            tracker = await processor.log_message(message, should_save_tracker=False)
+            tracker = await processor.run_action_extract_slots(message.output_channel, tracker)
+            await processor._run_prediction_loop(message.output_channel, tracker)
+            await processor.run_anonymization_pipeline(tracker)
+            await processor.save_tracker(tracker)
+            return tracker_state(tracker)
+
+    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        """The webhook route (the agent is read from the app at each request, so a model reload is seen)."""
+        hook = Blueprint("gateway_webhook", __name__)
+
+        @hook.route("/", methods=["GET"])
+        async def health(_request: Request) -> HTTPResponse:
+            return response.json({"status": "ok"})
+
+        @hook.route("/webhook", methods=["POST"])
+        async def receive(request: Request) -> HTTPResponse:
+            body = request.json if isinstance(request.json, dict) else {}
+            sender, text = body.get("sender"), body.get("message")
+            if not isinstance(sender, str) or not isinstance(text, str):
+                return response.json({"error": "sender and message must be strings"}, status=400)
+            collector = CollectingOutputChannel()
+            message = UserMessage(text, collector, sender, input_channel=self.name(), metadata=body.get("metadata"))
+            state = None
+            try:
+                state = await self.turn(request, message)
+            except asyncio.CancelledError:
+                log.error("the turn of a gateway message was cancelled")
+            except Exception:  # noqa: BLE001 - like the REST channel: the replies so far are returned
+                log.exception("the turn of a gateway message failed")
+            return response.json({"messages": collector.messages, "state": state})
+
+        return hook
