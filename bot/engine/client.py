@@ -16,7 +16,6 @@ from typing import Any
 
 import httpx
 
-from bot.engine.transport import KeepAliveTransport
 from bot.errors import EngineUnavailable
 from bot.settings import Settings
 
@@ -52,7 +51,8 @@ class RasaClient:
         self._workers = [settings.rasa_url(i) for i in range(settings.rasa_workers)]
         # Requests go straight to the transport: httpx's client layer (auth, redirects, cookies, hooks) is not
         # needed on loopback and costs as much CPU per request as the transport itself.
-        self._transport = transport or KeepAliveTransport()
+        self._transport = transport or httpx.AsyncHTTPTransport(
+            limits=httpx.Limits(max_connections=64, max_keepalive_connections=32))
         self._timeout = settings.chat_timeout_seconds
 
     def worker_for(self, conversation_id: str) -> str:
