@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the assistant uses (speech synthesis, audio conversion) and, with --test,
-# what the tests need too (a real browser, a Chinese font for screenshots, axe-core from npm).
+# what the tests need too (a real browser, a Chinese font for screenshots, axe-core from npm, real SIP
+# clients for the phone line: baresip and SIPp).
 # Installs only what is missing; without root it prints the command to run instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,7 +14,8 @@ say() { printf '[setup] %s\n' "$*"; }
 needed=("espeak-ng:espeak-ng" "ffmpeg:ffmpeg")
 if [ "$with_test" = 1 ]; then
   needed+=("chromium:chromium" "fonts-wqy-microhei:/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"
-           "poppler-utils:pdftotext" "npm:npm")
+           "poppler-utils:pdftotext" "npm:npm"
+           "baresip-core:baresip" "sip-tester:sipp")
 fi
 
 missing=()

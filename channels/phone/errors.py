@@ -47,8 +47,3 @@ class RegistrationFailed(PhoneError):
 
     code = "sip_registration_failed"
 
-
-class TransferFailed(PhoneError):
-    """The REFER for a transfer was refused or not answered."""
-
-    code = "sip_transfer_failed"

@@ -203,9 +203,16 @@ class RtpStream:
 
     # ---- receiving ----
 
+    def move_to(self, remote: tuple[str, int]) -> None:
+        """Sends to a new address (a re-INVITE moved the caller's media) and takes its packets only."""
+        self.remote = remote
+        self._latched = True
+
     def _received(self, data: bytes, addr: tuple[str, int]) -> None:
         packet = parse_rtp(data)
         if packet is None or self.closed:
+            return
+        if packet.payload_type not in (self.payload_type, self.dtmf_payload_type):
             return
         if not self._latched:
             # Symmetric RTP (RFC 4961): behind NAT the caller's packets come from another address than
@@ -214,11 +221,13 @@ class RtpStream:
             if addr != self.remote:
                 log.info("RTP from %s:%d, not the offered %s:%d: sending there", *addr, *self.remote)
                 self.remote = addr
+        elif addr != self.remote:
+            return  # once the caller's stream is known, packets from anyone else are not the caller
         self.last_received = asyncio.get_running_loop().time()
         self.packets_received += 1
         if packet.payload_type == self.dtmf_payload_type:
             self._keypad_event(packet)
-        elif packet.payload_type == self.payload_type:
+        else:
             self._audio(packet)
 
     def _keypad_event(self, packet: RtpPacket) -> None:

@@ -101,7 +101,8 @@ class EndpointOptions:
     answer_delay: float = 0.0
     # A call whose caller sends no RTP for this long is dead (lost BYE, crashed phone): we hang up.
     rtp_timeout: float = 60.0
-    transfer_timeout: float = 8.0
+    # How long a transfer waits for the far end's final report before taking silence as success.
+    transfer_timeout: float = 20.0
 
 
 @dataclass
@@ -128,6 +129,7 @@ class SipPhoneCall(PhoneCall):
         self._ended = asyncio.Event()
         self.ended_by: str | None = None
         self.transfers: list[str] = []
+        self.transfer_outcome: asyncio.Future[int] | None = None
 
     def events(self) -> AsyncIterator[CallEvent]:
         """The caller's audio frames and key presses in order, ending with HungUp."""
@@ -144,7 +146,7 @@ class SipPhoneCall(PhoneCall):
         self.stream.stop_playing()
 
     async def transfer(self, target: str) -> bool:
-        """Asks the caller's side to call `target` (SIP REFER); True when it accepted (202)."""
+        """Puts the caller through to `target` by SIP REFER; True when done (our side of the call then ends)."""
         return await self._endpoint._transfer(self, target)
 
     async def hang_up(self) -> None:
@@ -452,7 +454,7 @@ class SipEndpoint:
         if plan.codec != call.codec:
             log.warning("call %s: mid-call offer without %s refused", call.call_id, call.codec)
             return None
-        call.stream.remote = plan.remote_rtp
+        call.stream.move_to(plan.remote_rtp)
         answer = plan.answer
         previous = call.incoming.sdp_answer
         answer.origin.session_id = previous.origin.session_id
@@ -476,6 +478,8 @@ class SipEndpoint:
         call = self.calls.get(call_id)
         if call is not None:
             log.info("call %s: transfer progress %d %s", call.call_id, status, reason)
+            if status >= 200 and call.transfer_outcome is not None and not call.transfer_outcome.done():
+                call.transfer_outcome.set_result(status)
 
     # ---- our requests ----
 
@@ -510,22 +514,30 @@ class SipEndpoint:
             self._pending.pop(key, None)
 
     async def _transfer(self, call: SipPhoneCall, target: str) -> bool:
+        """Blind transfer (RFC 5589): REFER; on success the call is the staff's and we leave it (BYE)."""
         if not call.active:
             return False
         domain = self._registrar_host() or call.incoming.source_addr[0]
         uri = sip_uri_for(target, domain)
         call.transfers.append(uri)
+        call.transfer_outcome = asyncio.get_running_loop().create_future()
         referred_by = f"<sip:{USER_AGENT}@{call.incoming._signaling_addr()[0]}>"
-        try:
+        status = await self._request(call, "REFER", {"Refer-To": f"<{uri}>", "Referred-By": referred_by})
+        if status is None or not 200 <= status < 300:
+            log.warning("call %s: transfer refused (%s)", call.call_id, status or "no answer")
+            return False
+        # The far end reports how its new call goes in NOTIFYs. Many trunks send none after 202, so
+        # silence until the timeout counts as success; only a reported failure keeps the caller with us.
+        outcome = None
+        with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(self.options.transfer_timeout):
-                status = await self._request(call, "REFER", {"Refer-To": f"<{uri}>", "Referred-By": referred_by})
-        except TimeoutError:
-            status = None
-        if status is not None and 200 <= status < 300:
-            log.info("call %s: transfer accepted (%d)", call.call_id, status)
-            return True
-        log.warning("call %s: transfer refused (%s)", call.call_id, status or "no answer")
-        return False
+                outcome = await call.transfer_outcome
+        if outcome is not None and outcome >= 300:
+            log.warning("call %s: transfer failed at the far end (%d)", call.call_id, outcome)
+            return False
+        log.info("call %s: transferred (%s)", call.call_id, outcome or "accepted, no final report")
+        await self._hang_up(call)
+        return True
 
     async def _hang_up(self, call: SipPhoneCall) -> None:
         if not call.active:
