@@ -267,3 +267,32 @@ snd_path {self.recordings}
         if self._writer is not None:
             self._writer.close()
         self._process = None
+
+
+SIPP_SCENARIOS = Path(__file__).parent / "sipp"
+
+
+def sipp_available() -> bool:
+    """True when SIPp (Debian's sip-tester) is installed."""
+    return shutil.which("sipp") is not None
+
+
+async def run_sipp(scenario: str, *, port: int, media_port: int, remote: str | None = None,
+                   workdir: Path, timeout: float = 20.0, calls: int = 1) -> tuple[int, str]:
+    """Runs one SIPp scenario from tests/channels/phone/sipp/ to its end; (exit status, its error log)."""
+    args = ["sipp", "-sf", str(SIPP_SCENARIOS / scenario), "-i", "127.0.0.1", "-p", str(port),
+            "-mp", str(media_port), "-m", str(calls), "-timeout", f"{int(timeout)}s", "-timeout_error",
+            "-trace_err", "-error_file", str(workdir / f"{scenario}.errors"), "-nostdin"]
+    if remote:
+        args += ["-s", "service", remote]
+    process = await asyncio.create_subprocess_exec(*args, cwd=workdir, stdin=asyncio.subprocess.DEVNULL,
+                                                   stdout=asyncio.subprocess.DEVNULL,
+                                                   stderr=asyncio.subprocess.PIPE)
+    try:
+        _, err = await asyncio.wait_for(process.communicate(), timeout + 5)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+        raise
+    errors = workdir / f"{scenario}.errors"
+    return process.returncode, err.decode(errors="replace") + (errors.read_text() if errors.exists() else "")
