@@ -8,16 +8,20 @@ import socket
 import numpy as np
 import pytest
 
-from tests.channels.phone.conftest import (
+from tests.channels.phone.sip_line import (
     GREETING_HZ,
     SIP_PORT,
-    Line,
+    SipLine,
+    needs_baresip,
     ToneHandler,
     key_hz,
     phone_ports,
     run,
 )
 from tests.channels.phone.sip_client import RATE, dominant_frequency, loud_spans, silence, tone
+
+
+pytestmark = needs_baresip
 
 
 def _greeting_span(heard: np.ndarray) -> tuple[float, float]:
@@ -29,7 +33,7 @@ def _greeting_span(heard: np.ndarray) -> tuple[float, float]:
 @pytest.mark.parametrize("codec", ["PCMA", "PCMU"])
 def test_the_greeting_arrives_as_audio_in_either_codec(tmp_path, codec):
     async def scenario():
-        async with Line(tmp_path) as line:
+        async with SipLine(tmp_path) as line:
             phone = await line.phone(codecs=codec)
             await phone.dial(line.uri)
             await asyncio.sleep(1.6)
@@ -49,7 +53,7 @@ def test_the_greeting_arrives_as_audio_in_either_codec(tmp_path, codec):
 
 def test_pcma_is_chosen_when_the_caller_prefers_pcmu(tmp_path):
     async def scenario():
-        async with Line(tmp_path) as line:
+        async with SipLine(tmp_path) as line:
             phone = await line.phone(codecs="PCMU,PCMA")
             await phone.dial(line.uri)
             await line.handler.answered.wait()
@@ -61,7 +65,7 @@ def test_pcma_is_chosen_when_the_caller_prefers_pcmu(tmp_path):
 
 def test_keys_arrive_in_order_and_each_is_answered(tmp_path):
     async def scenario():
-        async with Line(tmp_path) as line:
+        async with SipLine(tmp_path) as line:
             phone = await line.phone()
             await phone.dial(line.uri)
             await asyncio.sleep(1.2)  # the greeting
@@ -81,7 +85,7 @@ def test_keys_arrive_in_order_and_each_is_answered(tmp_path):
 
 def test_the_callers_voice_reaches_the_call_handler(tmp_path):
     async def scenario():
-        async with Line(tmp_path) as line:
+        async with SipLine(tmp_path) as line:
             phone = await line.phone()
             await phone.dial(line.uri)
             await phone.say(silence(0.2) + tone(1.0, 1000.0))
@@ -99,7 +103,7 @@ def test_the_callers_voice_reaches_the_call_handler(tmp_path):
 
 def test_the_caller_hanging_up_ends_the_call_and_leaves_nothing_behind(tmp_path):
     async def scenario():
-        async with Line(tmp_path) as line:
+        async with SipLine(tmp_path) as line:
             phone = await line.phone()
             await phone.dial(line.uri)
             await line.handler.answered.wait()
@@ -117,7 +121,7 @@ def test_the_caller_hanging_up_ends_the_call_and_leaves_nothing_behind(tmp_path)
 
 def test_hanging_up_from_our_side_closes_the_phones_call(tmp_path):
     async def scenario():
-        async with Line(tmp_path) as line:
+        async with SipLine(tmp_path) as line:
             phone = await line.phone()
             await phone.dial(line.uri)
             await line.handler.answered.wait()
@@ -133,7 +137,7 @@ def test_hanging_up_from_our_side_closes_the_phones_call(tmp_path):
 
 def test_three_calls_at_once_each_have_their_own_audio_and_keys(tmp_path):
     async def scenario():
-        async with Line(tmp_path) as line:
+        async with SipLine(tmp_path) as line:
             phones = [await line.phone(i, user=f"1390000000{i}") for i in range(3)]
             await asyncio.gather(*(p.dial(line.uri) for p in phones))
             assert line.endpoint.state["calls"] == 3
@@ -160,7 +164,7 @@ def test_a_transfer_sends_refer_and_the_phone_calls_the_staff_line(tmp_path):
     async def scenario():
         staff_ports = phone_ports(3)
         handler = ToneHandler(transfer_target=f"sip:staff@127.0.0.1:{staff_ports.sip}")
-        async with Line(tmp_path, handler) as line:
+        async with SipLine(tmp_path, handler) as line:
             caller = await line.phone(0)
             staff = await line.phone(3, user="staff")
             await caller.dial(line.uri)
@@ -179,7 +183,7 @@ def test_a_transfer_sends_refer_and_the_phone_calls_the_staff_line(tmp_path):
 
 def test_a_caller_who_gives_up_while_it_rings_leaves_nothing_behind(tmp_path):
     async def scenario():
-        async with Line(tmp_path, answer_delay=3.0) as line:
+        async with SipLine(tmp_path, answer_delay=3.0) as line:
             phone = await line.phone()
             await phone.command("dial", line.uri)
             await phone.wait_event("CALL_RINGING", timeout=5)
@@ -210,7 +214,7 @@ def test_garbage_and_unusable_offers_get_answers_and_do_not_stop_the_line(tmp_pa
 
     sdp = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
     async def scenario():
-        async with Line(tmp_path) as line:
+        async with SipLine(tmp_path) as line:
             loop = asyncio.get_running_loop()
             for junk in (b"\x00\xff" * 40, b"INVITE\r\n\r\n", b"SIP/2.0 banana\r\n", bytes(range(256)) * 4,
                          b"OPTIONS sip:x SIP/2.0\r\nVia: nonsense\r\n\r\n"):
@@ -239,7 +243,7 @@ def test_garbage_and_unusable_offers_get_answers_and_do_not_stop_the_line(tmp_pa
 
 def test_garbage_on_the_rtp_port_does_not_end_the_call(tmp_path):
     async def scenario():
-        async with Line(tmp_path) as line:
+        async with SipLine(tmp_path) as line:
             phone = await line.phone()
             await phone.dial(line.uri)
             await line.handler.answered.wait()

@@ -9,7 +9,7 @@ import pytest
 
 from channels.phone.errors import RegistrationFailed
 from channels.phone.sip import EndpointOptions, SipEndpoint
-from tests.channels.phone.conftest import RTP_PORTS, SIP_PORT, SIPP_PORT, Line, ToneHandler, run
+from tests.channels.phone.sip_line import RTP_PORTS, SIP_PORT, SIPP_PORT, SipLine, ToneHandler, run
 from tests.channels.phone.sip_client import run_sipp, sipp_available
 
 pytestmark = pytest.mark.skipif(not sipp_available(), reason="SIPp is not installed (sip-tester)")
@@ -59,7 +59,7 @@ def test_a_wrong_password_is_a_clear_registration_failure(tmp_path, caplog):
 
 def test_keys_sent_as_sip_info_arrive(tmp_path):
     async def scenario():
-        async with Line(tmp_path) as line:
+        async with SipLine(tmp_path) as line:
             status, errors = await run_sipp("info_keys.xml", port=SIPP_PORT, media_port=SIPP_PORT + 2,
                                             remote=f"127.0.0.1:{SIP_PORT}", workdir=tmp_path)
             assert status == 0, errors

@@ -91,10 +91,8 @@ class ToneHandler:
         return np.frombuffer(bytes(self.calls[index].audio), "<i2")
 
 
-@pytest.fixture(autouse=True)
-def _need_baresip() -> None:
-    if not baresip_available():
-        pytest.skip("baresip is not installed (packaging/setup-system.sh --test installs it)")
+needs_baresip = pytest.mark.skipif(not baresip_available(),
+                                   reason="baresip is not installed (packaging/setup-system.sh --test installs it)")
 
 
 def run(coroutine_factory: Callable[[], object], timeout: float = 60.0):
@@ -107,7 +105,7 @@ def run(coroutine_factory: Callable[[], object], timeout: float = 60.0):
     return asyncio.run(bounded())
 
 
-class Line:
+class SipLine:
     """Our endpoint and the phones of one test, all stopped at the end whatever happened."""
 
     def __init__(self, tmp_path: Path, handler: ToneHandler | None = None, **options) -> None:
@@ -121,7 +119,7 @@ class Line:
     def uri(self) -> str:
         return f"sip:service@127.0.0.1:{SIP_PORT}"
 
-    async def __aenter__(self) -> Line:
+    async def __aenter__(self) -> SipLine:
         await self.endpoint.start()
         return self
 
