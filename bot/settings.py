@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -96,6 +97,10 @@ class Settings(BaseSettings):
     speech_cache_dir: Path = VAR_DIR / "speech-cache"
     run_dir: Path = VAR_DIR / "run"
 
+    phone_staff_uri: str | None = Field(
+        None, description="where a phone caller asking for a person is transferred while staff are on duty, "
+                          "e.g. sip:staff@pbx.example.gov.cn or an extension; unset: the queue and a call-back")
+
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings):
         return init_settings, env_settings, dotenv_settings, YamlSource(settings_cls), file_secret_settings
@@ -106,6 +111,14 @@ class Settings(BaseSettings):
         if not value.startswith(("sqlite:///", "postgresql://", "postgresql+psycopg://")):
             raise ValueError("DATABASE_URL must start with sqlite:/// or postgresql:// (e.g. postgresql://user@127.0.0.1:5432/bianmin)")
         return value
+
+    @field_validator("phone_staff_uri")
+    @classmethod
+    def _dialable(cls, value: str | None) -> str | None:
+        value = (value or "").strip()
+        if value and (any(c.isspace() for c in value) or not re.fullmatch(r"(sips?:|tel:)?[\w.+\-@:;=#*]+", value)):
+            raise ValueError("PHONE_STAFF_URI must be a SIP URI or a number, e.g. sip:staff@pbx.example.gov.cn or 8001")
+        return value or None
 
     @field_validator("sip_listen")
     @classmethod

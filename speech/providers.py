@@ -6,7 +6,8 @@ import abc
 from dataclasses import dataclass, field
 from typing import Literal
 
-SpeakingRate = Literal["slow", "normal"]
+# "slower" is for a caller who asks the phone line to speak more slowly.
+SpeakingRate = Literal["slower", "slow", "normal"]
 
 
 @dataclass(frozen=True)

@@ -89,7 +89,16 @@ def create_app(settings: Settings | None = None, rasa_transport: httpx.AsyncBase
             app.state.telegram = TelegramChannel(settings, app.state.conversations,
                                                  speech=lambda: getattr(app.state, "speech", None))
             await app.state.telegram.start()
+        app.state.phone = None
+        if settings.sip_listen:
+            from channels.phone.channel import PhoneChannel
+
+            app.state.phone = PhoneChannel(settings, app.state.conversations,
+                                           speech=lambda: getattr(app.state, "speech", None))
+            await app.state.phone.start()
         yield
+        if app.state.phone is not None:
+            await app.state.phone.stop()
         if app.state.telegram is not None:
             await app.state.telegram.stop()
         jobs.cancel()
