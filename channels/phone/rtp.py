@@ -8,6 +8,8 @@ import logging
 import random
 import socket
 import struct
+import threading
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
@@ -29,6 +31,9 @@ _EVENT_KEYS = "0123456789*#ABCD"
 MAX_QUEUED_FRAMES = 10 * 1000 // FRAME_MS
 # A gap of at most this many lost packets is filled with silence so the endpointer's clock keeps time.
 _MAX_FILLED_GAP = 10
+# A packet this late is counted as late: beyond what a far end's smallest jitter buffer (60 ms) absorbs
+# together with the network's own jitter.
+LATE_S = 2 * FRAME_MS / 1000
 # Falling further behind than this (an overloaded machine) restarts the clock instead of bursting.
 _MAX_LAG_S = 0.2
 
@@ -115,6 +120,11 @@ class CallEvents:
                 self.dropped_frames += 1
                 return
 
+    @property
+    def queued_frames(self) -> int:
+        """Caller audio frames waiting to be read (each 20 ms): how far the reader is behind."""
+        return self._frames
+
     async def __aiter__(self) -> AsyncIterator[CallEvent]:
         while True:
             while not self._items:
@@ -129,29 +139,105 @@ class CallEvents:
 
 
 class _Playback:
-    """Encoded 20 ms payloads waiting to be sent, and the futures of the play() calls they belong to."""
+    """Encoded 20 ms payloads waiting to be sent, and the futures of the play() calls they belong to.
+
+    The media clock thread takes payloads while the event loop adds and clears them, hence the lock;
+    futures are resolved on their own loop.
+    """
 
     def __init__(self) -> None:
         self.queue: collections.deque[bytes | asyncio.Future[bool]] = collections.deque()
+        self._lock = threading.Lock()
 
     def add(self, payloads: list[bytes], done: asyncio.Future[bool]) -> None:
-        self.queue.extend(payloads)
-        self.queue.append(done)
+        with self._lock:
+            self.queue.extend(payloads)
+            self.queue.append(done)
 
     def next_payload(self) -> bytes | None:
-        while self.queue:
-            item = self.queue.popleft()
-            if isinstance(item, bytes):
-                return item
-            if not item.done():
-                item.set_result(True)
+        with self._lock:
+            while self.queue:
+                item = self.queue.popleft()
+                if isinstance(item, bytes):
+                    return item
+                _resolve(item, True)
         return None
 
     def clear(self) -> None:
-        for item in self.queue:
-            if not isinstance(item, bytes) and not item.done():
-                item.set_result(False)
-        self.queue.clear()
+        with self._lock:
+            for item in self.queue:
+                if not isinstance(item, bytes):
+                    _resolve(item, False)
+            self.queue.clear()
+
+
+def _resolve(future: asyncio.Future[bool], value: bool) -> None:
+    def set_result() -> None:
+        if not future.done():
+            future.set_result(value)
+
+    try:
+        future.get_loop().call_soon_threadsafe(set_result)
+    except RuntimeError:
+        pass  # the loop is closed: nobody waits any more
+
+
+class MediaClock:
+    """One thread that sends every call's next 20 ms packet on time, whatever the event loop is busy with.
+
+    Recognition, synthesis and database calls share the gateway's event loop; a pacing task there
+    would send late whenever one of them holds the loop for a moment, and the caller would hear gaps.
+    """
+
+    def __init__(self) -> None:
+        self._streams: set[RtpStream] = set()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self.restarts = 0
+
+    def add(self, stream: RtpStream) -> None:
+        """Starts sending for a stream (and the thread, if this is the first)."""
+        with self._lock:
+            self._streams.add(stream)
+            if self._thread is None:
+                self._stop.clear()
+                self._thread = threading.Thread(target=self._run, name="rtp-media-clock", daemon=True)
+                self._thread.start()
+
+    def remove(self, stream: RtpStream) -> None:
+        """Stops sending for a stream; the thread ends with the last one."""
+        with self._lock:
+            self._streams.discard(stream)
+            thread = self._thread if not self._streams else None
+            if thread is not None:
+                self._thread = None
+                self._stop.set()
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=1)
+
+    @property
+    def running(self) -> bool:
+        """True while the clock thread is alive."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def _run(self) -> None:
+        step = FRAME_MS / 1000
+        next_at = time.monotonic()
+        while not self._stop.is_set():
+            lateness = time.monotonic() - next_at
+            with self._lock:
+                streams = list(self._streams)
+            for stream in streams:
+                stream._tick(lateness)
+            next_at += step
+            delay = next_at - time.monotonic()
+            if delay < -_MAX_LAG_S:
+                # Far behind (the machine was overloaded): start again from now rather than burst.
+                self.restarts += 1
+                next_at = time.monotonic()
+            elif delay > 0:
+                self._stop.wait(delay)
 
 
 class _RtpProtocol(asyncio.DatagramProtocol):
@@ -174,9 +260,12 @@ class _RtpProtocol(asyncio.DatagramProtocol):
 class RtpStream:
     """One call's RTP socket: decodes the caller's audio and keys into CallEvents and paces our audio out."""
 
-    def __init__(self, transport: asyncio.DatagramTransport, local_port: int, *, codec: str, payload_type: int,
-                 dtmf_payload_type: int | None, remote: tuple[str, int], events: CallEvents) -> None:
+    def __init__(self, transport: asyncio.DatagramTransport, sock: socket.socket, local_port: int, *, codec: str,
+                 payload_type: int, dtmf_payload_type: int | None, remote: tuple[str, int], events: CallEvents,
+                 clock: MediaClock) -> None:
         self._transport = transport
+        self._sock = sock
+        self._clock = clock
         self.local_port = local_port
         self.codec = codec
         self.payload_type = payload_type
@@ -194,12 +283,15 @@ class RtpStream:
         self._expected_sequence: int | None = None
         self._last_event_timestamp: int | None = None
         self._latched = False
-        self._sender: asyncio.Task[None] | None = None
+        self._started = False
+        self._talking = False
         self.closed = False
         self.last_received = asyncio.get_running_loop().time()
         self.packets_sent = 0
         self.packets_received = 0
-        self.late_restarts = 0
+        # Packets that left more than LATE_S after their moment (the machine could not keep up).
+        self.late_packets = 0
+        self.max_lateness = 0.0
 
     # ---- receiving ----
 
@@ -258,33 +350,33 @@ class RtpStream:
     # ---- sending ----
 
     def start(self) -> None:
-        """Starts the 20 ms clock: our audio when playing, silence otherwise (keeps NAT and trunks awake)."""
-        if self._sender is None:
-            self._sender = asyncio.get_running_loop().create_task(self._send_loop(), name=f"rtp-{self.local_port}")
+        """Joins the media clock: our audio every 20 ms when playing, silence otherwise (keeps NAT and trunks awake)."""
+        if not self._started and not self.closed:
+            self._started = True
+            self._clock.add(self)
 
-    async def _send_loop(self) -> None:
-        loop = asyncio.get_running_loop()
-        next_at = loop.time()
-        talking = False
-        while not self.closed:
-            payload = self._playback.next_payload()
-            # The marker bit starts each talkspurt (RFC 3551 §4.1), so the far end resets its jitter buffer.
-            marker = payload is not None and not talking
-            talking = payload is not None
-            self._send(payload if payload is not None else self._silence, marker)
-            next_at += FRAME_MS / 1000
-            delay = next_at - loop.time()
-            if delay < -_MAX_LAG_S:
-                self.late_restarts += 1
-                next_at = loop.time()
-                delay = 0
-            await asyncio.sleep(max(delay, 0))
+    def _tick(self, lateness: float) -> None:
+        """Sends this stream's next packet (called by the media clock thread)."""
+        if self.closed:
+            return
+        if lateness > LATE_S:
+            self.late_packets += 1
+        self.max_lateness = max(self.max_lateness, lateness)
+        payload = self._playback.next_payload()
+        # The marker bit starts each talkspurt (RFC 3551 §4.1), so the far end resets its jitter buffer.
+        marker = payload is not None and not self._talking
+        self._talking = payload is not None
+        self._send(payload if payload is not None else self._silence, marker)
 
     def _send(self, payload: bytes, marker: bool) -> None:
         packet = build_rtp(self.payload_type, self._sequence, self._timestamp, self._ssrc, payload, marker)
         self._sequence = (self._sequence + 1) & 0xFFFF
         self._timestamp = (self._timestamp + len(payload)) & 0xFFFFFFFF
-        self._transport.sendto(packet, self.remote)
+        try:
+            self._sock.sendto(packet, self.remote)
+        except OSError as err:  # a full buffer or a vanished route: this packet is lost, the next may go
+            log.debug("RTP send failed: %s", err)
+            return
         self.packets_sent += 1
 
     async def play(self, pcm16: bytes) -> bool:
@@ -315,14 +407,11 @@ class RtpStream:
         if self.closed:
             return
         self.closed = True
+        # The clock thread may be in this stream's tick: leave the clock (in a thread, as it may join) first.
+        await asyncio.get_running_loop().run_in_executor(None, self._clock.remove, self)
         self._playback.clear()
-        if self._sender is not None:
-            self._sender.cancel()
-            try:
-                await self._sender
-            except asyncio.CancelledError:
-                pass
         self._transport.close()
+        await asyncio.sleep(0)  # the socket itself closes on the loop's next turn
 
 
 class RtpPortRange:
@@ -352,12 +441,16 @@ class RtpPortRange:
             if port in self._in_use:
                 continue
             family = socket.AF_INET6 if ":" in host else socket.AF_INET
+            # Our own socket, so that the media clock thread can send on it directly.
+            sock = socket.socket(family, socket.SOCK_DGRAM)
             try:
-                transport, protocol = await loop.create_datagram_endpoint(
-                    _RtpProtocol, local_addr=(host, port), family=family)
+                sock.bind((host, port))
             except OSError:
+                sock.close()
                 continue  # another program holds it
-            stream = RtpStream(transport, port, **stream_options)
+            sock.setblocking(False)
+            transport, protocol = await loop.create_datagram_endpoint(_RtpProtocol, sock=sock)
+            stream = RtpStream(transport, sock, port, **stream_options)
             protocol.stream = stream
             self._in_use.add(port)
             self._next = port + 2 if port + 2 <= self.high else self.low + self.low % 2

@@ -31,9 +31,10 @@ from aiosipua import (
 from aiosipua.dialog import DialogState
 from aiosipua.transport import _UdpProtocol
 
+from bot.privacy import mask_phone
 from channels.phone.call import CallEvent, HungUp, KeyPress, PhoneCall
 from channels.phone.errors import PhoneError, RegistrationFailed, SipStartFailed
-from channels.phone.rtp import CallEvents, RtpPortRange, RtpStream
+from channels.phone.rtp import CallEvents, MediaClock, RtpPortRange, RtpStream
 from channels.phone.sdp import MediaPlan, answer_offer, parse_offer
 
 if TYPE_CHECKING:
@@ -172,6 +173,7 @@ class SipEndpoint:
         self.on_call = on_call
         self.options = options or EndpointOptions()
         self.rtp_ports = RtpPortRange(*self.options.rtp_ports)
+        self.media_clock = MediaClock()
         self.calls: dict[str, SipPhoneCall] = {}  # by SIP Call-ID
         self.registration: Registration | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -181,6 +183,7 @@ class SipEndpoint:
         self._uas: SipUAS | None = None
         self._uac: SipUAC | None = None
         self._registered = asyncio.Event()
+        self._registrar_ip: str | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings, on_call: CallHandler) -> SipEndpoint:
@@ -207,10 +210,11 @@ class SipEndpoint:
         except OSError as err:
             raise SipStartFailed(f"cannot listen for SIP on {self.host}:{self.port}: {err.strerror or err}") from err
         self._transport = transport
+        self._registrar_ip = await self._resolve_registrar()
         if self.port == 0:  # an ephemeral port (tests): learn which
             self.port = transport._udp_transport.get_extra_info("sockname")[1]
             transport.local_addr = (self.host, self.port)
-        self._uac = SipUAC(transport, advertised_addr=self._signalling_address(self._registrar_host()))
+        self._uac = SipUAC(transport, advertised_addr=self._signalling_address(self._registrar_ip))
         uas = SipUAS(transport, user_agent=USER_AGENT, uac=self._uac)
         uas.on_invite = self._on_invite
         uas.on_bye = self._on_bye
@@ -250,6 +254,7 @@ class SipEndpoint:
         self._pending.clear()
         if self._uas is not None:
             await self._uas.stop()
+            await asyncio.sleep(0)  # the transport closes its socket on the loop's next turn
         self._transport = self._uas = self._uac = None
         log.info("phone line stopped")
 
@@ -257,6 +262,18 @@ class SipEndpoint:
 
     def _registrar_host(self) -> str | None:
         return self.options.registrar[0] if self.options.registrar else None
+
+    async def _resolve_registrar(self) -> str | None:
+        """The registrar's address, looked up once: a name resolved on every send would block the loop."""
+        if not self.options.registrar:
+            return None
+        host, port = self.options.registrar
+        try:
+            infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_DGRAM)
+        except OSError as err:
+            await self._transport.stop()
+            raise SipStartFailed(f"SIP_REGISTRAR {host} cannot be resolved: {err}") from err
+        return infos[0][4][0]
 
     def _signalling_address(self, toward: str | None) -> tuple[str, int]:
         """The address we put in Via and Contact: the public one, or ours on the route to the peer."""
@@ -269,17 +286,22 @@ class SipEndpoint:
     def _register(self) -> None:
         registrar_host, registrar_port = self.options.registrar
         user = self.options.username or "bianmin"
-        contact_host, contact_port = self._signalling_address(registrar_host)
+        contact_host, contact_port = self._signalling_address(self._registrar_ip)
         auth = SipDigestAuth(user, self.options.password) if self.options.password else None
         self.registration = Registration(
-            self._uac, f"sip:{user}@{registrar_host}", (registrar_host, registrar_port),
+            self._uac, f"sip:{user}@{registrar_host}", (self._registrar_ip, registrar_port),
             expires=self.options.register_expires, auth=auth,
             contact_uri=f"sip:{user}@{contact_host}:{contact_port}", user_agent=USER_AGENT,
         )
         self.registration.on_registered = lambda reg: self._registered.set()
         self.registration.on_failed = self._registration_failed
-        self.registration.on_expired = lambda reg: log.warning("SIP registration expired; registering again") or reg.register()
+        self.registration.on_expired = self._registration_expired
         self.registration.register()
+
+    def _registration_expired(self, registration: Registration) -> None:
+        self._registered.clear()
+        log.warning("SIP registration expired without a refresh; registering again")
+        registration.register()
 
     def _registration_failed(self, registration: Registration, status: int, reason: str) -> None:
         self._registered.clear()
@@ -352,7 +374,8 @@ class SipEndpoint:
             plan = answer_offer(offer, rtp_ip=sdp_ip, rtp_port=0)  # chooses the codec before a port is taken
             stream = await self.rtp_ports.open(
                 rtp_host, codec=plan.codec, payload_type=plan.payload_type,
-                dtmf_payload_type=plan.dtmf_payload_type, remote=plan.remote_rtp, events=events)
+                dtmf_payload_type=plan.dtmf_payload_type, remote=plan.remote_rtp, events=events,
+                clock=self.media_clock)
         except PhoneError as err:
             status = 503 if err.code == "rtp_ports_exhausted" else 488
             log.warning("call refused with %d: %s", status, err)
@@ -373,7 +396,7 @@ class SipEndpoint:
         incoming.accept(plan.answer)
         stream.start()
         log.info("call %s answered (%s, RTP port %d, caller %s)", call.call_id, plan.codec, stream.local_port,
-                 call.caller)
+                 mask_phone(call.caller))
         task = asyncio.get_running_loop().create_task(self._run_call(call), name=f"phone-call-{call.call_id}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -584,6 +607,7 @@ class SipEndpoint:
             "rtp_ports": len(self.rtp_ports.in_use),
             "pending_requests": len(self._pending),
             "tasks": len(self._tasks),
+            "media_clock_threads": int(self.media_clock.running),
         }
 
 

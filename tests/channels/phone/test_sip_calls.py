@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 
 import numpy as np
@@ -99,6 +100,22 @@ def test_the_callers_voice_reaches_the_call_handler(tmp_path):
             assert abs(dominant_frequency(samples[int(start * RATE):int(end * RATE)]) - 1000) < 10
 
     run(scenario)
+
+
+def test_the_callers_number_never_reaches_the_log(tmp_path, caplog):
+    async def scenario():
+        async with SipLine(tmp_path) as line:
+            phone = await line.phone(user="13912345678")
+            await phone.dial(line.uri)
+            await line.handler.answered.wait()
+            assert line.handler.calls[0].call.caller == "13912345678"  # the call flow gets it, for call-backs
+            await phone.press("9")
+            await phone.wait_event("CALL_CLOSED", timeout=5)
+
+    with caplog.at_level(logging.DEBUG):
+        run(scenario)
+    assert "answered" in caplog.text
+    assert "13912345678" not in caplog.text and "139****5678" in caplog.text
 
 
 def test_the_caller_hanging_up_ends_the_call_and_leaves_nothing_behind(tmp_path):
