@@ -22,7 +22,7 @@ from enum import Enum
 from types import MappingProxyType
 from typing import Any, Protocol
 
-from speech.endpointing import BargeInDetector, EndpointConfig, Endpointer, EndpointKind
+from speech.endpointing import BargeInDetector, EndpointConfig, Endpointer, EndpointKind, frame_levels
 from speech.errors import GrammarInvalid, SpeechError, SynthesisFailed
 from speech.providers import AudioClip, FinalResult, PartialResult, RecognitionStream, SpeakingRate
 
@@ -36,6 +36,8 @@ FEED_MS = 100
 # After a key, how long to wait for the next one before taking what was keyed.
 INTER_DIGIT_S = 8.0
 MAX_EVENTS = 2000
+# Of the trailing silence, only this much goes to the recogniser (it needs a little to close a word).
+RECOGNISED_SILENCE_MS = 400
 # A reply is spoken sentence by sentence (the next one is synthesised while one plays);
 # a long first sentence is cut at a comma so the caller hears something sooner.
 _SENTENCE_END = re.compile(r"(?<=[。！？；!?;\n])")
@@ -224,7 +226,7 @@ class PromptCache:
                     continue
                 try:
                     self.put(text, rate, await self.clip(text, rate))
-                except SpeechError as err:
+                except Exception as err:  # noqa: BLE001 - a prompt that cannot be rendered must not stop the start
                     log.warning("prompt %r could not be rendered: %s", text, err)
                     failed.append(text)
         return failed
@@ -361,6 +363,7 @@ class VoicePipeline:
         pieces = spoken_pieces(text)
         if not pieces:
             return SpeakOutcome.DONE
+        self._drop_stale_audio()
         self.emit(EventType.STAGE_START, Stage.SPEAK, text=text, rate=rate)
         self.emit(EventType.PROMPT_START, Stage.SPEAK, text=text)
         watcher = asyncio.create_task(self._watch(barge_in))
@@ -374,8 +377,9 @@ class VoicePipeline:
                     break
                 try:
                     clip = synth.result()
-                except SpeechError as err:
-                    self.emit(EventType.ERROR, Stage.SPEAK, code=err.code, message=err.message)
+                except Exception as err:  # noqa: BLE001 - whatever broke synthesis, the caller hears the apology
+                    self.emit(EventType.ERROR, Stage.SPEAK, code=getattr(err, "code", type(err).__name__),
+                              message=str(getattr(err, "message", err)))
                     outcome = await self._play_apology(watcher, first)
                     break
                 if index + 1 < len(pieces):
@@ -393,6 +397,16 @@ class VoicePipeline:
         self.emit(EventType.PROMPT_END, Stage.SPEAK, outcome=outcome.value)
         self.emit(EventType.STAGE_END, Stage.SPEAK, outcome=outcome.value)
         return outcome
+
+    def _drop_stale_audio(self) -> None:
+        """Audio that queued up while the assistant was thinking is old by now; keys and the end are kept."""
+        kept: list[_Input] = []
+        recent: deque[_Input] = deque(maxlen=max(1, PRE_ROLL_MS // FRAME_MS))
+        while not self._inputs.empty():
+            item = self._inputs.get_nowait()
+            (recent if isinstance(item, _Audio) else kept).append(item)
+        for item in [*kept, *recent]:
+            self._inputs.put_nowait(item)
 
     async def play_clip(self, clip: AudioClip, *, barge_in: bool = True, label: str = "") -> SpeakOutcome:
         """Plays recorded audio (the shipped apology) as a prompt."""
@@ -498,8 +512,12 @@ class VoicePipeline:
         grammar: list[str] | None = None,
         digits: bool = False,
         no_speech_ms: int | None = None,
+        x_after: int | None = None,
     ) -> Heard:
-        """Waits for the caller: an utterance (recognised), keys (digits up to '#' when `digits`), silence or the end."""
+        """Waits for the caller: an utterance (recognised), keys (digits up to '#' when `digits`), silence or the end.
+
+        With `x_after`, '*' after that many digits is the letter X (the last character of some ID numbers).
+        """
         if self.ended:
             return Ended()
         if self._woken:
@@ -509,21 +527,24 @@ class VoicePipeline:
         if no_speech_ms is not None:
             config = EndpointConfig(**{**config.__dict__, "no_speech_timeout_ms": no_speech_ms})
         self.emit(EventType.STAGE_START, Stage.LISTEN, digits=digits, grammar=bool(grammar))
-        heard = await self._listen(config, grammar, digits)
+        heard = await self._listen(config, grammar, digits, x_after)
         self.emit(EventType.STAGE_END, Stage.LISTEN, heard=type(heard).__name__)
         return heard
 
-    async def _listen(self, config: EndpointConfig, grammar: list[str] | None, digits: bool) -> Heard:
+    async def _listen(self, config: EndpointConfig, grammar: list[str] | None, digits: bool,
+                      x_after: int | None) -> Heard:
         endpointer = Endpointer(self.sample_rate, config)
         pre_roll: deque[bytes] = deque(maxlen=max(1, PRE_ROLL_MS // FRAME_MS))
         recogniser: _Recognition | None = None
-        keys = ""
+        keys, key_deadline, quiet_ms = "", 0.0, 0
         # A transport that sends nothing while the caller is quiet (silence suppression) still times out.
         deadline = time.monotonic() + config.no_speech_timeout_ms / 1000 + 1.0
         try:
             while True:
                 if keys:
-                    timeout = self.inter_digit_s
+                    timeout = key_deadline - time.monotonic()
+                    if timeout <= 0:
+                        return Keys(keys, terminated=False)
                 elif endpointer.in_speech:
                     timeout = config.max_utterance_ms / 1000
                 else:
@@ -551,9 +572,14 @@ class VoicePipeline:
                     if item.key == "#":
                         return Keys(keys, terminated=True)
                     if item.key == "*":
-                        keys = ""  # '*' while keying starts the number again
+                        if x_after is not None and len(keys) == x_after:
+                            keys += "X"  # a resident ID's check character, which a keypad lacks
+                        else:
+                            keys = ""  # '*' while keying starts the number again
+                        key_deadline = time.monotonic() + self.inter_digit_s
                         continue
                     keys += item.key
+                    key_deadline = time.monotonic() + self.inter_digit_s
                     continue
                 if keys:
                     continue  # once keying started, speech is not listened to
@@ -577,7 +603,11 @@ class VoicePipeline:
                         return Silence()
                 if not endpointer.in_speech:
                     pre_roll.append(item.pcm16)
-                elif was_in_speech and recogniser is not None:
+                    continue
+                quiet_ms = quiet_ms + FRAME_MS if _is_quiet(item.pcm16, self.sample_rate, config) else 0
+                # The end of the wait for a slow speaker holds nothing to recognise: skipping it keeps
+                # the recogniser caught up, so the final result comes at once when the wait is over.
+                if was_in_speech and recogniser is not None and quiet_ms <= RECOGNISED_SILENCE_MS:
                     failure = await recogniser.feed(self, item.pcm16)
                     if failure is not None:
                         return failure
@@ -605,6 +635,11 @@ class VoicePipeline:
         self.emit(EventType.ERROR, Stage.RECOGNISE, code=err.code, message=err.message)
         self.emit(EventType.STAGE_END, Stage.RECOGNISE, failed=True)
         return Failure(Stage.RECOGNISE, err.code, err.message)
+
+
+def _is_quiet(pcm16: bytes, sample_rate: int, config: EndpointConfig) -> bool:
+    levels = frame_levels(pcm16, sample_rate, config.frame_ms)
+    return bool(len(levels)) and bool((levels < config.speech_threshold_dbfs).all())
 
 
 class _Recognition:

@@ -9,10 +9,12 @@ from collections.abc import Callable
 from typing import Any
 
 from bot.conversation import ConversationService
+from bot.privacy import redact_text
 from bot.settings import Settings
 from channels.phone.call import PhoneCall
 from channels.phone.flow import CallFlow, CallOutcome
 from channels.phone.prompts import PhonePrompts
+from speech.pipeline import PipelineEvent
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +56,8 @@ class PhoneChannel:
         """The call flow for one call, with this channel's prompts and staff line."""
         if self.prompts is None:
             raise RuntimeError("the phone channel has not been started")
-        return CallFlow(call, self.conversations, self.prompts, staff_uri=self.settings.phone_staff_uri)
+        return CallFlow(call, self.conversations, self.prompts, staff_uri=self.settings.phone_staff_uri,
+                        on_event=_log_event(call.call_id))
 
     async def answer(self, call: PhoneCall) -> None:
         """Runs the flow of one connected call until it ends (the endpoint's on_call)."""
@@ -76,3 +79,14 @@ class PhoneChannel:
             task.cancel()
         await asyncio.gather(*self.calls, return_exceptions=True)
         self.calls.clear()
+
+
+def _log_event(call_id: str) -> Callable[[PipelineEvent], None]:
+    """The pipeline's event callback: each stage of a call in the debug log, personal numbers masked."""
+
+    def log_event(event: PipelineEvent) -> None:
+        if log.isEnabledFor(logging.DEBUG):
+            data = {k: redact_text(v) if isinstance(v, str) else v for k, v in event.data.items()}
+            log.debug("call %s %s %s %s", call_id, event.type.value, event.stage.value if event.stage else "-", data)
+
+    return log_event

@@ -23,7 +23,7 @@ from bot.privacy import mask_phone, redact_text
 from bot.services import conversations, handoff
 from channels.phone import menus
 from channels.phone.call import AudioFrame, HungUp, KeyPress, PhoneCall
-from channels.phone.keypad import is_number_slot, mobile_of, read_aloud, spoken_digits
+from channels.phone.keypad import ID_X_AFTER_DIGITS, is_id_slot, is_number_slot, mobile_of, read_aloud, spoken_digits
 from channels.phone.prompts import PhonePrompts, Prompt, menu_prompt, number_prompt, say, sentence, spoken
 from speech.endpointing import EndpointConfig
 from speech.pipeline import (
@@ -51,6 +51,8 @@ SILENT_TURNS_BEFORE_GOODBYE = 2
 PUSH_POLL_SECONDS = 1.0
 # Attempts at a read-back confirmation before the number is asked for again.
 CONFIRM_ATTEMPTS = 2
+# While the caller waits for staff, how long a quiet line lasts before the next "please hold".
+HOLD_PROMPT_MS = 30_000
 
 
 def staff_on_duty() -> bool:
@@ -96,7 +98,7 @@ class CallFlow:
         self.pipeline = VoicePipeline(call, prompts.cache, apology=prompts.apology, locale=locale,
                                       endpoint=endpoint, on_event=on_event)
         self.rate: SpeakingRate = "slow"
-        self.last = menu_prompt()
+        self.last = menu_prompt(listening=prompts.listening)
         self.handoff_status = "none"
         self.outcome = CallOutcome()
         self._inbox: asyncio.Queue[OutgoingMessage] = asyncio.Queue()
@@ -111,7 +113,7 @@ class CallFlow:
 
     async def run(self) -> CallOutcome:
         """Answers, converses until either side ends the call, and leaves no task behind."""
-        log.info("call %s from %s answered", self.call.call_id, mask_phone(self.call.caller or ""))
+        log.info("call %s from %s answered", self.call.call_id, mask_phone(self.caller_mobile or self.call.caller or ""))
         pump = asyncio.create_task(self._pump(), name=f"phone-pump-{self.call.call_id}")
         pushed = asyncio.create_task(self._watch_pushed(), name=f"phone-push-{self.call.call_id}")
         try:
@@ -195,7 +197,10 @@ class CallFlow:
 
     async def _listen(self) -> Heard:
         # Free recognition at menus too: callers name services ("社保卡丢了") more often than keys.
-        return await self.pipeline.listen(digits=bool(self.last.number_slot))
+        waiting = self.handoff_status in ("waiting", "active")
+        return await self.pipeline.listen(digits=bool(self.last.number_slot),
+                                          no_speech_ms=HOLD_PROMPT_MS if waiting else None,
+                                          x_after=ID_X_AFTER_DIGITS if is_id_slot(self.last.number_slot) else None)
 
     async def _answer(self, heard: Keys | Utterance) -> str | None:
         """Acts on what the caller keyed or said; 'end' when the call is over (transferred or hung up)."""
@@ -236,7 +241,7 @@ class CallFlow:
         if self.last.number_slot:
             if not keys and self.last.own_number and heard.terminated:
                 return await self._confirm_number(self.caller_mobile)
-            if not keys or "*" in keys:
+            if not keys:
                 await self._speak(say("utter_phone_no_number"))
                 return None
             return await self._confirm_number(keys)
@@ -355,7 +360,7 @@ class CallFlow:
 
     async def _apologise(self) -> None:
         """The recorded apology (keypad or a person), or its synthesised words when no recording is there."""
-        self.last = Prompt(say("utter_phone_apology"), menu_prompt().choices)
+        self.last = Prompt(say("utter_phone_apology"), menu_prompt(self.prompts.listening).choices)
         if self.prompts.apology is not None:
             await self.pipeline.play_clip(self.prompts.apology, label="utter_phone_apology")
         else:

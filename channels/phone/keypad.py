@@ -10,6 +10,8 @@ from bot import texts
 # Slots whose answer is a number the caller may key in (ending with '#') instead of saying it.
 NUMBER_SLOT_ENDINGS = ("id_number", "phone")
 _OWN_NUMBER_SLOTS = ("callback_phone", "appointment_phone", "phone")
+# An ID number's last character may be X, which a keypad lacks: '*' after 17 digits stands for it.
+ID_X_AFTER_DIGITS = 17
 # How people say digits: 幺 and 两 for 1 and 2, and 拐/洞 in radio style; X closes some ID numbers.
 _SPOKEN_DIGITS = {
     "零": "0", "〇": "0", "洞": "0", "一": "1", "幺": "1", "二": "2", "两": "2", "三": "3", "四": "4",
@@ -22,6 +24,11 @@ _FILLER = re.compile(r"[\s,，。.、\-–—:：;；!！?？]|[是的啊呀吧�
 def is_number_slot(slot: str | None) -> bool:
     """Whether the requested slot is an ID or phone number."""
     return bool(slot) and slot.endswith(NUMBER_SLOT_ENDINGS)
+
+
+def is_id_slot(slot: str | None) -> bool:
+    """Whether the requested slot is a resident ID number (18 characters, the last may be X)."""
+    return bool(slot) and slot.endswith("id_number")
 
 
 def offers_own_number(slot: str | None) -> bool:

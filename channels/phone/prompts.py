@@ -17,7 +17,7 @@ from pathlib import Path
 from bot import texts
 from bot.conversation import engine_unavailable_message
 from channels.phone import menus
-from channels.phone.keypad import offers_own_number
+from channels.phone.keypad import is_id_slot, offers_own_number
 from channels.phone.menus import Choice
 from speech.audio import TELEPHONY_RATE, read_wav, resample_clip, write_wav
 from speech.errors import AudioDecodeError, SpeechError
@@ -62,6 +62,8 @@ def spoken(prompt: Prompt) -> str:
     parts = [sentence(prompt.text)]
     if prompt.number_slot:
         parts.append(say("utter_phone_number_hint"))
+        if is_id_slot(prompt.number_slot):
+            parts.append(say("utter_phone_id_x_hint"))
         if prompt.own_number:
             parts.append(say("utter_phone_own_number_hint"))
     elif prompt.choices:
@@ -69,10 +71,10 @@ def spoken(prompt: Prompt) -> str:
     return "".join(p for p in parts if p)
 
 
-def menu_prompt() -> Prompt:
-    """The top-level menu of the most asked services."""
+def menu_prompt(listening: bool = True) -> Prompt:
+    """The top-level menu of the most asked services; without a recogniser it asks for keys only."""
     text, choices = menus.menu()
-    return Prompt(text, choices)
+    return Prompt(text if listening else say("utter_phone_keypad_only"), choices)
 
 
 def number_prompt(text: str, slot: str, caller_mobile: str | None) -> Prompt:
@@ -104,10 +106,16 @@ class PhonePrompts:
         self.apology = shipped_apology()
         self.rendered_apology = False
 
+    @property
+    def listening(self) -> bool:
+        """Whether callers' speech can be recognised (otherwise the line offers keys only)."""
+        speech = self.cache.speech
+        return speech is not None and speech.can_recognize(self.cache.locale)
+
     def fixed_texts(self) -> list[str]:
         """Every prompt spoken without a dialogue turn, as it is said."""
         result = [say(name) for name in FIXED_PROMPTS]
-        result += [spoken(menu_prompt()), spoken(engine_unavailable_prompt())]
+        result += [spoken(menu_prompt()), spoken(menu_prompt(listening=False)), spoken(engine_unavailable_prompt())]
         return result
 
     async def warm(self) -> list[str]:
@@ -116,7 +124,7 @@ class PhonePrompts:
         apology = None
         if not failed:
             # Kept whole, so that it plays as one clip even when synthesis fails later.
-            with contextlib.suppress(SpeechError):
+            with contextlib.suppress(Exception):  # the shipped recording stands in
                 apology = await self.cache.clip(say("utter_phone_apology"), "slow")
         if apology is not None:
             self.apology, self.rendered_apology = apology, True

@@ -1,0 +1,92 @@
+"""Phone calls through the real dialogue engine: the call flow in this process, Rasa and the actions in the stack.
+
+The fake phone stands in for the SIP line (the SIP tests drive a real SIP client); everything
+behind it is real: the trained model, the action server, the database, espeak-ng.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from bot.conversation import ConversationService
+from bot.engine.client import RasaClient
+from bot.settings import load_settings
+from channels.phone.flow import CallFlow
+from channels.phone.prompts import PhonePrompts
+from speech.endpointing import EndpointConfig
+from speech.pyttsx3_tts import Pyttsx3Synthesizer
+from speech.service import SpeechService
+from tests.fakes.phone_call import FakePhoneCall
+from tests.stack.conftest import start_stack
+
+pytestmark = pytest.mark.stack
+
+
+@pytest.fixture(scope="module")
+def phone_stack(tmp_path_factory: pytest.TempPathFactory, database: str):
+    """The assistant on the test process's own database, so that the call flow here and the actions there share it."""
+    running = start_stack(tmp_path_factory.mktemp("phone-stack"), port_offset=4, database_url=database)
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="module")
+def prompts(tmp_path_factory: pytest.TempPathFactory):
+    synth = Pyttsx3Synthesizer(tmp_path_factory.mktemp("phone-stack-tts"))
+    rendered = PhonePrompts(SpeechService(None, synth))
+    assert asyncio.run(rendered.warm()) == []
+    yield rendered
+    synth.close()
+
+
+def said(flow: CallFlow) -> list[str]:
+    return [e.data.get("text", "") for e in flow.events if e.type.value == "prompt_start"]
+
+
+def key_for(flow: CallFlow, title: str) -> str:
+    """The key the last prompt offered for a button title."""
+    return next(c.key for c in flow.last.choices if c.title == title)
+
+
+def test_keypad_alone_asks_a_question_then_books_a_call_back(phone_stack, prompts):
+    async def scenario():
+        settings = load_settings(rasa_port=int(phone_stack.env["RASA_PORT"]), chat_timeout_seconds=20)
+        rasa = RasaClient(settings)
+        call = FakePhoneCall(call_id="stack-cb-1", caller="sip:13912345678@127.0.0.1", speed=40.0)
+        flow = CallFlow(call, ConversationService(rasa), prompts, endpoint=EndpointConfig(no_speech_timeout_ms=30000),
+                        staff_available=lambda: False, push_poll_seconds=0.2)
+        task = asyncio.create_task(flow.run())
+        turns = lambda: flow.outcome.turns  # noqa: E731
+
+        async def press(key: str, done_turns: int) -> None:
+            call.press(key)
+            await call.wait_until(lambda: turns() >= done_turns, 60)
+
+        await call.wait_until(lambda: call.played, 10)
+        await press("1", 1)                           # 社保卡
+        answer = said(flow)[-1]
+        await press("0", 2)                           # a person: nobody is on duty
+        await press(key_for(flow, "请工作人员回电"), 3)
+        assert flow.last.number_slot == "callback_phone" and flow.last.own_number
+        call.press("#")                               # the number this call comes from
+        await call.wait_until(lambda: "您输入的是" in said(flow)[-1], 20)
+        await press("1", 4)
+        await press(key_for(flow, "上午（9点到12点）"), 5)
+        call.hang_up_caller()
+        await asyncio.wait_for(task, 20)
+        await rasa.close()
+        return flow, answer
+
+    flow, answer = asyncio.run(scenario())
+    assert "社保卡" in answer and "请按1" in answer
+    booked = said(flow)[-1]
+    assert "已经记下了" in booked, said(flow)
+    from bot.db.models import StaffTask
+    from bot.db.session import unit_of_work
+
+    with unit_of_work() as session:
+        tasks = [t for t in session.query(StaffTask).all() if t.conversation_id == "phone:stack-cb-1"]
+    assert len(tasks) == 1
+
