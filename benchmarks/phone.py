@@ -3,13 +3,16 @@
 latency — against a running assistant with its phone line on, e.g. in another terminal
     SIP_LISTEN=127.0.0.1:5070 VOSK_MODEL_PATH=/path/to/vosk-model-small-cn-0.22 make run
 then
-    .venv/bin/python benchmarks/phone.py latency --line sip:service@127.0.0.1:5070 [--calls 20]
-A real baresip phone calls N times. In each call it speaks over the greeting (barge-in) and the time from
-the end of its speech (in what it sent) to the first sound of the answer (in what it heard) is taken:
-  "dialogue"  the words go through free (grammar-less) recognition and the dialogue engine, the answer
-              is synthesised;
-  "cached"    a short sound that recognition turns into no words, answered with a fixed prompt from the
-              prompt cache ("没有听清…" and the menu).
+    .venv/bin/python benchmarks/phone.py latency --line sip:service@127.0.0.1:5070 [--calls 20] \\
+        [--speech-cache var/speech-cache]
+A real baresip phone calls N times. In each call it asks its question over the greeting (barge-in); the
+words go through free (grammar-less) recognition and the dialogue engine, and the time from the end of
+its speech (in what it sent) to the first sound of the answer (in what it heard) is taken, twice:
+  "synthesised"  the assistant's synthesis cache (--speech-cache, its SPEECH_CACHE_DIR) is emptied before
+                 each call, so every answer is synthesised while the caller waits;
+  "cached"       the same question again: its answer comes from the synthesis cache (as fixed prompts and
+                 frequent answers do).
+Both include the endpointer's wait for the caller's silence (700 ms, speech/endpointing.py).
 With the Chinese model the caller says a Chinese question; without one (VOSK_MODEL_PATH = the Korean
 test model, as in the tests) a Korean word: pass --caller-voice ko.
 
@@ -40,24 +43,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
 
-from tests.channels.phone.sip_client import RATE, Baresip, PortBlock, loud_spans, silence, tone  # noqa: E402
+from tests.channels.phone.sip_client import RATE, Baresip, PortBlock, loud_spans, silence  # noqa: E402
 
 CALLER_TEXT = {"zh": ("社保卡怎么办理", "zh-CN"), "ko": ("엄마", "ko-KR")}
-# What recognition hears as no words: a short low hum (a cough or a line noise would do the same).
-HUM_SECONDS = 0.5
 
 
 def percentile(values: list[float], p: float) -> float:
     """The p-th percentile (nearest rank)."""
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered)) - 1))]
-
-
-def hum(seconds: float) -> bytes:
-    """A low hum with harmonics: loud enough to open an utterance, with no speech in it."""
-    t = np.arange(int(RATE * seconds)) / RATE
-    wave = sum(np.sin(2 * np.pi * 120 * k * t) / k for k in range(1, 6))
-    return (3000 * wave).astype("<i2").tobytes()
 
 
 async def caller_words(voice: str, cache: Path) -> bytes:
@@ -91,25 +85,42 @@ async def one_call(phone: Baresip, line: str, utterance: bytes, wait: float) -> 
     return after[0][0] if after else None
 
 
+def empty_cache(cache: Path) -> None:
+    """Removes the synthesised WAV files of the assistant's synthesis cache."""
+    for wav in cache.glob("??/*.wav"):
+        wav.unlink(missing_ok=True)
+
+
 async def latency(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         words = await caller_words(args.caller_voice, Path(tmp) / "tts")
-        for label, utterance in (("dialogue", words), ("cached", hum(HUM_SECONDS))):
+        modes = [("cached", None)]
+        if args.speech_cache:
+            modes.insert(0, ("synthesised", Path(args.speech_cache)))
+        else:
+            print("synthesised: skipped (give --speech-cache, the assistant's SPEECH_CACHE_DIR)")
+        for label, cache in modes:
             results: list[float] = []
             missing = 0
-            for index in range(args.calls):
+            # The cached round's first call puts the answer in the cache; it is not counted.
+            for index in range(args.calls + (1 if cache is None else 0)):
+                if cache is not None:
+                    empty_cache(cache)
                 async with Baresip(Path(tmp) / f"{label}{index}", PortBlock(args.base_port + 40)) as phone:
-                    value = await one_call(phone, args.line, utterance, args.wait)
+                    value = await one_call(phone, args.line, words, args.wait)
+                if cache is None and index == 0:
+                    continue
                 if value is None:
                     missing += 1
                 else:
                     results.append(value)
             if results:
-                print(f"{label:9s} end of speech → first answer audio over {len(results)} calls: "
+                print(f"{label:11s} end of speech → first answer audio over {len(results)} calls: "
                       f"p50 {percentile(results, 50) * 1000:.0f} ms, p95 {percentile(results, 95) * 1000:.0f} ms, "
                       f"max {max(results) * 1000:.0f} ms" + (f"; {missing} calls without an answer" if missing else ""))
             else:
-                print(f"{label:9s} no answer heard in {args.calls} calls")
+                print(f"{label:11s} no answer heard in {args.calls} calls")
+        print(f"load average now {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
 
 
 # ---- capacity ----------------------------------------------------------------------------------------------
@@ -292,6 +303,7 @@ def main() -> None:
     lat.add_argument("--calls", type=int, default=20)
     lat.add_argument("--caller-voice", choices=sorted(CALLER_TEXT), default="zh")
     lat.add_argument("--wait", type=float, default=6.0, help="seconds to listen for the answer")
+    lat.add_argument("--speech-cache", help="the assistant's SPEECH_CACHE_DIR, emptied before each synthesised call")
     lat.add_argument("--base-port", type=int, default=25000)
     cap = sub.add_parser("capacity")
     cap.add_argument("--calls", default="4,8,12,16,20")
