@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import os
 import random
 import socket
 import struct
@@ -31,6 +32,8 @@ _EVENT_KEYS = "0123456789*#ABCD"
 MAX_QUEUED_FRAMES = 10 * 1000 // FRAME_MS
 # A gap of at most this many lost packets is filled with silence so the endpointer's clock keeps time.
 _MAX_FILLED_GAP = 10
+# No caller audio for this long means the phone has stopped sending (DTX): silence frames stand in.
+_SILENT_AFTER_S = 0.1
 # A packet this late is counted as late: beyond what a far end's smallest jitter buffer (60 ms) absorbs
 # together with the network's own jitter.
 LATE_S = 2 * FRAME_MS / 1000
@@ -182,6 +185,16 @@ def _resolve(future: asyncio.Future[bool], value: bool) -> None:
         pass  # the loop is closed: nobody waits any more
 
 
+def _raise_priority() -> None:
+    """Asks the kernel to run this thread before ordinary work (as audio servers do); fine when refused."""
+    try:
+        os.sched_setscheduler(0, os.SCHED_RR, os.sched_param(1))
+        log.debug("media clock runs with real-time priority")
+    except (AttributeError, OSError):
+        # Without CAP_SYS_NICE (an unprivileged service): ordinary scheduling, still its own thread.
+        pass
+
+
 class MediaClock:
     """One thread that sends every call's next 20 ms packet on time, whatever the event loop is busy with.
 
@@ -222,6 +235,7 @@ class MediaClock:
         return self._thread is not None and self._thread.is_alive()
 
     def _run(self) -> None:
+        _raise_priority()
         step = FRAME_MS / 1000
         next_at = time.monotonic()
         while not self._stop.is_set():
@@ -286,7 +300,11 @@ class RtpStream:
         self._started = False
         self._talking = False
         self.closed = False
-        self.last_received = asyncio.get_running_loop().time()
+        self._loop = asyncio.get_running_loop()
+        self.last_received = self._loop.time()
+        # When the caller's audio last arrived (media clock's time base), for the silence filler.
+        self._last_audio = time.monotonic()
+        self.filled_frames = 0
         self.packets_sent = 0
         self.packets_received = 0
         # Packets that left more than LATE_S after their moment (the machine could not keep up).
@@ -333,6 +351,7 @@ class RtpStream:
         self.events.put(KeyPress(key))
 
     def _audio(self, packet: RtpPacket) -> None:
+        self._last_audio = time.monotonic()
         pcm = self._decode(packet.payload)
         if self._expected_sequence is not None:
             ahead = (packet.sequence - self._expected_sequence) & 0xFFFF
@@ -347,6 +366,13 @@ class RtpStream:
         for start in range(0, whole, FRAME_BYTES):
             self.events.put(AudioFrame(data[start:start + FRAME_BYTES]))
 
+    def _fill_silence(self) -> None:
+        if self.closed or time.monotonic() - self._last_audio <= _SILENT_AFTER_S:
+            return
+        self._expected_sequence = None  # the gap is filled here, not again when packets resume
+        self.filled_frames += 1
+        self.events.put(AudioFrame(b"\0" * FRAME_BYTES))
+
     # ---- sending ----
 
     def start(self) -> None:
@@ -359,6 +385,10 @@ class RtpStream:
         """Sends this stream's next packet (called by the media clock thread)."""
         if self.closed:
             return
+        if time.monotonic() - self._last_audio > _SILENT_AFTER_S:
+            # The caller's phone stopped sending (silence suppression, comfort noise, a lost stream):
+            # the call flow still hears time pass, so a caller who stopped talking is noticed.
+            self._loop.call_soon_threadsafe(self._fill_silence)
         if lateness > LATE_S:
             self.late_packets += 1
         self.max_lateness = max(self.max_lateness, lateness)

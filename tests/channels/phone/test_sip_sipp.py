@@ -57,7 +57,7 @@ def test_a_wrong_password_is_a_clear_registration_failure(tmp_path, caplog):
     assert "403" in caplog.text and "SIP_PASSWORD" in caplog.text
 
 
-def test_keys_sent_as_sip_info_arrive(tmp_path):
+def test_keys_sent_as_sip_info_arrive_and_a_silent_phone_still_gives_frames(tmp_path):
     async def scenario():
         async with SipLine(tmp_path) as line:
             status, errors = await run_sipp("info_keys.xml", port=SIPP_PORT, media_port=SIPP_PORT + 2,
@@ -66,6 +66,9 @@ def test_keys_sent_as_sip_info_arrive(tmp_path):
             (record,) = line.handler.calls
             await asyncio.wait_for(record.finished.wait(), 5)
             assert record.keys == ["5", "#"]
+            # SIPp sends no audio at all: silence frames stand in, so the call flow still hears time pass.
+            heard = record.audio
+            assert len(heard) >= 0.6 * 16000 and not any(heard)
             assert record.call.caller == "13700137000"
             assert await line.settled() == dict.fromkeys(line.endpoint.state, 0)
 
