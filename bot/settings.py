@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from bot.errors import ConfigurationError
@@ -87,6 +87,12 @@ class Settings(BaseSettings):
     telegram_webhook_secret: str | None = None
 
     sip_listen: str | None = None
+    sip_public_address: str | None = Field(None, description="the address callers and the trunk reach us at (NAT)")
+    sip_registrar: str | None = Field(None, description="host[:port] of the SIP trunk or PBX to register with")
+    sip_username: str | None = None
+    sip_password: SecretStr | None = None
+    sip_rtp_ports: str = Field("10000-10999", description="UDP ports for call audio, low-high; open them in the firewall")
+    sip_max_calls: int = Field(20, ge=1, le=500)
     vosk_model_path: Path | None = None
     speech_cache_dir: Path = VAR_DIR / "speech-cache"
     run_dir: Path = VAR_DIR / "run"
@@ -123,6 +129,42 @@ class Settings(BaseSettings):
                 raise ValueError("SIP_LISTEN must be host:port, e.g. 0.0.0.0:5060")
         return value or None
 
+    @field_validator("sip_public_address")
+    @classmethod
+    def _bare_address(cls, value: str | None) -> str | None:
+        # One colon is host:port (not wanted here); IPv6 addresses have several.
+        if value and (value.count(":") == 1 or any(ch in value for ch in " /@;")):
+            raise ValueError("SIP_PUBLIC_ADDRESS must be an IP address or host name without port, e.g. 203.0.113.10")
+        return value.strip("[]") if value else None
+
+    @field_validator("sip_registrar")
+    @classmethod
+    def _registrar(cls, value: str | None) -> str | None:
+        if value:
+            value = value.strip().removeprefix("sip:")
+            host, sep, port = value.rpartition(":")
+            if (sep and not port.isdigit()) or (sep and not host) or not value or " " in value:
+                raise ValueError("SIP_REGISTRAR must be host or host:port, e.g. sip.example-trunk.cn:5060")
+        return value or None
+
+    @field_validator("sip_rtp_ports")
+    @classmethod
+    def _port_range(cls, value: str) -> str:
+        low, sep, high = value.partition("-")
+        if not sep or not low.strip().isdigit() or not high.strip().isdigit() or not (
+            1024 <= int(low) < int(high) <= 65535
+        ):
+            raise ValueError("SIP_RTP_PORTS must be low-high within 1024-65535 with at least two ports, e.g. 10000-10999")
+        return f"{int(low)}-{int(high)}"
+
+    @model_validator(mode="after")
+    def _registration_complete(self) -> "Settings":
+        if self.sip_registrar and not self.sip_username:
+            raise ValueError("SIP_REGISTRAR is set but SIP_USERNAME is not: set the account name the trunk gave you")
+        if self.sip_password and not self.sip_registrar:
+            raise ValueError("SIP_PASSWORD is set but SIP_REGISTRAR is not: set the trunk or PBX to register with")
+        return self
+
     @model_validator(mode="after")
     def _no_placeholders_in_production(self) -> "Settings":
         if self.environment == "production":
@@ -142,6 +184,20 @@ class Settings(BaseSettings):
     def rasa_url(self, worker: int = 0) -> str:
         """Base URL of one Rasa worker process."""
         return f"http://{self.rasa_host}:{self.rasa_port + worker}"
+
+    @property
+    def sip_registrar_address(self) -> tuple[str, int] | None:
+        """The registrar as (host, port), 5060 when no port is given."""
+        if not self.sip_registrar:
+            return None
+        host, sep, port = self.sip_registrar.rpartition(":")
+        return (host.strip("[]"), int(port)) if sep else (self.sip_registrar, 5060)
+
+    @property
+    def sip_rtp_port_range(self) -> tuple[int, int]:
+        """SIP_RTP_PORTS as (low, high)."""
+        low, _, high = self.sip_rtp_ports.partition("-")
+        return int(low), int(high)
 
     @property
     def action_url(self) -> str:

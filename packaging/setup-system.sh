@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the assistant uses (speech synthesis, audio conversion) and, with --test,
 # what the tests need too (a real browser, a Chinese font for screenshots, PDF and QR-code readers for the
-# printed kiosk slip, axe-core from npm).
+# printed kiosk slip, real SIP clients for the phone line: baresip and SIPp, axe-core from npm).
 # Installs only what is missing; without root it prints the command to run instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,7 +14,8 @@ say() { printf '[setup] %s\n' "$*"; }
 needed=("espeak-ng:espeak-ng" "ffmpeg:ffmpeg")
 if [ "$with_test" = 1 ]; then
   needed+=("chromium:chromium" "fonts-wqy-microhei:/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"
-           "poppler-utils:pdftotext" "zbar-tools:zbarimg" "npm:npm")
+           "poppler-utils:pdftotext" "zbar-tools:zbarimg" "npm:npm"
+           "baresip-core:baresip" "sip-tester:sipp")
 fi
 
 missing=()
