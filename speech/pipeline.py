@@ -408,14 +408,15 @@ class VoicePipeline:
         for item in [*kept, *recent]:
             self._inputs.put_nowait(item)
 
-    async def play_clip(self, clip: AudioClip, *, barge_in: bool = True, label: str = "") -> SpeakOutcome:
-        """Plays recorded audio (the shipped apology) as a prompt."""
+    async def play_clip(self, clip: AudioClip, *, barge_in: bool = True, label: str = "",
+                        filler: bool = False) -> SpeakOutcome:
+        """Plays recorded audio (the shipped apology; a `filler` tone while the caller waits) as a prompt."""
         if self.ended:
             return SpeakOutcome.ENDED
-        self.emit(EventType.PROMPT_START, Stage.SPEAK, text=label, recorded=True)
+        self.emit(EventType.PROMPT_START, Stage.SPEAK, text=label, recorded=True, filler=filler)
         watcher = asyncio.create_task(self._watch(barge_in))
         try:
-            outcome = await self._play(clip, watcher, True)
+            outcome = await self._play(clip, watcher, not filler)
         finally:
             if not watcher.done():
                 watcher.cancel()

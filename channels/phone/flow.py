@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from starlette.concurrency import run_in_threadpool
@@ -23,7 +23,15 @@ from bot.privacy import mask_phone, redact_text
 from bot.services import conversations, handoff
 from channels.phone import menus
 from channels.phone.call import AudioFrame, HungUp, KeyPress, PhoneCall
-from channels.phone.keypad import ID_X_AFTER_DIGITS, is_id_slot, is_number_slot, mobile_of, read_aloud, spoken_digits
+from channels.phone.keypad import (
+    ID_X_AFTER_DIGITS,
+    is_id_slot,
+    is_number_slot,
+    mobile_of,
+    read_aloud,
+    speakable,
+    spoken_digits,
+)
 from channels.phone.prompts import PhonePrompts, Prompt, menu_prompt, number_prompt, say, sentence, spoken
 from speech.endpointing import EndpointConfig
 from speech.pipeline import (
@@ -51,6 +59,8 @@ SILENT_TURNS_BEFORE_GOODBYE = 2
 PUSH_POLL_SECONDS = 1.0
 # Attempts at a read-back confirmation before the number is asked for again.
 CONFIRM_ATTEMPTS = 2
+# A dialogue turn slower than this gets the soft "thinking" tone, and again after each tone.
+THINKING_AFTER_S = 1.5
 # While the caller waits for staff, how long a quiet line lasts before the next "please hold".
 HOLD_PROMPT_MS = 30_000
 
@@ -84,6 +94,7 @@ class CallFlow:
         endpoint: EndpointConfig | None = None,
         on_event: Callable[[PipelineEvent], None] | None = None,
         push_poll_seconds: float = PUSH_POLL_SECONDS,
+        thinking_after_s: float = THINKING_AFTER_S,
         locale: str = "zh-CN",
     ) -> None:
         self.call = call
@@ -92,6 +103,7 @@ class CallFlow:
         self.staff_uri = staff_uri
         self.staff_available = staff_available
         self.push_poll_seconds = push_poll_seconds
+        self.thinking_after_s = thinking_after_s
         self.locale = locale
         self.conversation_id = f"{PREFIX}{call.call_id}"
         self.caller_mobile = mobile_of(call.caller)
@@ -319,7 +331,7 @@ class CallFlow:
         message = IncomingMessage(self.conversation_id, text, channel=CHANNEL, locale=self.locale)
         try:
             async with self.pipeline.stage(Stage.DIALOGUE, text=redact_text(text)):
-                result = await self.conversations.handle(message)
+                result = await self._while_thinking(self.conversations.handle(message))
         except Exception:  # noqa: BLE001 - the caller hears the apology, never dead air
             log.exception("dialogue turn of %s failed", self.conversation_id)
             await self._apologise()
@@ -333,6 +345,22 @@ class CallFlow:
         self.last = prompt
         outcome = await self._speak(spoken(prompt))
         return "end" if outcome is SpeakOutcome.ENDED else None
+
+    async def _while_thinking(self, work: Awaitable[TurnResult]) -> TurnResult:
+        """Awaits the dialogue; a slow answer gets a soft tone now and then, so the line never goes dead."""
+        task = asyncio.ensure_future(work)
+        try:
+            while True:
+                done, _ = await asyncio.wait({task}, timeout=self.thinking_after_s)
+                if done:
+                    return task.result()
+                if self.pipeline.ended:
+                    # The caller is gone: the turn still completes (it is recorded), nobody hears it.
+                    return await task
+                await self.pipeline.play_clip(self.prompts.thinking, barge_in=False, label="thinking", filler=True)
+        finally:
+            if not task.done():
+                task.cancel()
 
     def _prompt_for(self, result: TurnResult) -> Prompt | None:
         if not result.messages:
@@ -356,7 +384,7 @@ class CallFlow:
     # --- speaking -----------------------------------------------------------------------------------------------
 
     async def _speak(self, text: str, *, barge_in: bool = True) -> SpeakOutcome:
-        return await self.pipeline.speak(text, rate=self.rate, barge_in=barge_in)
+        return await self.pipeline.speak(speakable(text), rate=self.rate, barge_in=barge_in)
 
     async def _apologise(self) -> None:
         """The recorded apology (keypad or a person), or its synthesised words when no recording is there."""

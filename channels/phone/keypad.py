@@ -63,11 +63,15 @@ def mobile_of(caller: str) -> str | None:
 
 
 def groups(number: str) -> list[str]:
-    """A number cut the way it is read: mobile 3-4-4, ID 6-8-4, others in fours."""
+    """A number cut the way it is read: short ones whole, mobile 3-4-4, ID 6-8-4, references 3-3-3, others in fours."""
+    if len(number) <= 6:
+        return [number]
     if len(number) == 11 and number.startswith("1"):
         sizes = (3, 4, 4)
     elif len(number) == 18:
         sizes = (6, 8, 4)
+    elif len(number) == 9:
+        sizes = (3, 3, 3)  # an application reference, as it is printed: 123-456-789
     else:
         sizes = (4,) * ((len(number) + 3) // 4)
     result, start = [], 0
@@ -87,3 +91,36 @@ def read_aloud(number: str) -> str:
         return "".join(names[int(c)] if c.isdigit() else c for c in group)
 
     return separator.join(say(g) for g in groups(number))
+
+
+# A long number in a reply (a phone number, an application reference "123-456-789"), and a
+# reference code of letters and digits ("YY-7K3Q9P"); short numbers ("第1位", "9点") stay as they are.
+_LONG_NUMBER = re.compile(r"(?<![\dA-Za-z])\d(?:[\d \-]*\d)?[Xx]?(?![\dA-Za-z])")
+_CODE = re.compile(r"(?<![A-Za-z0-9])([A-Z]{2,3})-([A-Z0-9]{4,})(?![A-Za-z0-9])")
+_MIN_DIGITS_READ_ONE_BY_ONE = 5
+
+
+def _say_characters(value: str) -> str:
+    names = texts.text("utter_phone_digit_names")
+    return " ".join(names[int(c)] if c.isdigit() else c for c in value)
+
+
+def speakable(text: str) -> str:
+    """The text with long numbers read digit by digit in groups and codes letter by letter, as on the phone."""
+
+    def number(match: re.Match[str]) -> str:
+        raw = match.group(0)
+        digits = re.sub(r"[ \-]", "", raw).upper()
+        if sum(c.isdigit() for c in digits) < _MIN_DIGITS_READ_ONE_BY_ONE:
+            return raw
+        parts = [p for p in re.split(r"[ \-]+", raw.upper()) if p]
+        if len(parts) > 1:
+            separator = texts.text("utter_phone_digit_group_separator")
+            return separator.join(_say_characters(p).replace(" ", "") for p in parts)
+        return read_aloud(digits)
+
+    def code(match: re.Match[str]) -> str:
+        separator = texts.text("utter_phone_digit_group_separator")
+        return _say_characters(match.group(1)) + separator + _say_characters(match.group(2))
+
+    return _LONG_NUMBER.sub(number, _CODE.sub(code, text or ""))

@@ -14,10 +14,12 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from bot import texts
 from bot.conversation import engine_unavailable_message
 from channels.phone import menus
-from channels.phone.keypad import is_id_slot, offers_own_number
+from channels.phone.keypad import is_id_slot, offers_own_number, speakable
 from channels.phone.menus import Choice
 from speech.audio import TELEPHONY_RATE, read_wav, resample_clip, write_wav
 from speech.errors import AudioDecodeError, SpeechError
@@ -88,6 +90,17 @@ def engine_unavailable_prompt() -> Prompt:
     return Prompt(message.text, menus.choices_for(message.buttons))
 
 
+def thinking_tone(sample_rate: int = TELEPHONY_RATE) -> AudioClip:
+    """Two soft rising notes: "still here, working on it" while the dialogue takes its time (no words)."""
+    notes = []
+    for freq in (523.25, 659.25):  # C5, E5
+        t = np.arange(int(sample_rate * 0.14)) / sample_rate
+        envelope = np.minimum(1.0, np.minimum(t, t[::-1]) / 0.02)  # 20 ms fades: no clicks
+        notes.append(0.06 * envelope * np.sin(2 * np.pi * freq * t))
+    samples = np.concatenate([notes[0], np.zeros(int(sample_rate * 0.04)), notes[1], np.zeros(int(sample_rate * 0.5))])
+    return AudioClip((samples * 32767).astype("<i2").tobytes(), sample_rate)
+
+
 def shipped_apology() -> AudioClip | None:
     """The apology recorded in the repository, at the telephone rate; None when the file is missing."""
     try:
@@ -104,6 +117,7 @@ class PhonePrompts:
     def __init__(self, speech: Synthesis | None, sample_rate: int = TELEPHONY_RATE, locale: str = "zh-CN") -> None:
         self.cache = PromptCache(speech, sample_rate, locale)
         self.apology = shipped_apology()
+        self.thinking = thinking_tone(sample_rate)
         self.rendered_apology = False
 
     @property
@@ -116,7 +130,7 @@ class PhonePrompts:
         """Every prompt spoken without a dialogue turn, as it is said."""
         result = [say(name) for name in FIXED_PROMPTS]
         result += [spoken(menu_prompt()), spoken(menu_prompt(listening=False)), spoken(engine_unavailable_prompt())]
-        return result
+        return [speakable(text) for text in result]
 
     async def warm(self) -> list[str]:
         """Renders the fixed prompts; the apology is taken from synthesis when it works, else the shipped WAV."""

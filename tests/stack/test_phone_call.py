@@ -10,6 +10,7 @@ import asyncio
 
 import pytest
 
+from bot import texts
 from bot.conversation import ConversationService
 from bot.engine.client import RasaClient
 from bot.settings import load_settings
@@ -90,3 +91,34 @@ def test_keypad_alone_asks_a_question_then_books_a_call_back(phone_stack, prompt
         tasks = [t for t in session.query(StaffTask).all() if t.conversation_id == "phone:stack-cb-1"]
     assert len(tasks) == 1
 
+
+
+def test_a_caller_waiting_for_staff_hears_the_staff_members_reply(phone_stack, prompts):
+    from tests.stack.test_handoff_flow import Desk
+
+    desk = Desk(phone_stack)
+
+    async def scenario():
+        settings = load_settings(rasa_port=int(phone_stack.env["RASA_PORT"]), chat_timeout_seconds=20)
+        rasa = RasaClient(settings)
+        call = FakePhoneCall(call_id="stack-staff-1", speed=40.0)
+        # No staff line configured: the caller is queued through the dialogue engine.
+        flow = CallFlow(call, ConversationService(rasa), prompts, push_poll_seconds=0.2)
+        task = asyncio.create_task(flow.run())
+        await call.wait_until(lambda: call.played, 10)
+        call.press("0")
+        await call.wait_until(lambda: flow.outcome.turns == 1, 60)
+        assert flow.handoff_status == "waiting"
+        handoff = await asyncio.to_thread(desk.waiting_for, "phone:stack-staff-1")
+        assert handoff["channel"] == "phone"
+        assert (await asyncio.to_thread(desk.post, f"/handoffs/{handoff['id']}/accept")).status_code == 200
+        reply = await asyncio.to_thread(desk.post, f"/handoffs/{handoff['id']}/messages", {"text": "您好，我是窗口的小李。"})
+        assert reply.status_code == 200, reply.text
+        await call.wait_until(lambda: any("小李" in t for t in said(flow)), 30)
+        call.hang_up_caller()
+        await asyncio.wait_for(task, 20)
+        await rasa.close()
+        return flow
+
+    flow = asyncio.run(scenario())
+    assert texts.text("utter_phone_from_staff", text="您好，我是窗口的小李。") in said(flow)

@@ -511,3 +511,36 @@ def test_without_a_recogniser_the_line_asks_for_keys_only(line, synthesizer):
     assert texts.text("utter_phone_keypad_only") in said[0] and texts.text("utter_phone_menu") not in said[0]
     assert said[1].startswith(texts.text("utter_phone_keypad_only"))
     assert call_line.sent() == ["社保卡怎么办理"]
+
+
+class SlowConversations:
+    """A dialogue core that takes its time before answering."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    async def handle(self, message):
+        from bot.conversation import ChatState, OutgoingMessage, TurnResult
+
+        await asyncio.sleep(self.seconds)
+        return TurnResult(message.sender_id, (OutgoingMessage("社保卡补办要带身份证原件。"),), ChatState())
+
+
+def test_a_slow_answer_is_bridged_by_a_soft_tone_not_silence(line):
+    async def scenario():
+        call_line = line(thinking_after_s=0.2)
+        call_line.flow.conversations = SlowConversations(1.2)
+        await greeted(call_line)
+        call_line.call.press("1")
+        await call_line.call.wait_until(lambda: any("身份证原件" in t for t in prompts_started(call_line)), 10)
+        call_line.call.hang_up_caller()
+        await call_line.finish()
+        return call_line
+
+    call_line = run(scenario())
+    tone_clip = call_line.flow.prompts.thinking
+    tones = [p for p in call_line.call.played if p.pcm16 == tone_clip.pcm16]
+    assert len(tones) >= 2 and loudness_dbfs(tone_clip.pcm16) > -40
+    # The tone is not the answer: the response latency is measured to the answer's first audio.
+    fillers = [e for e in call_line.flow.events if e.type is EventType.PROMPT_START and e.data.get("filler")]
+    assert len(fillers) == len(tones)
