@@ -73,3 +73,20 @@ def test_keys_sent_as_sip_info_arrive_and_a_silent_phone_still_gives_frames(tmp_
             assert await line.settled() == dict.fromkeys(line.endpoint.state, 0)
 
     run(scenario)
+
+
+def test_a_re_invite_moving_the_callers_audio_is_answered_and_followed(tmp_path):
+    async def scenario():
+        async with SipLine(tmp_path) as line:
+            task = asyncio.get_running_loop().create_task(
+                run_sipp("reinvite.xml", port=SIPP_PORT, media_port=SIPP_PORT + 2,
+                         remote=f"127.0.0.1:{SIP_PORT}", workdir=tmp_path))
+            await line.handler.answered.wait()
+            stream = line.handler.calls[0].call.stream
+            assert stream.remote[1] == SIPP_PORT + 2
+            status, errors = await task  # fails unless our 200 OK to the re-INVITE came
+            assert status == 0, errors
+            assert stream.remote == ("127.0.0.1", 25096)  # the port the re-INVITE names
+            assert await line.settled() == dict.fromkeys(line.endpoint.state, 0)
+
+    run(scenario)
