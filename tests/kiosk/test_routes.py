@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from bot.gateway.app import create_app
 from bot.services import audit, staff
 from bot.settings import get_settings
-from tests.fakes.rasa import FakeRasa
+from tests.fakes.rasa import WEBHOOK, FakeRasa
 
 PASSWORD = "password-123"
 
@@ -24,10 +24,10 @@ class SubmittingRasa(FakeRasa):
     submits: str | None = None
 
     def handler(self, request: httpx.Request) -> httpx.Response:
-        response = super().handler(request)
-        if request.url.path == "/webhooks/rest/webhook" and self.submits:
+        # The state after a submitting turn carries the reference.
+        if request.url.path == WEBHOOK and self.submits:
             self.slots["application_reference"] = self.submits
-        return response
+        return super().handler(request)
 
 
 @pytest.fixture

@@ -27,10 +27,28 @@ pytestmark = pytest.mark.stack
 
 @pytest.fixture(scope="module")
 def phone_stack(tmp_path_factory: pytest.TempPathFactory, database: str):
-    """The assistant on the test process's own database, so that the call flow here and the actions there share it."""
-    running = start_stack(tmp_path_factory.mktemp("phone-stack"), port_offset=4, database_url=database)
+    """The assistant on a database of its own that this test process uses too, so the call flow here and the
+    actions there share it; fresh, so staff logged in by earlier tests do not count as on duty."""
+    import os
+
+    from bot.db import session
+    from bot.db.migrate import upgrade
+    from bot.settings import get_settings
+
+    def use(url: str) -> None:
+        os.environ["DATABASE_URL"] = url
+        get_settings.cache_clear()
+        session.get_engine.cache_clear()
+
+    workdir = tmp_path_factory.mktemp("phone-stack")
+    own = f"sqlite:///{workdir / 'phone.db'}"
+    upgrade(own)
+    use(own)
+    running = start_stack(workdir, port_offset=4, database_url=own)
     yield running
     running.stop()
+    session.get_engine().dispose()
+    use(database)
 
 
 @pytest.fixture(scope="module")
