@@ -598,7 +598,9 @@ class VoicePipeline:
                     elif event.kind is EndpointKind.SPEECH_END:
                         # The caller's last sound was a trailing-silence wait before this moment.
                         trailing = config.trailing_silence_ms / 1000 if event.reason == "silence" else 0.0
-                        self.emit(EventType.SPEECH_END, Stage.LISTEN, reason=event.reason, trailing_s=trailing)
+                        # Input still queued behind this frame: how far listening lags behind the caller.
+                        self.emit(EventType.SPEECH_END, Stage.LISTEN, reason=event.reason, trailing_s=trailing,
+                                  queued=self._inputs.qsize())
                         return await recogniser.final(self, reason=event.reason)
                     elif event.kind is EndpointKind.NO_SPEECH:
                         self.emit(EventType.NO_SPEECH, Stage.LISTEN, reason=event.reason)
@@ -722,24 +724,29 @@ class _Recognition:
             pipeline.emit(EventType.FINAL, Stage.RECOGNISE, text="", recognised=False)
             pipeline.emit(EventType.STAGE_END, Stage.RECOGNISE)
             return Utterance("", 0.0, recognised=False)
+        started, settled_early = time.monotonic(), self._settling is not None
         failure = await self._settled(pipeline)
         if failure is not None:
             return failure
         try:
             if self._fed or self._buffer or not self._finals:
+                settled_early = False
                 await self._finish(pipeline)
         except SpeechError as err:
             self.stream = None
             return pipeline._recognition_failed(err)
-        self.stream = None
+        self.close()
         text = "".join(self._finals)
         confidence = round(sum(self._confidences) / len(self._confidences), 4) if self._confidences else 0.0
-        pipeline.emit(EventType.FINAL, Stage.RECOGNISE, text=text, confidence=confidence, reason=reason)
+        pipeline.emit(EventType.FINAL, Stage.RECOGNISE, text=text, confidence=confidence, reason=reason,
+                      seconds=round(time.monotonic() - started, 4), settled_early=settled_early)
         pipeline.emit(EventType.STAGE_END, Stage.RECOGNISE)
         return Utterance(text, confidence)
 
     def close(self) -> None:
-        self.stream = None
         if self._settling is not None:
             self._settling.cancel()
             self._settling = None
+        stream, self.stream = self.stream, None
+        if stream is not None:
+            stream.close()

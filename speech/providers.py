@@ -78,6 +78,9 @@ class RecognitionStream(abc.ABC):
     async def finish_async(self) -> FinalResult:
         """Like finish, run off the event loop."""
 
+    def close(self) -> None:
+        """The caller's turn is over: the stream is not fed again (a recogniser may be kept for the next one)."""
+
 
 class SpeechToText(abc.ABC):
     """A recogniser: declares languages, sample rates and formats; transcribes clips and streams."""
