@@ -230,7 +230,31 @@ class PromptCache:
                 except Exception as err:  # noqa: BLE001 - a prompt that cannot be rendered must not stop the start
                     log.warning("prompt %r could not be rendered: %s", text, err)
                     failed.append(text)
+        rendered = next((clip for clip in self._clips.values()), None)
+        if rendered is not None:
+            await self.warm_recognition(rendered)
         return failed
+
+    async def warm_recognition(self, clip: AudioClip) -> None:
+        """Runs a recogniser over a rendered prompt once and leaves it for the first caller.
+
+        A new recogniser spends 0.5-1 s of CPU on the first speech it hears; without this the first
+        caller's end of speech would be detected (and answered) that much later.
+        """
+        speech = self.speech
+        if speech is None or clip.sample_rate != self.sample_rate or not speech.can_recognize(self.locale):
+            return
+
+        def recognise() -> None:
+            stream = speech.asr.open_stream(self.sample_rate, locale=self.locale)
+            stream.accept(clip.pcm16)
+            stream.finish()
+            stream.close()
+
+        try:
+            await asyncio.to_thread(recognise)
+        except SpeechError as err:
+            log.warning("the recogniser could not be warmed: %s", err)
 
 
 def spoken_pieces(text: str) -> list[str]:
