@@ -245,14 +245,8 @@ class PromptCache:
         if speech is None or clip.sample_rate != self.sample_rate or not speech.can_recognize(self.locale):
             return
 
-        def recognise() -> None:
-            stream = speech.asr.open_stream(self.sample_rate, locale=self.locale)
-            stream.accept(clip.pcm16)
-            stream.finish()
-            stream.close()
-
         try:
-            await asyncio.to_thread(recognise)
+            await asyncio.to_thread(speech.asr.warm, clip.pcm16, self.sample_rate, locale=self.locale)
         except SpeechError as err:
             log.warning("the recogniser could not be warmed: %s", err)
 

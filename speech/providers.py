@@ -60,7 +60,7 @@ class PartialResult:
 
 
 class RecognitionStream(abc.ABC):
-    """One caller's audio, fed in chunks; a new recogniser per stream."""
+    """One caller's turn of audio, fed in chunks; close() once it is over."""
 
     @abc.abstractmethod
     def accept(self, pcm16: bytes) -> PartialResult | FinalResult | None:
@@ -84,6 +84,9 @@ class RecognitionStream(abc.ABC):
 
 class SpeechToText(abc.ABC):
     """A recogniser: declares languages, sample rates and formats; transcribes clips and streams."""
+
+    def warm(self, pcm16: bytes, sample_rate: int, *, locale: str = "zh-CN") -> None:
+        """Recognises some audio once and throws the text away, so that the first real stream starts fast."""
 
     @property
     @abc.abstractmethod

@@ -1,4 +1,4 @@
-"""Offline recognition with vosk: one loaded model per directory, one recogniser per stream."""
+"""Offline recognition with vosk: one loaded model per directory, one recogniser per stream, kept for the next one."""
 
 from __future__ import annotations
 
@@ -301,6 +301,13 @@ class VoskRecognizer(SpeechToText):
         if recogniser is None:
             recogniser = _Recogniser(self._model(locale), sample_rate, grammar_json, locale)
         return VoskStream(recogniser, self._executor, functools.partial(self._keep, key))
+
+    def warm(self, pcm16: bytes, sample_rate: int, *, locale: str = "zh-CN") -> None:
+        """Leaves a used recogniser for the locale and rate: the first caller's speech is then not held up."""
+        stream = self.open_stream(sample_rate, locale=locale)
+        stream.accept(pcm16)
+        stream.finish()
+        stream.close()
 
     def _keep(self, key: tuple[str, int, str | None], recogniser: _Recogniser) -> None:
         with self._idle_lock:
