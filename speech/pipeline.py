@@ -244,7 +244,6 @@ class PromptCache:
         speech = self.speech
         if speech is None or clip.sample_rate != self.sample_rate or not speech.can_recognize(self.locale):
             return
-
         try:
             await asyncio.to_thread(speech.asr.warm, clip.pcm16, self.sample_rate, locale=self.locale)
         except SpeechError as err:
