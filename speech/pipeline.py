@@ -230,7 +230,24 @@ class PromptCache:
                 except Exception as err:  # noqa: BLE001 - a prompt that cannot be rendered must not stop the start
                     log.warning("prompt %r could not be rendered: %s", text, err)
                     failed.append(text)
+        rendered = next((clip for clip in self._clips.values()), None)
+        if rendered is not None:
+            await self.warm_recognition(rendered)
         return failed
+
+    async def warm_recognition(self, clip: AudioClip) -> None:
+        """Runs a recogniser over a rendered prompt once and leaves it for the first caller.
+
+        A new recogniser spends 0.5-1 s of CPU on the first speech it hears; without this the first
+        caller's end of speech would be detected (and answered) that much later.
+        """
+        speech = self.speech
+        if speech is None or clip.sample_rate != self.sample_rate or not speech.can_recognize(self.locale):
+            return
+        try:
+            await asyncio.to_thread(speech.asr.warm, clip.pcm16, self.sample_rate, locale=self.locale)
+        except SpeechError as err:
+            log.warning("the recogniser could not be warmed: %s", err)
 
 
 def spoken_pieces(text: str) -> list[str]:
@@ -598,7 +615,9 @@ class VoicePipeline:
                     elif event.kind is EndpointKind.SPEECH_END:
                         # The caller's last sound was a trailing-silence wait before this moment.
                         trailing = config.trailing_silence_ms / 1000 if event.reason == "silence" else 0.0
-                        self.emit(EventType.SPEECH_END, Stage.LISTEN, reason=event.reason, trailing_s=trailing)
+                        # Input still queued behind this frame: how far listening lags behind the caller.
+                        self.emit(EventType.SPEECH_END, Stage.LISTEN, reason=event.reason, trailing_s=trailing,
+                                  queued=self._inputs.qsize())
                         return await recogniser.final(self, reason=event.reason)
                     elif event.kind is EndpointKind.NO_SPEECH:
                         self.emit(EventType.NO_SPEECH, Stage.LISTEN, reason=event.reason)
@@ -613,6 +632,10 @@ class VoicePipeline:
                     failure = await recogniser.feed(self, item.pcm16)
                     if failure is not None:
                         return failure
+                if was_in_speech and recogniser is not None and quiet_ms >= RECOGNISED_SILENCE_MS:
+                    # The caller paused: their words are finished now, while the endpointer still waits,
+                    # so the text is ready when the wait ends (vosk's final takes 0.1-0.3 s).
+                    recogniser.settle(self)
         finally:
             if recogniser is not None and not isinstance(recogniser, Failure):
                 recogniser.close()
@@ -655,11 +678,18 @@ class _Recognition:
         self._buffer = b""
         self._finals: list[str] = []
         self._confidences: list[float] = []
+        # Audio went in since the stream's last final result.
+        self._fed = False
+        self._settling: asyncio.Task | None = None
 
     async def feed(self, pipeline: VoicePipeline, pcm16: bytes) -> Failure | None:
         if self.stream is None:
             return None
+        failure = await self._settled(pipeline)
+        if failure is not None or self.stream is None:
+            return failure
         self._buffer += pcm16
+        self._fed = True
         while len(self._buffer) >= self._chunk:
             chunk, self._buffer = self._buffer[: self._chunk], self._buffer[self._chunk:]
             try:
@@ -678,28 +708,62 @@ class _Recognition:
             self._finals.append(result.text)
             self._confidences.append(result.confidence)
 
+    def settle(self, pipeline: VoicePipeline) -> None:
+        """Starts the final result of what was fed so far; speech that follows goes on in the same stream."""
+        if self.stream is None or self._settling is not None or not self._fed:
+            return
+        self._settling = asyncio.ensure_future(self._finish(pipeline))
+
+    async def _finish(self, pipeline: VoicePipeline) -> None:
+        if self._buffer:
+            chunk, self._buffer = self._buffer, b""
+            self._note(pipeline, await self.stream.accept_async(chunk))
+        self._fed = False
+        last = await self.stream.finish_async()
+        if last.text:
+            self._finals.append(last.text)
+            self._confidences.append(last.confidence)
+
+    async def _settled(self, pipeline: VoicePipeline) -> Failure | None:
+        """Waits for a final result started by settle(), so the stream's calls keep their order."""
+        task, self._settling = self._settling, None
+        if task is None:
+            return None
+        try:
+            await task
+        except SpeechError as err:
+            self.stream = None
+            return pipeline._recognition_failed(err)
+        return None
+
     async def final(self, pipeline: VoicePipeline, reason: str) -> Utterance | Failure:
         if self.stream is None:
             pipeline.emit(EventType.FINAL, Stage.RECOGNISE, text="", recognised=False)
             pipeline.emit(EventType.STAGE_END, Stage.RECOGNISE)
             return Utterance("", 0.0, recognised=False)
+        started, settled_early = time.monotonic(), self._settling is not None
+        failure = await self._settled(pipeline)
+        if failure is not None:
+            return failure
         try:
-            if self._buffer:
-                self._note(pipeline, await self.stream.accept_async(self._buffer))
-                self._buffer = b""
-            last = await self.stream.finish_async()
+            if self._fed or self._buffer or not self._finals:
+                settled_early = False
+                await self._finish(pipeline)
         except SpeechError as err:
             self.stream = None
             return pipeline._recognition_failed(err)
-        self.stream = None
-        if last.text:
-            self._finals.append(last.text)
-            self._confidences.append(last.confidence)
+        self.close()
         text = "".join(self._finals)
         confidence = round(sum(self._confidences) / len(self._confidences), 4) if self._confidences else 0.0
-        pipeline.emit(EventType.FINAL, Stage.RECOGNISE, text=text, confidence=confidence, reason=reason)
+        pipeline.emit(EventType.FINAL, Stage.RECOGNISE, text=text, confidence=confidence, reason=reason,
+                      seconds=round(time.monotonic() - started, 4), settled_early=settled_early)
         pipeline.emit(EventType.STAGE_END, Stage.RECOGNISE)
         return Utterance(text, confidence)
 
     def close(self) -> None:
-        self.stream = None
+        if self._settling is not None:
+            self._settling.cancel()
+            self._settling = None
+        stream, self.stream = self.stream, None
+        if stream is not None:
+            stream.close()

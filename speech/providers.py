@@ -60,7 +60,7 @@ class PartialResult:
 
 
 class RecognitionStream(abc.ABC):
-    """One caller's audio, fed in chunks; a new recogniser per stream."""
+    """One caller's turn of audio, fed in chunks; close() once it is over."""
 
     @abc.abstractmethod
     def accept(self, pcm16: bytes) -> PartialResult | FinalResult | None:
@@ -78,9 +78,15 @@ class RecognitionStream(abc.ABC):
     async def finish_async(self) -> FinalResult:
         """Like finish, run off the event loop."""
 
+    def close(self) -> None:
+        """The caller's turn is over: the stream is not fed again (a recogniser may be kept for the next one)."""
+
 
 class SpeechToText(abc.ABC):
     """A recogniser: declares languages, sample rates and formats; transcribes clips and streams."""
+
+    def warm(self, pcm16: bytes, sample_rate: int, *, locale: str = "zh-CN") -> None:
+        """Recognises some audio once and throws the text away, so that the first real stream starts fast."""
 
     @property
     @abc.abstractmethod

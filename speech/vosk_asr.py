@@ -1,4 +1,4 @@
-"""Offline recognition with vosk: one loaded model per directory, one recogniser per stream."""
+"""Offline recognition with vosk: one loaded model per directory, one recogniser per stream, kept for the next one."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ import json
 import logging
 import os
 import re
+import functools
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -35,6 +36,8 @@ log = logging.getLogger(__name__)
 ZH_MODEL_NAME = "vosk-model-small-cn-0.22"
 ZH_MODEL_URL = "https://alphacephei.com/vosk/models/vosk-model-small-cn-0.22.zip"
 UNKNOWN_WORD = "[unk]"
+# Finished recognisers kept per locale, rate and grammar: about one per call that may be speaking at once.
+IDLE_RECOGNISERS = 8
 
 # Files every vosk model directory has (small models use HCLr+Gr, big ones HCLG).
 _REQUIRED = ("am/final.mdl", "conf/model.conf")
@@ -153,15 +156,22 @@ class _Recogniser:
 class VoskStream(RecognitionStream):
     """Live recognition of one stream; calls on it are serialised."""
 
-    def __init__(self, recogniser: _Recogniser, executor: ThreadPoolExecutor) -> None:
+    def __init__(self, recogniser: _Recogniser, executor: ThreadPoolExecutor,
+                 release: Callable[[_Recogniser], None] | None = None) -> None:
         self._rec = recogniser
         self._executor = executor
         self._lock = threading.Lock()
         self._partial = ""
+        self._release = release
+        # Audio went in since the last final result: such a recogniser is not clean for another turn.
+        self._dirty = False
+        self._closed = False
 
     def accept(self, pcm16: bytes) -> PartialResult | FinalResult | None:
         """Feed PCM; return a final result at an utterance end, a changed partial, or None."""
         with self._lock:
+            self._check_open()
+            self._dirty = True
             ended, result = self._rec.accept(pcm16)
             if ended:
                 self._partial = ""
@@ -176,8 +186,30 @@ class VoskStream(RecognitionStream):
     def finish(self) -> FinalResult:
         """Flush the remaining audio and return the last final result."""
         with self._lock:
+            self._check_open()
             self._partial = ""
-            return self._rec.to_transcript(self._rec.final())
+            transcript = self._rec.to_transcript(self._rec.final())
+            self._dirty = False
+            return transcript
+
+    def close(self) -> None:
+        """Hands a finished recogniser back for the next turn; one left mid-utterance is dropped."""
+        # Called on the event loop: a recogniser still busy in its thread is dropped rather than waited for.
+        self._closed = True
+        if not self._lock.acquire(blocking=False):
+            self._release = None
+            return
+        try:
+            release, self._release = self._release, None
+            if release is not None and not self._dirty:
+                release(self._rec)
+        finally:
+            self._lock.release()
+
+    def _check_open(self) -> None:
+        # Work queued before close() must not touch a recogniser that another turn may have taken.
+        if self._closed:
+            raise RecognitionFailed("the recognition stream was closed")
 
     async def accept_async(self, pcm16: bytes) -> PartialResult | FinalResult | None:
         """Like accept, run in the recogniser's thread pool."""
@@ -200,6 +232,10 @@ class VoskRecognizer(SpeechToText):
         self._executor = ThreadPoolExecutor(
             max_workers=max_workers or os.cpu_count() or 2, thread_name_prefix="vosk"
         )
+        # Finished recognisers by (locale, rate, grammar). A new one spends 0.5-1 s of CPU on the first
+        # speech it hears (building its search graph) and its final result is slower; a used one is fast.
+        self._idle: dict[tuple[str, int, str | None], list[_Recogniser]] = {}
+        self._idle_lock = threading.Lock()
 
     @property
     def languages(self) -> frozenset[str]:
@@ -257,7 +293,27 @@ class VoskRecognizer(SpeechToText):
             raise UnsupportedSampleRate(
                 f"streams must be {sorted(self.sample_rates)} Hz, got {sample_rate} Hz"
             )
-        return VoskStream(self._recogniser(sample_rate, grammar, locale), self._executor)
+        grammar_json = self.grammar_json(grammar, locale) if grammar is not None else None
+        key = (locale, sample_rate, grammar_json)
+        with self._idle_lock:
+            idle = self._idle.get(key)
+            recogniser = idle.pop() if idle else None
+        if recogniser is None:
+            recogniser = _Recogniser(self._model(locale), sample_rate, grammar_json, locale)
+        return VoskStream(recogniser, self._executor, functools.partial(self._keep, key))
+
+    def warm(self, pcm16: bytes, sample_rate: int, *, locale: str = "zh-CN") -> None:
+        """Leaves a used recogniser for the locale and rate: the first caller's speech is then not held up."""
+        stream = self.open_stream(sample_rate, locale=locale)
+        stream.accept(pcm16)
+        stream.finish()
+        stream.close()
+
+    def _keep(self, key: tuple[str, int, str | None], recogniser: _Recogniser) -> None:
+        with self._idle_lock:
+            idle = self._idle.setdefault(key, [])
+            if len(idle) < IDLE_RECOGNISERS:
+                idle.append(recogniser)
 
     def _transcribe_blocking(
         self, audio: AudioClip, grammar: list[str] | None, locale: str

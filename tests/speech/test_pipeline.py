@@ -22,6 +22,7 @@ from speech.pipeline import (
 from speech.providers import AudioClip
 from speech.service import SpeechService
 from tests.fakes.phone_call import FakePhoneCall
+from tests.fakes.recognizer import ScriptedRecognizer
 from tests.speech.conftest import KO, korean, silence, tone
 
 QUICK = EndpointConfig(no_speech_timeout_ms=2000)
@@ -184,3 +185,59 @@ def test_response_latency_is_measured_from_the_end_of_speech():
               PipelineEvent(EventType.FIRST_AUDIO, 10.4, Stage.SPEAK)]
     [(from_voice, from_detection)] = response_latencies(events)
     assert round(from_voice, 3) == 1.1 and round(from_detection, 3) == 0.4
+
+
+def test_the_words_are_finished_while_the_endpointer_still_waits_for_silence(tts):
+    order: list[str] = []
+
+    class Recording(ScriptedRecognizer):
+        def open_stream(self, sample_rate, grammar=None, *, locale="zh-CN"):
+            stream = super().open_stream(sample_rate, grammar, locale=locale)
+            finish = stream.finish
+
+            def finish_recorded():
+                order.append("finish")
+                return finish()
+
+            stream.finish = finish_recorded
+            return stream
+
+    speech = SpeechService(Recording(["社保卡"]), tts)
+
+    async def scenario():
+        call = FakePhoneCall(speed=4.0)
+        pipeline = VoicePipeline(call, PromptCache(speech), endpoint=QUICK,
+                                 on_event=lambda event: order.append(event.type.value))
+        pump = await fed(call, pipeline)
+        call.say(tone(0.6, 8000) + silence(1.5, 8000))
+        heard = await pipeline.listen()
+        await call.hang_up()
+        await pump
+        return heard
+
+    heard = run(scenario())
+    assert heard == Utterance("社保卡", 0.9)
+    assert order.count("finish") == 1 and order.index("finish") < order.index(EventType.SPEECH_END.value)
+
+
+def test_a_pause_shorter_than_the_silence_wait_keeps_every_word(recognizer, tts):
+    speech = SpeechService(recognizer, tts)
+    # espeak-ng's clips hold 0.3 s of silence before the word and about 1 s after it: cut to a pause of
+    # 500 ms, past the point where the recogniser is finished early and short of the end of the turn.
+    first, second = (resample(korean(tts, word).pcm16, 16000, 8000) for word in ("엄마", "라디오"))
+    words = first[:8000 * 2 * 9 // 10] + silence(0.45, 8000) + second[8000 * 2 // 4:]
+
+    async def scenario():
+        call = FakePhoneCall(speed=2.0)
+        pipeline = VoicePipeline(call, PromptCache(speech), endpoint=QUICK, locale=KO)
+        pump = await fed(call, pipeline)
+        call.say(words + silence(1.5, 8000))
+        heard = await pipeline.listen()
+        await call.hang_up()
+        await pump
+        return pipeline, heard
+
+    pipeline, heard = run(scenario())
+    # The test model hears the second word as something else, but hears it: words after the pause are not lost.
+    assert isinstance(heard, Utterance) and heard.text.startswith("엄마") and len(heard.text.replace(" ", "")) > 2
+    assert [e.type for e in pipeline.events].count(EventType.SPEECH_END) == 1

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from speech.audio import resample
-from speech.errors import GrammarInvalid, ModelMissing, UnsupportedLanguage
+from speech.errors import GrammarInvalid, ModelMissing, RecognitionFailed, UnsupportedLanguage
 from speech.providers import AudioClip, FinalResult, PartialResult
 from speech.vosk_asr import VoskRecognizer, load_model
 from tests.speech.conftest import KO, korean
@@ -135,3 +135,22 @@ def test_a_folder_that_is_not_a_model_is_named_as_such(tmp_path):
         VoskRecognizer({"zh-CN": tmp_path})
     assert "not a vosk model" in caught.value.message
     assert "conf/model.conf" in caught.value.message
+
+
+def test_a_finished_stream_hands_its_recogniser_to_the_next_turn_and_an_unfinished_one_does_not(recognizer, tts):
+    narrow = resample(korean(tts, "엄마").pcm16, 16000, 8000)
+    texts, recognisers = [], []
+    for _ in range(2):
+        stream = recognizer.open_stream(8000, locale=KO)
+        recognisers.append(stream._rec)
+        stream.accept(narrow)
+        texts.append(stream.finish().text)
+        stream.close()
+    assert recognisers[0] is recognisers[1]  # the second turn skipped building a new search graph
+    assert texts == ["엄마", "엄마"]
+    with pytest.raises(RecognitionFailed):
+        stream.accept(narrow)  # a closed stream no longer reaches the recogniser, which may serve another turn
+    talking = recognizer.open_stream(8000, locale=KO)
+    talking.accept(narrow)
+    talking.close()  # hung up mid-utterance: its half-heard audio must not reach the next caller
+    assert recognizer.open_stream(8000, locale=KO)._rec is not talking._rec
