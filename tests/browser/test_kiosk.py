@@ -683,8 +683,8 @@ def assert_fits_without_scrolling(page, where: str) -> None:
     assert not off, f"{where}: buttons off screen: {off}"
 
 
-def page_through(page, selector: str, where: str) -> int:
-    """Taps 下一页 until the last line inside `selector` is shown; the number of pages seen."""
+def page_through(page, selector: str, where: str, shot: str | None = None) -> int:
+    """Taps 下一页 until the last line inside `selector` is shown (a screenshot of that page as `shot`)."""
     assert_fits_without_scrolling(page, where)
     turner = page.locator("main").get_by_role("button", name="下一页", exact=True)
     assert turner.is_visible(), f"{where}: the text is longer than the screen but there is no 下一页"
@@ -705,6 +705,8 @@ def page_through(page, selector: str, where: str) -> int:
         assert not page.evaluate(MEASURE)["failures"], page.evaluate(MEASURE)["failures"]
     assert page.evaluate(LAST_LINE_SHOWN, selector), f"{where}: the last line is not shown on the last page"
     assert turner.is_disabled()
+    if shot:
+        page.screenshot(path=str(SHOTS / f"{shot}.png"))
     page.locator("main").get_by_role("button", name="上一页", exact=True).tap()
     assert position.inner_text() == f"第{total - 1}页，共{total}页"
     return total
@@ -724,10 +726,8 @@ def test_long_answers_and_the_slip_are_shown_a_page_at_a_time_with_taps_not_swip
         for size in ("default", "larger"):
             if size == "larger":
                 tap(page, "更大字")
-            page_through(page, "main .answer", f"详细说明 ({size})")
+            page_through(page, "main .answer", f"详细说明 ({size})", f"21-details-paged-{size}")
             assert not axe(page, AXE_TAGS), describe(axe(page, AXE_TAGS))
-            if size == "default":
-                page.screenshot(path=str(SHOTS / "21-details-paged.png"))
         assert any(re.search(r"第\d页，共\d页", said["text"]) for said in spoken), "the page position is read aloud"
         tap(page, "标准字")
         tap(page, "预约到服务中心办")
@@ -742,8 +742,7 @@ def test_long_answers_and_the_slip_are_shown_a_page_at_a_time_with_taps_not_swip
         for size in ("default", "larger"):
             if size == "larger":
                 tap(page, "更大字")
-            page_through(page, "main .slip", f"the slip ({size})")
+            page_through(page, "main .slip", f"the slip ({size})", f"22-slip-paged-{size}")
             assert not axe(page, AXE_TAGS), describe(axe(page, AXE_TAGS))
-            page.screenshot(path=str(SHOTS / f"22-slip-paged-{size}.png"))
     finally:
         context.close()
