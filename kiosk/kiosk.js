@@ -66,9 +66,114 @@
 
   function show(title, ...parts) {
     screen.replaceChildren(el("h1", { text: title }), ...parts);
+    layoutPages();
     screen.focus({ preventScroll: true });
     touched();   // idle time counts from what the person last saw, not from a tap made before a slow answer
-    read([title, ...parts.map((p) => p.innerText || p.textContent || "")].join("。"));
+    // A paged part is read as the page on screen and its position, like a page turned later.
+    read([title, ...parts.map((p) => (p.pager ? p.pager.spoken() : p.innerText || p.textContent || ""))].join("。"));
+  }
+
+  // ---- pages instead of scrolling -------------------------------------------------------------------------
+  // Text that does not fit the screen is shown a page at a time with big 上一页 / 下一页 buttons: a swipe is not
+  // a tap. Pages break between lines, never through one; the buttons are there only when there is more than one
+  // page, and nothing turns a page but a tap (or keyboard focus moving to something on another page).
+  function pager(...children) {
+    const content = el("div", { class: "pager-content" }, ...children);
+    const view = el("div", { class: "pager-view" }, content);
+    const where = el("p", { class: "pager-where", id: "pager-where", "aria-live": "polite" });
+    const prev = button("上一页", () => turn(-1), "pager-turn");
+    const next = button("下一页", () => turn(1), "pager-turn");
+    const nav = el("div", { class: "pager-nav", role: "group", "aria-label": "翻页" }, prev, where, next);
+    const box = el("div", { class: "pager" }, view, nav);
+    let starts = [0], at = 0;
+
+    // Every line of text and every picture, as [top, bottom] from the top of the content.
+    function pieces() {
+      const origin = content.getBoundingClientRect().top;
+      const found = [];
+      const walk = document.createTreeWalker(content, NodeFilter.SHOW_TEXT);
+      const range = document.createRange();
+      for (let t = walk.nextNode(); t; t = walk.nextNode()) {
+        if (!t.textContent.trim()) continue;
+        range.selectNodeContents(t);
+        for (const r of range.getClientRects()) if (r.height > 0) found.push([r.top - origin, r.bottom - origin, t]);
+      }
+      for (const img of content.querySelectorAll("img, svg")) {
+        const r = img.getBoundingClientRect();
+        found.push([r.top - origin, r.bottom - origin, img]);
+      }
+      return found.sort((a, b) => a[0] - b[0]);
+    }
+
+    function breaks(height) {
+      const found = [0];
+      let start = 0;
+      for (const [top, bottom] of pieces()) {
+        if (bottom - start <= height + 0.5) continue;
+        start = top > start ? top : start + height;   // a piece taller than a page is cut, once per page
+        found.push(start);
+      }
+      return found;
+    }
+
+    function paint() {
+      const last = starts.length - 1;
+      view.scrollTop = starts[at];
+      // The line that only partly fits is hidden here and starts the next page.
+      const end = at < last ? starts[at + 1] : Infinity;
+      content.style.clipPath = end === Infinity ? "" : `inset(0 0 ${content.scrollHeight - end}px 0)`;
+      where.textContent = `第${at + 1}页，共${last + 1}页`;
+      prev.disabled = at === 0;
+      next.disabled = at === last;
+    }
+
+    function turn(step) {
+      at = Math.min(starts.length - 1, Math.max(0, at + step));
+      paint();
+      read(spoken());
+    }
+
+    function spoken() {
+      if (starts.length < 2) return content.innerText;
+      const top = starts[at], end = at < starts.length - 1 ? starts[at + 1] : Infinity;
+      const said = new Set();
+      for (const [t, , node] of pieces()) if (t >= top - 0.5 && t < end - 0.5) said.add(node);
+      return [where.textContent, ...Array.from(said, (n) => n.textContent || n.getAttribute("alt") || "")].join("。");
+    }
+
+    // Measures the space the screen leaves and cuts the content into pages of that height.
+    function layout() {
+      const first = starts[at] || 0;
+      content.style.clipPath = "";
+      content.style.paddingBottom = "";
+      nav.hidden = true;
+      view.scrollTop = 0;
+      starts = [0];
+      if (content.scrollHeight > view.clientHeight + 0.5) {
+        nav.hidden = false;
+        starts = breaks(view.clientHeight);
+        // Room below the last line, so that the last page, too, can start at its first line.
+        content.style.paddingBottom = view.clientHeight + "px";
+      }
+      at = Math.max(0, starts.filter((s) => s <= first + 0.5).length - 1);
+      paint();
+    }
+
+    // Keyboard focus on something further on shows the page it is on.
+    content.addEventListener("focusin", (e) => {
+      const top = e.target.getBoundingClientRect().top - content.getBoundingClientRect().top;
+      at = Math.max(0, starts.filter((s) => s <= top + 0.5).length - 1);
+      paint();
+    });
+    box.pager = { layout, spoken, content };
+    return box;
+  }
+
+  // The whole page fits the screen while something on it is paged; other screens are as tall as they need.
+  function layoutPages() {
+    const pagers = screen.querySelectorAll(".pager");
+    document.documentElement.classList.toggle("paged", pagers.length > 0);
+    pagers.forEach((p) => p.pager.layout());
   }
 
   // ---- speech: hidden unless the gateway's speech endpoints answer -------------------------------------
@@ -218,7 +323,7 @@
     screen.dataset.screen = s.form ? "step" : "answer";
     const title = s.handoff === "waiting" ? "正在为您找工作人员" : s.handoff === "active" ? "工作人员为您服务"
       : s.form ? "正在为您办理" : "为您找到的答复";
-    show(title, texts, buttons);
+    show(title, pager(texts), buttons);
   }
 
   // A number typed on a big keypad, shown masked: the first three and the last four digits stay visible, so a
@@ -285,7 +390,7 @@
       qrCode(code), details, el("p", { class: "note", text: "请带好上面写的材料，按时到服务中心，把这张单子给工作人员看。" }));
     // Print and home come before the slip, so both are on screen without scrolling (a swipe is not a tap).
     show("预约成功", el("div", { class: "actions first" },
-      button("打印预约单", () => window.print(), "go"), button("回到首页", home)), card, askTexts, askButtons);
+      button("打印预约单", () => window.print(), "go"), button("回到首页", home)), pager(card, askTexts), askButtons);
   }
 
   // Staff replies and status changes arrive while someone waits for a person; they are appended, never
@@ -309,6 +414,8 @@
             box.append(el("div", { class: "actions" }, ...m.buttons.map((b) => button(b.title, () => send(b.payload), "primary"))));
           }
         }
+        // What came is on a later page when this one is full: the 下一页 button appears, the page stays put.
+        if (got.messages.length) layoutPages();
       } catch (err) { /* the next round tries again */ }
     }, 3000);
   }
@@ -445,7 +552,9 @@
     const on = document.documentElement.classList.toggle("larger");
     e.currentTarget.setAttribute("aria-pressed", String(on));
     e.currentTarget.textContent = on ? "标准字" : "更大字";
+    layoutPages();
   });
+  window.addEventListener("resize", layoutPages);
   $("read-toggle").addEventListener("click", (e) => {
     state.reading = !state.reading;
     if (!state.reading) stopReading();

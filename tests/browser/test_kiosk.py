@@ -634,3 +634,115 @@ def test_without_speech_recognition_push_to_talk_is_hidden_not_broken(browser, s
         assert page.locator(".talk").count() == 1 and page.locator(".talk").is_hidden()
     finally:
         context.close()
+
+
+SMALL_KIOSK = {"width": 1024, "height": 768}   # the smallest kiosk screen the layout is made for
+
+# Whether the page itself can scroll, and every element a person would have to scroll (a swipe) to see all of.
+SCROLL_NEEDED = r"""
+(() => {
+  const root = document.scrollingElement;
+  const scrollers = Array.from(document.querySelectorAll("body *")).filter((n) => {
+    const s = getComputedStyle(n);
+    return /(auto|scroll)/.test(s.overflowY + s.overflowX)
+      && (n.scrollHeight > n.clientHeight + 1 || n.scrollWidth > n.clientWidth + 1);
+  }).map((n) => n.tagName + "." + n.className);
+  return { page: root.scrollHeight - innerHeight, wide: root.scrollWidth - innerWidth, scrollers };
+})()
+"""
+
+# Whether the last line of the last paragraph inside `selector` is fully on screen, inside its paged box and not
+# hidden under the cut that ends a page.
+LAST_LINE_SHOWN = r"""
+(selector) => {
+  const texts = Array.from(document.querySelectorAll(selector + " p")).filter((p) => p.textContent.trim());
+  const last = texts[texts.length - 1];
+  const range = document.createRange();
+  range.selectNodeContents(last);
+  const lines = range.getClientRects();
+  const line = lines[lines.length - 1];
+  const view = last.closest(".pager-view") || document.documentElement;
+  const box = view.getBoundingClientRect();
+  const inside = line.top >= Math.max(0, box.top) - 0.5 && line.bottom <= Math.min(innerHeight, box.bottom) + 0.5;
+  const x = line.left + Math.min(4, line.width / 2), y = (line.top + line.bottom) / 2;
+  const hit = document.elementFromPoint(x, y);
+  return inside && !!hit && last.contains(hit);
+}
+"""
+
+
+def assert_fits_without_scrolling(page, where: str) -> None:
+    """The page is no taller or wider than the screen and nothing on it needs a swipe; 我要找工作人员 is on it."""
+    needed = page.evaluate(SCROLL_NEEDED)
+    assert needed["page"] <= 0 and needed["wide"] <= 0 and not needed["scrollers"], f"{where}: {needed}"
+    human = page.locator("#human").bounding_box()
+    assert human and human["y"] + human["height"] <= SMALL_KIOSK["height"], f"{where}: 我要找工作人员 is off screen"
+    off = page.evaluate("""Array.from(document.querySelectorAll("button")).filter((b) => b.offsetParent)
+      .filter((b) => { const r = b.getBoundingClientRect(); return r.top < 0 || r.bottom > innerHeight; })
+      .map((b) => b.textContent.trim())""")
+    assert not off, f"{where}: buttons off screen: {off}"
+
+
+def page_through(page, selector: str, where: str, shot: str | None = None) -> int:
+    """Taps 下一页 until the last line inside `selector` is shown (a screenshot of that page as `shot`)."""
+    assert_fits_without_scrolling(page, where)
+    turner = page.locator("main").get_by_role("button", name="下一页", exact=True)
+    assert turner.is_visible(), f"{where}: the text is longer than the screen but there is no 下一页"
+    position = page.locator("#pager-where")
+    shown, total = map(int, re.fullmatch(r"第(\d+)页，共(\d+)页", position.inner_text()).groups())
+    # A larger size keeps the reader near where they were: back to the first page, by taps too.
+    for _ in range(shown - 1):
+        page.locator("main").get_by_role("button", name="上一页", exact=True).tap()
+    assert position.inner_text() == f"第1页，共{total}页"
+    assert total >= 2 and not page.evaluate(LAST_LINE_SHOWN, selector), f"{where}: the end is not on the first page"
+    for shown in range(2, total + 1):
+        before = page.locator("main .pager-content").inner_text()
+        turner.tap()
+        settle(page)
+        assert position.inner_text() == f"第{shown}页，共{total}页"
+        assert page.locator("main .pager-content").inner_text() == before, "all the text stays for screen readers"
+        assert_fits_without_scrolling(page, f"{where}, page {shown}")
+        assert not page.evaluate(MEASURE)["failures"], page.evaluate(MEASURE)["failures"]
+    assert page.evaluate(LAST_LINE_SHOWN, selector), f"{where}: the last line is not shown on the last page"
+    assert turner.is_disabled()
+    if shot:
+        page.screenshot(path=str(SHOTS / f"{shot}.png"))
+    page.locator("main").get_by_role("button", name="上一页", exact=True).tap()
+    assert position.inner_text() == f"第{total - 1}页，共{total}页"
+    return total
+
+
+def test_long_answers_and_the_slip_are_shown_a_page_at_a_time_with_taps_not_swipes(browser, stack, axe):
+    context = browser.new_context(viewport=SMALL_KIOSK, locale="zh-CN", has_touch=True)
+    try:
+        page = context.new_page()
+        spoken = observe_speech(page)
+        page.goto(f"{stack.base_url}/kiosk")
+        page.wait_for_selector("main h1")
+        page.locator("#read-toggle").wait_for(state="visible", timeout=60_000)
+        page.locator(".tile", has_text="社保卡").tap()
+        settle(page)
+        tap(page, "详细说明")
+        for size in ("default", "larger"):
+            if size == "larger":
+                tap(page, "更大字")
+            page_through(page, "main .answer", f"详细说明 ({size})", f"21-details-paged-{size}")
+            assert not axe(page, AXE_TAGS), describe(axe(page, AXE_TAGS))
+        assert any(re.search(r"第\d页，共\d页", said["text"]) for said in spoken), "the page position is read aloud"
+        tap(page, "标准字")
+        tap(page, "预约到服务中心办")
+        tap(page, "东城区")
+        page.locator("main .actions .btn", has_text="星期").first.tap()
+        settle(page)
+        page.locator("input#entry").fill("张建国")
+        tap(page, "确定")
+        keypad(page, RESIDENT_PHONE)
+        tap(page, "确定")
+        page.wait_for_selector(".slip")
+        for size in ("default", "larger"):
+            if size == "larger":
+                tap(page, "更大字")
+            page_through(page, "main .slip", f"the slip ({size})", f"22-slip-paged-{size}")
+            assert not axe(page, AXE_TAGS), describe(axe(page, AXE_TAGS))
+    finally:
+        context.close()
