@@ -75,15 +75,22 @@ class Child:
                 sys.stdout.flush()
 
     def stop(self, timeout: float = 10.0) -> None:
-        """SIGTERM to the child's process group, SIGKILL after `timeout` seconds."""
+        """SIGTERM to the child, then to what is left of its process group; SIGKILL after `timeout` seconds.
+
+        The child is signalled first and alone: a server with worker processes (the action server's
+        Sanic) then stops them in order, where a signal to the whole group ends its process manager
+        under it (a BrokenPipeError on every stop).
+        """
         if not self.process or self.process.poll() is not None:
             return
         try:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
             os.killpg(self.process.pid, signal.SIGTERM)
-            self.process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
         except ProcessLookupError:
             pass
 
