@@ -69,14 +69,19 @@ def key_for(flow: CallFlow, title: str) -> str:
     return next(c.key for c in flow.last.choices if c.title == title)
 
 
+def keypad_call(phone_stack, prompts, call_id: str, caller: str):  # noqa: ANN001, ANN201 - fixtures
+    """A fake call from `caller` into the stack with nobody on duty, its flow already running."""
+    settings = load_settings(rasa_port=int(phone_stack.env["RASA_PORT"]), chat_timeout_seconds=20)
+    rasa = RasaClient(settings)
+    call = FakePhoneCall(call_id=call_id, caller=caller, speed=40.0)
+    flow = CallFlow(call, ConversationService(rasa), prompts, endpoint=EndpointConfig(no_speech_timeout_ms=30000),
+                    staff_available=lambda: False, push_poll_seconds=0.2)
+    return rasa, call, flow, asyncio.create_task(flow.run())
+
+
 def test_keypad_alone_asks_a_question_then_books_a_call_back(phone_stack, prompts):
     async def scenario():
-        settings = load_settings(rasa_port=int(phone_stack.env["RASA_PORT"]), chat_timeout_seconds=20)
-        rasa = RasaClient(settings)
-        call = FakePhoneCall(call_id="stack-cb-1", caller="sip:13912345678@127.0.0.1", speed=40.0)
-        flow = CallFlow(call, ConversationService(rasa), prompts, endpoint=EndpointConfig(no_speech_timeout_ms=30000),
-                        staff_available=lambda: False, push_poll_seconds=0.2)
-        task = asyncio.create_task(flow.run())
+        rasa, call, flow, task = keypad_call(phone_stack, prompts, "stack-cb-1", "sip:13912345678@127.0.0.1")
         turns = lambda: flow.outcome.turns  # noqa: E731
 
         async def press(key: str, done_turns: int) -> None:
@@ -110,15 +115,9 @@ def test_keypad_alone_asks_a_question_then_books_a_call_back(phone_stack, prompt
     assert len(tasks) == 1
 
 
-
 def test_keypad_alone_books_an_appointment_on_the_calling_number(phone_stack, prompts):
     async def scenario():
-        settings = load_settings(rasa_port=int(phone_stack.env["RASA_PORT"]), chat_timeout_seconds=20)
-        rasa = RasaClient(settings)
-        call = FakePhoneCall(call_id="stack-appt-1", caller="sip:13912345679@127.0.0.1", speed=40.0)
-        flow = CallFlow(call, ConversationService(rasa), prompts, endpoint=EndpointConfig(no_speech_timeout_ms=30000),
-                        staff_available=lambda: False, push_poll_seconds=0.2)
-        task = asyncio.create_task(flow.run())
+        rasa, call, flow, task = keypad_call(phone_stack, prompts, "stack-appt-1", "sip:13912345679@127.0.0.1")
         turns = lambda: flow.outcome.turns  # noqa: E731
 
         async def press(key: str) -> None:
