@@ -5,7 +5,8 @@ and runs it in its own Python 3.10 process, so it imports only Rasa and the stan
 library. The REST channel answers with the replies alone, and a second request for
 the tracker would load the whole conversation from the tracker store again; this
 channel runs the same turn as `MessageProcessor.handle_message` (Rasa 3.6) and
-reports the state of the tracker it has just saved.
+reports the state of the tracker it has just saved. Loading it also makes Rasa check custom
+actions' answers with one validator (`bot/engine/action_validation.py`).
 """
 
 from __future__ import annotations
@@ -19,7 +20,12 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from bot.engine import action_validation
+
 log = logging.getLogger(__name__)
+action_validation.install()
+# Any text will do; it touches no conversation.
+WARM_UP_TEXT = "你好"
 
 
 def tracker_state(tracker: Any) -> Dict[str, Any]:
@@ -51,6 +57,14 @@ class GatewayInput(InputChannel):
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         """The webhook route (the agent is read from the app at each request, so a model reload is seen)."""
         hook = Blueprint("gateway_webhook", __name__)
+
+        @hook.listener("after_server_start")
+        async def warm_up(app: Any, _loop: Any) -> None:
+            # TensorFlow builds the classifier's graph on its first use (about 2 s): done here, before the
+            # server reports a model, not in the first person's turn.
+            agent = app.ctx.agent
+            if agent is not None and agent.is_ready():
+                await agent.parse_message(WARM_UP_TEXT)
 
         @hook.route("/", methods=["GET"])
         async def health(_request: Request) -> HTTPResponse:
