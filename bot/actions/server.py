@@ -1,26 +1,48 @@
-"""Runs the action server with the project's logging (exceptions logged, personal numbers masked)."""
+"""Runs the action server with the project's logging (exceptions logged, personal numbers masked).
+
+This is rasa-sdk's `endpoint.run` with one step more: each worker process builds the
+lexicon and the service matcher before it serves (over a second), so the first person
+after a start does not wait for them. Sanic runs the app in worker processes that it
+builds from the loader's factory, so the warm-up is a listener of the app it builds.
+"""
 
 from __future__ import annotations
 
-import os
+from functools import partial
 
 from rasa_sdk import endpoint, utils
 from rasa_sdk.executor import ActionExecutor
+from sanic import Sanic
+from sanic.worker.loader import AppLoader
 
 from bot.logs import configure_logging
 from bot.settings import get_settings
+from bot.understanding.rewrite import warm_up
+
+
+async def _warm_up(_app: Sanic, _loop: object) -> None:
+    warm_up()
+
+
+def create_app(executor: ActionExecutor) -> Sanic:
+    """rasa-sdk's action server app, warmed up before it serves (module level: Sanic pickles the factory)."""
+    app = endpoint.create_app_for_serve(executor, cors_origins=None, auto_reload=False)
+    app.register_listener(_warm_up, "before_server_start")
+    return app
 
 
 def main() -> None:
     """Serves the custom actions in bot.actions on the configured loopback address."""
     settings = get_settings()
-    # rasa-sdk reads its bind address from SANIC_HOST; keep it on loopback like the Rasa server.
-    os.environ["SANIC_HOST"] = settings.action_host
     configure_logging(settings.log_level)
     utils.update_sanic_log_level()
     executor = ActionExecutor()
     executor.register_package("bot.actions")
-    endpoint.run(executor, port=settings.action_port, cors_origins=None, auto_reload=False)
+    loader = AppLoader(factory=partial(create_app, executor))
+    app = loader.load()
+    # On loopback like the Rasa server.
+    app.prepare(host=settings.action_host, port=settings.action_port, workers=utils.number_of_sanic_workers())
+    Sanic.serve(primary=app, app_loader=loader)
 
 
 if __name__ == "__main__":
