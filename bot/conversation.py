@@ -16,7 +16,8 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 
 from bot import texts
-from bot.engine.client import ConversationState, RasaClient
+from bot.db import session as database
+from bot.engine.client import ConversationState, EngineTurn, RasaClient
 from bot.errors import EngineUnavailable
 from bot.services import conversations, handoff, redaction
 from bot.understanding.pipeline import engine_input
@@ -91,18 +92,31 @@ def engine_unavailable_message() -> OutgoingMessage:
     return OutgoingMessage(texts.text("utter_engine_unavailable", hotline=hotline), buttons)
 
 
-def arrive(message: IncomingMessage) -> str:
-    """Records the message in its conversation and returns the conversation's handoff status."""
-    # Both in one trip to a worker thread: a trip costs about as much as these small queries.
-    conversations.touch(message.sender_id, message.channel, message.locale)
-    return handoff.status_of(message.sender_id)
+async def arrive(message: IncomingMessage) -> str:
+    """Records a conversation on its first message; returns the conversation's handoff status."""
+    # After the first message a turn only reads: the gateway never holds SQLite's write lock while Rasa saves.
+    known, status = await database.read(handoff.arrival, message.sender_id)
+    if not known:
+        await run_in_threadpool(conversations.ensure, message.sender_id, message.channel, message.locale)
+    return status
 
 
-def after_turn(conversation_id: str) -> str:
-    """Clears personal values of an application submitted in the turn; returns the handoff status after it."""
+async def after_turn(conversation_id: str, submitted: bool) -> str:
+    """Clears personal values of an application the turn may have submitted; returns the handoff status after it."""
     # Rasa has saved this turn's events by now: an application submitted in it leaves no plain personal values.
-    redaction.after_turn_safely(conversation_id)
-    return handoff.status_of(conversation_id)
+    if submitted:
+        await run_in_threadpool(redaction.after_turn_safely, conversation_id)
+    return await database.read(handoff.status_of, conversation_id)
+
+
+def handoff_may_have_changed(before: str, turn: EngineTurn) -> bool:
+    """Whether a turn can have changed the handoff status, so it must be read again.
+
+    Only the action that queues a person starts a handoff, and it says so in its replies
+    (`handoff.QUEUED_SIGNAL`); an open handoff can also be withdrawn in a turn, or taken up
+    or closed by staff meanwhile. Any other turn leaves "none" as it was, without a read.
+    """
+    return before != "none" or any(reply.get("custom") == handoff.QUEUED_SIGNAL for reply in turn.replies)
 
 
 def chat_state(engine_state: ConversationState, handoff_status: str) -> ChatState:
@@ -127,7 +141,7 @@ class ConversationService:
 
     async def handle(self, message: IncomingMessage) -> TurnResult:
         """Runs one turn: records it, asks the engine (unless staff are serving the person), returns the state."""
-        handoff_status = await run_in_threadpool(arrive, message)
+        handoff_status = await arrive(message)
         if handoff_status == "active":
             # A staff member is answering: the assistant stays silent and the message goes to them.
             _, engine_state = await asyncio.gather(
@@ -136,27 +150,34 @@ class ConversationService:
             )
             return TurnResult(message.sender_id, (), chat_state(engine_state, handoff_status))
 
+        turn = await self._engine_turn(message)
+        replies = to_outgoing(turn.replies) if turn else ()
+        answered = bool(replies)
+        if not answered:
+            # No engine, or Rasa answered with nothing because a custom action failed (e.g. the action server is down).
+            replies = (engine_unavailable_message(),)
+        if turn is None or turn.state is None:
+            # The engine did not report the state with the replies: read it from the tracker (empty if it is down).
+            handoff_status, engine_state = await asyncio.gather(
+                after_turn(message.sender_id, submitted=True), self._engine_state(message.sender_id))
+        else:
+            engine_state = turn.state
+            submitted = bool(engine_state.slots.get("application_reference"))
+            if submitted or not answered or handoff_may_have_changed(handoff_status, turn):
+                handoff_status = await after_turn(message.sender_id, submitted)
+        return TurnResult(message.sender_id, replies, chat_state(engine_state, handoff_status))
+
+    async def _engine_turn(self, message: IncomingMessage) -> EngineTurn | None:
+        """The engine's answer to the message, or None when the engine is unavailable."""
         metadata = {"channel": message.channel, "locale": message.locale, **message.metadata}
-        reported: ConversationState | None = None
         try:
             text, service_hint = await engine_input(self._rasa, message.text)
             if service_hint:
                 metadata["service_hint"] = service_hint
-            turn = await self._rasa.send_message(message.sender_id, text, metadata)
-            replies, reported = to_outgoing(turn.replies), turn.state
-            if not replies:
-                # Rasa answers with nothing when a custom action failed (e.g. the action server is down).
-                replies = (engine_unavailable_message(),)
+            return await self._rasa.send_message(message.sender_id, text, metadata)
         except EngineUnavailable as err:
             log.warning("turn answered without the dialogue engine: %s", err.message)
-            replies = (engine_unavailable_message(),)
-        if reported is None:
-            # The engine did not report the state with the replies: read it from the tracker (empty if it is down).
-            handoff_status, engine_state = await asyncio.gather(
-                run_in_threadpool(after_turn, message.sender_id), self._engine_state(message.sender_id))
-        else:
-            handoff_status, engine_state = await run_in_threadpool(after_turn, message.sender_id), reported
-        return TurnResult(message.sender_id, replies, chat_state(engine_state, handoff_status))
+            return None
 
     async def _engine_state(self, conversation_id: str) -> ConversationState:
         try:
@@ -167,5 +188,5 @@ class ConversationService:
     async def state(self, conversation_id: str) -> ChatState:
         """The current state of a conversation without sending anything."""
         engine_state, handoff_status = await asyncio.gather(
-            self._engine_state(conversation_id), run_in_threadpool(handoff.status_of, conversation_id))
+            self._engine_state(conversation_id), database.read(handoff.status_of, conversation_id))
         return chat_state(engine_state, handoff_status)

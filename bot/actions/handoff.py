@@ -52,6 +52,7 @@ def hand_off(dispatcher: CollectingDispatcher, tracker: Tracker, reason: str) ->
                "requested_slot": tracker.get_slot("requested_slot")}
     place = handoff.request(tracker.sender_id, channel_of(tracker), tracker.get_slot("service"), reason,
                             context=context)
+    dispatcher.utter_message(json_message=handoff.QUEUED_SIGNAL)
     if place.staffed:
         response = "utter_handoff_queued"
     elif place.busy:

@@ -33,8 +33,6 @@ class Conversation(Base):
     channel: Mapped[str] = mapped_column(String(32), default="web")
     locale: Mapped[str] = mapped_column(String(16), default="zh-CN")
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    last_active_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
-    turns: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class OutboxMessage(Base):

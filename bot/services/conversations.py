@@ -5,10 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from bot.db.models import Conversation, OutboxMessage, utcnow
-from bot.db.session import unit_of_work
+from bot.db.session import get_engine, unit_of_work
+
+KNOWN_QUERY = select(Conversation.id).where(Conversation.id == bindparam("conversation_id"))
 
 
 @dataclass(frozen=True)
@@ -21,15 +25,14 @@ class PushedMessage:
     buttons: list[dict[str, str]]
 
 
-def touch(conversation_id: str, channel: str, locale: str) -> None:
-    """Creates the conversation on its first message and counts its turns."""
-    with unit_of_work() as session:
-        conversation = session.get(Conversation, conversation_id)
-        if conversation is None:
-            session.add(Conversation(id=conversation_id, channel=channel, locale=locale, turns=1))
-        else:
-            conversation.turns += 1
-            conversation.last_active_at = utcnow()
+def ensure(conversation_id: str, channel: str, locale: str) -> None:
+    """Records the conversation unless it is known (two first messages at once: the second leaves the row)."""
+    engine = get_engine()
+    dialect_insert = postgresql_insert if engine.dialect.name == "postgresql" else sqlite_insert
+    with engine.begin() as connection:
+        connection.execute(dialect_insert(Conversation)
+                           .values(id=conversation_id, channel=channel, locale=locale, created_at=utcnow())
+                           .on_conflict_do_nothing(index_elements=[Conversation.id]))
 
 
 def channel_of(conversation_id: str) -> str | None:

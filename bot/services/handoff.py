@@ -14,7 +14,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import case, func, inspect, select, text, update
+from sqlalchemy import bindparam, case, func, inspect, select, text, update
 
 from bot import texts
 from bot.db.models import Handoff, HandoffMessage, utcnow
@@ -31,6 +31,14 @@ MINUTES_PER_PERSON = 4
 # Longer than this and the person is offered an appointment or a call-back straight away.
 MAX_WAIT_MINUTES = 20
 TRANSCRIPT_LIMIT = 60
+# The action that queues a person adds this payload to its replies: the gateway then knows that the
+# turn started a handoff, and reads the status after a turn only when it can have changed.
+QUEUED_SIGNAL = {"handoff": "queued"}
+# "Not closed" rather than IN (waiting, active): an IN list is expanded anew at every execution.
+STATUS_QUERY = (select(Handoff.status)
+                .where(Handoff.conversation_id == bindparam("conversation_id"), Handoff.status != "closed")
+                .order_by(Handoff.id.desc()).limit(1))
+ARRIVAL_QUERY = select(conversations.KNOWN_QUERY.exists(), STATUS_QUERY.scalar_subquery())
 # Slots that say who the person is; staff see them only masked.
 NAME_SLOTS = ("full_name", "appointment_name")
 PHONE_SLOTS = ("phone", "appointment_phone", "callback_phone")
@@ -136,13 +144,18 @@ def _position(session, handoff: Handoff) -> int:  # noqa: ANN001 - a Session
     return (session.scalar(ahead) or 0) + 1
 
 
+def arrival(conversation_id: str) -> tuple[bool, str]:
+    """Whether the conversation's first message is recorded, and its handoff status: one read, as each turn starts."""
+    with get_engine().connect() as connection:
+        known, status = connection.execute(ARRIVAL_QUERY, {"conversation_id": conversation_id}).one()
+    return bool(known), status or "none"
+
+
 def status_of(conversation_id: str) -> str:
     """'none', 'waiting' or 'active' for the conversation's newest handoff."""
-    with unit_of_work() as session:
-        status = session.scalar(
-            select(Handoff.status).where(Handoff.conversation_id == conversation_id, Handoff.status.in_(OPEN_STATUSES))
-            .order_by(Handoff.id.desc()).limit(1)
-        )
+    # Read twice in every turn: a plain connection costs a fraction of an ORM session here.
+    with get_engine().connect() as connection:
+        status = connection.scalar(STATUS_QUERY, {"conversation_id": conversation_id})
     return status or "none"
 
 

@@ -54,7 +54,7 @@ def in_chinese(number: str) -> str:
 def test_submitting_leaves_no_personal_value_in_the_stored_conversation_or_on_disk(database):
     person = new_person()
     conversation_id = f"r-{uuid.uuid4().hex[:10]}"
-    conversations.touch(conversation_id, "web", "zh-CN")
+    conversations.ensure(conversation_id, "web", "zh-CN")
     store_events(conversation_id, [
         {"event": "user", "text": f"身份证号是 {spaced(person['id_number'])}",
          "parse_data": {"text": f"身份证号是 {spaced(person['id_number'])}", "entities": []}},
@@ -85,7 +85,7 @@ def test_redaction_happens_once_and_leaves_other_conversations_alone():
     person = new_person()
     mine, other = f"r-{uuid.uuid4().hex[:10]}", f"r-{uuid.uuid4().hex[:10]}"
     for conversation_id in (mine, other):
-        conversations.touch(conversation_id, "web", "zh-CN")
+        conversations.ensure(conversation_id, "web", "zh-CN")
         store_events(conversation_id, [{"event": "user", "text": f"电话{person['phone']}"}])
     applications.submit(mine, "web", "senior_card", person)
     redaction.after_turn(mine)

@@ -27,7 +27,7 @@ def token() -> str:
 
 def submitted(service_id: str = "residence_permit") -> tuple[str, str, dict[str, str]]:
     conversation_id = f"s-{uuid.uuid4().hex[:10]}"
-    conversations.touch(conversation_id, "web", "zh-CN")
+    conversations.ensure(conversation_id, "web", "zh-CN")
     person = {"full_name": "王秀英", "id_number": "110101194005120024", "phone": f"135{uuid.uuid4().int % 10**8:08d}",
               "address": "西城区建设路88号"}
     reference = applications.submit(conversation_id, "web", service_id, person)

@@ -20,7 +20,7 @@ DETAILS = {"full_name": "张建国", "id_number": ID_NUMBER, "phone": PHONE, "ad
 
 def new_conversation() -> str:
     conversation_id = f"c-{uuid.uuid4().hex[:10]}"
-    conversations.touch(conversation_id, "web", "zh-CN")
+    conversations.ensure(conversation_id, "web", "zh-CN")
     return conversation_id
 
 

@@ -18,7 +18,7 @@ SUNDAY = dt.datetime(2026, 11, 22, 15, 0)
 
 def book(centre_id: str, start: dt.datetime, conversation_id: str = "appt-1", service: str = "social_security_card",
          name: str = "张建国", phone: str = "13812345678", now: dt.datetime = SUNDAY) -> appointments.AppointmentView:
-    conversations.touch(conversation_id, "web", "zh-CN")
+    conversations.ensure(conversation_id, "web", "zh-CN")
     return appointments.book(conversation_id, "web", service, centre_id, start, name, phone, now=now)
 
 

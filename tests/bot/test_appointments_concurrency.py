@@ -3,55 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 import threading
 import uuid
-from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import func, select
 
-from bot.db import session as db_session
-from bot.db.migrate import upgrade
 from bot.db.models import Appointment
 from bot.db.session import unit_of_work
 from bot.services import appointments, conversations
-from bot.settings import get_settings
 from knowledge_base.catalogue import get_catalogue
 
-POSTGRES_SERVER = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://root@127.0.0.1:5432/test")
 PEOPLE = 16
 NOW = dt.datetime(2026, 11, 22, 15, 0)
-
-
-def _use_database(url: str) -> None:
-    os.environ["DATABASE_URL"] = url
-    get_settings.cache_clear()
-    db_session.get_engine.cache_clear()
-
-
-@pytest.fixture
-def postgres() -> Iterator[str]:
-    """A throw-away PostgreSQL database, migrated, used by the services for one test."""
-    try:
-        server = create_engine(POSTGRES_SERVER, isolation_level="AUTOCOMMIT")
-        with server.connect() as connection:
-            name = f"bianmin_test_{uuid.uuid4().hex[:8]}"
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as err:  # noqa: BLE001 - no server here: say so instead of failing
-        pytest.skip(f"PostgreSQL at {POSTGRES_SERVER} is not reachable: {type(err).__name__}")
-    url = POSTGRES_SERVER.rsplit("/", 1)[0] + f"/{name}"
-    previous = os.environ["DATABASE_URL"]
-    upgrade(url)
-    _use_database(url)
-    try:
-        yield url
-    finally:
-        db_session.get_engine().dispose()
-        _use_database(previous)
-        with server.connect() as connection:
-            connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-        server.dispose()
 
 
 def book_at_once(centre_id: str, start: dt.datetime) -> tuple[list[str], int]:
@@ -64,7 +28,7 @@ def book_at_once(centre_id: str, start: dt.datetime) -> tuple[list[str], int]:
     def one(index: int) -> None:
         nonlocal full
         conversation_id = f"rush-{uuid.uuid4().hex[:8]}"
-        conversations.touch(conversation_id, "web", "zh-CN")
+        conversations.ensure(conversation_id, "web", "zh-CN")
         barrier.wait()
         try:
             booked = appointments.book(conversation_id, "web", "social_security_card", centre_id, start,

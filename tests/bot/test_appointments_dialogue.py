@@ -37,7 +37,7 @@ def tracker(text: str, *, intent: str = "inform", entities: dict[str, str] | Non
             fill: bool = True, events: list[dict[str, Any]] | None = None) -> Tracker:
     """The tracker an action receives after the person said `text` (filling `requested` when `fill`)."""
     conversation_id = f"d-{uuid.uuid4().hex[:10]}"
-    conversations.touch(conversation_id, "web", "zh-CN")
+    conversations.ensure(conversation_id, "web", "zh-CN")
     message = {"text": text, "intent": {"name": intent, "confidence": 0.95},
                "entities": [{"entity": k, "value": v} for k, v in (entities or {}).items()],
                "metadata": {"channel": "web"}}
@@ -137,7 +137,7 @@ def test_a_slot_taken_meanwhile_offers_the_slots_again():
     centre = get_catalogue().centres["disabled_persons_federation"]
     start = appointments.free_slots(centre.id, limit=1)[0].start
     for index in range(centre.capacity_per_slot):
-        conversations.touch(f"full-{index}", "web", "zh-CN")
+        conversations.ensure(f"full-{index}", "web", "zh-CN")
         appointments.book(f"full-{index}", "web", "disability_certificate", centre.id, start, "张建国", "13812345678")
     state = tracker("13812345678", slots={
         "service": "disability_certificate", "appointment_slot": appointments.slot_key(centre.id, start),
@@ -149,7 +149,7 @@ def test_a_slot_taken_meanwhile_offers_the_slots_again():
 
 def test_cancelling_by_code_typed_loosely():
     start = appointments.free_slots("north_centre", limit=1)[0].start
-    conversations.touch("cx-1", "web", "zh-CN")
+    conversations.ensure("cx-1", "web", "zh-CN")
     booked = appointments.book("cx-1", "web", "senior_card", "north_centre", start, "周玉梅", "13500001111")
     typed = booked.reference.lower().replace("-", " ")
     slots, _, _ = run(booking.ValidateAppointmentChangeForm(), tracker(

@@ -159,7 +159,7 @@ def test_a_real_question_in_the_middle_is_left_to_the_rules():
 
 def test_a_known_phone_is_offered_and_yes_takes_it():
     conversation_id = f"f-{uuid.uuid4().hex[:10]}"
-    conversations.touch(conversation_id, "web", "zh-CN")
+    conversations.ensure(conversation_id, "web", "zh-CN")
     applications.submit(conversation_id, "web", "residence_permit",
                         {"full_name": "张建国", "id_number": ID_NUMBER, "phone": PHONE, "address": "东城区幸福路12号"})
     tracker = answer("senior_card", "phone", "是", intent="affirm", conversation_id=conversation_id)

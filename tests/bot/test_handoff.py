@@ -23,7 +23,7 @@ CLOSED = dt.datetime(2031, 3, 2, 12, 0, tzinfo=dt.timezone.utc)
 
 def person(channel: str = "web") -> str:
     conversation_id = f"p-{uuid.uuid4().hex[:10]}"
-    conversations.touch(conversation_id, channel, "zh-CN")
+    conversations.ensure(conversation_id, channel, "zh-CN")
     return conversation_id
 
 

@@ -67,7 +67,7 @@ def gateway() -> Iterator[str]:
 
 def person(channel: str, events: list[dict] | None = None) -> str:
     conversation_id = f"{channel}-{uuid.uuid4().hex[:8]}"
-    conversations.touch(conversation_id, channel, "zh-CN")
+    conversations.ensure(conversation_id, channel, "zh-CN")
     if events:
         tracker.write_events(conversation_id, events)
     return conversation_id
@@ -99,7 +99,7 @@ def desk() -> dict[str, str]:
     handoff.request(served, "web", "residence_permit", "validation")
     today = appointments.local_now().date()
     for hour, name in ((9, "刘桂兰"), (10, "王德福")):
-        conversations.touch(f"visit-{name}", "web", "zh-CN")
+        conversations.ensure(f"visit-{name}", "web", "zh-CN")
         try:
             appointments.book(f"visit-{name}", "web", "senior_card", "east_centre",
                               dt.datetime.combine(today, dt.time(hour)), name, "15907661234",

@@ -13,8 +13,8 @@ PERSON = f"telegram:{USER}"
 
 def setup_function() -> None:
     """Pushed messages belong to a conversation the person started."""
-    conversations.touch(PERSON, "telegram", "zh-CN")
-    conversations.touch("web-visitor-1", "web", "zh-CN")
+    conversations.ensure(PERSON, "telegram", "zh-CN")
+    conversations.ensure("web-visitor-1", "web", "zh-CN")
 
 
 def test_a_staff_reply_reaches_the_person_marked_as_from_staff(gateway, bot_api):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,7 +16,8 @@ WEBHOOK = "/webhooks/gateway/webhook"
 class FakeRasa:
     """Answers the gateway channel's webhook, tracker and parse endpoints; `down` makes every call fail to connect.
 
-    `no_state` answers a message without the state, as the channel does when the turn failed inside Rasa.
+    `no_state` answers a message without the state, as the channel does when the turn failed inside Rasa;
+    `during_turn` runs while a message is handled, as custom actions would (e.g. queueing a handoff).
     """
 
     replies: list[dict[str, Any]] = field(default_factory=lambda: [{"recipient_id": "x", "text": "好的"}])
@@ -25,6 +27,7 @@ class FakeRasa:
         "intent": {"name": "greet", "confidence": 0.99}, "entities": [], "intent_ranking": []})
     down: bool = False
     no_state: bool = False
+    during_turn: Callable[[], None] | None = None
     received: list[tuple[str, str, Any]] = field(default_factory=list)
 
     def handler(self, request: httpx.Request) -> httpx.Response:
@@ -34,6 +37,8 @@ class FakeRasa:
             raise httpx.ConnectError("connection refused", request=request)
         slots = {"requested_slot": None, **self.slots}
         if request.url.path == WEBHOOK:
+            if self.during_turn:
+                self.during_turn()
             state = None if self.no_state else {"active_loop": self.active_loop, "slots": slots}
             return httpx.Response(200, json={"messages": self.replies, "state": state})
         if request.url.path.endswith("/tracker"):

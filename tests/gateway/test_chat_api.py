@@ -55,6 +55,22 @@ def test_state_is_read_from_the_tracker_when_the_turn_did_not_report_it(client, 
     assert rasa.tracker_reads() == 1
 
 
+def test_a_turn_that_queues_the_person_for_staff_reports_the_wait(client, rasa):
+    rasa.replies = [{"recipient_id": "q1", "text": "正在为您转接工作人员"},
+                    {"recipient_id": "q1", "custom": handoff.QUEUED_SIGNAL}]
+    rasa.during_turn = lambda: handoff.request("q1", "web", None, "requested")
+    body = chat(client, "我要找人工", conversation_id="q1")
+    assert body["state"]["handoff"] == "waiting"
+    assert body["messages"] == [{"text": "正在为您转接工作人员", "buttons": []}], "the signal is never shown"
+
+
+def test_a_handoff_taken_up_or_closed_by_staff_is_seen_at_the_next_turn(client, rasa):
+    handoff.request("q2", "web", None, "requested")
+    assert chat(client, "还要等多久", conversation_id="q2")["state"]["handoff"] == "waiting"
+    rasa.during_turn = lambda: handoff.withdraw("q2", "callback")
+    assert chat(client, "那请回电吧", conversation_id="q2")["state"]["handoff"] == "none"
+
+
 def test_text_reaches_the_engine_normalised_but_payloads_untouched(client, rasa):
     chat(client, "請問社保卡在哪裡辦")
     chat(client, '/ask_fee{"service": "id_card"}')

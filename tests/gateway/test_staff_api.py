@@ -48,7 +48,7 @@ def login(client: TestClient, role: str = "staff") -> tuple[str, dict[str, str]]
 
 def waiting_person(service: str | None = "residence_permit") -> tuple[str, int]:
     conversation_id = f"w-{uuid.uuid4().hex[:10]}"
-    conversations.touch(conversation_id, "web", "zh-CN")
+    conversations.ensure(conversation_id, "web", "zh-CN")
     return conversation_id, handoff.request(conversation_id, "web", service, "requested").handoff_id
 
 
@@ -186,7 +186,7 @@ def test_call_back_numbers_are_masked_and_revealing_one_is_audited(client):
 
 def test_todays_appointments_per_centre_with_check_in_and_audited_contact(client):
     day = dt.date(2026, 12, 9)
-    conversations.touch("ap-1", "kiosk", "zh-CN")
+    conversations.ensure("ap-1", "kiosk", "zh-CN")
     booked = appointments.book("ap-1", "kiosk", "id_card", "east_centre", dt.datetime.combine(day, dt.time(14, 0)),
                                "刘桂兰", "15907661234", now=dt.datetime(2026, 11, 22, 9, 0))
     username, headers = login(client)
