@@ -60,8 +60,8 @@ class GatewayInput(InputChannel):
 
         @hook.listener("after_server_start")
         async def warm_up(app: Any, _loop: Any) -> None:
-            # TensorFlow builds the classifier's graph on its first use (about 2 s): done here, before the
-            # server reports a model, not in the first person's turn.
+            # The classifier's first prediction sets up its TensorFlow graph: done here, as the server starts,
+            # not in the first person's turn.
             agent = app.ctx.agent
             if agent is not None and agent.is_ready():
                 await agent.parse_message(WARM_UP_TEXT)

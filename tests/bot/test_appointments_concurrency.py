@@ -6,7 +6,6 @@ import datetime as dt
 import threading
 import uuid
 
-import pytest
 from sqlalchemy import func, select
 
 from bot.db.models import Appointment

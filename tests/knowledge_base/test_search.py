@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import statistics
-import time
 
 import pytest
 
@@ -229,27 +227,8 @@ def test_scores_are_between_zero_and_one_and_best_first(real_matcher):
 
 
 @needs_real_catalogue
-def test_a_fifty_character_message_is_matched_in_under_two_milliseconds(real_matcher):
-    messages = [
-        "您好，我是外地来这边打工的，孩子今年六岁了想在这边上小学，请问需要准备什么材料，去哪里报名呢？",
-        "我在工地上干了三个月的活老板一直不给钱现在包工头也联系不上了我该怎么办才能把工资要回来呢谢谢",
-        "我想辦社保卡，身份證丟了怎麼補辦？請問在哪裡辦理，需要多長時間，要不要收費，可以在網上辦嗎？",
-    ]
-    for message in messages:
-        assert 40 <= len(message) <= 60
-        real_matcher.match(message)
-        timings = []
-        for _ in range(50):
-            start = time.perf_counter()
-            real_matcher.match(message)
-            timings.append(time.perf_counter() - start)
-        assert statistics.median(timings) < 2e-3, message
-
-
-@needs_real_catalogue
-def test_a_message_at_the_length_limit_is_still_answered_promptly(real_matcher):
+def test_a_message_at_the_length_limit_still_finds_every_service_it_names(real_matcher):
+    # How fast: benchmarks/text_speed.py.
     message = "我想问一下身份证社保卡居住证的事情，" * 110  # about 2000 characters
-    start = time.perf_counter()
     matches = real_matcher.match(message)
-    assert time.perf_counter() - start < 0.25
     assert {m.service_id for m in matches} == {"id_card", "social_security_card", "residence_permit"}
