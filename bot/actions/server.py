@@ -1,9 +1,10 @@
 """Runs the action server with the project's logging (exceptions logged, personal numbers masked).
 
-This is rasa-sdk's `endpoint.run` with one step more: each worker process builds the
-lexicon and the service matcher before it serves (over a second), so the first person
-after a start does not wait for them. Sanic runs the app in worker processes that it
-builds from the loader's factory, so the warm-up is a listener of the app it builds.
+This is rasa-sdk's `endpoint.run` with two steps more. Sanic runs the app in worker
+processes it starts afresh and builds from the loader's factory, so the factory is where
+each worker configures its logging (otherwise a worker's records bypass the masking
+filter) and adds the warm-up: building the lexicon and the service matcher before it
+serves (over a second), so the first person after a start does not wait for them.
 """
 
 from __future__ import annotations
@@ -24,8 +25,14 @@ async def _warm_up(_app: Sanic, _loop: object) -> None:
     warm_up()
 
 
+def _configure_logging() -> None:
+    configure_logging(get_settings().log_level)
+    utils.update_sanic_log_level()
+
+
 def create_app(executor: ActionExecutor) -> Sanic:
-    """rasa-sdk's action server app, warmed up before it serves (module level: Sanic pickles the factory)."""
+    """rasa-sdk's action server app with our logging, warmed up before it serves (module level: Sanic pickles it)."""
+    _configure_logging()
     app = endpoint.create_app_for_serve(executor, cors_origins=None, auto_reload=False)
     app.register_listener(_warm_up, "before_server_start")
     return app
@@ -34,8 +41,7 @@ def create_app(executor: ActionExecutor) -> Sanic:
 def main() -> None:
     """Serves the custom actions in bot.actions on the configured loopback address."""
     settings = get_settings()
-    configure_logging(settings.log_level)
-    utils.update_sanic_log_level()
+    _configure_logging()
     executor = ActionExecutor()
     executor.register_package("bot.actions")
     loader = AppLoader(factory=partial(create_app, executor))

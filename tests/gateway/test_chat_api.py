@@ -64,7 +64,7 @@ def test_a_turn_that_queues_the_person_for_staff_reports_the_wait(client, rasa):
     assert body["messages"] == [{"text": "正在为您转接工作人员", "buttons": []}], "the signal is never shown"
 
 
-def test_a_handoff_taken_up_or_closed_by_staff_is_seen_at_the_next_turn(client, rasa):
+def test_a_waiting_person_who_leaves_the_queue_in_a_turn_is_reported_out_of_it(client, rasa):
     handoff.request("q2", "web", None, "requested")
     assert chat(client, "还要等多久", conversation_id="q2")["state"]["handoff"] == "waiting"
     rasa.during_turn = lambda: handoff.withdraw("q2", "callback")
