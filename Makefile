@@ -1,5 +1,5 @@
 # 便民助手: `make run` sets everything up and runs the assistant; `make test` sets up and runs the tests.
-.PHONY: run test setup setup-test prepare validate unit stack staff lock benchmark clean
+.PHONY: run test setup setup-test prepare validate unit stack staff rotate-keys lock benchmark clean
 
 PY := .venv/bin/python
 RASA := .venv-rasa/bin/rasa
@@ -24,6 +24,10 @@ setup-test:
 # Creates or updates a staff account: make staff USERNAME=li PASSWORD=... ROLE=staff|supervisor|admin
 staff: setup
 	$(PY) -m bot.cli staff --username "$(USERNAME)" --password "$(PASSWORD)" --role "$(or $(ROLE),staff)"
+
+# Re-encrypts every personal field with a new key (written first in the key file); former keys still decrypt.
+rotate-keys: setup
+	$(PY) -m bot.cli rotate-keys
 
 # Regenerates the lock files from the requirement files (after a deliberate upgrade).
 lock:

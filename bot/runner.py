@@ -24,9 +24,11 @@ from pathlib import Path
 import httpx
 
 from bot.engine.build import RASA_ENV, engine_config_dir, engine_environment
+from bot.keys import ensure_key_file
 from bot.logs import configure_logging
 from bot.prepare import prepare
 from bot.privacy import redact_text
+from bot.services.key_rotation import rotate_keys
 from bot.settings import REPO_ROOT, Settings, get_settings
 
 log = logging.getLogger("bianmin.runner")
@@ -234,10 +236,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings = get_settings()
     configure_logging(settings.log_level)
+    created = ensure_key_file(settings)
+    if created:
+        log.info("no field encryption key was configured: created %s (mode 0600); keep it with the database", created)
     if args.skip_prepare:
         model = max(settings.rasa_model_dir.glob("bianmin-*.tar.gz"), key=lambda p: p.stat().st_mtime)
     else:
         model = prepare(settings)
+    if created:
+        # A database from before keys were required was encrypted under the published placeholder.
+        rotate_keys(settings, new_key=False)
     return Supervisor(settings, children(settings, model)).run()
 
 

@@ -11,6 +11,7 @@ from sqlalchemy import create_engine, text
 
 from bot.db import session as db_session
 from bot.db.migrate import upgrade
+from bot.privacy import generate_key
 from bot.settings import get_settings
 
 POSTGRES_SERVER = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://root@127.0.0.1:5432/test")
@@ -26,6 +27,8 @@ def _use_database(url: str) -> None:
 def database(tmp_path_factory: pytest.TempPathFactory):
     """Every test process uses its own migrated database, never the developer's var/bianmin.db."""
     url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
+    # No key is built in: the tests, and the stacks they start, use a fresh one.
+    os.environ.setdefault("FIELD_ENCRYPTION_KEY", generate_key())
     _use_database(url)
     upgrade(url)
     yield url
