@@ -22,6 +22,7 @@ from bot.gateway.errors import install_error_handlers
 from bot.gateway.limits import BodySizeLimit
 from bot.gateway.routes import applications, health, services, speech, staff, staff_work, understand
 from bot.logs import configure_logging
+from bot.ratelimit import AsyncLimiter
 from bot.settings import Settings, get_settings
 from bot.understanding.rewrite import warm_up
 from channels.telegram import webhook as telegram
@@ -108,7 +109,8 @@ def create_app(settings: Settings | None = None, rasa_transport: httpx.AsyncBase
     app = FastAPI(title="便民助手 gateway", version="1.0", lifespan=lifespan)
     app.state.settings = settings
     app.state.rasa = RasaClient(settings, transport=rasa_transport)
-    app.state.conversations = ConversationService(app.state.rasa)
+    app.state.limiter = AsyncLimiter(settings)
+    app.state.conversations = ConversationService(app.state.rasa, app.state.limiter)
     app.state.speech = speech_service(settings)
     app.add_middleware(BodySizeLimit, large_paths={"/api/speech": 10_000_000})
     if settings.cors_origins:
