@@ -9,7 +9,8 @@ import hmac
 import logging
 import re
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from cryptography.hazmat.primitives import hashes
@@ -119,8 +120,25 @@ def _masked_number(digits: str) -> str | None:
     return None
 
 
-def _redact_run(run: str) -> str:
-    """Masks, from left to right, the longest stretch of whole digit groups that reads as a personal number."""
+@dataclass(frozen=True)
+class NumberSpan:
+    """Where a personal number stands in a text, its digits (ASCII, no separators) and its masked form."""
+
+    start: int
+    end: int
+    digits: str
+    masked: str
+
+    @property
+    def kind(self) -> str:
+        """id_number, phone or card (bank cards and first-generation 15-digit ID numbers)."""
+        if len(self.digits) == 18 and _ID_NUMBER.fullmatch(self.digits):
+            return "id_number"
+        return "card" if len(self.digits) >= 15 and not self.digits.startswith("0086") else "phone"
+
+
+def _numbers_in_run(run: str, offset: int) -> Iterator[NumberSpan]:
+    """From left to right, the longest stretch of whole digit groups that reads as a personal number."""
     spans = [(m.start(), m.end()) for m in _GROUP_PATTERN.finditer(run)]
     flat = "".join(run[a:b] for a, b in spans).translate(_TO_ASCII)
     # ends[i]: where group i ends in `flat`, the digits of the run without separators.
@@ -128,8 +146,7 @@ def _redact_run(run: str) -> str:
     for a, b in spans:
         total += b - a
         ends.append(total)
-    pieces: list[str] = []
-    position = start = 0
+    start = 0
     while start < len(spans):
         origin = ends[start - 1] if start else 0
         candidates = []
@@ -141,22 +158,35 @@ def _redact_run(run: str) -> str:
                 break  # an X closes an ID number: no longer stretch can be one
             end += 1
         for end in reversed(candidates):
-            masked = _masked_number(flat[origin:ends[end]])
+            digits = flat[origin:ends[end]]
+            masked = _masked_number(digits)
             if masked is not None:
-                pieces += [run[position:spans[start][0]], masked]
-                position = spans[end][1]
+                yield NumberSpan(offset + spans[start][0], offset + spans[end][1], digits, masked)
                 start = end + 1
                 break
         else:
             start += 1
-    return "".join(pieces) + run[position:]
+
+
+def personal_numbers(text: str) -> list[NumberSpan]:
+    """The ID, mobile and bank card numbers in a text, however they were spaced or written, in one pass."""
+    if not text:
+        return []
+    return [span for run in _RUN.finditer(text) for span in _numbers_in_run(run.group(0), run.start())]
+
+
+def replace_numbers(text: str, replacement: Callable[[NumberSpan], str]) -> str:
+    """The text with each personal number replaced by what `replacement` makes of it."""
+    pieces, position = [], 0
+    for span in personal_numbers(text):
+        pieces += [text[position:span.start], replacement(span)]
+        position = span.end
+    return "".join(pieces) + text[position:] if pieces else text
 
 
 def redact_text(text: str) -> str:
     """The text with ID numbers, mobile numbers and bank card numbers masked, however they were spaced or written."""
-    if not text:
-        return text
-    return _RUN.sub(lambda m: _redact_run(m.group(0)), text)
+    return replace_numbers(text, lambda span: span.masked)
 
 
 # ---- logging -----------------------------------------------------------------------------------
