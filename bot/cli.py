@@ -23,6 +23,11 @@ def main(argv: list[str] | None = None) -> int:
     reminders.add_argument("--now", type=dt.datetime.fromisoformat, default=None,
                            help="the centres' local time to act at, e.g. 2026-11-23T10:00 (default: now)")
     commands.add_parser("rotate-keys", help="re-encrypt every personal field with a new key; former keys still read")
+    commands.add_parser("retention", help="delete what is past its retention period now, then vacuum")
+    erase = commands.add_parser("erase", help="a resident's erasure request: delete all kept about them (audited)")
+    erase.add_argument("--id-number", required=True)
+    erase.add_argument("--phone", required=True)
+    erase.add_argument("--staff", required=True, help="the staff member handling the request (for the audit log)")
     args = parser.parse_args(argv)
     settings = get_settings()
     configure_logging(settings.log_level)
@@ -41,6 +46,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{len(sent)} reminder(s) sent")
     elif args.command == "rotate-keys":
         return _rotate_keys(settings)
+    elif args.command == "retention":
+        from bot.services import retention
+
+        report = retention.purge_expired()
+        print(f"deleted: {report.conversations} conversation(s), {report.drafts} unfinished application(s), "
+              f"{report.audit_entries} audit entr(ies)")
+    elif args.command == "erase":
+        from bot.services import retention
+
+        found = retention.erase(args.id_number, args.phone, args.staff)
+        print(f"deleted: {len(found.conversations)} conversation(s), {len(found.applications)} application(s), "
+              f"{len(found.appointments)} appointment(s)")
     return 0
 
 

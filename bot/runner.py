@@ -165,6 +165,18 @@ class Supervisor:
         self.processes = processes
         self.stopping = threading.Event()
 
+    def _housekeeping(self) -> None:
+        """Deletes what is past its retention period now and then every RETENTION_RUN_HOURS, until stopped."""
+        from bot.services import retention
+
+        while not self.stopping.is_set():
+            try:
+                retention.purge_expired()
+            except Exception as err:  # noqa: BLE001 - a failed clean-up is retried next time, never stops the service
+                log.error("the retention clean-up failed (%s); it is tried again later", type(err).__name__)
+            if self.stopping.wait(self.settings.retention_run_hours * 3600):
+                return
+
     def _on_signal(self, signum: int, _frame: object) -> None:
         log.info("received %s: stopping", signal.Signals(signum).name)
         self.stopping.set()
@@ -205,6 +217,7 @@ class Supervisor:
                 "Press Ctrl-C to stop.\n",
                 flush=True,
             )
+            threading.Thread(target=self._housekeeping, name="retention", daemon=True).start()
             while not self.stopping.wait(0.5):
                 for child in self.processes:
                     if child.process and child.process.poll() is not None:

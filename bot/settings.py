@@ -82,6 +82,11 @@ class Settings(BaseSettings):
         None, description="comma-separated former keys, still read during a rotation")
     staff_session_minutes: int = Field(480, ge=5)
 
+    retention_conversation_days: int = Field(180, ge=1, description="a conversation quiet this long is deleted")
+    retention_draft_days: int = Field(30, ge=1, description="an unfinished application untouched this long is deleted")
+    retention_audit_days: int = Field(1095, ge=30, description="audit entries older than this are deleted")
+    retention_run_hours: float = Field(24, gt=0, description="how often the supervisor runs the clean-up")
+
     knowledge_base_dir: Path = REPO_ROOT / "knowledge_base"
     domain_dir: Path = REPO_ROOT / "dialogues" / "domain"
 

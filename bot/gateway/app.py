@@ -20,8 +20,9 @@ from bot.engine.client import RasaClient
 from bot.errors import ConfigurationError
 from bot.gateway.errors import install_error_handlers
 from bot.gateway.limits import BodySizeLimit
-from bot.gateway.routes import applications, health, services, speech, staff, staff_work, understand
+from bot.gateway.routes import applications, health, residents, services, speech, staff, staff_work, understand
 from bot.logs import configure_logging
+from bot.privacy import personal_numbers
 from bot.ratelimit import AsyncLimiter
 from bot.settings import Settings, get_settings
 from bot.understanding.rewrite import warm_up
@@ -64,7 +65,8 @@ def speech_service(settings: Settings):  # noqa: ANN201 - speech.service.SpeechS
 
     try:
         return SpeechService.from_settings(model_paths={"zh-CN": settings.vosk_model_path},
-                                           cache_dir=settings.speech_cache_dir)
+                                           cache_dir=settings.speech_cache_dir,
+                                           keep_in_cache=lambda text: not personal_numbers(text))
     except ModelMissing as err:
         raise ConfigurationError(err.message) from err
     except SpeechError as err:
@@ -118,8 +120,8 @@ def create_app(settings: Settings | None = None, rasa_transport: httpx.AsyncBase
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
                            allow_headers=["Content-Type"], max_age=3600)
     install_error_handlers(app)
-    for module in (health, chat_api, understand, services, applications, staff, staff_work, speech, telegram, webchat,
-                   kiosk):
+    for module in (health, chat_api, understand, services, applications, staff, staff_work, residents, speech,
+                   telegram, webchat, kiosk):
         app.include_router(module.router)
     app.mount("/staff/assets", StaticFiles(directory=STATIC_DIR / "staff"), name="staff-assets")
 
