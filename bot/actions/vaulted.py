@@ -38,9 +38,11 @@ def shield_result(vault: Vault, events: list[dict[str, Any]], responses: list[di
     return walk(events, vault.hold_known), walk(responses, vault.hold_known)
 
 
-def _reveal_and_run_sync(action_call: dict[str, Any]) -> tuple[Vault, dict[str, Any]]:
+def _revealed(action_call: dict[str, Any]) -> tuple[Vault, dict[str, Any]]:
     conversation_id = str((action_call.get("tracker") or {}).get("sender_id") or "")
     vault = Vault.of(conversation_id)
+    if vault.is_empty:
+        return vault, action_call  # nothing held back yet: no copy of the tracker
     return vault, {**action_call, "tracker": walk(action_call.get("tracker") or {}, vault.reveal)}
 
 
@@ -50,7 +52,7 @@ class VaultedExecutor(ActionExecutor):
     async def run(self, action_call: dict[str, Any], sink: asyncio.Queue | None = None,
                   dispatcher: CollectingDispatcher | None = None) -> ActionExecutorRunResult | None:
         """Runs the action on real values; returns its events and replies with references."""
-        vault, revealed = _reveal_and_run_sync(action_call)
+        vault, revealed = _revealed(action_call)
         result = await super().run(revealed, sink, dispatcher)
         if result is None:
             return None

@@ -37,6 +37,10 @@ NOT_AN_ANSWER = re.compile(
     r"着火|晕倒|材料|哪里|哪儿|怎么|如何|多久|多长|多少|收费|费用|进度|状态|预约|什么|为什么|能不能|可不可以|"
     r"吗|呢|？|\?|几点|时间|条件|资格|帮我|我要|我想|查一下|修改|更改|改成|改一下|错了|跳过|不知道|忘了")
 MAX_ATTEMPTS = 5
+# An address written into free text: a district or street, then a door number ("青松路12号院3栋").
+ADDRESS_IN_TEXT = re.compile(
+    r"[\u4e00-\u9fff]{1,12}?(?:区|县|市|镇|乡|路|街|巷|道|村)[\u4e00-\u9fff]{0,12}?"
+    r"[0-9零一二三四五六七八九十百]{1,6}(?:号|栋|幢|弄|组)[0-9A-Za-z零一二三四五六七八九十百号院栋幢楼单元室层弄组附-]{0,24}")
 
 
 def _new_reference(kind: str) -> str:
@@ -71,6 +75,11 @@ class Vault:
         with unit_of_work() as session:
             rows = session.scalars(select(VaultEntry).where(VaultEntry.conversation_id == conversation_id)).all()
             return cls(conversation_id, {row.reference: (row.kind, row.value) for row in rows})
+
+    @property
+    def is_empty(self) -> bool:
+        """Whether the conversation has nothing held back."""
+        return not self._by_reference
 
     def hold(self, kind: str, value: str) -> str:
         """The reference of a value, stored encrypted the first time it is seen in this conversation."""
@@ -128,7 +137,8 @@ class Vault:
             if kind == "address":
                 return mask_address(value)
             return value
-        return replace_numbers(REFERENCE.sub(mask, text or ""), lambda span: span.masked)
+        masked = replace_numbers(REFERENCE.sub(mask, text or ""), lambda span: span.masked)
+        return ADDRESS_IN_TEXT.sub(lambda m: mask_address(m.group(0)), masked)
 
 
 def walk(data: Any, change: Callable[[str], str]) -> Any:

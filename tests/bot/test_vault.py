@@ -127,3 +127,8 @@ def test_actions_see_the_real_values_and_what_they_send_back_is_held_back():
     assert reveal(result.responses[0]["text"]) == f"请确认：姓名欧阳明月，身份证号{ID_NUMBER}"
     assert {e["name"]: reveal(e["value"]) for e in result.events} == {"full_name": "欧阳明月", "id_number": ID_NUMBER}
     assert Vault.of(cid).masked(result.responses[0]["text"]) == "请确认：姓名欧***，身份证号110***********002X"
+
+
+def test_an_address_typed_to_staff_in_free_text_is_masked_for_them():
+    shown = masked_for(conversation())("我的电话是13812345678，住在北山区青松路659号院5栋232室，谢谢")
+    assert shown == "我的电话是138****5678，住在北山区青松路****，谢谢"
