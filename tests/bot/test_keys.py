@@ -8,7 +8,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from bot import keys
 from bot.cli import main as cli_main
@@ -19,6 +19,7 @@ from bot.errors import ConfigurationError
 from bot.privacy import FieldCipher, field_cipher_key, generate_key
 from bot.services import people
 from bot.services.key_rotation import FORMER_DEFAULT_PASSPHRASE, rotate_keys
+from bot.services.vault import reveal_for, shield_message
 from bot.settings import get_settings, load_settings
 from tests.conftest import _use_database
 
@@ -126,6 +127,8 @@ def test_rotation_moves_every_value_and_lookup_to_a_new_key_while_the_old_key_st
     old_key = keys.read_key_file(key_file)[0]
     person = new_person()
     people.remember(f"c-{uuid.uuid4().hex}", person)
+    talk = f"c-{uuid.uuid4().hex}"
+    held = shield_message(talk, f"电话{person['phone']}", None)
 
     report = rotate_keys(get_settings())
 
@@ -138,6 +141,11 @@ def test_rotation_moves_every_value_and_lookup_to_a_new_key_while_the_old_key_st
     assert row.id_fingerprint == only_new.fingerprint(person["id_number"])
     # The running process notices the new file: a lookup by ID number and phone still finds the person.
     assert people.identify(f"c-{uuid.uuid4().hex}", person["id_number"], person["phone"]).address == person["address"]
+    with get_engine().connect() as connection:
+        token = connection.execute(text("SELECT value FROM vault_entries WHERE conversation_id = :c"),
+                                   {"c": talk}).scalar_one()
+    assert only_new.decrypt(token) == person["phone"] and report.rotated["vault_entries"] == 1
+    assert reveal_for(talk)(held) == f"电话{person['phone']}"
     # A value written under the old key a moment before the rotation still reads.
     assert people.cipher().decrypt(FieldCipher(old_key).encrypt("x")) == "x"
 
