@@ -105,6 +105,9 @@ class Settings(BaseSettings):
                                                                        "beyond, a 503 with Retry-After")
     run_dir: Path = VAR_DIR / "run"
 
+    phone_vad: Literal["energy", "webrtc"] = Field(
+        "energy", description="what tells a caller's speech from noise: frame energy, or energy and WebRTC's "
+                              "trained detector (ends more turns on noisy lines; benchmarks/speech.py --vad)")
     phone_staff_uri: str | None = Field(
         None, description="where a phone caller asking for a person is transferred while staff are on duty, "
                           "e.g. sip:staff@pbx.example.gov.cn or an extension; unset: the queue and a call-back")
