@@ -68,6 +68,7 @@ class Settings(BaseSettings):
     lock_store: Literal["memory", "redis"] = "memory"
     redis_url: str = "redis://127.0.0.1:6379/0"
 
+    api_docs: bool = Field(False, description="serve /docs and /openapi.json (off: the API's shape is not advertised)")
     cors_origins: list[str] = Field(default_factory=list, description="sites that embed the widget, e.g. https://www.example.gov.cn")
     chat_timeout_seconds: float = Field(8.0, gt=0, le=60)
     max_text_length: int = Field(2000, ge=10, le=20000)
