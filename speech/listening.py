@@ -6,7 +6,6 @@ import asyncio
 import functools
 import time
 from collections import deque
-from typing import TYPE_CHECKING
 
 from speech.endpointing import EndpointConfig, Endpointer, EndpointKind, frame_levels
 from speech.errors import GrammarInvalid, SpeechError
@@ -27,23 +26,19 @@ from speech.pipeline_events import (
     Woken,
 )
 from speech.providers import FinalResult, PartialResult, RecognitionStream
-
-if TYPE_CHECKING:
-    from speech.pipeline import VoicePipeline
+from speech.voice_line import LineSession
 
 # The recogniser is fed in 100 ms chunks: fewer thread hops than one per 20 ms frame.
 FEED_MS = 100
-# After a key, how long to wait for the next one before taking what was keyed.
-INTER_DIGIT_S = 8.0
 # Of the trailing silence, only this much goes to the recogniser (it needs a little to close a word).
 RECOGNISED_SILENCE_MS = 400
 
 
-class Listening:
-    """The listen side of VoicePipeline (its state lives there)."""
+class Listening(LineSession):
+    """Listening: the caller's utterance or keys, recognised as they come."""
 
     async def listen(
-        self: VoicePipeline,
+        self,
         *,
         grammar: list[str] | None = None,
         digits: bool = False,
@@ -67,7 +62,7 @@ class Listening:
         self.emit(EventType.STAGE_END, Stage.LISTEN, heard=type(heard).__name__)
         return heard
 
-    async def _listen(self: VoicePipeline, config: EndpointConfig, grammar: list[str] | None, digits: bool,
+    async def _listen(self, config: EndpointConfig, grammar: list[str] | None, digits: bool,
                       x_after: int | None) -> Heard:
         endpointer = Endpointer(self.sample_rate, config)
         pre_roll: deque[bytes] = deque(maxlen=max(1, PRE_ROLL_MS // FRAME_MS))
@@ -157,7 +152,7 @@ class Listening:
             if recogniser is not None and not isinstance(recogniser, Failure):
                 recogniser.close()
 
-    async def _open_recognition(self: VoicePipeline, grammar: list[str] | None) -> _Recognition | Failure:
+    async def _open_recognition(self, grammar: list[str] | None) -> _Recognition | Failure:
         self.emit(EventType.STAGE_START, Stage.RECOGNISE, grammar=bool(grammar))
         speech = self.prompts.speech
         if speech is None or not speech.can_recognize(self.locale):
@@ -175,7 +170,7 @@ class Listening:
             return self._recognition_failed(err)
         return _Recognition(stream, self.sample_rate)
 
-    def _recognition_failed(self: VoicePipeline, err: SpeechError) -> Failure:
+    def _recognition_failed(self, err: SpeechError) -> Failure:
         self.emit(EventType.ERROR, Stage.RECOGNISE, code=err.code, message=err.message)
         self.emit(EventType.STAGE_END, Stage.RECOGNISE, failed=True)
         return Failure(Stage.RECOGNISE, err.code, err.message)
@@ -199,7 +194,7 @@ class _Recognition:
         self._fed = False
         self._settling: asyncio.Task | None = None
 
-    async def feed(self, pipeline: VoicePipeline, pcm16: bytes) -> Failure | None:
+    async def feed(self, pipeline: Listening, pcm16: bytes) -> Failure | None:
         if self.stream is None:
             return None
         failure = await self._settled(pipeline)
@@ -217,7 +212,7 @@ class _Recognition:
             self._note(pipeline, result)
         return None
 
-    def _note(self, pipeline: VoicePipeline, result: PartialResult | FinalResult | None) -> None:
+    def _note(self, pipeline: Listening, result: PartialResult | FinalResult | None) -> None:
         if isinstance(result, PartialResult):
             pipeline.emit(EventType.PARTIAL, Stage.RECOGNISE, text=result.text)
         elif result is not None and result.text:
@@ -225,13 +220,13 @@ class _Recognition:
             self._finals.append(result.text)
             self._confidences.append(result.confidence)
 
-    def settle(self, pipeline: VoicePipeline) -> None:
+    def settle(self, pipeline: Listening) -> None:
         """Starts the final result of what was fed so far; speech that follows goes on in the same stream."""
         if self.stream is None or self._settling is not None or not self._fed:
             return
         self._settling = asyncio.ensure_future(self._finish(pipeline))
 
-    async def _finish(self, pipeline: VoicePipeline) -> None:
+    async def _finish(self, pipeline: Listening) -> None:
         if self._buffer:
             chunk, self._buffer = self._buffer, b""
             self._note(pipeline, await self.stream.accept_async(chunk))
@@ -241,7 +236,7 @@ class _Recognition:
             self._finals.append(last.text)
             self._confidences.append(last.confidence)
 
-    async def _settled(self, pipeline: VoicePipeline) -> Failure | None:
+    async def _settled(self, pipeline: Listening) -> Failure | None:
         """Waits for a final result started by settle(), so the stream's calls keep their order."""
         task, self._settling = self._settling, None
         if task is None:
@@ -253,7 +248,7 @@ class _Recognition:
             return pipeline._recognition_failed(err)
         return None
 
-    async def final(self, pipeline: VoicePipeline, reason: str) -> Utterance | Failure:
+    async def final(self, pipeline: Listening, reason: str) -> Utterance | Failure:
         if self.stream is None:
             pipeline.emit(EventType.FINAL, Stage.RECOGNISE, text="", recognised=False)
             pipeline.emit(EventType.STAGE_END, Stage.RECOGNISE)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
-from typing import TYPE_CHECKING, Protocol
 
 from speech.endpointing import BargeInDetector
 from speech.pipeline_events import (
@@ -22,28 +21,13 @@ from speech.pipeline_events import (
 )
 from speech.prompt_cache import spoken_pieces
 from speech.providers import AudioClip, SpeakingRate
-
-if TYPE_CHECKING:
-    from speech.pipeline import VoicePipeline
+from speech.voice_line import LineSession
 
 
-class VoiceLine(Protocol):
-    """Where prompts are played: `channels.phone.call.PhoneCall` is one."""
+class Speaking(LineSession):
+    """Speaking: prompts and replies played on the line, stopped by the caller's voice or a key."""
 
-    sample_rate: int
-
-    async def play(self, pcm16: bytes) -> bool:
-        """Plays at real-time pace; False when stopped or hung up."""
-
-    def stop_playing(self) -> None:
-        """Stops the prompt at once."""
-
-
-
-class Speaking:
-    """The speak side of VoicePipeline (its state lives there)."""
-
-    async def speak(self: VoicePipeline, text: str, *, rate: SpeakingRate = "slow", barge_in: bool = True) -> SpeakOutcome:
+    async def speak(self, text: str, *, rate: SpeakingRate = "slow", barge_in: bool = True) -> SpeakOutcome:
         """Speaks the text sentence by sentence; a key or the caller's voice stops it when barge_in is on."""
         if self.ended:
             return SpeakOutcome.ENDED
@@ -85,7 +69,7 @@ class Speaking:
         self.emit(EventType.STAGE_END, Stage.SPEAK, outcome=outcome.value)
         return outcome
 
-    def _drop_stale_audio(self: VoicePipeline) -> None:
+    def _drop_stale_audio(self) -> None:
         """Audio that queued up while the assistant was thinking is old by now; keys and the end are kept."""
         kept: list[LineInput] = []
         recent: deque[LineInput] = deque(maxlen=max(1, PRE_ROLL_MS // FRAME_MS))
@@ -95,7 +79,7 @@ class Speaking:
         for item in [*kept, *recent]:
             self._inputs.put_nowait(item)
 
-    async def play_clip(self: VoicePipeline, clip: AudioClip, *, barge_in: bool = True, label: str = "",
+    async def play_clip(self, clip: AudioClip, *, barge_in: bool = True, label: str = "",
                         filler: bool = False) -> SpeakOutcome:
         """Plays recorded audio (the shipped apology; a `filler` tone while the caller waits) as a prompt."""
         if self.ended:
@@ -112,13 +96,13 @@ class Speaking:
         self.emit(EventType.PROMPT_END, Stage.SPEAK, outcome=outcome.value, recorded=True)
         return outcome
 
-    async def _play_apology(self: VoicePipeline, watcher: asyncio.Task, first: bool) -> SpeakOutcome:
+    async def _play_apology(self, watcher: asyncio.Task, first: bool) -> SpeakOutcome:
         if self.apology is None:
             return SpeakOutcome.FAILED
         outcome = await self._play(self.apology, watcher, first, recorded=True)
         return SpeakOutcome.FAILED if outcome is SpeakOutcome.DONE else outcome
 
-    async def _play(self: VoicePipeline, clip: AudioClip, watcher: asyncio.Task, first: bool, recorded: bool = False) -> SpeakOutcome:
+    async def _play(self, clip: AudioClip, watcher: asyncio.Task, first: bool, recorded: bool = False) -> SpeakOutcome:
         if clip.sample_rate != self.sample_rate:
             from speech.audio import resample_clip
 
@@ -148,7 +132,7 @@ class Speaking:
             await asyncio.wait_for(asyncio.shield(watcher), 0.2)
         return self._interrupted(watcher.result()) if watcher.done() else SpeakOutcome.INTERRUPTED
 
-    def _interrupted(self: VoicePipeline, why: str) -> SpeakOutcome:
+    def _interrupted(self, why: str) -> SpeakOutcome:
         if why == "ended":
             if not self.ended:
                 self.emit(EventType.ENDED, Stage.SPEAK)
@@ -156,7 +140,7 @@ class Speaking:
         self.emit(EventType.BARGE_IN, Stage.SPEAK, by=why)
         return SpeakOutcome.INTERRUPTED
 
-    async def _watch(self: VoicePipeline, barge_in: bool) -> str:
+    async def _watch(self, barge_in: bool) -> str:
         """Reads the caller's input while a prompt plays: 'key', 'voice' or 'ended' once the prompt must stop."""
         detector = BargeInDetector(self.sample_rate)
         self._tail = deque(maxlen=max(1, PRE_ROLL_MS // FRAME_MS))
@@ -185,7 +169,7 @@ class Speaking:
                 self._tail.clear()
                 return "voice"
 
-    def _keep_tail(self: VoicePipeline, watcher: asyncio.Task) -> None:
+    def _keep_tail(self, watcher: asyncio.Task) -> None:
         # Audio heard at the very end of a prompt may be the start of an answer.
         tail = self._tail
         if tail and not (watcher.done() and not watcher.cancelled() and watcher.result() == "voice"):

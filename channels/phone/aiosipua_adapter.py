@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from typing import cast
 
 from aiosipua import IncomingCall, SipRequest, SipResponse, SipUAS, UdpSipTransport
 from aiosipua.dialog import Dialog
@@ -29,7 +30,7 @@ class _SipUdpProtocol(_UdpProtocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # aiosipua asserts an isinstance that Python 3.11's selector transport fails (fixed in 3.12).
-        self._owner._udp_transport = transport
+        self._owner._udp_transport = cast(asyncio.DatagramTransport, transport)
 
     def datagram_received(self, data: bytes, addr) -> None:
         if len(data) > MAX_DATAGRAM_BYTES:
@@ -50,7 +51,9 @@ class SipUdpTransport(UdpSipTransport):
     @property
     def bound_port(self) -> int:
         """The port the socket is bound to (the one the kernel chose for port 0)."""
-        return self._udp_transport.get_extra_info("sockname")[1]
+        if self._udp_transport is None:
+            raise RuntimeError("the SIP transport has not been started")
+        return int(self._udp_transport.get_extra_info("sockname")[1])
 
 
 def handle_method(uas: SipUAS, method: str, handler: RequestHandler) -> None:

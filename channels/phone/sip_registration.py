@@ -35,11 +35,14 @@ class TrunkRegistration:
             infos = await asyncio.get_running_loop().getaddrinfo(self.host, self.port, type=socket.SOCK_DGRAM)
         except OSError as err:
             raise SipStartFailed(f"SIP_REGISTRAR {self.host} cannot be resolved: {err}") from err
-        self.address = infos[0][4][0]
-        return self.address
+        address = str(infos[0][4][0])
+        self.address = address
+        return address
 
     def register(self, uac: SipUAC, contact: tuple[str, int]) -> None:
         """Sends the first REGISTER; aiosipua refreshes it before it expires."""
+        if self.address is None:
+            raise RegistrationFailed("the registrar's address has not been looked up (resolve() first)")
         contact_host, contact_port = contact
         auth = SipDigestAuth(self.username, self.password) if self.password else None
         self.registration = Registration(
