@@ -36,7 +36,7 @@ def resample(pcm16: bytes, from_rate: int, to_rate: int) -> bytes:
     if from_rate == to_rate or not pcm16:
         return pcm16
     # soxr's HQ preset: flat to 91 % of the new Nyquist frequency, over 100 dB of stop band, and
-    # 100-250 times faster than the numpy windowed sinc it replaced (benchmarks/speech.py --resampling).
+    # 30-100 times faster than the numpy windowed sinc it replaced (benchmarks/speech.py --resampling).
     out = soxr.resample(_samples(pcm16), from_rate, to_rate, quality="HQ")
     return out.astype("<i2", copy=False).tobytes()
 
