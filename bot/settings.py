@@ -8,6 +8,7 @@ failing in the middle of a resident's conversation.
 from __future__ import annotations
 
 import functools
+import ipaddress
 import os
 import re
 from pathlib import Path
@@ -70,6 +71,7 @@ class Settings(BaseSettings):
     lock_store: Literal["memory", "redis"] = "memory"
     redis_url: str = "redis://127.0.0.1:6379/0"
 
+    api_docs: bool = Field(False, description="serve /docs and /openapi.json (off: the API's shape is not advertised)")
     cors_origins: list[str] = Field(default_factory=list, description="sites that embed the widget, e.g. https://www.example.gov.cn")
     chat_timeout_seconds: float = Field(8.0, gt=0, le=60)
     max_text_length: int = Field(2000, ge=10, le=20000)
@@ -97,6 +99,13 @@ class Settings(BaseSettings):
     telegram_mode: Literal["polling", "webhook"] = "polling"
     telegram_webhook_secret: str | None = None
 
+    wechat_token: str | None = Field(None, description="the Token of the Official Account's server settings; turns WeChat on")
+    wechat_app_id: str | None = None
+    wechat_app_secret: SecretStr | None = None
+    wechat_encoding_aes_key: SecretStr | None = Field(None, description="EncodingAESKey (43 characters): safe mode")
+    wechat_api_base_url: str = "https://api.weixin.qq.com"
+    wechat_template_id: str | None = Field(None, description="a template message for pushes outside the 48-hour window")
+
     sip_listen: str | None = None
     sip_public_address: str | None = Field(None, description="the address callers and the trunk reach us at (NAT)")
     sip_registrar: str | None = Field(None, description="host[:port] of the SIP trunk or PBX to register with")
@@ -104,8 +113,15 @@ class Settings(BaseSettings):
     sip_password: SecretStr | None = None
     sip_rtp_ports: str = Field("10000-10999", description="UDP ports for call audio, low-high; open them in the firewall")
     sip_max_calls: int = Field(20, ge=1, le=500)
+    sip_allowed_peers: str | None = Field(
+        None, description="IP addresses or networks (comma-separated) whose calls are taken besides the registrar's; "
+                          "unset: the registrar alone, or the local networks when no registrar is set")
     vosk_model_path: Path | None = None
     speech_cache_dir: Path = VAR_DIR / "speech-cache"
+    speech_max_decodes: int = Field(4, ge=1, le=64, description="ffmpeg decodes of uploaded audio at once; "
+                                                                 "beyond, a 503 with Retry-After")
+    speech_max_recognitions: int = Field(8, ge=1, le=256, description="uploads decoded or recognised at once; "
+                                                                       "beyond, a 503 with Retry-After")
     run_dir: Path = VAR_DIR / "run"
 
     # Quotas in the `limits` notation (bot/ratelimit.py); a real resident never reaches them.
@@ -120,6 +136,9 @@ class Settings(BaseSettings):
     rate_limit_bookings_per_conversation: str = "5/day"
     rate_limit_bookings_per_phone: str = "3/day"
 
+    phone_vad: Literal["energy", "webrtc"] = Field(
+        "energy", description="what tells a caller's speech from noise: frame energy, or energy and WebRTC's "
+                              "trained detector (ends more turns on noisy lines; benchmarks/speech.py --vad)")
     phone_staff_uri: str | None = Field(
         None, description="where a phone caller asking for a person is transferred while staff are on duty, "
                           "e.g. sip:staff@pbx.example.gov.cn or an extension; unset: the queue and a call-back")
@@ -183,6 +202,18 @@ class Settings(BaseSettings):
                 raise ValueError("SIP_REGISTRAR must be host or host:port, e.g. sip.example-trunk.cn:5060")
         return value or None
 
+    @field_validator("sip_allowed_peers")
+    @classmethod
+    def _peer_networks(cls, value: str | None) -> str | None:
+        if value and value.strip():
+            for entry in filter(str.strip, value.split(",")):
+                try:
+                    ipaddress.ip_network(entry.strip().strip("[]"), strict=False)
+                except ValueError as err:
+                    raise ValueError(f"SIP_ALLOWED_PEERS: {entry.strip()!r} is not an IP address or network "
+                                     "(e.g. 203.0.113.5 or 203.0.113.0/24); host names are not taken") from err
+        return value.strip() if value and value.strip() else None
+
     @field_validator("sip_rtp_ports")
     @classmethod
     def _port_range(cls, value: str) -> str:
@@ -192,6 +223,19 @@ class Settings(BaseSettings):
         ):
             raise ValueError("SIP_RTP_PORTS must be low-high within 1024-65535 with at least two ports, e.g. 10000-10999")
         return f"{int(low)}-{int(high)}"
+
+    @model_validator(mode="after")
+    def _wechat_complete(self) -> "Settings":
+        if not self.wechat_token:
+            return self
+        if not re.fullmatch(r"[A-Za-z0-9]{3,32}", self.wechat_token):
+            raise ValueError("WECHAT_TOKEN must be 3-32 letters or digits, as the Official Account's settings require")
+        if bool(self.wechat_app_id) != bool(self.wechat_app_secret):
+            raise ValueError("set both WECHAT_APP_ID and WECHAT_APP_SECRET (from the Official Account's 基本配置)")
+        key = self.wechat_encoding_aes_key.get_secret_value() if self.wechat_encoding_aes_key else ""
+        if key and (not self.wechat_app_id or not re.fullmatch(r"[A-Za-z0-9]{43}", key)):
+            raise ValueError("WECHAT_ENCODING_AES_KEY must be the 43-character EncodingAESKey, with WECHAT_APP_ID set")
+        return self
 
     @model_validator(mode="after")
     def _registration_complete(self) -> "Settings":
@@ -248,6 +292,13 @@ class Settings(BaseSettings):
             return None
         host, sep, port = self.sip_registrar.rpartition(":")
         return (host.strip("[]"), int(port)) if sep else (self.sip_registrar, 5060)
+
+    @property
+    def sip_allowed_peer_list(self) -> tuple[str, ...] | None:
+        """SIP_ALLOWED_PEERS as a tuple of addresses or networks, None when unset."""
+        if not self.sip_allowed_peers:
+            return None
+        return tuple(entry.strip() for entry in self.sip_allowed_peers.split(",") if entry.strip())
 
     @property
     def sip_rtp_port_range(self) -> tuple[int, int]:

@@ -1,15 +1,15 @@
 """vault for values held back from the dialogue engine; handoff messages and the outbox encrypted; plain values purged
 
-Revision ID: 0005_vault
-Revises: 0004
+Revision ID: 0006
+Revises: 0005
 """
 
 from alembic import op
 import sqlalchemy as sa
 
 
-revision = '0005_vault'
-down_revision = '0004'
+revision = '0006'
+down_revision = '0005'
 branch_labels = None
 depends_on = None
 
