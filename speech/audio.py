@@ -249,15 +249,15 @@ async def _ffmpeg_decode(
         except OSError as err:
             raise FfmpegMissing(f"ffmpeg at {ffmpeg} could not be started: {err}") from err
         try:
-            out, err = await asyncio.wait_for(process.communicate(), _FFMPEG_TIMEOUT_S)
-        except asyncio.TimeoutError as timeout:
+            out, errors = await asyncio.wait_for(process.communicate(), _FFMPEG_TIMEOUT_S)
+        except TimeoutError as timeout:
             process.kill()
             await process.wait()
             raise AudioDecodeError("decoding the audio took too long") from timeout
     finally:
         os.unlink(path)
     if process.returncode != 0:
-        detail = err.decode("utf-8", "replace").strip().splitlines()
+        detail = errors.decode("utf-8", "replace").strip().splitlines()
         kind = content_type or "unknown type"
         raise AudioDecodeError(
             f"could not decode the audio ({kind}): {detail[-1] if detail else 'ffmpeg failed'}"

@@ -16,6 +16,25 @@ from bot.settings import get_settings
 POSTGRES_SERVER = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://root@127.0.0.1:5432/test")
 
 
+# Tests under these paths get the marker, so `make unit` (-m "not stack and not browser and not sip") skips them.
+_MARKED_PATHS = {"browser": ("tests/browser/",), "sip": ("tests/channels/phone/test_sip_",)}
+# The first test on a stack also pays for its start: `bot.cli prepare`, then Rasa loading its model
+# (tests.stack.conftest.START_TIMEOUT_SECONDS at most), on two cores that other work shares.
+STACK_TIMEOUT_SECONDS = 600
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Marks the tests that need a browser or a SIP client by where they live; gives stack tests their time."""
+    root = config.rootpath
+    for item in items:
+        where = item.path.relative_to(root).as_posix() if item.path.is_relative_to(root) else ""
+        for marker, prefixes in _MARKED_PATHS.items():
+            if where.startswith(prefixes):
+                item.add_marker(marker)
+        if item.get_closest_marker("stack") and not item.get_closest_marker("timeout"):
+            item.add_marker(pytest.mark.timeout(STACK_TIMEOUT_SECONDS))
+
+
 def _use_database(url: str) -> None:
     os.environ["DATABASE_URL"] = url
     get_settings.cache_clear()

@@ -12,7 +12,7 @@ what Rasa brings.
 
 from __future__ import annotations
 
-from typing import Any, Dict
+from typing import Any
 
 from jsonschema import ValidationError, validators
 from jsonschema.exceptions import best_match
@@ -27,7 +27,7 @@ def install() -> None:
     validator_class.check_schema(schema)  # what jsonschema.validate repeats on every call
     validator = validator_class(schema)
 
-    def validate_action_result(self: RemoteAction, result: Dict[str, Any]) -> bool:
+    def validate_action_result(self: RemoteAction, result: dict[str, Any]) -> bool:
         error: ValidationError | None = best_match(validator.iter_errors(result))
         if error is None:
             return True

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, Awaitable, Callable, Dict, Optional
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, UserMessage
 from sanic import Blueprint, response
@@ -28,7 +29,7 @@ action_validation.install()
 WARM_UP_TEXT = "你好"
 
 
-def tracker_state(tracker: Any) -> Dict[str, Any]:
+def tracker_state(tracker: Any) -> dict[str, Any]:
     """The active loop's name and all slot values, as the tracker endpoint reports them."""
     return {"active_loop": tracker.active_loop_name, "slots": tracker.current_slot_values()}
 
@@ -40,7 +41,7 @@ class GatewayInput(InputChannel):
     def name(cls) -> str:
         return "gateway"
 
-    async def turn(self, request: Request, message: UserMessage) -> Optional[Dict[str, Any]]:
+    async def turn(self, request: Request, message: UserMessage) -> dict[str, Any] | None:
         """Handles the message like the agent does and returns the saved tracker's state (None without a model)."""
         agent = request.app.ctx.agent
         if agent is None or not agent.is_ready():
@@ -83,7 +84,7 @@ class GatewayInput(InputChannel):
                 state = await self.turn(request, message)
             except asyncio.CancelledError:
                 log.error("the turn of a gateway message was cancelled")
-            except Exception:  # noqa: BLE001 - like the REST channel: the replies so far are returned
+            except Exception:  # like the REST channel: the replies so far are returned
                 log.exception("the turn of a gateway message failed")
             return response.json({"messages": collector.messages, "state": state})
 

@@ -7,12 +7,13 @@ as buttons, whose payloads carry the service so a tap never loses the context.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from dataclasses import dataclass, field
 
 from bot import texts
 from bot.knowledge.catalogue import Catalogue
-from bot.knowledge.schema import Centre, Service
+from bot.knowledge.schema import Centre, Material, OpeningHours, Service
 
 QUESTION_INTENTS = (
     "ask_how_to_apply",
@@ -112,7 +113,7 @@ def _details(catalogue: Catalogue, intent: str, service: Service) -> list[str]:
     return lines
 
 
-def material_line(material) -> str:  # noqa: ANN001 - bot.knowledge.schema.Material
+def material_line(material: Material) -> str:
     """One material in plain words: name, original or copies, and the clerk's note."""
     if material.original and material.copies:
         form = texts.text("utter_material_original_and_copies", copies=material.copies)
@@ -131,7 +132,7 @@ def centre_line(centre: Centre) -> str:
     return texts.text("utter_detail_centre", centre=centre.name, address=centre.address, phone=centre.phone, hours=hours)
 
 
-def opening_hours_text(hours) -> str:  # noqa: ANN001 - bot.knowledge.schema.OpeningHours
+def opening_hours_text(hours: OpeningHours) -> str:
     """E.g. 周一至周五 9:00-17:00（12:00-13:30午休）."""
     days = hours.days
     day_names = [texts.text(f"utter_weekday_{d}") for d in days]
@@ -146,7 +147,7 @@ def opening_hours_text(hours) -> str:  # noqa: ANN001 - bot.knowledge.schema.Ope
     return text
 
 
-def _clock(time) -> str:  # noqa: ANN001 - datetime.time
+def _clock(time: dt.time) -> str:
     return f"{time.hour}:{time.minute:02d}"
 
 

@@ -285,7 +285,7 @@ def identify(conversation_id: str, phone: str, *, reference: str | None = None,
                                           Application.phone_fingerprint == cipher.fingerprint(phone))
         if reference:
             query = query.where(Application.reference == reference)
-        else:
+        elif id_number:
             query = query.where(Application.id_fingerprint == cipher.fingerprint(id_number))
         rows = session.scalars(query.order_by(Application.updated_at.desc())).all()
         found = [_summary(r) for r in rows]

@@ -265,8 +265,8 @@ class ServiceMatcher:
         self._exact: dict[str, list[_Term]] = defaultdict(list)
         for term in self._terms:
             self._exact[term.text[0]].append(term)
-        self._by_syllables: dict[tuple[str, str], list[_Term]] = defaultdict(list)
-        self._by_fuzzy: dict[tuple[str, str], list[_Term]] = defaultdict(list)
+        self._by_syllables: dict[tuple[str, ...], list[_Term]] = defaultdict(list)
+        self._by_fuzzy: dict[tuple[str, ...], list[_Term]] = defaultdict(list)
         self._by_first_char: dict[str, list[_Term]] = defaultdict(list)
         self._by_second_char: dict[str, list[_Term]] = defaultdict(list)
         self._by_second_char_long: dict[str, list[_Term]] = defaultdict(list)
@@ -604,11 +604,11 @@ class ServiceMatcher:
         # When two services are each a document of the other, the one named later is the document.
         result = []
         for e in kept:
-            hosts = mentions.get(id(e))
-            if hosts:
+            named_in = mentions.get(id(e))
+            if named_in:
                 mutual = [
                     o for o in kept
-                    if id(o) in mentions and o.service_id in hosts and e.service_id in mentions[id(o)]
+                    if id(o) in mentions and o.service_id in named_in and e.service_id in mentions[id(o)]
                 ]
                 if not mutual or all(e.start > o.start for o in mutual):
                     e = replace(e, score=e.score * MATERIAL_MENTION_FACTOR)

@@ -36,6 +36,7 @@ POLL_TIMEOUT_SECONDS = 10
 def build_application(settings: Settings, handlers: TelegramHandlers) -> Application:
     """The PTB application against the configured Bot API server, with our handlers."""
     root = settings.telegram_api_base_url.rstrip("/")
+    assert settings.telegram_bot_token  # the gateway starts Telegram only with a token
     builder = (ApplicationBuilder().token(settings.telegram_bot_token)
                .base_url(f"{root}/bot").base_file_url(f"{root}/file/bot"))
     if settings.telegram_mode == "webhook":
@@ -102,6 +103,7 @@ class TelegramChannel:
                 await asyncio.sleep(wait)
         await self.application.start()
         if not self.webhook:
+            assert self.application.updater is not None  # the builder makes one unless told not to
             await self.application.updater.start_polling(
                 timeout=POLL_TIMEOUT_SECONDS, drop_pending_updates=False, allowed_updates=Update.ALL_TYPES)
         log.info("telegram channel started (%s) as @%s", self.settings.telegram_mode, self.application.bot.username)

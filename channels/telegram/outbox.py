@@ -77,7 +77,7 @@ class PushDelivery:
         while True:
             try:
                 await self.deliver_round()
-            except Exception:  # noqa: BLE001 - a failed round (e.g. the database is busy) is retried next time
+            except Exception:  # a failed round (e.g. the database is busy) is retried next time
                 log.exception("telegram push delivery round failed")
             await asyncio.sleep(self.poll_seconds)
 

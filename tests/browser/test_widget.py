@@ -21,7 +21,7 @@ import pytest
 
 from bot.settings import REPO_ROOT
 from tests.browser.conftest import describe
-from tests.stack.conftest import Stack, start_stack
+from tests.stack.conftest import PORT_OFFSETS, Stack, start_stack
 
 pytestmark = pytest.mark.stack
 
@@ -33,7 +33,7 @@ SHADOW = "document.querySelector('[data-bianmin-widget]').shadowRoot"
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """The whole assistant (Rasa, actions, gateway, database) serving the widget and the demo page."""
-    running = start_stack(tmp_path_factory.mktemp("widget-stack"), port_offset=1)
+    running = start_stack(tmp_path_factory.mktemp("widget-stack"), port_offset=PORT_OFFSETS["widget"])
     # The first turns load the model's parts; on a busy machine they can outlast the reply timeout.
     for text in ("你好", QUESTION):
         running.chat(f"warm-{uuid.uuid4().hex[:8]}", text, timeout=60)
