@@ -7,6 +7,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 from fastapi import FastAPI
@@ -19,7 +20,7 @@ from bot.conversation import ConversationService
 from bot.engine.client import RasaClient
 from bot.errors import ConfigurationError
 from bot.gateway.errors import install_error_handlers
-from bot.gateway.limits import BodySizeLimit
+from bot.gateway.limits import LARGE_BODY_PATHS, BodySizeLimit
 from bot.gateway.routes import applications, health, services, speech, staff, staff_work, understand
 from bot.logs import configure_logging
 from bot.settings import Settings, get_settings
@@ -27,6 +28,9 @@ from bot.understanding.rewrite import warm_up
 from channels.telegram import webhook as telegram
 from channels.webchat import chat_api, routes as webchat
 from kiosk import routes as kiosk
+
+if TYPE_CHECKING:  # speech loads vosk and espeak-ng only when the gateway starts with it
+    from speech.service import SpeechService
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 # How often the gateway turns unaccepted handoffs into an offer, and (every tenth time) sends due reminders.
@@ -46,13 +50,13 @@ async def housekeeping(interval: float = HOUSEKEEPING_SECONDS) -> None:
             await run_in_threadpool(handoff.expire_unaccepted)
             if tick % REMINDERS_EVERY == 0:
                 await run_in_threadpool(reminders.send_due)
-        except Exception:  # noqa: BLE001 - a failed round is logged and the next one tries again
+        except Exception:  # a failed round is logged and the next one tries again
             log.exception("housekeeping round failed")
         tick += 1
         await asyncio.sleep(interval)
 
 
-def speech_service(settings: Settings):  # noqa: ANN201 - speech.service.SpeechService | None
+def speech_service(settings: Settings) -> SpeechService | None:
     """Speech recognition (when VOSK_MODEL_PATH is set) and synthesis; None when espeak-ng is not installed.
 
     A VOSK_MODEL_PATH that does not hold a model stops the start with a message saying where to put
@@ -110,7 +114,7 @@ def create_app(settings: Settings | None = None, rasa_transport: httpx.AsyncBase
     app.state.rasa = RasaClient(settings, transport=rasa_transport)
     app.state.conversations = ConversationService(app.state.rasa)
     app.state.speech = speech_service(settings)
-    app.add_middleware(BodySizeLimit, large_paths={"/api/speech": 10_000_000})
+    app.add_middleware(BodySizeLimit, large_paths=LARGE_BODY_PATHS)
     if settings.cors_origins:
         # Government sites on another origin embed the widget; only they may call the chat and speech APIs.
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],

@@ -19,6 +19,11 @@ def error_response(status: int, code: str, message: str) -> JSONResponse:
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
 
 
+def error_answer(err: BianminError) -> JSONResponse:
+    """The answer to any of the project's errors: its own status, code and message."""
+    return error_response(err.status, err.code, err.message)
+
+
 def _describe(err: RequestValidationError) -> str:
     parts = []
     for e in err.errors():
@@ -45,7 +50,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(BianminError)
     async def _domain(_request: Request, err: BianminError) -> JSONResponse:
-        return error_response(err.status, err.code, err.message)
+        return error_answer(err)
 
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, err: Exception) -> JSONResponse:
