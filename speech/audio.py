@@ -18,6 +18,8 @@ from speech.providers import AudioClip
 
 TELEPHONY_RATE = 8000
 RECOGNITION_RATE = 16000
+# The length of one audio frame everywhere: RTP packets, the voice pipeline, end-of-speech detection.
+FRAME_MS = 20
 
 # Zero crossings of the sinc kept on each side: enough for > 60 dB of stop band
 # with the Kaiser window below, short enough to resample a minute in well under a second.

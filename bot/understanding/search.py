@@ -23,7 +23,7 @@ from rapidfuzz.distance import Levenshtein
 from bot.knowledge.catalogue import Catalogue, Keyword, get_catalogue
 from bot.understanding.normalise import CJK, normalise
 
-# Scores of each way of matching (0..1); see `_score_exact` and friends for the length adjustments.
+# Scores of each way of matching (0..1); `_exact_matches` and `_sound_match` adjust them for length.
 PINYIN_SCORE = 0.9
 HOMOPHONE_SCORE = 0.84
 NEAR_HOMOPHONE_SCORE = 0.74
