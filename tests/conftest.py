@@ -1,10 +1,12 @@
-"""Shared fixtures: a migrated SQLite database per test session, settings pointing at it, PostgreSQL databases."""
+"""Shared fixtures: a migrated SQLite database per test module, settings pointing at it, PostgreSQL databases."""
 
 from __future__ import annotations
 
 import os
+import sqlite3
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -36,17 +38,33 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def _use_database(url: str) -> None:
+    if db_session.get_engine.cache_info().currsize:
+        db_session.get_engine().dispose()  # the previous database's connections
     os.environ["DATABASE_URL"] = url
     get_settings.cache_clear()
     db_session.get_engine.cache_clear()
 
 
-@pytest.fixture(scope="session", autouse=True)
-def database(tmp_path_factory: pytest.TempPathFactory):
-    """Every test process uses its own migrated database, never the developer's var/bianmin.db."""
-    url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
+@pytest.fixture(scope="session")
+def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One database migrated once per test process; each module starts from a copy (copying takes milliseconds)."""
+    path = tmp_path_factory.mktemp("db-template") / "template.db"
+    upgrade(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="module", autouse=True)
+def database(migrated_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Every test module gets a fresh migrated database of its own, never the developer's var/bianmin.db,
+    so what one module leaves behind (staff on duty, queued handoffs) cannot change another's outcome."""
+    path = tmp_path_factory.mktemp("db") / "test.db"
+    # The backup API, not a file copy: it includes what is still in the template's write-ahead log.
+    with sqlite3.connect(migrated_template) as source, sqlite3.connect(path) as target:
+        source.backup(target)
+    source.close()
+    target.close()
+    url = f"sqlite:///{path}"
     _use_database(url)
-    upgrade(url)
     yield url
 
 

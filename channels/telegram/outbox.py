@@ -67,6 +67,8 @@ class PushDelivery:
         self._failures: dict[str, int] = {}
         # (message id, parts already sent) of a long message interrupted half-way, so no part is sent twice.
         self._partial: dict[str, tuple[int, int]] = {}
+        # Finished passes: what shows that a message was not sent again (the tests wait on it).
+        self.rounds = 0
 
     async def prepare(self) -> None:
         """Starts after the messages that existed before this process."""
@@ -79,6 +81,7 @@ class PushDelivery:
                 await self.deliver_round()
             except Exception:  # a failed round (e.g. the database is busy) is retried next time
                 log.exception("telegram push delivery round failed")
+            self.rounds += 1
             await asyncio.sleep(self.poll_seconds)
 
     async def deliver_round(self) -> None:

@@ -51,10 +51,12 @@ class Stack:
         """The supervised processes' ids."""
         return json.loads((self.run_dir / "processes.json").read_text())
 
-    def kill(self, name: str) -> None:
-        """Kills one process hard, as a crash would (the supervisor restarts it)."""
+    def kill(self, name: str, *, wait_for_restart: bool = True) -> None:
+        """Kills one process hard, as a crash would (the supervisor restarts it, after a second at least)."""
         pid = self.pids()[name]
         os.killpg(pid, signal.SIGKILL)
+        if not wait_for_restart:
+            return
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and self.pids().get(name) == pid:
             time.sleep(0.2)
