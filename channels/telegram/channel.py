@@ -20,10 +20,11 @@ from telegram.ext import (
     filters,
 )
 
+from bot.channel import Capabilities
 from bot.conversation import ConversationService
 from bot.errors import ConfigurationError
 from bot.settings import Settings
-from channels.telegram.handlers import TelegramHandlers
+from channels.telegram.handlers import CHANNEL, TelegramHandlers
 from channels.telegram.outbox import PushDelivery
 from channels.telegram.sending import backoff
 
@@ -61,6 +62,9 @@ async def _log_error(update: object, context: Any) -> None:
 
 class TelegramChannel:
     """Runs the bot inside the gateway and delivers pushed messages to Telegram conversations."""
+
+    name = CHANNEL
+    capabilities = Capabilities(buttons=True, voice=True, push=True)  # inline keyboards, voice notes
 
     def __init__(self, settings: Settings, conversations: ConversationService,
                  speech: Callable[[], Any]) -> None:
