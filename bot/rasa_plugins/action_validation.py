@@ -19,6 +19,8 @@ from jsonschema.exceptions import best_match
 from rasa.core.actions.action import RemoteAction
 from rasa.shared.constants import DOCS_BASE_URL
 
+from bot.rasa_plugins.rasa_private import replace_action_result_check
+
 
 def install() -> None:
     """Replaces RemoteAction's per-call schema check with one validator for the process."""
@@ -37,4 +39,4 @@ def install() -> None:
         )
         raise error
 
-    RemoteAction._validate_action_result = validate_action_result
+    replace_action_result_check(validate_action_result)

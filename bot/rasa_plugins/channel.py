@@ -22,6 +22,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot.rasa_plugins import action_validation
+from bot.rasa_plugins.rasa_private import run_prediction_loop
 
 log = logging.getLogger(__name__)
 action_validation.install()
@@ -50,7 +51,7 @@ class GatewayInput(InputChannel):
             processor = agent.processor
             tracker = await processor.log_message(message, should_save_tracker=False)
             tracker = await processor.run_action_extract_slots(message.output_channel, tracker)
-            await processor._run_prediction_loop(message.output_channel, tracker)
+            await run_prediction_loop(processor, message.output_channel, tracker)
             await processor.run_anonymization_pipeline(tracker)
             await processor.save_tracker(tracker)
             return tracker_state(tracker)
