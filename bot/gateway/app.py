@@ -19,10 +19,13 @@ from starlette.concurrency import run_in_threadpool
 from bot.conversation import ConversationService
 from bot.engine.client import RasaClient
 from bot.errors import ConfigurationError
+from bot.gateway import api_docs
 from bot.gateway.errors import install_error_handlers
 from bot.gateway.limits import LARGE_BODY_PATHS, BodySizeLimit
 from bot.gateway.routes import applications, health, services, speech, staff, staff_work, understand
+from bot.gateway.security import SecurityHeaders
 from bot.logs import configure_logging
+from bot.ratelimit import AsyncLimiter
 from bot.settings import Settings, get_settings
 from bot.understanding.rewrite import warm_up
 from channels.telegram import webhook as telegram
@@ -109,12 +112,18 @@ def create_app(settings: Settings | None = None, rasa_transport: httpx.AsyncBase
             await jobs
         await app.state.rasa.close()
 
-    app = FastAPI(title="便民助手 gateway", version="1.0", lifespan=lifespan)
+    # API docs only when asked for (API_DOCS=true), and never FastAPI's pages that load scripts from a CDN.
+    app = FastAPI(title="便民助手 gateway", version="1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
+                  openapi_url="/openapi.json" if settings.api_docs else None)
+    if settings.api_docs:
+        api_docs.install(app)
     app.state.settings = settings
     app.state.rasa = RasaClient(settings, transport=rasa_transport)
-    app.state.conversations = ConversationService(app.state.rasa)
+    app.state.limiter = AsyncLimiter(settings)
+    app.state.conversations = ConversationService(app.state.rasa, app.state.limiter)
     app.state.speech = speech_service(settings)
     app.add_middleware(BodySizeLimit, large_paths=LARGE_BODY_PATHS)
+    app.add_middleware(SecurityHeaders)
     if settings.cors_origins:
         # Government sites on another origin embed the widget; only they may call the chat and speech APIs.
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],

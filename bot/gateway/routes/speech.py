@@ -10,12 +10,13 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field, ValidationError
 from starlette.datastructures import UploadFile
 
+from bot.gateway.deps import per_client
 from bot.gateway.errors import error_answer, error_response
 from bot.gateway.limits import MAX_SPEECH_UPLOAD_BYTES, MAX_SYNTHESIS_CHARS
 from speech import errors
 from speech.service import SpeechService
 
-router = APIRouter(prefix="/api/speech", tags=["speech"])
+router = APIRouter(prefix="/api/speech", tags=["speech"], dependencies=[per_client("speech_per_client")])
 
 _AUDIO_TYPES = ("audio/", "video/webm", "video/ogg", "application/octet-stream")
 
