@@ -206,11 +206,6 @@ class Settings(BaseSettings):
                     )
         return self
 
-    @property
-    def is_sqlite(self) -> bool:
-        """True for the embedded default database."""
-        return self.database_url.startswith("sqlite:")
-
     def rasa_url(self, worker: int = 0) -> str:
         """Base URL of one Rasa worker process."""
         return f"http://{self.rasa_host}:{self.rasa_port + worker}"

@@ -248,7 +248,9 @@ def test_reloading_the_page_keeps_the_conversation(demo, stack):
     demo.locator(".bm-staff .bm-text").wait_for(timeout=10_000)
     demo.reload()
     demo.locator(".bm-staff .bm-text").wait_for()
-    demo.wait_for_timeout(3000)  # at least one more poll
+    for _ in range(2):  # two more polls answered: a repeated staff message would be on the page by then
+        with demo.expect_response(lambda response: "/messages" in response.url, timeout=15_000):
+            pass
     assert demo.locator(".bm-staff .bm-text").all_text_contents() == ["您好，请问还需要什么帮助"]
     assert conversation_id(demo) == conversation
     assert demo.locator(".bm-msg .bm-text").all_text_contents()[:len(before)] == before
@@ -262,7 +264,14 @@ def test_markup_typed_by_a_person_is_shown_as_text(demo):
     ask(demo, markup)
     assert texts(demo, "person") == [markup]
     assert demo.evaluate(f"{SHADOW}.querySelectorAll('img').length") == 0
-    time.sleep(0.5)
+    # An image of our own that fails to load the same way: when its error has fired, the widget's image would
+    # have fired its alert too (and an alert holds the page until it is dismissed).
+    demo.evaluate("""() => new Promise((done) => {
+        const probe = document.createElement("img");
+        probe.addEventListener("error", () => done());
+        probe.src = "x";
+        document.body.append(probe);
+    })""")
     assert dialogs == []
 
 
