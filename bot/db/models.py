@@ -167,7 +167,7 @@ class PersonConversation(Base):
 
 
 # Staff, appointments, call-backs, ratings and the audit log (imports kept here so this block stays self-contained).
-from sqlalchemy import Boolean, Index, UniqueConstraint  # noqa: E402
+from sqlalchemy import Boolean, Index, UniqueConstraint  # noqa: E402 - the block keeps its own imports
 
 
 class StaffAccount(Base):

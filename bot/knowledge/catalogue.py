@@ -302,7 +302,7 @@ class CatalogueCache:
             if self._catalogue is None or signature != self._signature:
                 self._reload(signature)
             self._checked_at = self._clock()
-            return self._catalogue  # type: ignore[return-value]
+            return self._catalogue  # type: ignore[return-value]  # _reload has set it
 
     def _reload(self, signature: tuple) -> None:
         try:

@@ -449,11 +449,11 @@ class ServiceMatcher:
         for position, syllable in zip(window, wanted):
             if position is None or syllable not in (position.readings if exact_sound else position.fuzzy):
                 return None
-        start, end = window[0].start, window[-1].end  # type: ignore[union-attr]
+        start, end = window[0].start, window[-1].end  # type: ignore[union-attr]  # no None: checked above
         written = message[start:end]
         if written.replace(" ", "") == term.text:
             return None  # the exact pass has it
-        typed = any(p.latin for p in window)  # type: ignore[union-attr]
+        typed = any(p.latin for p in window)  # type: ignore[union-attr]  # as above
         bonus = 0.01 * min(n - MIN_SOUND_SYLLABLES, 3)
         if typed:
             return _Evidence(term.service_id, PINYIN_SCORE if exact_sound else NEAR_HOMOPHONE_SCORE + bonus,

@@ -135,7 +135,7 @@ class TelegramHandlers:
                 continue
             extra = {"reply_markup": markup} if index == len(parts) - 1 and markup else {}
             # Telegram refuses an empty text; a message of buttons only gets an invisible filler.
-            call = lambda part=part, extra=extra: bot.send_message(chat_id, part or "\u2060", **extra)  # noqa: E731
+            call = lambda part=part, extra=extra: bot.send_message(chat_id, part or "\u2060", **extra)  # noqa: E731 - binds this part for retries
             if retry:
                 await send_reliably(call)
             else:

@@ -82,7 +82,7 @@ def keypad_call(phone_stack, prompts, call_id: str, caller: str):
 def test_keypad_alone_asks_a_question_then_books_a_call_back(phone_stack, prompts):
     async def scenario():
         rasa, call, flow, task = keypad_call(phone_stack, prompts, "stack-cb-1", "sip:13912345678@127.0.0.1")
-        turns = lambda: flow.outcome.turns  # noqa: E731
+        turns = lambda: flow.outcome.turns  # noqa: E731 - read again at each look
 
         async def press(key: str, done_turns: int) -> None:
             call.press(key)
@@ -118,7 +118,7 @@ def test_keypad_alone_asks_a_question_then_books_a_call_back(phone_stack, prompt
 def test_keypad_alone_books_an_appointment_on_the_calling_number(phone_stack, prompts):
     async def scenario():
         rasa, call, flow, task = keypad_call(phone_stack, prompts, "stack-appt-1", "sip:13912345679@127.0.0.1")
-        turns = lambda: flow.outcome.turns  # noqa: E731
+        turns = lambda: flow.outcome.turns  # noqa: E731 - read again at each look
 
         async def press(key: str) -> None:
             done = turns() + 1
