@@ -3,8 +3,8 @@
 
 PY := .venv/bin/python
 RASA := .venv-rasa/bin/rasa
-# The tests that need no running stack, no browser and no SIP client (see "Developing" in the README).
-UNIT := not stack and not browser and not sip
+# The tests that need no running stack, no browser, no SIP client and no slow engine (see "Developing" in the README).
+UNIT := not stack and not browser and not sip and not slow
 
 run: setup
 	$(PY) -m bot.runner

@@ -26,15 +26,26 @@ for _name in ("CHAT_PER_CONVERSATION", "CHAT_PER_CLIENT", "NEW_CONVERSATIONS_PER
 POSTGRES_SERVER = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://root@127.0.0.1:5432/test")
 
 
-# Tests under these paths get the marker, so `make unit` (-m "not stack and not browser and not sip") skips them.
-_MARKED_PATHS = {"browser": ("tests/browser/",), "sip": ("tests/channels/phone/test_sip_",)}
+# Tests under these paths get the marker; `make unit` (-m "not stack and not browser and not sip and not slow")
+# skips them all.
+_MARKED_PATHS = {
+    "stack": ("tests/stack/",),
+    "browser": ("tests/browser/",),
+    "sip": ("tests/channels/phone/test_sip_",),
+    # Each starts Rasa's Python or the action server, or plays calls in real time through vosk and espeak-ng.
+    "slow": ("tests/bot/test_rasa_private.py", "tests/bot/test_engine_action_validation.py",
+             "tests/bot/test_action_server_logging.py", "tests/channels/phone/test_call_flow.py",
+             "tests/channels/phone/test_phone_channel.py", "tests/speech/test_vosk_asr.py",
+             "tests/speech/test_pipeline.py", "tests/speech/test_speech_api.py"),
+}
 # The first test on a stack also pays for its start: `bot.cli prepare`, then Rasa loading its model
 # (tests.stack.conftest.START_TIMEOUT_SECONDS at most), on two cores that other work shares.
 STACK_TIMEOUT_SECONDS = 600
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Marks the tests that need a browser or a SIP client by where they live; gives stack tests their time."""
+    """Marks the tests that need a stack, a browser, a SIP client or much time by where they live; gives stack
+    tests their time."""
     root = config.rootpath
     for item in items:
         where = item.path.relative_to(root).as_posix() if item.path.is_relative_to(root) else ""
