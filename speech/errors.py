@@ -106,3 +106,13 @@ class UnsupportedRate(SpeechError):
 
     code = "unsupported_rate"
     status = 422
+
+
+class SpeechBusy(SpeechError):
+    """Every decoding or recognition slot is taken; the client may try again after `retry_after` seconds."""
+
+    code = "speech_busy"
+
+    def __init__(self, message: str, *, retry_after: int = 2) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
