@@ -223,7 +223,7 @@ async def _ffmpeg_decode(
         except OSError as err:
             raise FfmpegMissing(f"ffmpeg at {ffmpeg} could not be started: {err}") from err
         try:
-            out, errors = await asyncio.wait_for(process.communicate(), _FFMPEG_TIMEOUT_S)
+            out, stderr = await asyncio.wait_for(process.communicate(), _FFMPEG_TIMEOUT_S)
         except TimeoutError as timeout:
             process.kill()
             await process.wait()
@@ -231,7 +231,7 @@ async def _ffmpeg_decode(
     finally:
         os.unlink(path)
     if process.returncode != 0:
-        detail = errors.decode("utf-8", "replace").strip().splitlines()
+        detail = stderr.decode("utf-8", "replace").strip().splitlines()
         kind = content_type or "unknown type"
         raise AudioDecodeError(
             f"could not decode the audio ({kind}): {detail[-1] if detail else 'ffmpeg failed'}"
