@@ -30,6 +30,7 @@ class ActionAnswerQuestion(Action):
         current = catalogue()
         intent = understanding.intent if understanding.intent in answers.QUESTION_INTENTS else "ask_how_to_apply"
         if understanding.ambiguous:
+            insights.record_clarification(tracker.sender_id, channel_of(tracker))
             send(dispatcher, [answers.which_service(list(understanding.candidates), current, intent)])
             return []
         service_id = understanding.service or service_hint(tracker) or tracker.get_slot("service")
@@ -42,6 +43,7 @@ class ActionAnswerQuestion(Action):
                     text=texts.text("utter_service_not_in_catalogue", hotline=current.city.hotline),
                     buttons=texts.buttons("utter_service_not_in_catalogue"),
                 )
+            insights.record_clarification(tracker.sender_id, channel_of(tracker))
             send(dispatcher, [answers.which_service([], current, intent)])
             return []
         details = any(e.get("entity") == "detail" for e in (tracker.latest_message or {}).get("entities") or [])

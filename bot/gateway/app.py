@@ -21,7 +21,7 @@ from bot.errors import ConfigurationError
 from bot.gateway.errors import install_error_handlers
 from bot.gateway.limits import BodySizeLimit
 from bot.gateway.routes import (
-    applications, chat, health, services, speech, staff, staff_work, telegram, understand,
+    applications, chat, health, services, speech, staff, staff_analytics, staff_work, telegram, understand,
 )
 from bot.logs import configure_logging
 from bot.settings import Settings, get_settings
@@ -117,8 +117,8 @@ def create_app(settings: Settings | None = None, rasa_transport: httpx.AsyncBase
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
                            allow_headers=["Content-Type"], max_age=3600)
     install_error_handlers(app)
-    for module in (health, chat, understand, services, applications, staff, staff_work, speech, telegram, webchat,
-                   kiosk):
+    for module in (health, chat, understand, services, applications, staff, staff_work, staff_analytics, speech,
+                   telegram, webchat, kiosk):
         app.include_router(module.router)
     app.mount("/staff/assets", StaticFiles(directory=STATIC_DIR / "staff"), name="staff-assets")
 

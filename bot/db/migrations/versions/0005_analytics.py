@@ -1,0 +1,64 @@
+"""analytics: period indexes, clarifying questions, reviews of unanswered questions, the daily understanding roll-up
+
+Revision ID: 0005
+Revises: 0004
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = '0005'
+down_revision = '0004'
+branch_labels = None
+depends_on = None
+
+INDEXES = (
+    ('ix_conversations_created_channel', 'conversations', ['created_at', 'channel']),
+    ('ix_handoffs_created_at', 'handoffs', ['created_at']),
+    ('ix_ratings_created_at', 'ratings', ['created_at']),
+    ('ix_applications_created_at', 'applications', ['created_at']),
+    ('ix_appointments_slot_start', 'appointments', ['slot_start']),
+    ('ix_unanswered_questions_created_at', 'unanswered_questions', ['created_at']),
+    ('ix_staff_tasks_created_at', 'staff_tasks', ['created_at']),
+)
+
+
+def upgrade() -> None:
+    for name, table, columns in INDEXES:
+        op.create_index(name, table, columns)
+    op.create_table('clarifying_questions',
+    sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
+    sa.Column('conversation_id', sa.String(length=128), nullable=False),
+    sa.Column('channel', sa.String(length=32), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id')
+    )
+    op.create_index('ix_clarifying_questions_created_at', 'clarifying_questions', ['created_at'])
+    op.create_table('unanswered_reviews',
+    sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
+    sa.Column('text', sa.String(length=500), nullable=False),
+    sa.Column('outcome', sa.String(length=16), nullable=False),
+    sa.Column('service_id', sa.String(length=64), nullable=True),
+    sa.Column('staff_username', sa.String(length=64), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('text')
+    )
+    op.create_index('ix_unanswered_reviews_created_at', 'unanswered_reviews', ['created_at'])
+    op.create_table('understanding_days',
+    sa.Column('day', sa.Date(), nullable=False),
+    sa.Column('channel', sa.String(length=32), nullable=False),
+    sa.Column('messages', sa.Integer(), nullable=False),
+    sa.Column('below_threshold', sa.Integer(), nullable=False),
+    sa.PrimaryKeyConstraint('day', 'channel')
+    )
+
+
+def downgrade() -> None:
+    op.drop_table('understanding_days')
+    op.drop_index('ix_unanswered_reviews_created_at', table_name='unanswered_reviews')
+    op.drop_table('unanswered_reviews')
+    op.drop_index('ix_clarifying_questions_created_at', table_name='clarifying_questions')
+    op.drop_table('clarifying_questions')
+    for name, table, _ in reversed(INDEXES):
+        op.drop_index(name, table_name=table)
