@@ -322,12 +322,30 @@ class UnansweredReview(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
 
 
-class UnderstandingDay(Base):
-    """One finished day's messages per channel and how many fell below the confidence threshold (a roll-up)."""
+class AnalyticsDay(Base):
+    """A settled day's conversations and messages per channel (a roll-up; channel "*" marks the day as done)."""
 
-    __tablename__ = "understanding_days"
+    __tablename__ = "analytics_days"
 
     day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
-    channel: Mapped[str] = mapped_column(String(32), primary_key=True)  # "*" marks a day as rolled up
+    channel: Mapped[str] = mapped_column(String(32), primary_key=True)
+    conversations: Mapped[int] = mapped_column(Integer, default=0)
+    handed_off: Mapped[int] = mapped_column(Integer, default=0)  # of those conversations, how many reached a person
     messages: Mapped[int] = mapped_column(Integer, default=0)
     below_threshold: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class HandoffDay(Base):
+    """A settled day's handoffs per channel and service, with their waits in whole seconds (a roll-up)."""
+
+    __tablename__ = "analytics_handoff_days"
+
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(32), primary_key=True)
+    service: Mapped[str] = mapped_column(String(64), primary_key=True)  # "" when none was named
+    handoffs: Mapped[int] = mapped_column(Integer, default=0)
+    accepted: Mapped[int] = mapped_column(Integer, default=0)
+    abandoned: Mapped[int] = mapped_column(Integer, default=0)
+    served: Mapped[int] = mapped_column(Integer, default=0)
+    resolved: Mapped[int] = mapped_column(Integer, default=0)
+    waits: Mapped[dict[str, Any]] = mapped_column(default=dict)  # {"seconds": how many accepted after that wait}

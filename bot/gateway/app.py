@@ -33,13 +33,15 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 # How often the gateway turns unaccepted handoffs into an offer, and (every tenth time) sends due reminders.
 HOUSEKEEPING_SECONDS = 5.0
 REMINDERS_EVERY = 10
+# Hourly, the analytics roll up the days that are done (a supervisor's request then reads them ready).
+ANALYTICS_ROLL_UP_EVERY = 720
 
 log = logging.getLogger(__name__)
 
 
 async def housekeeping(interval: float = HOUSEKEEPING_SECONDS) -> None:
     """Runs until cancelled: nobody waits for staff in silence, and reminders go out the day before."""
-    from bot.services import handoff, reminders
+    from bot.services import analytics_daily, handoff, reminders
 
     tick = 0
     while True:
@@ -47,6 +49,8 @@ async def housekeeping(interval: float = HOUSEKEEPING_SECONDS) -> None:
             await run_in_threadpool(handoff.expire_unaccepted)
             if tick % REMINDERS_EVERY == 0:
                 await run_in_threadpool(reminders.send_due)
+            if tick % ANALYTICS_ROLL_UP_EVERY == 1:
+                await run_in_threadpool(analytics_daily.roll_up_past_year)
         except Exception:  # noqa: BLE001 - a failed round is logged and the next one tries again
             log.exception("housekeeping round failed")
         tick += 1

@@ -11,58 +11,51 @@ conversation id leaves this module. The three rates are defined here once:
   conversation within 7 days, of all served handoffs and complaints;
 - satisfaction rate (满意率): ratings of 4 (满意) or 5 (非常满意), of all ratings.
 
-Each query is one aggregate over a `created_at` (or slot) index; the dialogue
-engine's messages are rolled up per finished day (`understanding_days`), so a
-year answers in well under a second on PostgreSQL (benchmarks/analytics.py).
+Conversations, messages and handoffs of days that are done are read from
+daily roll-ups (bot/services/analytics_daily.py); everything else is one
+aggregate over a `created_at` (or slot) index, so a year of a city's traffic
+answers in well under a second on PostgreSQL (benchmarks/analytics.py).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import statistics
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import (
-    ColumnElement,
-    and_,
-    case,
-    distinct,
-    exists,
-    func,
-    inspect,
-    select,
-    text,
-)
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import ColumnElement, and_, exists, func, select
 from sqlalchemy.orm import Session, aliased
 
 from bot.db.models import (
     Application,
     Appointment,
     ClarifyingQuestion,
-    Conversation,
     Handoff,
     Rating,
     StaffTask,
     UnansweredQuestion,
     UnansweredReview,
-    UnderstandingDay,
     utcnow,
 )
 from bot.db.session import unit_of_work
 from bot.errors import InvalidRequest
 from bot.privacy import redact_text
+from bot.services import analytics_daily as daily
+from bot.services.analytics_daily import (
+    REOPEN_DAYS,
+    SETTLE_DAYS,
+    Days,
+    HandoffFigures,
+    count_if,
+    plus_days,
+)
 from bot.services.appointments import city_timezone
 from bot.settings import get_settings
 
 MAX_PERIOD_DAYS = 366
-REOPEN_DAYS = 7
 TOP_UNANSWERED = 10
 SATISFIED_LEVELS = (4, 5)
 VOICE_AND_KIOSK = ("phone", "kiosk")
-ROLLED_UP = "*"  # the channel of the row that marks a day as rolled up
-BELOW_THRESHOLD_INTENT = "nlu_fallback"  # what the engine's FallbackClassifier names a message it is unsure of
 
 
 @dataclass(frozen=True)
@@ -74,24 +67,8 @@ class Filters:
     centre: str | None = None
 
 
-@dataclass(frozen=True)
-class Period:
+class Period(Days):
     """Whole days in the city's time zone, both included."""
-
-    first: dt.date
-    last: dt.date
-
-    @property
-    def days(self) -> list[dt.date]:
-        """Every day of the period, in order."""
-        return [self.first + dt.timedelta(days=n) for n in range((self.last - self.first).days + 1)]
-
-    def bounds(self) -> tuple[dt.datetime, dt.datetime]:
-        """The period as UTC instants: from the first day's midnight to the midnight after the last."""
-        zone = city_timezone()
-        start = dt.datetime.combine(self.first, dt.time(), zone)
-        end = dt.datetime.combine(self.last + dt.timedelta(days=1), dt.time(), zone)
-        return start.astimezone(dt.UTC), end.astimezone(dt.UTC)
 
     def local_bounds(self) -> tuple[dt.datetime, dt.datetime]:
         """The period as the centres' wall-clock times (as appointment slots are stored)."""
@@ -121,13 +98,13 @@ def rate(part: int, whole: int) -> float | None:
     return round(part / whole, 4) if whole else None
 
 
-def summary(period: Period, filters: Filters = Filters(), now: dt.datetime | None = None) -> dict[str, Any]:
+def summary(period: Period, filters: Filters | None = None, now: dt.datetime | None = None) -> dict[str, Any]:
     """Every figure of the period as one JSON-ready dict (the contract's fields first)."""
-    now = now or utcnow()
-    roll_up_understanding(period, now)
+    now, filters = now or utcnow(), filters or Filters()
+    daily.roll_up(period, now)
     with unit_of_work() as session:
         q = _Queries(session, period, filters, now)
-        by_day, by_channel = q.conversations()
+        by_day, by_channel, handed_off = q.conversations()
         conversations = sum(by_channel.values())
         handoffs = q.handoffs()
         ratings = q.ratings()
@@ -138,7 +115,6 @@ def summary(period: Period, filters: Filters = Filters(), now: dt.datetime | Non
         unanswered = q.unanswered()
         closed = q.unanswered_closed()
         follow_ups = q.follow_ups()
-    handed_off = handoffs.pop("conversations")
     return {
         "from": period.first.isoformat(), "to": period.last.isoformat(),
         "filters": {"channel": filters.channel, "service": filters.service, "centre": filters.centre},
@@ -160,6 +136,24 @@ def summary(period: Period, filters: Filters = Filters(), now: dt.datetime | Non
     }
 
 
+def percentile(waits: dict[int, int], fraction: float) -> float | None:
+    """The `fraction` percentile of waits counted per whole second, interpolated as PostgreSQL's percentile_cont."""
+    total = sum(waits.values())
+    if not total:
+        return None
+    position = fraction * (total - 1)
+    below, above = int(position), min(int(position) + 1, total - 1)
+    found: dict[int, float] = {}
+    seen = 0
+    for seconds in sorted(waits):
+        count = waits[seconds]
+        for index in (below, above):
+            if index not in found and seen <= index < seen + count:
+                found[index] = float(seconds)
+        seen += count
+    return round(found[below] + (found[above] - found[below]) * (position - below), 1)
+
+
 def definitions() -> dict[str, str]:
     """How each rate is counted, in the words the console and the report show."""
     target = get_settings().handoff_target_wait_seconds
@@ -178,6 +172,12 @@ class _Queries:
         self.session, self.period, self.filters, self.now = session, period, filters, now
         self.start, self.end = period.bounds()
         self.postgres = session.get_bind().dialect.name == "postgresql"
+        self.today = daily.today(now)
+        # Days done long enough to be read from the roll-up, and the rest, computed now.
+        last_settled = min(period.last, self.today - dt.timedelta(days=SETTLE_DAYS))
+        self.settled = Days(period.first, last_settled) if last_settled >= period.first else None
+        first_recent = max(period.first, last_settled + dt.timedelta(days=1))
+        self.recent = Days(first_recent, period.last) if first_recent <= period.last else None
 
     def _in_period(self, column: Any) -> ColumnElement[bool]:
         return and_(column >= self.start, column < self.end)
@@ -191,97 +191,61 @@ class _Queries:
             conditions.append(centre == self.filters.centre)
         return conditions
 
-    def conversations(self) -> tuple[list[dict[str, Any]], dict[str, int]]:
-        day = local_day(Conversation.created_at, self.postgres).label("day")
-        where = self._narrowed([self._in_period(Conversation.created_at)], channel=Conversation.channel)
-        rows = self.session.execute(
-            select(day, Conversation.channel, func.count()).where(*where).group_by(day, Conversation.channel)
-        ).all()
+    def conversations(self) -> tuple[list[dict[str, Any]], dict[str, int], int]:
+        rows = []
+        if self.settled:
+            rows += daily.rolled_conversations(self.session, self.settled, self.filters.channel)
+        if self.recent:
+            rows += daily.conversation_rows(self.session, self.recent, self.filters.channel)
         per_day: dict[str, dict[str, int]] = {d.isoformat(): {} for d in self.period.days}
         by_channel: dict[str, int] = {}
-        for day_value, channel, count in rows:
-            key = str(day_value)[:10]
-            per_day.setdefault(key, {})[channel] = count
+        handed_off = 0
+        for day, channel, count, handed in rows:
+            per_day.setdefault(day.isoformat(), {})[channel] = count
             by_channel[channel] = by_channel.get(channel, 0) + count
+            handed_off += handed
         by_day = [{"day": key, "total": sum(counts.values()), "by_channel": counts} for key, counts in per_day.items()]
-        return by_day, dict(sorted(by_channel.items(), key=lambda item: -item[1]))
+        return by_day, dict(sorted(by_channel.items(), key=lambda item: -item[1])), handed_off
 
     def handoffs(self) -> dict[str, Any]:
         target = get_settings().handoff_target_wait_seconds
-        wait = seconds_between(Handoff.created_at, Handoff.accepted_at, self.postgres)
-        accepted = Handoff.accepted_at.is_not(None)
-        undecided = and_(Handoff.status == "waiting", Handoff.created_at > self.now - dt.timedelta(seconds=target))
-        where = self._narrowed([self._in_period(Handoff.created_at)], channel=Handoff.channel, service=Handoff.service)
-        row = self.session.execute(select(
-            func.count(),
-            _count_if(accepted),
-            _count_if(and_(Handoff.status == "closed", Handoff.accepted_at.is_(None))),
-            _count_if(Handoff.status == "waiting"),
-            _count_if(and_(accepted, wait <= target)),
-            _count_if(undecided),
-            func.count(distinct(Handoff.conversation_id)),
-        ).where(*where)).one()
-        total, n_accepted, abandoned, waiting, in_time, n_undecided, handed_off = (int(v or 0) for v in row)
-        median, p90 = self._wait_percentiles(wait, where + [accepted])
-        served, resolved = self._resolution()
+        figures = HandoffFigures()
+        if self.settled:
+            figures.add(daily.rolled_handoffs(self.session, self.settled, self.filters.channel, self.filters.service))
+        if self.recent:
+            for part in daily.handoff_rows(self.session, self.recent, self.now, self.filters.channel,
+                                           self.filters.service).values():
+                figures.add(part)
+        in_time = sum(n for seconds, n in figures.waits.items() if seconds <= target)
+        complaints, complaints_resolved = self._complaints()
+        served, resolved = figures.served + complaints, figures.resolved + complaints_resolved
         return {
-            "total": total, "accepted": n_accepted,
-            "median_wait_seconds": median, "response_rate": rate(in_time, total - n_undecided),
+            "total": figures.handoffs, "accepted": figures.accepted,
+            "median_wait_seconds": percentile(figures.waits, 0.5),
+            "response_rate": rate(in_time, figures.handoffs - figures.undecided),
             "resolution_rate": rate(resolved, served),
-            "p90_wait_seconds": p90, "abandoned": abandoned, "waiting": waiting,
-            "accepted_in_target": in_time, "target_wait_seconds": target,
+            "p90_wait_seconds": percentile(figures.waits, 0.9), "abandoned": figures.abandoned,
+            "waiting": figures.waiting, "accepted_in_target": in_time, "target_wait_seconds": target,
             "served_and_complaints": served, "resolved": resolved,
-            "conversations": handed_off,
         }
 
-    def _wait_percentiles(self, wait: Any, where: list[Any]) -> tuple[float | None, float | None]:
-        if self.postgres:
-            median, p90 = self.session.execute(select(
-                func.percentile_cont(0.5).within_group(wait), func.percentile_cont(0.9).within_group(wait),
-            ).where(*where)).one()
-            return _seconds(median), _seconds(p90)
-        waits = sorted(float(w) for w in self.session.scalars(select(wait).where(*where)) if w is not None)
-        if not waits:
-            return None, None
-        if len(waits) == 1:
-            return _seconds(waits[0]), _seconds(waits[0])
-        # The same interpolation as PostgreSQL's percentile_cont.
-        return _seconds(statistics.median(waits)), _seconds(statistics.quantiles(waits, n=10, method="inclusive")[8])
-
-    def _resolution(self) -> tuple[int, int]:
-        later_handoff = aliased(Handoff)
-        complaint = StaffTask.kind == "complaint"
-
-        def reopened(conversation_id: Any, closed_at: Any) -> Any:
-            window_end = plus_days(closed_at, REOPEN_DAYS, self.postgres)
-            again = exists().where(later_handoff.conversation_id == conversation_id,
-                                   later_handoff.created_at > closed_at, later_handoff.created_at <= window_end)
-            complained = exists().where(complaint, StaffTask.conversation_id == conversation_id,
-                                        StaffTask.created_at > closed_at, StaffTask.created_at <= window_end)
-            return again | complained
-
-        served_where = self._narrowed([self._in_period(Handoff.created_at), Handoff.accepted_at.is_not(None)],
-                                      channel=Handoff.channel, service=Handoff.service)
-        handoff_row = self.session.execute(select(
-            func.count(),
-            _count_if(and_(Handoff.status == "closed", ~reopened(Handoff.conversation_id, Handoff.closed_at))),
-        ).where(*served_where)).one()
-        complaints = aliased(StaffTask)
-        later_complaint = aliased(StaffTask)
+    def _complaints(self) -> tuple[int, int]:
+        """Complaints of the period, and those done and not followed by another within 7 days (few: always live)."""
+        complaints, later_complaint, later_handoff = aliased(StaffTask), aliased(StaffTask), aliased(Handoff)
         window_end = plus_days(complaints.done_at, REOPEN_DAYS, self.postgres)
-        reopened_complaint = (
+        reopened = (
             exists().where(later_handoff.conversation_id == complaints.conversation_id,
                            later_handoff.created_at > complaints.done_at, later_handoff.created_at <= window_end)
             | exists().where(later_complaint.kind == "complaint",
                              later_complaint.conversation_id == complaints.conversation_id,
                              later_complaint.created_at > complaints.done_at, later_complaint.created_at <= window_end)
         )
-        complaint_where = self._narrowed([self._in_period(complaints.created_at), complaints.kind == "complaint"],
-                                         channel=complaints.channel, service=complaints.service)
-        complaint_row = self.session.execute(select(
-            func.count(), _count_if(and_(complaints.status == "done", ~reopened_complaint)),
-        ).where(*complaint_where)).one()
-        return int(handoff_row[0] or 0) + int(complaint_row[0] or 0), int(handoff_row[1] or 0) + int(complaint_row[1] or 0)
+        where = self._narrowed([self._in_period(complaints.created_at), complaints.kind == "complaint"],
+                               channel=complaints.channel, service=complaints.service)
+        total, resolved = self.session.execute(select(
+            func.count(), count_if(and_(complaints.status == "done", ~reopened)),
+        ).where(*where)).one()
+        return int(total or 0), int(resolved or 0)
 
     def ratings(self) -> dict[int, int]:
         where = self._narrowed([self._in_period(Rating.created_at)], channel=Rating.channel)
@@ -301,7 +265,7 @@ class _Queries:
         where = self._narrowed([self._in_period(Application.created_at)],
                                channel=Application.channel, service=Application.service_id)
         rows = self.session.execute(select(
-            Application.service_id, func.count(), _count_if(Application.submitted_at.is_not(None)), _count_if(abandoned),
+            Application.service_id, func.count(), count_if(Application.submitted_at.is_not(None)), count_if(abandoned),
         ).where(*where).group_by(Application.service_id)).all()
         gave_up = self.session.execute(select(
             Application.service_id, Application.requested_slot, func.count(),
@@ -325,8 +289,8 @@ class _Queries:
                                channel=Appointment.channel, service=Appointment.service_id,
                                centre=Appointment.centre_id)
         rows = self.session.execute(select(
-            Appointment.centre_id, func.count(), _count_if(Appointment.status == "checked_in"),
-            _count_if(Appointment.status == "cancelled"), _count_if(no_show),
+            Appointment.centre_id, func.count(), count_if(Appointment.status == "checked_in"),
+            count_if(Appointment.status == "cancelled"), count_if(no_show),
         ).where(*where).group_by(Appointment.centre_id)).all()
         by_centre = sorted(({"centre": centre, "booked": int(booked), "checked_in": int(kept),
                              "cancelled": int(cancelled), "no_show": int(missed)}
@@ -336,19 +300,13 @@ class _Queries:
         return {**totals, "by_centre": by_centre}
 
     def understanding(self) -> dict[str, Any]:
-        today = self.now.astimezone(city_timezone()).date()
-        rolled = [d for d in self.period.days if d < today]
+        finished_last = min(self.period.last, self.today - dt.timedelta(days=1))
         messages = below = 0
-        if rolled:
-            where = [UnderstandingDay.day >= rolled[0], UnderstandingDay.day <= rolled[-1],
-                     UnderstandingDay.channel != ROLLED_UP]
-            if self.filters.channel:
-                where.append(UnderstandingDay.channel == self.filters.channel)
-            row = self.session.execute(select(func.sum(UnderstandingDay.messages),
-                                              func.sum(UnderstandingDay.below_threshold)).where(*where)).one()
-            messages, below = int(row[0] or 0), int(row[1] or 0)
-        if self.period.first <= today <= self.period.last:
-            for channel, count, unsure in engine_messages(self.session, Period(today, today), self.postgres):
+        if finished_last >= self.period.first:
+            messages, below = daily.rolled_messages(self.session, Days(self.period.first, finished_last),
+                                                    self.filters.channel)
+        if self.period.first <= self.today <= self.period.last:
+            for _, channel, count, unsure in daily.engine_rows(self.session, Days(self.today, self.today)):
                 if not self.filters.channel or channel == self.filters.channel:
                     messages, below = messages + count, below + unsure
         where = self._narrowed([self._in_period(ClarifyingQuestion.created_at)], channel=ClarifyingQuestion.channel)
@@ -373,95 +331,3 @@ class _Queries:
                                     .group_by(UnansweredReview.outcome)).all()
         counts = {outcome: int(n) for outcome, n in rows}
         return {"total": sum(counts.values()), **{k: counts.get(k, 0) for k in ("alias", "faq", "dismissed")}}
-
-
-def _count_if(condition: Any) -> Any:
-    return func.sum(case((condition, 1), else_=0))
-
-
-def _seconds(value: Any) -> float | None:
-    return None if value is None else round(float(value), 1)
-
-
-def _utc_offset_modifier() -> str:
-    # SQLite has no time zones: the city's offset now (China keeps one all year).
-    offset = dt.datetime.now(city_timezone()).utcoffset() or dt.timedelta()
-    return f"{int(offset.total_seconds()):+d} seconds"
-
-
-def local_day(column: Any, postgres: bool) -> Any:
-    """The city's calendar day of a UTC timestamp column."""
-    if postgres:
-        return func.date(func.timezone(city_timezone().key, column))
-    return func.date(column, _utc_offset_modifier())
-
-
-def seconds_between(start: Any, end: Any, postgres: bool) -> Any:
-    """end - start in seconds, as SQL."""
-    if postgres:
-        return func.extract("epoch", end - start)
-    return (func.julianday(end) - func.julianday(start)) * 86400.0
-
-
-def plus_days(column: Any, days: int, postgres: bool) -> Any:
-    """A timestamp column plus whole days, as SQL."""
-    if postgres:
-        return column + text(f"interval '{int(days)} days'")
-    # SQLite keeps timestamps as text; strftime keeps the fraction so comparisons stay text-exact.
-    return func.strftime("%Y-%m-%d %H:%M:%f000", column, f"+{int(days)} days")
-
-
-# --- the dialogue engine's messages, rolled up per finished day ---------------------------------------------
-
-def engine_messages(session: Session, period: Period, postgres: bool) -> list[tuple[str, int, int]]:
-    """(channel, messages, below the confidence threshold) of people's messages to the engine in the period."""
-    return [(channel, count, below) for _, channel, count, below in _engine_messages_by_day(session, period, postgres)]
-
-
-def _engine_messages_by_day(session: Session, period: Period, postgres: bool) -> list[tuple[dt.date, str, int, int]]:
-    if not inspect(session.get_bind()).has_table("events"):
-        return []  # the engine has not started on this database yet
-    start, end = period.bounds()
-    if postgres:
-        day = f"date(timezone('{city_timezone().key}', to_timestamp(e.timestamp)))"
-    else:
-        day = f"date(e.timestamp, 'unixepoch', '{_utc_offset_modifier()}')"
-    rows = session.execute(text(
-        f"SELECT {day} AS day, COALESCE(c.channel, 'web') AS channel, COUNT(*) AS messages, "
-        f"SUM(CASE WHEN e.intent_name = :unsure THEN 1 ELSE 0 END) AS below "
-        f"FROM events e LEFT JOIN conversations c ON c.id = e.sender_id "
-        f"WHERE e.type_name = 'user' AND e.timestamp >= :start AND e.timestamp < :end GROUP BY 1, 2"
-    ), {"unsure": BELOW_THRESHOLD_INTENT, "start": start.timestamp(), "end": end.timestamp()}).all()
-    return [(_as_date(d), channel, int(count), int(below or 0)) for d, channel, count, below in rows]
-
-
-def _as_date(value: Any) -> dt.date:
-    return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value)[:10])
-
-
-def roll_up_understanding(period: Period, now: dt.datetime | None = None) -> int:
-    """Rolls up the period's finished days not rolled up yet (one pass over the engine's events); how many."""
-    now = now or utcnow()
-    today = now.astimezone(city_timezone()).date()
-    with unit_of_work() as session:
-        wanted = [d for d in period.days if d < today]
-        if not wanted:
-            return 0
-        done = set(session.scalars(select(UnderstandingDay.day).where(
-            UnderstandingDay.channel == ROLLED_UP, UnderstandingDay.day >= wanted[0], UnderstandingDay.day <= wanted[-1])))
-        missing = [d for d in wanted if d not in done]
-        if not missing:
-            return 0
-        postgres = session.get_bind().dialect.name == "postgresql"
-        missing_set = set(missing)
-        for day, channel, count, below in _engine_messages_by_day(session, Period(missing[0], missing[-1]), postgres):
-            if day in missing_set:
-                session.add(UnderstandingDay(day=day, channel=channel, messages=count, below_threshold=below))
-        session.add_all(UnderstandingDay(day=d, channel=ROLLED_UP, messages=0, below_threshold=0) for d in missing)
-        try:
-            session.flush()
-        except IntegrityError:  # another request rolled up the same days at the same moment
-            session.rollback()
-            return 0
-        return len(missing)
-

@@ -7,7 +7,7 @@ import os
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import delete, text
 
 from bot.db import session as db_session
 from bot.db.migrate import upgrade
@@ -23,7 +23,7 @@ from bot.db.models import (
 )
 from bot.db.session import unit_of_work
 from bot.errors import InvalidRequest
-from bot.services import analytics
+from bot.services import analytics, analytics_daily
 from bot.services.analytics import Filters, Period, parse_period
 from bot.services.analytics_export import to_csv
 from bot.settings import get_settings
@@ -180,12 +180,44 @@ def test_filters_narrow_the_figures_that_carry_them(fresh_database):
 def test_finished_days_are_rolled_up_once_and_today_stays_live(fresh_database):
     seed()
     seed_engine_events()
-    assert analytics.roll_up_understanding(PERIOD, NOW) == 2  # 1 and 2 December; the 3rd is today
-    assert analytics.roll_up_understanding(PERIOD, NOW) == 0
+    assert analytics_daily.roll_up(PERIOD, NOW) == (2, 0)  # 1 and 2 December are done; none settled yet
+    assert analytics_daily.roll_up(PERIOD, NOW) == (0, 0)
     with unit_of_work() as session:
         session.execute(text("INSERT INTO events (id, sender_id, type_name, timestamp, intent_name, data) "
                              "VALUES (99, 'kiosk-1', 'user', :ts, 'nlu_fallback', '{}')"), {"ts": NOW.timestamp() - 30})
     assert analytics.summary(PERIOD, now=NOW)["understanding"]["messages"] == 5
+
+
+def test_settled_days_read_from_the_roll_up_give_the_same_figures(fresh_database):
+    seed()
+    seed_engine_events()
+    live = analytics.summary(PERIOD, now=NOW)
+    later = NOW + dt.timedelta(days=30)
+
+    settled = analytics.summary(PERIOD, now=later)
+    phone_live, phone_settled = (analytics.summary(PERIOD, Filters(channel="phone"), now=when) for when in (NOW, later))
+    assert phone_settled["handoffs"] == phone_live["handoffs"] and phone_settled["conversations"] == 1
+    id_card_live, id_card_settled = (analytics.summary(PERIOD, Filters(service="id_card"), now=when) for when in (NOW, later))
+    assert id_card_settled["handoffs"] == id_card_live["handoffs"] and id_card_settled["handoffs"]["total"] == 2
+    with unit_of_work() as session:
+        # Gone from the tables, still in the roll-up: the figures must come from it.
+        session.execute(delete(Handoff))
+        session.execute(delete(Conversation))
+    from_roll_up = analytics.summary(PERIOD, now=later)
+
+    for figures in (settled, from_roll_up):
+        assert figures["conversations"] == live["conversations"] and figures["by_day"] == live["by_day"]
+        assert figures["contained_rate"] == live["contained_rate"]
+        assert figures["handoffs"] == live["handoffs"]
+        assert figures["understanding"] == live["understanding"]
+
+
+def test_percentiles_interpolate_like_postgresql():
+    assert analytics.percentile({}, 0.5) is None
+    assert analytics.percentile({20: 1, 200: 1}, 0.5) == 110.0
+    assert analytics.percentile({20: 1, 200: 1}, 0.9) == 182.0
+    assert analytics.percentile({5: 3, 9: 1}, 0.5) == 5.0
+    assert analytics.percentile({7: 1}, 0.9) == 7.0
 
 
 def test_a_period_with_nothing_in_it_has_no_rates_rather_than_zero(fresh_database):

@@ -54,13 +54,13 @@ def test_the_analytics_indexes_and_tables_arrive_on_a_database_in_use_and_leave_
         tables = set(inspector.get_table_names())
         indexes = {index["name"] for index in inspector.get_indexes("conversations")}
         assert connection.execute(text("SELECT channel FROM conversations")).scalars().all() == ["kiosk"]
-    assert {"clarifying_questions", "unanswered_reviews", "understanding_days"} <= tables
+    assert {"clarifying_questions", "unanswered_reviews", "analytics_days", "analytics_handoff_days"} <= tables
     assert "ix_conversations_created_channel" in indexes
 
     command.downgrade(alembic_config(database_url), "0004")
     with engine.connect() as connection:
         inspector = inspect(connection)
-        assert "understanding_days" not in inspector.get_table_names()
+        assert "analytics_days" not in inspector.get_table_names()
         assert "ix_conversations_created_channel" not in {i["name"] for i in inspector.get_indexes("conversations")}
         assert connection.execute(text("SELECT channel FROM conversations")).scalars().all() == ["kiosk"]
     engine.dispose()

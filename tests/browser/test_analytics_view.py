@@ -24,7 +24,14 @@ import uvicorn
 
 import knowledge_base.catalogue as catalogue_module
 from bot.db.models import (
-    Application, Appointment, ClarifyingQuestion, Conversation, Handoff, Rating, StaffTask, UnansweredQuestion,
+    Application,
+    Appointment,
+    ClarifyingQuestion,
+    Conversation,
+    Handoff,
+    Rating,
+    StaffTask,
+    UnansweredQuestion,
 )
 from bot.db.session import get_engine, unit_of_work
 from bot.gateway.app import create_app
@@ -90,8 +97,8 @@ def month() -> None:
         day = first
         while day <= today:
             for n in range(rng.randint(6, 14) if day.weekday() < 5 else rng.randint(1, 4)):
-                at = dt.datetime.combine(day, dt.time(8 + n % 9, rng.randint(0, 59)), CHINA).astimezone(dt.timezone.utc)
-                at = min(at, dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=1))
+                at = dt.datetime.combine(day, dt.time(8 + n % 9, rng.randint(0, 59)), CHINA).astimezone(dt.UTC)
+                at = min(at, dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1))
                 cid = f"an-{uuid.uuid4().hex[:10]}"
                 channel = rng.choice(channels)
                 session.add(Conversation(id=cid, channel=channel, created_at=at))
@@ -138,14 +145,14 @@ def month() -> None:
             day += dt.timedelta(days=1)
         for _ in range(3):
             session.add(UnansweredQuestion(conversation_id="an-q", channel="web", text=QUESTION, reason="low_confidence",
-                                           created_at=dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=5)))
+                                           created_at=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)))
     # The dialogue engine's own record of the messages, as its tracker store keeps it.
     tracker.EVENTS.metadata.create_all(get_engine())
     with get_engine().begin() as connection:
         connection.execute(tracker.EVENTS.insert(), messages)
 
 
-def log_in(page, gateway: str, role: str) -> str:  # noqa: ANN001 - a playwright Page
+def log_in(page, gateway: str, role: str) -> str:
     username = f"{role[:4]}{uuid.uuid4().hex[:4]}"
     staff.create_or_update(username, PASSWORD, role)
     page.goto(f"{gateway}/staff")
@@ -156,7 +163,7 @@ def log_in(page, gateway: str, role: str) -> str:  # noqa: ANN001 - a playwright
     return username
 
 
-def api_figures(gateway: str, page) -> dict:  # noqa: ANN001 - a playwright Page
+def api_figures(gateway: str, page) -> dict:
     token = page.evaluate("sessionStorage.getItem('staffToken')")
     return httpx.get(f"{gateway}/api/staff/analytics", params={"from": page.input_value("#an-from"),
                      "to": page.input_value("#an-to")}, headers={"Authorization": f"Bearer {token}"}).json()

@@ -1,4 +1,4 @@
-"""analytics: period indexes, clarifying questions, reviews of unanswered questions, the daily understanding roll-up
+"""analytics: period indexes, clarifying questions, reviews of unanswered questions, daily roll-ups of settled days
 
 Revision ID: 0005
 Revises: 0004
@@ -45,17 +45,32 @@ def upgrade() -> None:
     sa.UniqueConstraint('text')
     )
     op.create_index('ix_unanswered_reviews_created_at', 'unanswered_reviews', ['created_at'])
-    op.create_table('understanding_days',
+    op.create_table('analytics_days',
     sa.Column('day', sa.Date(), nullable=False),
     sa.Column('channel', sa.String(length=32), nullable=False),
+    sa.Column('conversations', sa.Integer(), nullable=False),
+    sa.Column('handed_off', sa.Integer(), nullable=False),
     sa.Column('messages', sa.Integer(), nullable=False),
     sa.Column('below_threshold', sa.Integer(), nullable=False),
     sa.PrimaryKeyConstraint('day', 'channel')
     )
+    op.create_table('analytics_handoff_days',
+    sa.Column('day', sa.Date(), nullable=False),
+    sa.Column('channel', sa.String(length=32), nullable=False),
+    sa.Column('service', sa.String(length=64), nullable=False),
+    sa.Column('handoffs', sa.Integer(), nullable=False),
+    sa.Column('accepted', sa.Integer(), nullable=False),
+    sa.Column('abandoned', sa.Integer(), nullable=False),
+    sa.Column('served', sa.Integer(), nullable=False),
+    sa.Column('resolved', sa.Integer(), nullable=False),
+    sa.Column('waits', sa.JSON(), nullable=False),
+    sa.PrimaryKeyConstraint('day', 'channel', 'service')
+    )
 
 
 def downgrade() -> None:
-    op.drop_table('understanding_days')
+    op.drop_table('analytics_handoff_days')
+    op.drop_table('analytics_days')
     op.drop_index('ix_unanswered_reviews_created_at', table_name='unanswered_reviews')
     op.drop_table('unanswered_reviews')
     op.drop_index('ix_clarifying_questions_created_at', table_name='clarifying_questions')
