@@ -11,7 +11,7 @@ from bot.db.session import unit_of_work
 from bot.errors import Conflict, InvalidRequest, NotFound
 from bot.privacy import redact_text
 from bot.services import knowledge_edits
-from knowledge_base.catalogue import get_catalogue
+from bot.knowledge.catalogue import get_catalogue
 
 MAX_STORED_LENGTH = 500
 REVIEW_OUTCOMES = ("alias", "faq", "dismissed")

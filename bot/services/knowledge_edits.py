@@ -24,7 +24,7 @@ import yaml
 
 from bot.errors import Conflict, InvalidRequest, NotFound
 from bot.privacy import redact_text
-from knowledge_base.catalogue import SERVICES_DIR_NAME, Catalogue
+from bot.knowledge.catalogue import SERVICES_DIR_NAME, Catalogue
 
 MIN_ALIAS_LENGTH = 2
 MAX_ALIAS_LENGTH = 40

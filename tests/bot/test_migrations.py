@@ -41,7 +41,7 @@ def test_dropping_the_turn_counter_keeps_conversations_and_their_waiting_message
 
 
 def test_the_analytics_indexes_and_tables_arrive_on_a_database_in_use_and_leave_again(database_url):
-    command.upgrade(alembic_config(database_url), "0004")
+    command.upgrade(alembic_config(database_url), "0005")
     engine = make_engine(database_url)
     with engine.begin() as connection:
         connection.execute(text("INSERT INTO conversations (id, channel, locale, created_at) "
@@ -57,7 +57,7 @@ def test_the_analytics_indexes_and_tables_arrive_on_a_database_in_use_and_leave_
     assert {"clarifying_questions", "unanswered_reviews", "analytics_days", "analytics_handoff_days"} <= tables
     assert "ix_conversations_created_channel" in indexes
 
-    command.downgrade(alembic_config(database_url), "0004")
+    command.downgrade(alembic_config(database_url), "0005")
     with engine.connect() as connection:
         inspector = inspect(connection)
         assert "analytics_days" not in inspector.get_table_names()

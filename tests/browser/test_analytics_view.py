@@ -22,7 +22,7 @@ import httpx
 import pytest
 import uvicorn
 
-import knowledge_base.catalogue as catalogue_module
+import bot.knowledge.catalogue as catalogue_module
 from bot.db.models import (
     Application,
     Appointment,
@@ -37,7 +37,7 @@ from bot.db.session import get_engine, unit_of_work
 from bot.gateway.app import create_app
 from bot.services import audit, staff
 from bot.settings import REPO_ROOT, get_settings
-from knowledge_base.catalogue import KNOWLEDGE_BASE_DIR, CatalogueCache
+from bot.knowledge.catalogue import KNOWLEDGE_BASE_DIR, CatalogueCache
 from tests.browser.conftest import describe
 from tests.fakes import tracker
 from tests.fakes.rasa import FakeRasa

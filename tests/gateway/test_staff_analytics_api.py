@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-import knowledge_base.catalogue as catalogue_module
+import bot.knowledge.catalogue as catalogue_module
 from bot.db.models import UnansweredQuestion
 from bot.db.session import unit_of_work
 from bot.gateway.app import create_app
 from bot.services import audit, staff
 from bot.settings import get_settings
-from knowledge_base.catalogue import KNOWLEDGE_BASE_DIR, CatalogueCache
+from bot.knowledge.catalogue import KNOWLEDGE_BASE_DIR, CatalogueCache
 from tests.fakes.rasa import FakeRasa
 
 PASSWORD = "password-123"
