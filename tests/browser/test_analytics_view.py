@@ -35,10 +35,10 @@ from bot.db.models import (
 )
 from bot.db.session import get_engine, unit_of_work
 from bot.gateway.app import create_app
+from bot.knowledge.catalogue import KNOWLEDGE_BASE_DIR, CatalogueCache
 from bot.services import audit, staff
 from bot.settings import REPO_ROOT, get_settings
-from bot.knowledge.catalogue import KNOWLEDGE_BASE_DIR, CatalogueCache
-from tests.browser.conftest import describe
+from tests.browser.conftest import DESKTOP, describe
 from tests.fakes import tracker
 from tests.fakes.rasa import FakeRasa
 
@@ -52,6 +52,15 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+@pytest.fixture
+def page(browser) -> Iterator[object]:
+    """A fresh desktop page; the console's Content-Security-Policy is bypassed only so axe-core can be injected."""
+    context = browser.new_context(viewport=DESKTOP, locale="zh-CN", timezone_id="Asia/Shanghai", bypass_csp=True)
+    opened = context.new_page()
+    yield opened
+    context.close()
 
 
 @pytest.fixture(scope="module")

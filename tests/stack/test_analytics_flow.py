@@ -134,3 +134,19 @@ def test_an_unanswered_question_attached_as_an_alias_is_understood_right_after(s
     assert "生育" in "\n".join(m["text"] for m in reply["messages"])
     after = figures(supervisor)
     assert question not in [q["text"] for q in after["unanswered"]] and after["unanswered_closed"]["alias"] == 1
+
+
+def test_an_unanswered_question_given_an_faq_answer_is_answered_with_it(stack):
+    supervisor = Desk(stack, "supervisor")
+    question = "钓鱼证在哪里办理"
+    first = Person(stack).say(question)
+    assert {"text": question, "count": 1} in figures(supervisor)["unanswered"], first["messages"]
+
+    done = supervisor.post("/unanswered/review", {"text": question, "outcome": "faq", "service": "business_license",
+                                                  "answer": "钓鱼不用办证；渔业捕捞许可请找区农业农村局。"})
+
+    assert done.status_code == 200, done.text
+    deadline = time.monotonic() + 10
+    while "农业农村局" not in "\n".join(m["text"] for m in Person(stack).say(question)["messages"]):
+        assert time.monotonic() < deadline, "the new answer was not picked up"
+        time.sleep(0.5)
