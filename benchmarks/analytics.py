@@ -7,9 +7,9 @@ year (2025) of conversations on four channels with, in proportion: handoffs (10 
 again within a week), ratings, low-rating follow-ups and complaints, applications (drafts left at
 a field), appointments at five centres, unanswered and clarifying questions, and the dialogue
 engine's own events (two messages and two answers per conversation). Then it times
-`analytics.summary` for the year: the first call (which rolls up the engine's messages of every
-finished day, once) and the following ones, plus a month and filtered views. The database is
-dropped at the end.
+`analytics.summary` for the year: the first call (which indexes the engine's events and rolls up
+every day of the year, once; a running gateway does this hourly in the background) and the
+following ones, plus a month and filtered views. The database is dropped at the end (unless --keep).
 """
 
 from __future__ import annotations
@@ -161,7 +161,7 @@ def main() -> None:
 
         year = Period(dt.date(2025, 1, 1), dt.date(2025, 12, 31))
         cold, figures = timed(analytics.summary, year, now=NOW)
-        print(f"year summary, first call (rolls up 365 days of engine messages once): {cold:.2f} s")
+        print(f"year summary, first call (indexes the engine's events and rolls up 365 days, once): {cold:.2f} s")
         views = {
             "year": (year, Filters()),
             "year, phone only": (year, Filters(channel="phone")),
