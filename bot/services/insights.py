@@ -9,9 +9,10 @@ from sqlalchemy import func, select
 from bot.db.models import ClarifyingQuestion, UnansweredQuestion, UnansweredReview
 from bot.db.session import unit_of_work
 from bot.errors import Conflict, InvalidRequest, NotFound
+from bot.knowledge.catalogue import get_catalogue
 from bot.privacy import redact_text
 from bot.services import knowledge_edits
-from bot.knowledge.catalogue import get_catalogue
+from bot.settings import get_settings
 
 MAX_STORED_LENGTH = 500
 REVIEW_OUTCOMES = ("alias", "faq", "dismissed")
@@ -56,16 +57,17 @@ class Review:
 
 
 def review(text: str, outcome: str, staff_username: str, service_id: str | None = None,
-           alias: str | None = None, answer: str | None = None) -> Review:
-    """Closes an unanswered question: a new alias of a service, an FAQ answer of a service, or dismissed.
+           alias: str | None = None, answer: str | None = None, intent: str | None = None) -> Review:
+    """Closes an unanswered question: a new alias of a service (or way of asking for an intent), an FAQ answer, or dismissed.
 
     The knowledge base file is edited in the same transaction as the review is
     stored: if the edit fails, nothing is recorded and the question stays open.
     """
     if outcome not in REVIEW_OUTCOMES:
         raise InvalidRequest(f"outcome is one of {', '.join(REVIEW_OUTCOMES)}", code="invalid_outcome")
-    if outcome != "dismissed" and not service_id:
-        raise InvalidRequest("name the service the question belongs to", code="service_required")
+    if outcome != "dismissed" and not service_id and not (outcome == "alias" and intent):
+        raise InvalidRequest("name the service (or, for a way of asking, the intent) it belongs to",
+                             code="service_required")
     with unit_of_work() as session:
         asked = session.scalar(select(func.count()).select_from(UnansweredQuestion)
                                .where(UnansweredQuestion.text == text)) or 0
@@ -76,8 +78,11 @@ def review(text: str, outcome: str, staff_username: str, service_id: str | None 
         session.add(UnansweredReview(text=text, outcome=outcome, service_id=service_id if outcome != "dismissed" else None,
                                      staff_username=staff_username))
         session.flush()
-        if outcome == "alias":
-            knowledge_edits.add_alias(get_catalogue(), service_id or "", alias if alias is not None else text)
+        if outcome == "alias" and service_id:
+            knowledge_edits.add_alias(get_catalogue(), service_id, alias if alias is not None else text)
+        elif outcome == "alias":
+            knowledge_edits.add_example(get_catalogue(), intent or "", alias if alias is not None else text,
+                                        get_settings().domain_dir)
         elif outcome == "faq":
             knowledge_edits.add_faq(get_catalogue(), service_id or "", text, answer or "")
     return Review(text, outcome, service_id if outcome != "dismissed" else None, int(asked))

@@ -23,8 +23,9 @@ from typing import Any
 import yaml
 
 from bot.errors import Conflict, InvalidRequest, NotFound
-from bot.privacy import redact_text
+from bot.knowledge import learned
 from bot.knowledge.catalogue import SERVICES_DIR_NAME, Catalogue
+from bot.privacy import redact_text
 
 MIN_ALIAS_LENGTH = 2
 MAX_ALIAS_LENGTH = 40
@@ -59,6 +60,29 @@ def add_faq(catalogue: Catalogue, service_id: str, question: str, answer: str) -
         _check_only_added(original, updated, "faq", {"question": question, "answer": answer})
         _replace(path, updated)
     return path
+
+
+def add_example(catalogue: Catalogue, intent: str, example: str, domain_dir: Path) -> Path:
+    """Adds a way of asking for `intent` to knowledge_base/learned_examples.yml, for the next training; the file."""
+    example = check_alias(example)
+    if intent not in known_intents(domain_dir):
+        raise NotFound(f"no intent {intent!r} in the dialogue domain", code="intent_not_found")
+    path = Path(catalogue.root) / learned.LEARNED_FILE
+    with _file_lock(path):
+        examples = learned.read_examples(catalogue.root)
+        if (intent, example) in examples:
+            raise Conflict("this way of asking is already there", code="example_taken")
+        _replace(path, learned.render([*examples, (intent, example)]))
+    return path
+
+
+def known_intents(domain_dir: Path) -> set[str]:
+    """The intents the dialogue domain declares (dialogues/domain/*.yml)."""
+    found: set[str] = set()
+    for path in sorted(Path(domain_dir).glob("*.yml")):
+        for intent in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("intents") or []:
+            found.add(next(iter(intent)) if isinstance(intent, dict) else str(intent))
+    return found
 
 
 def check_alias(alias: str) -> str:
@@ -127,13 +151,14 @@ def _check_only_added(original: str, updated: str, key: str, item: Any) -> None:
 
 
 def _replace(path: Path, content: str) -> None:
+    mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as out:
             out.write(content)
             out.flush()
             os.fsync(out.fileno())
-        os.chmod(temporary, path.stat().st_mode & 0o777)
+        os.chmod(temporary, mode)
         os.replace(temporary, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

@@ -13,10 +13,12 @@ from fastapi.testclient import TestClient
 import bot.knowledge.catalogue as catalogue_module
 from bot.db.models import UnansweredQuestion
 from bot.db.session import unit_of_work
+from bot.engine import build
 from bot.gateway.app import create_app
+from bot.knowledge import learned
+from bot.knowledge.catalogue import KNOWLEDGE_BASE_DIR, CatalogueCache
 from bot.services import audit, staff
 from bot.settings import get_settings
-from bot.knowledge.catalogue import KNOWLEDGE_BASE_DIR, CatalogueCache
 from tests.fakes.rasa import FakeRasa
 
 PASSWORD = "password-123"
@@ -110,7 +112,8 @@ def test_an_unanswered_question_made_an_alias_is_understood_at_once_and_counted_
                        json={"text": question, "outcome": "alias", "service": "birth_registration"})
 
     assert done.status_code == 200, done.text
-    assert done.json() == {"text": question, "outcome": "alias", "service": "birth_registration", "questions": 3}
+    assert done.json() == {"text": question, "outcome": "alias", "service": "birth_registration", "intent": None,
+                           "questions": 3}
     assert client.post("/api/understand", json={"text": question}).json()["service"] == "birth_registration"
     assert f'  - "{question}"' in (knowledge_base / "services" / "birth_registration.yml").read_text(encoding="utf-8")
     after = client.get(f"/api/staff/analytics?from={TODAY}&to={TODAY}", headers=headers).json()
@@ -167,3 +170,23 @@ def test_a_question_nobody_asked_cannot_be_reviewed(client, knowledge_base):
     response = client.post("/api/staff/unanswered/review", headers=headers,
                            json={"text": "从来没人问过", "outcome": "alias", "service": "residence_permit"})
     assert response.status_code == 404
+
+
+def test_a_question_attached_to_an_intent_becomes_a_training_example_of_it(client, knowledge_base, tmp_path):
+    _, headers = login(client, "supervisor")
+    question = f"能不能便宜点{uuid.uuid4().hex[:4]}"
+    unanswered(question)
+    refused = client.post("/api/staff/unanswered/review", headers=headers,
+                          json={"text": question, "outcome": "alias", "intent": "no_such_intent"})
+    assert refused.status_code == 404
+
+    done = client.post("/api/staff/unanswered/review", headers=headers,
+                       json={"text": question, "outcome": "alias", "intent": "ask_fee"})
+
+    assert done.status_code == 200, done.text
+    assert (done.json()["intent"], done.json()["service"]) == ("ask_fee", None)
+    assert learned.read_examples(knowledge_base) == [("ask_fee", question)]
+    build.write_training_inputs(knowledge_base, tmp_path / "build")
+    training = (tmp_path / "build" / "nlu" / "learned.yml").read_text(encoding="utf-8")
+    assert "- intent: ask_fee" in training and f"    - {question}" in training
+    assert audit.recent()[0].subject == "intent:ask_fee"

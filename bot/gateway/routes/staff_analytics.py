@@ -23,7 +23,7 @@ Name = Annotated[str | None, Query(max_length=64, pattern=r"^[a-z0-9_:-]*$")]
 
 
 class ReviewIn(BaseModel):
-    """What to do with an unanswered question: alias (of `service`), faq (with `answer`), or dismissed."""
+    """What to do with an unanswered question: alias (of `service`, or a way of asking for `intent`), faq, or dismissed."""
 
     model_config = ConfigDict(extra="ignore", strict=True)
 
@@ -32,6 +32,7 @@ class ReviewIn(BaseModel):
     service: str | None = Field(None, max_length=64)
     alias: str | None = Field(None, max_length=200)
     answer: str | None = Field(None, max_length=1000)
+    intent: str | None = Field(None, max_length=64, pattern=r"^[a-z0-9_]+$")
 
 
 class ReviewOut(BaseModel):
@@ -40,6 +41,7 @@ class ReviewOut(BaseModel):
     text: str
     outcome: str
     service: str | None
+    intent: str | None = None
     questions: int
 
 
@@ -84,8 +86,10 @@ async def analytics_csv(identity: SupervisorStaff, from_: Annotated[Day, Query(a
 async def review_unanswered(body: ReviewIn, identity: SupervisorStaff) -> ReviewOut:
     """Closes an unanswered question: as a new way of asking for a service, an FAQ answer, or dismissed; audited."""
     done = await run_in_threadpool(insights.review, body.text, body.outcome, identity.username, body.service,
-                                   body.alias, body.answer)
-    detail = f"{done.outcome} {done.service_id or ''} ({done.questions} asked)".replace("  ", " ")
-    await run_in_threadpool(audit.record, identity.username, "review_unanswered", f"service:{done.service_id or '-'}",
-                            detail)
-    return ReviewOut(text=done.text, outcome=done.outcome, service=done.service_id, questions=done.questions)
+                                   body.alias, body.answer, body.intent)
+    intent = body.intent if done.outcome == "alias" and not done.service_id else None
+    subject = f"intent:{intent}" if intent else f"service:{done.service_id or '-'}"
+    await run_in_threadpool(audit.record, identity.username, "review_unanswered", subject,
+                            f"{done.outcome} ({done.questions} asked)")
+    return ReviewOut(text=done.text, outcome=done.outcome, service=done.service_id, intent=intent,
+                     questions=done.questions)
