@@ -14,7 +14,7 @@ conversation id leaves this module. The three rates are defined here once:
 Conversations, messages and handoffs of days that are done are read from
 daily roll-ups (bot/services/analytics_daily.py); everything else is one
 aggregate over a `created_at` (or slot) index, so a year of a city's traffic
-answers in well under a second on PostgreSQL (benchmarks/analytics.py).
+answers in under a second on PostgreSQL (benchmarks/analytics.py).
 """
 
 from __future__ import annotations

@@ -55,8 +55,8 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def page(browser) -> Iterator[object]:
-    """A fresh desktop page; the console's Content-Security-Policy is bypassed only so axe-core can be injected."""
+def axe_page(browser) -> Iterator[object]:  # noqa: ANN001 - a playwright Browser
+    """A fresh desktop page whose Content-Security-Policy is bypassed, only so axe-core can be injected."""
     context = browser.new_context(viewport=DESKTOP, locale="zh-CN", timezone_id="Asia/Shanghai", bypass_csp=True)
     opened = context.new_page()
     yield opened
@@ -178,7 +178,8 @@ def api_figures(gateway: str, page) -> dict:
                      "to": page.input_value("#an-to")}, headers={"Authorization": f"Bearer {token}"}).json()
 
 
-def test_a_supervisor_reads_the_month_as_figures_charts_and_tables_axe_clean(gateway, month, page, axe, tmp_path):
+def test_a_supervisor_reads_the_month_as_figures_charts_and_tables_axe_clean(gateway, month, axe_page, axe, tmp_path):
+    page = axe_page
     page.set_viewport_size({"width": 1280, "height": 900})
     log_in(page, gateway, "supervisor")
     page.click('[data-tab="analytics"]')
