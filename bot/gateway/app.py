@@ -74,7 +74,9 @@ def speech_service(settings: Settings):  # noqa: ANN201 - speech.service.SpeechS
 
     try:
         return SpeechService.from_settings(model_paths={"zh-CN": settings.vosk_model_path},
-                                           cache_dir=settings.speech_cache_dir)
+                                           cache_dir=settings.speech_cache_dir,
+                                           max_decodes=settings.speech_max_decodes,
+                                           max_recognitions=settings.speech_max_recognitions)
     except ModelMissing as err:
         raise ConfigurationError(err.message) from err
     except SpeechError as err:
