@@ -82,6 +82,10 @@ class Settings(BaseSettings):
     domain_dir: Path = REPO_ROOT / "dialogues" / "domain"
 
     handoff_accept_timeout_seconds: int = Field(300, ge=10)
+    # The analytics: a handoff accepted within this wait counts towards the response rate (响应率);
+    # a draft untouched this long counts as an application people gave up on.
+    handoff_target_wait_seconds: int = Field(60, ge=1, le=86400)
+    abandoned_draft_hours: float = Field(24.0, gt=0, le=720)
 
     telegram_bot_token: str | None = None
     telegram_api_base_url: str = "https://api.telegram.org"
