@@ -17,8 +17,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.privacy import redact_text  # noqa: E402
-from bot.services.redaction import replacer  # noqa: E402
+from bot.privacy import redact_text
+from bot.services.redaction import replacer
 
 TARGET_SECONDS = 5e-3
 LENGTH = 2000

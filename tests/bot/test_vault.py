@@ -103,7 +103,7 @@ class ActionRecordFullName(Action):
     def name(self) -> str:
         return "action_test_record_full_name"
 
-    def run(self, dispatcher, tracker, domain):  # noqa: ANN001, ANN201 - rasa-sdk's signature
+    def run(self, dispatcher, tracker, domain):
         ActionRecordFullName.seen = {"text": tracker.latest_message["text"], "slot": tracker.get_slot("full_name")}
         dispatcher.utter_message(text=f"请确认：姓名欧阳明月，身份证号{ID_NUMBER}")
         return [SlotSet("full_name", "欧阳明月"), SlotSet("id_number", ID_NUMBER)]

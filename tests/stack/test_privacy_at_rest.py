@@ -124,7 +124,8 @@ def test_no_personal_value_of_any_flow_is_anywhere_on_disk_in_clear(private_stac
     start = appointments.day_slots(centre, day)[0][0]
     stack.chat(booking, '/book_appointment{"service": "social_security_card"}')
     stack.chat(booking, '/inform{"district": "东城区"}')
-    reply = stack.chat(booking, '/inform{"appointment_slot": "%s"}' % appointments.slot_key(centre.id, start))
+    slot = appointments.slot_key(centre.id, start)
+    reply = stack.chat(booking, f'/inform{{"appointment_slot": "{slot}"}}')
     assert reply["state"]["requested_slot"] == "appointment_name", text_of(reply)
     stack.chat(booking, booker["full_name"])
     reply = stack.chat(booking, booker["phone"])
