@@ -20,6 +20,7 @@ from pathlib import Path
 
 from rapidfuzz.distance import Levenshtein
 
+from knowledge_base.ages import spoken_ages
 from knowledge_base.catalogue import Catalogue, Keyword, get_catalogue
 from knowledge_base.normalise import CJK, normalise
 
@@ -284,6 +285,8 @@ class ServiceMatcher:
         self._keywords: dict[str, list[tuple[str, Keyword]]] = defaultdict(list)
         for service_id, keywords in catalogue.keywords.items():
             for keyword in keywords:
+                # The phrases name ages as the message will say them (八十岁 and 80多 -> 80岁).
+                keyword = replace(keyword, parts=tuple(spoken_ages(part) for part in keyword.parts))
                 self._keywords[keyword.parts[0][0]].append((service_id, keyword))
         self._materials = {
             service.id: normalise(" ".join(m.name for m in service.materials)).replace(" ", "")
@@ -338,7 +341,8 @@ class ServiceMatcher:
 
     def match(self, text: str, limit: int = 3) -> list[ServiceMatch]:
         """The services `text` is probably about, best first; close candidates are all returned."""
-        message = normalise(text)[:MAX_MATCH_CHARS]
+        # Ages first: normalising drops the pauses that end a bare age ("我妈八十二 有钱领").
+        message = normalise(spoken_ages(text[:MAX_MATCH_CHARS]))[:MAX_MATCH_CHARS]
         if not message or message.startswith("/"):
             return []
         evidence = self._exact_matches(message)
