@@ -97,6 +97,18 @@ class Settings(BaseSettings):
     speech_cache_dir: Path = VAR_DIR / "speech-cache"
     run_dir: Path = VAR_DIR / "run"
 
+    # Quotas in the `limits` notation (bot/ratelimit.py); a real resident never reaches them.
+    rate_limit_storage: Literal["memory", "redis"] = "memory"
+    rate_limit_chat_per_conversation: str = "30/minute;300/hour"
+    rate_limit_chat_per_client: str = "600/minute"
+    rate_limit_new_conversations_per_client: str = "30/minute;1000/day"
+    rate_limit_speech_per_client: str = "60/minute"
+    rate_limit_handoffs_per_conversation: str = "5/day"
+    rate_limit_callbacks_per_conversation: str = "3/day"
+    rate_limit_callbacks_per_phone: str = "3/day"
+    rate_limit_bookings_per_conversation: str = "5/day"
+    rate_limit_bookings_per_phone: str = "3/day"
+
     phone_staff_uri: str | None = Field(
         None, description="where a phone caller asking for a person is transferred while staff are on duty, "
                           "e.g. sip:staff@pbx.example.gov.cn or an extension; unset: the queue and a call-back")
@@ -110,6 +122,19 @@ class Settings(BaseSettings):
     def _known_database(cls, value: str) -> str:
         if not value.startswith(("sqlite:///", "postgresql://", "postgresql+psycopg://")):
             raise ValueError("DATABASE_URL must start with sqlite:/// or postgresql:// (e.g. postgresql://user@127.0.0.1:5432/bianmin)")
+        return value
+
+    @field_validator(
+        "rate_limit_chat_per_conversation", "rate_limit_chat_per_client", "rate_limit_new_conversations_per_client",
+        "rate_limit_speech_per_client", "rate_limit_handoffs_per_conversation",
+        "rate_limit_callbacks_per_conversation", "rate_limit_callbacks_per_phone",
+        "rate_limit_bookings_per_conversation", "rate_limit_bookings_per_phone",
+    )
+    @classmethod
+    def _quota(cls, value: str) -> str:
+        from bot.ratelimit import parse_quota
+
+        parse_quota(value)
         return value
 
     @field_validator("phone_staff_uri")
