@@ -13,9 +13,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.understanding.vocabulary import to_vocabulary
 from bot.understanding.normalise import normalise
+from bot.understanding.question_words import QUESTIONS, asked_kind
 from bot.understanding.search import ServiceMatcher
+from bot.understanding.vocabulary import to_vocabulary
 
 # A matcher score at or above this overrides a different service the engine tagged.
 STRONG_MATCH = 0.85
@@ -26,6 +27,8 @@ AMBIGUITY_GAP = 0.08
 # When the engine falls back, its best real intent is still used from this confidence on.
 FALLBACK_INTENT_FLOOR = 0.25
 
+# Below this confidence, the question words of a message decide which question about a service it asks.
+QUESTION_WORDS_TRUST = 0.9
 # A message without Chinese or digits keeps the engine's intent only from this confidence on.
 NONSENSE_TRUST = 0.95
 
@@ -117,6 +120,10 @@ def combine(parse: dict[str, Any], text: str, matcher: ServiceMatcher, known_ser
     if service and intent in QUESTION_LIKE and service_confidence >= STRONG_MATCH and intent_confidence < 0.9:
         # A bare service name ("社保卡", "居住证的事") is a question about that service.
         intent, intent_confidence = "ask_how_to_apply", service_confidence
+    kind = asked_kind(text) if intent in QUESTIONS else None
+    if kind and kind != intent and intent_confidence < QUESTION_WORDS_TRUST:
+        # "…要带啥东西" after a story of a birth is a materials question, whatever the story looks like.
+        intent = kind
     if not service and looks_like_nonsense(text) and intent_confidence < NONSENSE_TRUST:
         # The engine labels keyboard mashing confidently (e.g. "asdfgh" as affirm at 0.84); only a
         # very sure reading of a Latin-only message ("ok", "hello", "thanks") is kept.

@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.engine.client import RasaClient
+from bot.knowledge.catalogue import get_catalogue
 from bot.understanding.combine import Understanding, combine
 from bot.understanding.rewrite import rewrite
-from bot.knowledge.catalogue import get_catalogue
 from bot.understanding.search import ServiceMatcher
 
 # A message at least this long, with at least this many clauses, is read for its last clauses too.
