@@ -33,6 +33,13 @@ QUESTION_WORDS_TRUST = 0.9
 NONSENSE_TRUST = 0.95
 
 QUESTION_LIKE = {"out_of_scope", "nlu_fallback", "inform", "affirm"}
+# Asking for a task of daily life ("帮我写一首诗", "帮我订张火车票", "帮我申请个微信号"): with no service
+# named, "帮我…" is not an application, whatever the engine read in its first words.
+_EVERYDAY_TASK = re.compile(
+    "(?:帮|给|替)(?:我|俺|咱)(?:们)?(?:写|订|买|查一?下?(?!进度|申请|预约)|注册|翻译|算|叫|点|讲|唱|画|做(?!个登记)|开通|抢|挂个?医院|起个)"
+    "|(?:申请|注册|开)(?:一?个)?(?:微信|抖音|快手|QQ|qq|淘宝|邮箱|账号|会员)"
+)
+REQUESTS = {"start_application", "book_appointment"}
 _CJK = re.compile(r"[\u3400-\u9fff]")
 
 
@@ -120,6 +127,8 @@ def combine(parse: dict[str, Any], text: str, matcher: ServiceMatcher, known_ser
     if service and intent in QUESTION_LIKE and service_confidence >= STRONG_MATCH and intent_confidence < 0.9:
         # A bare service name ("社保卡", "居住证的事") is a question about that service.
         intent, intent_confidence = "ask_how_to_apply", service_confidence
+    if intent in REQUESTS and not service and not context_service and _EVERYDAY_TASK.search(text):
+        intent, intent_confidence = "out_of_scope", max(intent_confidence, 0.5)
     kind = asked_kind(text) if intent in QUESTIONS else None
     if kind and kind != intent and intent_confidence < QUESTION_WORDS_TRUST:
         # "…要带啥东西" after a story of a birth is a materials question, whatever the story looks like.
