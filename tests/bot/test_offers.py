@@ -52,4 +52,4 @@ def test_without_a_service_the_answer_still_offers_a_way_and_the_services_to_cho
 def test_out_of_scope_gives_the_hotline_and_the_most_asked_services():
     reply = answers.out_of_scope(CATALOGUE)
     assert CATALOGUE.city.hotline in reply.text
-    assert [b["payload"] for b in reply.buttons][0] == '/ask_how_to_apply{"service": "social_security_card"}'
+    assert reply.buttons[0]["payload"] == '/ask_how_to_apply{"service": "social_security_card"}'
