@@ -11,8 +11,8 @@ from bot.settings import REPO_ROOT
 
 pytestmark = pytest.mark.timeout(30)
 
-# Domain files the phone line never speaks: the Telegram channel's own messages.
-NOT_ON_THE_PHONE = {"telegram.yml"}
+# Domain files the phone line never speaks: the Telegram and WeChat channels' own messages.
+NOT_ON_THE_PHONE = {"telegram.yml", "wechat.yml"}
 # Words that only make sense on a screen: 点 as "tap" (not 9点, 几点, 出了点问题, 地点), "shown", "below"...
 SCREEN_WORDS = re.compile(r"请点|就点|点(?:一下|一个|击|“|下面|上面|这里|这个|我|按钮|选)|显示|下面|上面|下方|上方|写下|打字|按钮|屏幕|页面|链接")
 
