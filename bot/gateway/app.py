@@ -18,15 +18,17 @@ from starlette.concurrency import run_in_threadpool
 from bot.conversation import ConversationService
 from bot.engine.client import RasaClient
 from bot.errors import ConfigurationError
+from bot.gateway import api_docs
 from bot.gateway.errors import install_error_handlers
 from bot.gateway.limits import BodySizeLimit
-from bot.gateway.routes import (
-    applications, chat, health, services, speech, staff, staff_work, telegram, understand,
-)
+from bot.gateway.routes import applications, health, services, speech, staff, staff_work, understand
+from bot.gateway.security import SecurityHeaders
 from bot.logs import configure_logging
+from bot.ratelimit import AsyncLimiter
 from bot.settings import Settings, get_settings
 from bot.understanding.rewrite import warm_up
-from channels.webchat import routes as webchat
+from channels.telegram import webhook as telegram
+from channels.webchat import chat_api, routes as webchat
 from kiosk import routes as kiosk
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -106,18 +108,24 @@ def create_app(settings: Settings | None = None, rasa_transport: httpx.AsyncBase
             await jobs
         await app.state.rasa.close()
 
-    app = FastAPI(title="便民助手 gateway", version="1.0", lifespan=lifespan)
+    # API docs only when asked for (API_DOCS=true), and never FastAPI's pages that load scripts from a CDN.
+    app = FastAPI(title="便民助手 gateway", version="1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
+                  openapi_url="/openapi.json" if settings.api_docs else None)
+    if settings.api_docs:
+        api_docs.install(app)
     app.state.settings = settings
     app.state.rasa = RasaClient(settings, transport=rasa_transport)
-    app.state.conversations = ConversationService(app.state.rasa)
+    app.state.limiter = AsyncLimiter(settings)
+    app.state.conversations = ConversationService(app.state.rasa, app.state.limiter)
     app.state.speech = speech_service(settings)
     app.add_middleware(BodySizeLimit, large_paths={"/api/speech": 10_000_000})
+    app.add_middleware(SecurityHeaders)
     if settings.cors_origins:
         # Government sites on another origin embed the widget; only they may call the chat and speech APIs.
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
                            allow_headers=["Content-Type"], max_age=3600)
     install_error_handlers(app)
-    for module in (health, chat, understand, services, applications, staff, staff_work, speech, telegram, webchat,
+    for module in (health, chat_api, understand, services, applications, staff, staff_work, speech, telegram, webchat,
                    kiosk):
         app.include_router(module.router)
     app.mount("/staff/assets", StaticFiles(directory=STATIC_DIR / "staff"), name="staff-assets")
@@ -125,10 +133,6 @@ def create_app(settings: Settings | None = None, rasa_transport: httpx.AsyncBase
     @app.get("/staff", include_in_schema=False)
     async def staff_console() -> FileResponse:
         return FileResponse(STATIC_DIR / "staff" / "index.html", media_type="text/html; charset=utf-8")
-
-    @app.get("/", include_in_schema=False)
-    async def chat_page() -> FileResponse:
-        return FileResponse(STATIC_DIR / "chat.html", media_type="text/html; charset=utf-8")
 
     return app
 

@@ -1,37 +1,4 @@
-<!doctype html>
-<html lang="zh-CN">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>便民助手</title>
-<style>
-  body { font: 20px/1.6 system-ui, "Noto Sans CJK SC", sans-serif; margin: 0; background: #f4f6f8; color: #1a1a1a; }
-  main { max-width: 720px; margin: 0 auto; padding: 16px; }
-  h1 { font-size: 28px; margin: 8px 0 16px; }
-  #log { background: #fff; border: 1px solid #c8ced6; border-radius: 8px; padding: 12px; min-height: 50vh; }
-  .msg { margin: 8px 0; padding: 10px 14px; border-radius: 8px; white-space: pre-wrap; max-width: 85%; }
-  .person { background: #0b57d0; color: #fff; margin-left: auto; }
-  .assistant { background: #eef1f5; }
-  .staff { background: #fff4d6; }
-  .buttons button { font-size: 18px; margin: 6px 6px 0 0; min-height: 44px; padding: 6px 14px;
-                    border: 2px solid #0b57d0; background: #fff; color: #0b57d0; border-radius: 6px; cursor: pointer; }
-  form { display: flex; gap: 8px; margin-top: 12px; }
-  input { flex: 1; font-size: 20px; padding: 10px; min-height: 44px; border: 2px solid #5f6b7a; border-radius: 6px; }
-  form button { font-size: 20px; min-width: 88px; min-height: 44px; background: #0b57d0; color: #fff; border: 0; border-radius: 6px; }
-  :focus-visible { outline: 3px solid #e8a100; outline-offset: 2px; }
-</style>
-</head>
-<body>
-<main>
-  <h1>便民助手</h1>
-  <div id="log" role="log" aria-live="polite" aria-label="对话记录"></div>
-  <form id="send">
-    <label for="text" class="visually-hidden" hidden>输入您的问题</label>
-    <input id="text" name="text" autocomplete="off" maxlength="2000" placeholder="请输入您的问题，比如：社保卡丢了怎么补" aria-label="输入您的问题">
-    <button type="submit">发送</button>
-  </form>
-</main>
-<script>
+// The simple chat page at "/": talks to POST /api/chat and polls for staff replies.
 (() => {
   const log = document.getElementById("log");
   const input = document.getElementById("text");
@@ -90,6 +57,3 @@
   });
   poll();
 })();
-</script>
-</body>
-</html>
