@@ -30,6 +30,8 @@ from bot.understanding.rewrite import warm_up
 from channels.telegram import webhook as telegram
 from channels.webchat import chat_api, routes as webchat
 from kiosk import routes as kiosk
+from kiosk.handwriting import api as handwriting
+from kiosk.handwriting.service import HandwritingService
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 # How often the gateway turns unaccepted handoffs into an offer, and (every tenth time) sends due reminders.
@@ -82,6 +84,8 @@ def create_app(settings: Settings | None = None, rasa_transport: httpx.AsyncBase
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Build the pinyin lexicon and the service matcher before the first person waits for them.
         await run_in_threadpool(warm_up)
+        # The handwriting model loads in its own thread: chat does not wait for it.
+        app.state.handwriting.start()
         jobs = asyncio.create_task(housekeeping())
         app.state.telegram = None
         if settings.telegram_bot_token:
@@ -118,6 +122,7 @@ def create_app(settings: Settings | None = None, rasa_transport: httpx.AsyncBase
     app.state.limiter = AsyncLimiter(settings)
     app.state.conversations = ConversationService(app.state.rasa, app.state.limiter)
     app.state.speech = speech_service(settings)
+    app.state.handwriting = HandwritingService()
     app.add_middleware(BodySizeLimit, large_paths={"/api/speech": 10_000_000})
     app.add_middleware(SecurityHeaders)
     if settings.cors_origins:
@@ -126,7 +131,7 @@ def create_app(settings: Settings | None = None, rasa_transport: httpx.AsyncBase
                            allow_headers=["Content-Type"], max_age=3600)
     install_error_handlers(app)
     for module in (health, chat_api, understand, services, applications, staff, staff_work, speech, telegram, webchat,
-                   kiosk):
+                   kiosk, handwriting):
         app.include_router(module.router)
     app.mount("/staff/assets", StaticFiles(directory=STATIC_DIR / "staff"), name="staff-assets")
 

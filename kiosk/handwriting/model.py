@@ -129,7 +129,7 @@ def ensure(labels: Sequence[str] | None = None, samples: int = SAMPLES_PER_CHARA
     with path.with_suffix(".lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not path.exists():
-            log.info("building the handwriting model %s for %d characters (a few minutes; later runs reuse it)",
-                     path.name, len(labels))
+            log.info("building the handwriting model %s for %d characters (a few minutes; later runs reuse it; "
+                     "`python -m kiosk.handwriting build` does it ahead, on every core)", path.name, len(labels))
             save(train(labels, samples, workers or max(1, (os.cpu_count() or 1))), path)
     return load(path)
