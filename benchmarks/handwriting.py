@@ -49,7 +49,9 @@ def measure(name: str, recognise: Recognise, labels: Sequence[str], distortion: 
     top1 = top10 = 0
     timings = []
     for character in labels:
-        strokes = synthesis.write(data.medians(character), rng, distortion)
+        medians = data.medians(character)
+        assert medians is not None, f"the stroke data lacks {character}"
+        strokes = synthesis.write(medians, rng, distortion)
         started = time.perf_counter()
         candidates = recognise(strokes)
         timings.append((time.perf_counter() - started) * 1000)

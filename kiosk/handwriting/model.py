@@ -12,7 +12,6 @@ import hashlib
 import logging
 import multiprocessing
 import os
-import sys
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -28,6 +27,8 @@ DIMENSIONS = 160
 BUILD_SEED = 1
 # Bump when the features or the build change in a way the digest of the source files would not see.
 FORMAT = 1
+# The code that shapes the model: a change to any of them gives a new model.
+SOURCES = ("features.py", "synthesis.py", "data.py", "characters.py", "model.py")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,8 +54,8 @@ def cache_dir() -> Path:
 def digest(labels: Sequence[str], samples: int = SAMPLES_PER_CHARACTER) -> str:
     """A digest of everything that shapes the model: the data release, the code, the characters and the sizes."""
     h = hashlib.sha256(f"{FORMAT}:{samples}:{DIMENSIONS}:{BUILD_SEED}:{data.data_version()}:{''.join(labels)}".encode())
-    for module in (features, synthesis, data, sys.modules[__name__]):
-        h.update(Path(module.__file__).read_bytes())
+    for name in SOURCES:
+        h.update((Path(__file__).parent / name).read_bytes())
     return h.hexdigest()[:16]
 
 

@@ -30,9 +30,9 @@ class HandwritingUnavailable(BianminError):
 class HandwritingService:
     """One recogniser per gateway; `start` loads (or, the first time, builds) its model off the event loop."""
 
-    # In the gateway a missing model is built in this thread alone: no worker processes to outlive it.
-    def __init__(self, load: Callable[[], model.Model] = functools.partial(model.ensure, workers=1)):
-        self._load = load
+    def __init__(self, load: Callable[[], model.Model] | None = None):
+        # In the gateway a missing model is built in this thread alone: no worker processes to outlive it.
+        self._load = load or functools.partial(model.ensure, workers=1)
         self._ready: Future[Recogniser] = Future()
         self._started = False
 
