@@ -17,8 +17,10 @@ class Zinnia:
     """A thin ctypes binding to libzinnia's C API: one recogniser, one character buffer."""
 
     def __init__(self, model: Path = MODEL):
-        name = ctypes.util.find_library("zinnia") or "libzinnia.so.0"
-        lib = ctypes.CDLL(name)
+        try:
+            lib = ctypes.CDLL(ctypes.util.find_library("zinnia") or "libzinnia.so.0")
+        except OSError as err:
+            raise OSError("Zinnia is not installed: apt-get install libzinnia0 tegaki-zinnia-simplified-chinese") from err
         for function, result in (("zinnia_recognizer_new", ctypes.c_void_p), ("zinnia_character_new", ctypes.c_void_p),
                                  ("zinnia_recognizer_classify", ctypes.c_void_p),
                                  ("zinnia_result_value", ctypes.c_char_p), ("zinnia_result_size", ctypes.c_size_t)):
