@@ -8,6 +8,7 @@ from aiosipua import SdpMessage, negotiate_sdp, parse_sdp
 
 from channels.phone.call import FRAME_MS
 from channels.phone.errors import NoUsableCodec, SdpInvalid
+from channels.phone.peers import is_numeric_address
 
 PCMU = 0
 PCMA = 8
@@ -30,7 +31,7 @@ class MediaPlan:
 
 
 def parse_offer(body: str) -> SdpMessage:
-    """The SDP offer of an INVITE; SdpInvalid when it has no audio line or cannot be read."""
+    """The SDP offer of an INVITE; SdpInvalid when it has no audio line, names a host or cannot be read."""
     try:
         offer = parse_sdp(body)
     except (ValueError, TypeError, IndexError) as err:
@@ -38,6 +39,9 @@ def parse_offer(body: str) -> SdpMessage:
     address = offer.rtp_address
     if address is None or not address[1] or not 0 < address[1] < 65536:
         raise SdpInvalid("the SDP offer has no audio stream with a connection address and port")
+    if not is_numeric_address(address[0]):
+        # A name would be looked up by the media clock on every packet, on the thread all calls share.
+        raise SdpInvalid(f"the SDP connection address {address[0][:64]!r} is a host name; only IP addresses are taken")
     return offer
 
 
@@ -59,7 +63,9 @@ def choose_codec(offer: SdpMessage, preferred: tuple[str, ...] = PREFERRED_CODEC
 def answer_offer(offer: SdpMessage, *, rtp_ip: str, rtp_port: int, advertised_ip: str | None = None) -> MediaPlan:
     """Our SDP answer for the offer, with the chosen codec and DTMF type; NoUsableCodec when nothing fits."""
     codec, payload_type = choose_codec(offer)
-    audio = offer.audio
+    audio, remote_rtp = offer.audio, offer.rtp_address
+    if audio is None or remote_rtp is None:  # choose_codec and checked_offer refuse such an offer first
+        raise SdpInvalid("the SDP offer has no audio stream with a connection address and port")
     offered_dtmf = next(
         (c.payload_type for c in audio.codecs if (c.encoding_name or "").lower() == "telephone-event"
          and c.clock_rate in (0, 8000)),
@@ -82,6 +88,6 @@ def answer_offer(offer: SdpMessage, *, rtp_ip: str, rtp_port: int, advertised_ip
         codec=codec,
         payload_type=chosen,
         dtmf_payload_type=offered_dtmf,
-        remote_rtp=offer.rtp_address,
+        remote_rtp=remote_rtp,
         answer=answer,
     )
