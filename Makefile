@@ -7,10 +7,12 @@ RASA := .venv-rasa/bin/rasa
 UNIT := not stack and not browser and not sip and not slow
 
 run: setup
+	$(PY) -m kiosk.handwriting build
 	$(PY) -m bot.runner
 
 test: setup-test lint
 	$(PY) -m bot.cli prepare
+	$(PY) -m kiosk.handwriting build
 	$(RASA) data validate --config config.yml --domain dialogues/domain --data dialogues/data var/build/nlu
 	$(PY) -m pytest
 
@@ -47,6 +49,7 @@ lock:
 benchmark:
 	$(PY) benchmarks/chat_latency.py
 	$(PY) benchmarks/understanding.py
+	$(PY) benchmarks/handwriting.py
 
 clean:
 	rm -rf var/build var/rasa models

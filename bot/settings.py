@@ -134,6 +134,8 @@ class Settings(BaseSettings):
     rate_limit_chat_per_client: str = "600/minute"
     rate_limit_new_conversations_per_client: str = "30/minute;1000/day"
     rate_limit_speech_per_client: str = "60/minute"
+    # The kiosk asks once per lifted finger: a 12-stroke character is 12 requests.
+    rate_limit_handwriting_per_client: str = "600/minute"
     rate_limit_handoffs_per_conversation: str = "5/day"
     rate_limit_callbacks_per_conversation: str = "3/day"
     rate_limit_callbacks_per_phone: str = "3/day"
@@ -164,7 +166,7 @@ class Settings(BaseSettings):
 
     @field_validator(
         "rate_limit_chat_per_conversation", "rate_limit_chat_per_client", "rate_limit_new_conversations_per_client",
-        "rate_limit_speech_per_client", "rate_limit_handoffs_per_conversation",
+        "rate_limit_speech_per_client", "rate_limit_handwriting_per_client", "rate_limit_handoffs_per_conversation",
         "rate_limit_callbacks_per_conversation", "rate_limit_callbacks_per_phone",
         "rate_limit_bookings_per_conversation", "rate_limit_bookings_per_phone",
     )

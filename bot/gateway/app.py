@@ -36,6 +36,8 @@ from channels.webchat import chat_api, routes as webchat
 from channels.wechat import routes as wechat
 from channels.wechat.messages import MAX_BODY_BYTES as WECHAT_MAX_BODY_BYTES
 from kiosk import routes as kiosk
+from kiosk.handwriting import api as handwriting
+from kiosk.handwriting.service import HandwritingService
 
 if TYPE_CHECKING:  # speech loads vosk and espeak-ng only when the gateway starts with it
     from speech.service import SpeechService
@@ -98,6 +100,8 @@ def create_app(settings: Settings | None = None, rasa_transport: httpx.AsyncBase
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Build the pinyin lexicon and the service matcher before the first person waits for them.
         await run_in_threadpool(warm_up)
+        # The handwriting model loads in its own thread: chat does not wait for it.
+        app.state.handwriting.start()
         jobs = asyncio.create_task(housekeeping())
         app.state.telegram = None
         if settings.telegram_bot_token:
@@ -143,6 +147,7 @@ def create_app(settings: Settings | None = None, rasa_transport: httpx.AsyncBase
     app.state.limiter = AsyncLimiter(settings)
     app.state.conversations = ConversationService(app.state.rasa, app.state.limiter)
     app.state.speech = speech_service(settings)
+    app.state.handwriting = HandwritingService()
     # A channel's own limit is wired in here, the one place that imports channels.
     app.add_middleware(BodySizeLimit, large_paths={**LARGE_BODY_PATHS, "/wechat": WECHAT_MAX_BODY_BYTES})
     app.add_middleware(SecurityHeaders)
@@ -152,7 +157,7 @@ def create_app(settings: Settings | None = None, rasa_transport: httpx.AsyncBase
                            allow_headers=["Content-Type"], max_age=3600)
     install_error_handlers(app)
     for module in (health, chat_api, understand, services, applications, staff, staff_work, staff_analytics,
-                   residents, speech, telegram, wechat, webchat, kiosk):
+                   residents, speech, telegram, wechat, webchat, kiosk, handwriting):
         app.include_router(module.router)
     app.mount("/staff/assets", StaticFiles(directory=STATIC_DIR / "staff"), name="staff-assets")
 
