@@ -14,7 +14,7 @@ from bot.errors import InvalidRequest
 from bot.gateway.deps import ConversationsDep, CurrentStaff, SettingsDep
 from bot.services import appointments, audit
 # The kiosk is a browser client of web chat's API: its staff-assisted turn is a web chat turn plus an audit entry.
-from channels.webchat.chat_api import CONVERSATION_ID, ChatRequest, ChatResponse, chat
+from channels.webchat.chat_api import CONVERSATION_ID, ChatRequest, ChatResponse, TokenHeader, chat
 from kiosk.qr import qr_svg
 
 KIOSK_DIR = Path(__file__).resolve().parent
@@ -70,12 +70,13 @@ async def slip_qr(reference: Annotated[str, PathParam(max_length=32)]) -> Respon
 
 @router.post("/kiosk/api/assisted-chat", response_model=ChatResponse)
 async def assisted_chat(body: ChatRequest, identity: CurrentStaff, settings: SettingsDep,
-                        service: ConversationsDep) -> ChatResponse:
+                        service: ConversationsDep, token: TokenHeader = None) -> ChatResponse:
     """One kiosk turn typed by a logged-in staff member; an application it submits is written to the audit log."""
-    before = await service.state(body.conversation_id)
-    reply = await chat(body.model_copy(update={"channel": "kiosk"}), settings, service)
+    # A staff token does not open a resident's conversation: chat() wants the kiosk's conversation token as well.
+    before = await service.state(body.conversation_id) if body.conversation_id else None
+    reply = await chat(body.model_copy(update={"channel": "kiosk"}), settings, service, token)
     submitted = reply.state.application_reference
-    if submitted and submitted != before.application_reference:
+    if submitted and (before is None or submitted != before.application_reference):
         await run_in_threadpool(audit.record, identity.username, "kiosk_assisted_submission",
-                                f"application:{submitted}", f"conversation:{body.conversation_id}")
+                                f"application:{submitted}", f"conversation:{reply.conversation_id}")
     return reply

@@ -33,6 +33,8 @@ class Conversation(Base):
     channel: Mapped[str] = mapped_column(String(32), default="web")
     locale: Mapped[str] = mapped_column(String(16), default="zh-CN")
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # SHA-256 of the web client's conversation token; None for channels bound to their own identity.
+    token_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class OutboxMessage(Base):

@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from bot.gateway.app import create_app
 from bot.services import audit, staff
 from bot.settings import get_settings
+from tests.chat_tokens import TOKENS
 from tests.fakes.rasa import WEBHOOK, FakeRasa
 
 PASSWORD = "password-123"
@@ -48,8 +49,10 @@ def staff_headers(client: TestClient) -> tuple[str, dict[str, str]]:
 
 
 def assisted(client: TestClient, headers: dict[str, str], conversation: str, text: str = "确认") -> httpx.Response:
-    return client.post("/kiosk/api/assisted-chat", headers=headers,
-                       json={"conversation_id": conversation, "text": text, "channel": "kiosk"})
+    response = client.post("/kiosk/api/assisted-chat", headers={**headers, **TOKENS.headers(conversation)},
+                           json={"conversation_id": conversation, "text": text, "channel": "kiosk"})
+    TOKENS.remember(response.json())
+    return response
 
 
 def submissions(username: str) -> list[tuple[str, str]]:
@@ -84,3 +87,4 @@ def test_the_slip_qr_code_is_an_svg_of_a_confirmation_code_only(client):
     for wrong in ("yy-7k3q9p", "YY-7K3Q9P-1", "hello", "x" * 40):
         answer = client.get(f"/kiosk/api/qr/{wrong}")
         assert answer.status_code == 422 and "error" in answer.json(), wrong
+

@@ -22,6 +22,7 @@ import httpx
 import pytest
 
 from bot.settings import REPO_ROOT
+from tests.chat_tokens import TOKENS
 
 START_TIMEOUT_SECONDS = 240
 
@@ -37,11 +38,17 @@ class Stack:
     log_path: Path
 
     def chat(self, conversation_id: str, text: str, timeout: float = 30.0) -> dict:
-        """One turn through POST /api/chat; fails the test on a non-200 answer."""
+        """One turn through POST /api/chat with the conversation's token; fails the test on a non-200 answer."""
         response = httpx.post(f"{self.base_url}/api/chat", json={"conversation_id": conversation_id, "text": text},
-                              timeout=timeout)
+                              headers=TOKENS.headers(conversation_id), timeout=timeout)
         assert response.status_code == 200, response.text
-        return response.json()
+        return TOKENS.remember(response.json())
+
+    def pushed(self, conversation_id: str, after: str | None = None) -> httpx.Response:
+        """GET /api/chat/{id}/messages with the conversation's token."""
+        params = {"after": after} if after else {}
+        return httpx.get(f"{self.base_url}/api/chat/{conversation_id}/messages", params=params,
+                         headers=TOKENS.headers(conversation_id), timeout=10)
 
     def pids(self) -> dict[str, int]:
         """The supervised processes' ids."""

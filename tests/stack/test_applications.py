@@ -253,7 +253,7 @@ def test_status_is_told_and_a_staff_change_reaches_the_person(stack):
                           json={"status": "more_materials_needed", "note": "请补交租房合同"},
                           headers={"Authorization": f"Bearer {staff_token(stack)}"}, timeout=10)
     assert response.status_code == 200, response.text
-    pushed = httpx.get(f"{stack.base_url}/api/chat/{conversation_id}/messages", timeout=10).json()["messages"]
+    pushed = stack.pushed(conversation_id).json()["messages"]
     assert reference in pushed[-1]["text"] and "请补交租房合同" in pushed[-1]["text"]
 
     elsewhere = new_id()
