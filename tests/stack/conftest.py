@@ -23,6 +23,7 @@ import pytest
 
 from bot.settings import REPO_ROOT
 from tests.chat_tokens import TOKENS
+from tests.fakes.smsc import PASSWORD, SYSTEM_ID, FakeSmsc
 
 START_TIMEOUT_SECONDS = 240
 
@@ -130,9 +131,22 @@ def start_stack(workdir: Path, port_offset: int, **settings: str) -> Stack:
 
 
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """The assistant in its default configuration (embedded SQLite), shared by the end-to-end tests."""
-    running = start_stack(tmp_path_factory.mktemp("stack"), port_offset=1)
+def smsc() -> Iterator[FakeSmsc]:
+    """The SMSC double the stack sends one-time codes to; it records every text message."""
+    with FakeSmsc() as running:
+        yield running
+
+
+def smpp_settings(smsc: FakeSmsc) -> dict[str, str]:
+    """The settings that point a stack's SMS sender at the SMSC double."""
+    return {"sms_provider": "smpp", "smpp_host": "127.0.0.1", "smpp_port": str(smsc.port),
+            "smpp_system_id": SYSTEM_ID, "smpp_password": PASSWORD, "smpp_source_addr": "10690000"}
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory, smsc: FakeSmsc) -> Iterator[Stack]:
+    """The assistant in its default configuration (embedded SQLite, codes to the SMSC double), shared by the tests."""
+    running = start_stack(tmp_path_factory.mktemp("stack"), port_offset=1, **smpp_settings(smsc))
     yield running
     running.stop()
 
