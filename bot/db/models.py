@@ -312,6 +312,18 @@ class OneTimeCode(Base):
     phone_fingerprint: Mapped[str] = mapped_column(String(128))
     code_hash: Mapped[str] = mapped_column(String(128))
     purpose: Mapped[str] = mapped_column(String(128))  # what the proof is for, e.g. resume:<service>
+    id_fingerprint: Mapped[str | None] = mapped_column(String(128), nullable=True)  # whose ID number, for limits
     tries_left: Mapped[int] = mapped_column(Integer)
     expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     sent_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class GuessCounter(Base):
+    """Failed verifications and lookups of one conversation or one ID number, counted in one statement each."""
+
+    __tablename__ = "guess_counters"
+
+    key: Mapped[str] = mapped_column(String(160), primary_key=True)  # conversation:<id> or id:<fingerprint>
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    window_started_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    paused_until: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

@@ -22,7 +22,8 @@ from bot import texts
 from bot.db.models import IdentityProof, OneTimeCode, utcnow
 from bot.db.session import unit_of_work
 from bot.notify.sms import SmsSender, sms_sender
-from bot.services import audit, people
+from bot.errors import BianminError
+from bot.services import audit, guessing, people
 from bot.settings import get_settings
 
 CODE_DIGITS = 6
@@ -31,6 +32,13 @@ CODE_TRIES = 5
 METHODS = ("sms_code", "caller_id", "telegram_contact", "staff_id_check")
 # Who the audit log names when a resident, not a staff member, did something.
 RESIDENT = "resident"
+
+
+class LookupsPaused(BianminError):
+    """Too many failed codes or lookups for this conversation or ID number: a pause, with a person offered."""
+
+    code = "lookups_paused"
+    status = 429
 
 
 @dataclass(frozen=True)
@@ -49,6 +57,7 @@ class CodeChecked:
     purpose: str | None = None
     tries_left: int = 0
     phone_fingerprint: str | None = None
+    paused: bool = False  # too many failures: no more tries for a while
 
 
 @functools.lru_cache(maxsize=1)
@@ -130,12 +139,17 @@ def _proven(conversation_id: str, kind: str, value: str) -> bool:
 # ---- one-time codes ------------------------------------------------------------------------------------------
 
 def send_code(conversation_id: str, phone: str, purpose: str, sender: SmsSender | None = None,
-              now: dt.datetime | None = None) -> CodeSent:
+              now: dt.datetime | None = None, id_number: str | None = None) -> CodeSent:
     """Sends a fresh 6-digit code to `phone` for this conversation; a recent one is not sent again.
 
-    Raises SmsUnavailable when no text message can be sent (the caller offers the other ways).
+    Raises SmsUnavailable when no text message can be sent (the caller offers the other ways),
+    LookupsPaused after too many failures of this conversation or ID number.
     """
     now = now or utcnow()
+    id_fingerprint = _fingerprint(id_number) if id_number else None
+    if guessing.paused(guessing.keys(conversation_id, id_fingerprint), now):
+        audit.record(RESIDENT, "identity_code_refused", f"conversation:{conversation_id}", "paused: too many failures")
+        raise LookupsPaused("too many failed codes or lookups; try again later")
     resend_after = dt.timedelta(seconds=get_settings().sms_resend_seconds)
     with unit_of_work() as session:
         pending = session.get(OneTimeCode, conversation_id)
@@ -147,7 +161,8 @@ def send_code(conversation_id: str, phone: str, purpose: str, sender: SmsSender 
     with unit_of_work() as session:
         session.execute(delete(OneTimeCode).where(OneTimeCode.conversation_id == conversation_id))
         session.add(OneTimeCode(conversation_id=conversation_id, phone_fingerprint=_fingerprint(phone),
-                                code_hash=_code_hash(conversation_id, code), purpose=purpose, tries_left=CODE_TRIES,
+                                code_hash=_code_hash(conversation_id, code), purpose=purpose,
+                                id_fingerprint=id_fingerprint, tries_left=CODE_TRIES,
                                 expires_at=now + dt.timedelta(minutes=CODE_MINUTES), sent_at=now))
     return CodeSent(phone[-4:])
 
@@ -177,6 +192,9 @@ def check_code(conversation_id: str, code: str, now: dt.datetime | None = None) 
     """Checks a typed code; each try is counted atomically, so parallel guesses share the 5 tries."""
     now = now or utcnow()
     code = "".join(code.split())
+    if guessing.paused(guessing.keys(conversation_id), now):
+        audit.record(RESIDENT, "identity_code_refused", f"conversation:{conversation_id}", "paused: too many failures")
+        return CodeChecked(False, paused=True)
     with unit_of_work() as session:
         # One statement takes a try: two guesses at once can never both see the same count.
         taken = session.execute(
@@ -185,11 +203,11 @@ def check_code(conversation_id: str, code: str, now: dt.datetime | None = None) 
                    OneTimeCode.expires_at > now)
             .values(tries_left=OneTimeCode.tries_left - 1)
             .returning(OneTimeCode.code_hash, OneTimeCode.purpose, OneTimeCode.phone_fingerprint,
-                       OneTimeCode.tries_left)
+                       OneTimeCode.tries_left, OneTimeCode.id_fingerprint)
         ).first()
         if taken is None:
             return CodeChecked(False)
-        code_hash, purpose, phone_fingerprint, tries_left = taken
+        code_hash, purpose, phone_fingerprint, tries_left, id_fingerprint = taken
         if not secrets.compare_digest(code_hash, _code_hash(conversation_id, code)):
             if tries_left <= 0:
                 session.execute(delete(OneTimeCode).where(OneTimeCode.conversation_id == conversation_id))
@@ -202,6 +220,8 @@ def check_code(conversation_id: str, code: str, now: dt.datetime | None = None) 
     if refused is not None:
         audit.record(RESIDENT, "identity_code_refused", f"conversation:{conversation_id}",
                      f"{refused.tries_left} tries left")
+        if guessing.count_failure(guessing.keys(conversation_id, id_fingerprint), now):
+            return CodeChecked(False, purpose, 0, paused=True)
         return refused
     audit.record(RESIDENT, "identity_proven", f"conversation:{conversation_id}", "sms_code")
     return CodeChecked(True, purpose, phone_fingerprint=phone_fingerprint)

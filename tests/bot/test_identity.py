@@ -65,7 +65,7 @@ def test_five_tries_then_even_the_right_code_is_refused(smsc, sender):
     assert not identity.check_code(conversation_id, code).proven
     assert not identity.holds_phone(conversation_id, PHONE)
     refusals = [e for e in audit.recent(subject=f"conversation:{conversation_id}") if e.action == "identity_code_refused"]
-    assert len(refusals) == 5 and all(wrong not in e.detail for e in refusals)
+    assert len(refusals) == 6 and all(wrong not in e.detail and code not in e.detail for e in refusals)
 
 
 def test_parallel_guesses_share_the_five_tries(smsc, sender):

@@ -61,3 +61,14 @@ def test_a_staff_member_who_checked_the_id_card_lets_the_kiosk_resume_a_draft(st
                               json={"conversation_id": kiosk, "text": person[slot], "channel": "kiosk"})
         reply = response.json()
     assert reply["state"]["requested_slot"] == "employer_or_school" and "接上" in text_of(reply)
+
+
+def test_guessing_references_is_paused_after_five_misses_and_everyone_else_is_still_served(stack):
+    guesser = new_id()
+    stack.chat(guesser, "我的居住证办到哪一步了")
+    answers = [text_of(stack.chat(guesser, f"{100000000 + n * 7919} 13800000000")) for n in range(6)]
+    assert "没有查到" in answers[0]
+    assert "停一下" in answers[4] and "停一下" in answers[5], answers
+    assert "找工作人员" in answers[5] or "预约" in answers[5]
+    bystander = new_id()
+    assert stack.chat(bystander, "社保卡丢了怎么补办")["messages"], "the service keeps answering everyone else"

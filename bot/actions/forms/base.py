@@ -386,7 +386,8 @@ class ApplicationForm(FormValidationAction, ABC):
         if not identity.proven_for(tracker.sender_id, values["id_number"], values["phone"]):
             if applications.draft_elsewhere_exists(tracker.sender_id, self.service_id, values["id_number"],
                                                    values["phone"]):
-                verification.offer_resume(dispatcher, tracker, self.service_id, self.service_name(), values["phone"])
+                verification.offer_resume(dispatcher, tracker, self.service_id, self.service_name(), values["phone"],
+                                          values["id_number"])
             return events
         draft = applications.resume_elsewhere(tracker.sender_id, self.service_id, values["id_number"],
                                               values["phone"])

@@ -12,7 +12,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from bot import texts
 from bot.actions.context import catalogue
-from bot.services import identity
+from bot.services import guessing, identity
 from bot.notify.sms import SmsUnavailable
 from bot.services.identity import CodeChecked
 
@@ -25,10 +25,19 @@ def say(dispatcher: CollectingDispatcher, response: str, **values: object) -> No
     dispatcher.utter_message(text=texts.text(response, **values), buttons=variants[0].get("buttons") or [])
 
 
-def offer_resume(dispatcher: CollectingDispatcher, tracker: Tracker, service_id: str, name: str, phone: str) -> None:
+def say_paused(dispatcher: CollectingDispatcher) -> None:
+    """The polite refusal after too many failures, with a person and an appointment offered."""
+    say(dispatcher, "utter_identity_lookups_paused", minutes=guessing.PAUSE_MINUTES)
+
+
+def offer_resume(dispatcher: CollectingDispatcher, tracker: Tracker, service_id: str, name: str, phone: str,
+                 id_number: str | None = None) -> None:
     """Says a draft exists elsewhere and sends a code to its phone (or says how else to continue); nothing more."""
     try:
-        sent = identity.send_code(tracker.sender_id, phone, RESUME + service_id)
+        sent = identity.send_code(tracker.sender_id, phone, RESUME + service_id, id_number=id_number)
+    except identity.LookupsPaused:
+        say_paused(dispatcher)
+        return
     except SmsUnavailable:
         say(dispatcher, "utter_application_exists_elsewhere_no_sms", name=name, hotline=catalogue().city.hotline)
         return
@@ -42,7 +51,9 @@ def code_turn(dispatcher: CollectingDispatcher, tracker: Tracker) -> CodeChecked
     if not identity.looks_like_code(text) or identity.code_pending(tracker.sender_id) is None:
         return None
     checked = identity.check_code(tracker.sender_id, text)
-    if checked.proven:
+    if checked.paused:
+        say_paused(dispatcher)
+    elif checked.proven:
         say(dispatcher, "utter_identity_confirmed")
     elif checked.tries_left > 0:
         say(dispatcher, "utter_identity_code_wrong", tries=checked.tries_left)

@@ -1,4 +1,4 @@
-"""identity_proofs and one_time_codes: what a conversation proved about who it is
+"""identity_proofs, one_time_codes, guess_counters: what a conversation proved about who it is, and how often it failed
 
 Revision ID: 0006_identity
 Revises: 0005_tokens
@@ -31,14 +31,23 @@ def upgrade() -> None:
     sa.Column('phone_fingerprint', sa.String(length=128), nullable=False),
     sa.Column('code_hash', sa.String(length=128), nullable=False),
     sa.Column('purpose', sa.String(length=128), nullable=False),
+    sa.Column('id_fingerprint', sa.String(length=128), nullable=True),
     sa.Column('tries_left', sa.Integer(), nullable=False),
     sa.Column('expires_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('sent_at', sa.DateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('conversation_id')
     )
+    op.create_table('guess_counters',
+    sa.Column('key', sa.String(length=160), nullable=False),
+    sa.Column('failures', sa.Integer(), nullable=False),
+    sa.Column('window_started_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('paused_until', sa.DateTime(timezone=True), nullable=True),
+    sa.PrimaryKeyConstraint('key')
+    )
 
 
 def downgrade() -> None:
+    op.drop_table('guess_counters')
     op.drop_table('one_time_codes')
     op.drop_index('ix_identity_proofs_conversation_id', table_name='identity_proofs')
     op.drop_table('identity_proofs')
