@@ -8,6 +8,7 @@ import uuid
 import httpx
 import pytest
 
+from bot.services import applications
 from tests.chat_tokens import TOKENS
 from tests.stack.test_applications import answer_until_done, new_id, staff_token, text_of, unique_person
 
@@ -66,7 +67,9 @@ def test_a_staff_member_who_checked_the_id_card_lets_the_kiosk_resume_a_draft(st
 def test_guessing_references_is_paused_after_five_misses_and_everyone_else_is_still_served(stack):
     guesser = new_id()
     stack.chat(guesser, "我的居住证办到哪一步了")
-    answers = [text_of(stack.chat(guesser, f"{100000000 + n * 7919} 13800000000")) for n in range(6)]
+    # Well-formed references (right check digit) that belong to nobody, as a script would generate them.
+    guesses = [applications.display_reference(applications.new_reference()) for _ in range(6)]
+    answers = [text_of(stack.chat(guesser, f"{guess} 13800000000")) for guess in guesses]
     assert "没有查到" in answers[0]
     assert "停一下" in answers[4] and "停一下" in answers[5], answers
     assert "找工作人员" in answers[5] or "预约" in answers[5]
