@@ -297,7 +297,7 @@ def close(handoff_id: int, identity: staff.StaffIdentity, resolution_note: str |
         row.context = {**(row.context or {}), "closed_by": identity.username}
         view = _view(row)
     conversations.push(view.conversation_id, "assistant", texts.text("utter_handoff_closed"))
-    question, buttons = feedback.rating_question(f"handoff:{handoff_id}")
+    question, buttons = feedback.rating_question(view.conversation_id, f"handoff:{handoff_id}")
     conversations.push(view.conversation_id, "assistant", question, buttons)
     return view
 
