@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import case, select, update
+from sqlalchemy import case, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -36,8 +36,12 @@ def paused(counter_keys: list[str], now: dt.datetime | None = None) -> bool:
     return any(until is not None and _aware(until) > now for until in rows)
 
 
-def count_failure(counter_keys: list[str], now: dt.datetime | None = None) -> bool:
-    """Counts one failure on each counter; True when this failure started a pause."""
+def count_failure(counter_keys: list[str], now: dt.datetime | None = None,
+                  limits: dict[str, int] | None = None) -> bool:
+    """Counts one failure on each counter; True when this failure started a pause.
+
+    `limits` gives some counters their own number of failures (default MAX_FAILURES).
+    """
     now = now or utcnow()
     engine = get_engine()
     dialect_insert = postgresql_insert if engine.dialect.name == "postgresql" else sqlite_insert
@@ -51,10 +55,17 @@ def count_failure(counter_keys: list[str], now: dt.datetime | None = None) -> bo
                 "window_started_at": case((stale, now), else_=GuessCounter.window_started_at),
             }))
             result = connection.execute(update(GuessCounter)
-                                        .where(GuessCounter.key == key, GuessCounter.failures >= MAX_FAILURES)
+                                        .where(GuessCounter.key == key,
+                                               GuessCounter.failures >= (limits or {}).get(key, MAX_FAILURES))
                                         .values(paused_until=now + PAUSE, failures=0, window_started_at=now))
             started = started or result.rowcount > 0
     return started
+
+
+def forget_prefix(prefix: str) -> None:
+    """Clears the counters whose key starts with `prefix` (an admin reset a password)."""
+    with get_engine().begin() as connection:
+        connection.execute(delete(GuessCounter).where(GuessCounter.key.startswith(prefix, autoescape=True)))
 
 
 def _aware(value: dt.datetime) -> dt.datetime:

@@ -77,6 +77,20 @@ def test_impossible_changes_are_refused_with_a_json_error(client, token, body, s
 
 
 def test_an_unknown_reference_is_not_found(client, token):
-    response = client.post("/api/staff/applications/100-000-000/status", json={"status": "approved"},
+    response = client.post("/api/staff/applications/100-000-000/status", json={"status": "under_review"},
                            headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 404
+
+
+def test_approving_is_a_supervisors_right(client, token):
+    _, reference, _ = submitted()
+    headers = {"Authorization": f"Bearer {token}"}
+    assert client.post(f"/api/staff/applications/{reference}/status", json={"status": "under_review"},
+                       headers=headers).status_code == 200
+    refused = client.post(f"/api/staff/applications/{reference}/status", json={"status": "approved"}, headers=headers)
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "supervisor_only"
+    supervisor = f"lead-{uuid.uuid4().hex[:6]}"
+    staff.create_or_update(supervisor, "correct-horse-battery", "supervisor")
+    lead = {"Authorization": f"Bearer {staff.login(supervisor, 'correct-horse-battery')}"}
+    approved = client.post(f"/api/staff/applications/{reference}/status", json={"status": "approved"}, headers=lead)
+    assert approved.status_code == 200 and approved.json()["status"] == "approved"
