@@ -114,6 +114,18 @@ def _user_key(username: str) -> str:
     return f"login-user:{_user_hash(username)}"
 
 
+def deactivate(username: str) -> bool:
+    """Switches an account off and ends its logins at once; False for an unknown username."""
+    with unit_of_work() as session:
+        account = session.scalar(select(StaffAccount).where(StaffAccount.username == username))
+        if account is None:
+            return False
+        account.active = False
+        session.execute(update(StaffSession).where(StaffSession.staff_id == account.id,
+                                                   StaffSession.revoked_at.is_(None)).values(revoked_at=utcnow()))
+    return True
+
+
 def login_keys(username: str, client: str) -> tuple[list[str], dict[str, int]]:
     """The failure counters of a login attempt and their limits (the username only as a hash)."""
     user = _user_hash(username)

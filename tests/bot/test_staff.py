@@ -141,3 +141,21 @@ def test_the_command_line_creates_the_first_admin(capsys):
     assert "created" in capsys.readouterr().out
     assert staff.identity_for_token(staff.login(username, PASSWORD)).role == "admin"
     assert main(["staff", "--username", username, "--password", "x", "--role", "admin"]) == 2
+
+
+def test_a_deactivated_account_cannot_log_in_and_its_tokens_end_at_once():
+    import subprocess
+    import sys
+
+    from bot.settings import REPO_ROOT
+
+    username = new_account()
+    token = staff.login(username, PASSWORD)
+    # The same database: the test session's DATABASE_URL is in the environment the command inherits.
+    result = subprocess.run([sys.executable, "-m", "bot.cli", "staff", "--username", username, "--active", "no"],
+                            cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert staff.identity_for_token(token) is None
+    with pytest.raises(Unauthorized) as refused:
+        staff.login(username, PASSWORD)
+    assert refused.value.message == "wrong username or password"
