@@ -19,7 +19,9 @@ from bot import texts
 from bot.db import session as database
 from bot.engine.client import ConversationState, EngineTurn, RasaClient
 from bot.errors import EngineUnavailable
+from bot.ratelimit import AsyncLimiter
 from bot.services import conversations, handoff, redaction
+from bot.settings import get_settings
 from bot.understanding.pipeline import engine_input
 from bot.knowledge.catalogue import get_catalogue
 
@@ -54,6 +56,8 @@ class IncomingMessage:
     metadata: dict[str, Any] = field(default_factory=dict)
     # The web client's conversation token (X-Conversation-Token); channels with their own identity send none.
     token: str | None = None
+    # The sender's network address (web and kiosk), for per-address quotas; never stored or sent to the engine.
+    client: str | None = None
 
 
 @dataclass(frozen=True)
@@ -96,10 +100,12 @@ def engine_unavailable_message() -> OutgoingMessage:
     return OutgoingMessage(texts.text("utter_engine_unavailable", hotline=hotline), buttons)
 
 
-async def arrive(message: IncomingMessage) -> tuple[str, str | None]:
+async def arrive(message: IncomingMessage, limiter: AsyncLimiter) -> tuple[str, str | None]:
     """Records a conversation on its first message, checks a web client's token on every later one.
 
     Returns the handoff status and, for a web conversation this message created, its new token.
+    One address may start only so many conversations (RateLimited past that), so a script cannot flood
+    the staff queue or the database with new conversations.
     """
     # After the first message a turn only reads: the gateway never holds SQLite's write lock while Rasa saves.
     known, token_hash, status = await database.read(handoff.arrival, message.sender_id)
@@ -108,6 +114,8 @@ async def arrive(message: IncomingMessage) -> tuple[str, str | None]:
         if needs_token and not conversations.token_matches(message.token, token_hash):
             raise conversations.refuse_token()
         return status, None
+    if message.client:
+        await limiter.hit("new_conversations_per_client", message.client)
     token, new_hash = conversations.new_token() if needs_token else (None, None)
     created = await run_in_threadpool(conversations.ensure, message.sender_id, message.channel, message.locale,
                                       new_hash)
@@ -152,12 +160,18 @@ def chat_state(engine_state: ConversationState, handoff_status: str) -> ChatStat
 class ConversationService:
     """Handles one message of a person through the dialogue engine."""
 
-    def __init__(self, rasa: RasaClient):
+    def __init__(self, rasa: RasaClient, limiter: AsyncLimiter | None = None):
         self._rasa = rasa
+        self._limiter = limiter or AsyncLimiter(get_settings())
 
     async def handle(self, message: IncomingMessage) -> TurnResult:
-        """Runs one turn: records it, asks the engine (unless staff are serving the person), returns the state."""
-        handoff_status, issued_token = await arrive(message)
+        """Runs one turn: records it, asks the engine (unless staff are serving the person), returns the state.
+
+        RateLimited when the conversation (or, for a new one, its address) has used up its quota.
+        """
+        # The token first: someone without it must not use up the conversation's quota either.
+        handoff_status, issued_token = await arrive(message, self._limiter)
+        await self._limiter.hit("chat_per_conversation", message.sender_id)
         if handoff_status == "active":
             # A staff member is answering: the assistant stays silent and the message goes to them.
             _, engine_state = await asyncio.gather(

@@ -68,6 +68,7 @@ class Settings(BaseSettings):
     lock_store: Literal["memory", "redis"] = "memory"
     redis_url: str = "redis://127.0.0.1:6379/0"
 
+    api_docs: bool = Field(False, description="serve /docs and /openapi.json (off: the API's shape is not advertised)")
     cors_origins: list[str] = Field(default_factory=list, description="sites that embed the widget, e.g. https://www.example.gov.cn")
     chat_timeout_seconds: float = Field(8.0, gt=0, le=60)
     max_text_length: int = Field(2000, ge=10, le=20000)
@@ -85,6 +86,13 @@ class Settings(BaseSettings):
     telegram_api_base_url: str = "https://api.telegram.org"
     telegram_mode: Literal["polling", "webhook"] = "polling"
     telegram_webhook_secret: str | None = None
+
+    wechat_token: str | None = Field(None, description="the Token of the Official Account's server settings; turns WeChat on")
+    wechat_app_id: str | None = None
+    wechat_app_secret: SecretStr | None = None
+    wechat_encoding_aes_key: SecretStr | None = Field(None, description="EncodingAESKey (43 characters): safe mode")
+    wechat_api_base_url: str = "https://api.weixin.qq.com"
+    wechat_template_id: str | None = Field(None, description="a template message for pushes outside the 48-hour window")
 
     sip_listen: str | None = None
     sip_public_address: str | None = Field(None, description="the address callers and the trunk reach us at (NAT)")
@@ -106,6 +114,18 @@ class Settings(BaseSettings):
     smpp_source_addr: str | None = Field(None, description="the sender number or name the carrier assigned")
     sms_resend_seconds: int = Field(60, ge=10, le=3600, description="a new code for the same conversation at most this often")
 
+    # Quotas in the `limits` notation (bot/ratelimit.py); a real resident never reaches them.
+    rate_limit_storage: Literal["memory", "redis"] = "memory"
+    rate_limit_chat_per_conversation: str = "30/minute;300/hour"
+    rate_limit_chat_per_client: str = "600/minute"
+    rate_limit_new_conversations_per_client: str = "30/minute;1000/day"
+    rate_limit_speech_per_client: str = "60/minute"
+    rate_limit_handoffs_per_conversation: str = "5/day"
+    rate_limit_callbacks_per_conversation: str = "3/day"
+    rate_limit_callbacks_per_phone: str = "3/day"
+    rate_limit_bookings_per_conversation: str = "5/day"
+    rate_limit_bookings_per_phone: str = "3/day"
+
     phone_staff_uri: str | None = Field(
         None, description="where a phone caller asking for a person is transferred while staff are on duty, "
                           "e.g. sip:staff@pbx.example.gov.cn or an extension; unset: the queue and a call-back")
@@ -119,6 +139,19 @@ class Settings(BaseSettings):
     def _known_database(cls, value: str) -> str:
         if not value.startswith(("sqlite:///", "postgresql://", "postgresql+psycopg://")):
             raise ValueError("DATABASE_URL must start with sqlite:/// or postgresql:// (e.g. postgresql://user@127.0.0.1:5432/bianmin)")
+        return value
+
+    @field_validator(
+        "rate_limit_chat_per_conversation", "rate_limit_chat_per_client", "rate_limit_new_conversations_per_client",
+        "rate_limit_speech_per_client", "rate_limit_handoffs_per_conversation",
+        "rate_limit_callbacks_per_conversation", "rate_limit_callbacks_per_phone",
+        "rate_limit_bookings_per_conversation", "rate_limit_bookings_per_phone",
+    )
+    @classmethod
+    def _quota(cls, value: str) -> str:
+        from bot.ratelimit import parse_quota
+
+        parse_quota(value)
         return value
 
     @field_validator("phone_staff_uri")
@@ -165,6 +198,19 @@ class Settings(BaseSettings):
         ):
             raise ValueError("SIP_RTP_PORTS must be low-high within 1024-65535 with at least two ports, e.g. 10000-10999")
         return f"{int(low)}-{int(high)}"
+
+    @model_validator(mode="after")
+    def _wechat_complete(self) -> "Settings":
+        if not self.wechat_token:
+            return self
+        if not re.fullmatch(r"[A-Za-z0-9]{3,32}", self.wechat_token):
+            raise ValueError("WECHAT_TOKEN must be 3-32 letters or digits, as the Official Account's settings require")
+        if bool(self.wechat_app_id) != bool(self.wechat_app_secret):
+            raise ValueError("set both WECHAT_APP_ID and WECHAT_APP_SECRET (from the Official Account's 基本配置)")
+        key = self.wechat_encoding_aes_key.get_secret_value() if self.wechat_encoding_aes_key else ""
+        if key and (not self.wechat_app_id or not re.fullmatch(r"[A-Za-z0-9]{43}", key)):
+            raise ValueError("WECHAT_ENCODING_AES_KEY must be the 43-character EncodingAESKey, with WECHAT_APP_ID set")
+        return self
 
     @model_validator(mode="after")
     def _registration_complete(self) -> "Settings":

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path as PathParam
+from fastapi import APIRouter, HTTPException, Path as PathParam, Request
 from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
@@ -90,12 +90,12 @@ async def slip_qr(reference: Annotated[str, PathParam(max_length=32)]) -> Respon
 
 
 @router.post("/kiosk/api/assisted-chat", response_model=ChatResponse)
-async def assisted_chat(body: ChatRequest, identity: CurrentStaff, settings: SettingsDep,
+async def assisted_chat(body: ChatRequest, request: Request, identity: CurrentStaff, settings: SettingsDep,
                         service: ConversationsDep, token: TokenHeader = None) -> ChatResponse:
     """One kiosk turn typed by a logged-in staff member; an application it submits is written to the audit log."""
     # A staff token does not open a resident's conversation: chat() wants the kiosk's conversation token as well.
     before = await service.state(body.conversation_id) if body.conversation_id else None
-    reply = await chat(body.model_copy(update={"channel": "kiosk"}), settings, service, token)
+    reply = await chat(body.model_copy(update={"channel": "kiosk"}), request, settings, service, token)
     submitted = reply.state.application_reference
     if submitted and (before is None or submitted != before.application_reference):
         await run_in_threadpool(audit.record, identity.username, "kiosk_assisted_submission",

@@ -18,14 +18,19 @@ from starlette.concurrency import run_in_threadpool
 from bot.conversation import ConversationService
 from bot.engine.client import RasaClient
 from bot.errors import ConfigurationError
+from bot.gateway import api_docs
 from bot.gateway.errors import install_error_handlers
 from bot.gateway.limits import BodySizeLimit
 from bot.gateway.routes import applications, health, services, speech, staff, staff_work, understand
+from bot.gateway.security import SecurityHeaders
 from bot.logs import configure_logging
+from bot.ratelimit import AsyncLimiter
 from bot.settings import Settings, get_settings
 from bot.understanding.rewrite import warm_up
 from channels.telegram import webhook as telegram
 from channels.webchat import chat_api, routes as webchat
+from channels.wechat import routes as wechat
+from channels.wechat.messages import MAX_BODY_BYTES as WECHAT_MAX_BODY_BYTES
 from kiosk import routes as kiosk
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -88,6 +93,13 @@ def create_app(settings: Settings | None = None, rasa_transport: httpx.AsyncBase
             app.state.telegram = TelegramChannel(settings, app.state.conversations,
                                                  speech=lambda: getattr(app.state, "speech", None))
             await app.state.telegram.start()
+        app.state.wechat = None
+        if settings.wechat_token:
+            from channels.wechat.channel import WeChatChannel
+
+            app.state.wechat = WeChatChannel(settings, app.state.conversations,
+                                             speech=lambda: getattr(app.state, "speech", None))
+            await app.state.wechat.start()
         app.state.phone = None
         if settings.sip_listen:
             from channels.phone.channel import PhoneChannel
@@ -100,24 +112,32 @@ def create_app(settings: Settings | None = None, rasa_transport: httpx.AsyncBase
             await app.state.phone.stop()
         if app.state.telegram is not None:
             await app.state.telegram.stop()
+        if app.state.wechat is not None:
+            await app.state.wechat.stop()
         jobs.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await jobs
         await app.state.rasa.close()
 
-    app = FastAPI(title="便民助手 gateway", version="1.0", lifespan=lifespan)
+    # API docs only when asked for (API_DOCS=true), and never FastAPI's pages that load scripts from a CDN.
+    app = FastAPI(title="便民助手 gateway", version="1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
+                  openapi_url="/openapi.json" if settings.api_docs else None)
+    if settings.api_docs:
+        api_docs.install(app)
     app.state.settings = settings
     app.state.rasa = RasaClient(settings, transport=rasa_transport)
-    app.state.conversations = ConversationService(app.state.rasa)
+    app.state.limiter = AsyncLimiter(settings)
+    app.state.conversations = ConversationService(app.state.rasa, app.state.limiter)
     app.state.speech = speech_service(settings)
-    app.add_middleware(BodySizeLimit, large_paths={"/api/speech": 10_000_000})
+    app.add_middleware(BodySizeLimit, large_paths={"/api/speech": 10_000_000, "/wechat": WECHAT_MAX_BODY_BYTES})
+    app.add_middleware(SecurityHeaders)
     if settings.cors_origins:
         # Government sites on another origin embed the widget; only they may call the chat and speech APIs.
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
                            allow_headers=["Content-Type", "X-Conversation-Token"], max_age=3600)
     install_error_handlers(app)
-    for module in (health, chat_api, understand, services, applications, staff, staff_work, speech, telegram, webchat,
-                   kiosk):
+    for module in (health, chat_api, understand, services, applications, staff, staff_work, speech, telegram,
+                   wechat, webchat, kiosk):
         app.include_router(module.router)
     app.mount("/staff/assets", StaticFiles(directory=STATIC_DIR / "staff"), name="staff-assets")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Header, Path, Query
+from fastapi import APIRouter, Header, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.concurrency import run_in_threadpool
 
@@ -98,13 +98,19 @@ TokenHeader = Annotated[str | None, Header(alias=conversations.TOKEN_HEADER)]
 
 
 @router.post("", response_model=ChatResponse)
-async def chat(body: ChatRequest, settings: SettingsDep, service: ConversationsDep,
+async def chat(body: ChatRequest, request: Request, settings: SettingsDep, service: ConversationsDep,
                token: TokenHeader = None) -> ChatResponse:
-    """One turn of a web or kiosk conversation; after the first, only with the conversation's token."""
+    """One turn of a web or kiosk conversation; after the first, only with the conversation's token.
+
+    429 with Retry-After when the address or conversation sends too much.
+    """
     if len(body.text) > settings.max_text_length:
         raise InvalidRequest(f"text is longer than {settings.max_text_length} characters", code="text_too_long")
+    client = request.client.host if request.client else None
+    if client:
+        await request.app.state.limiter.hit("chat_per_client", client)
     message = IncomingMessage(sender_id=body.conversation_id or new_conversation_id(), text=body.text,
-                              channel=body.channel, locale=body.locale, token=token)
+                              channel=body.channel, locale=body.locale, token=token, client=client)
     return chat_response(await service.handle(message))
 
 

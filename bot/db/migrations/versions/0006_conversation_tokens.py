@@ -1,15 +1,15 @@
 """conversations: the hash of the web client's conversation token (the token itself is never stored)
 
-Revision ID: 0005_tokens
-Revises: 0004
+Revision ID: 0006
+Revises: 0005
 """
 
 from alembic import op
 import sqlalchemy as sa
 
 
-revision = '0005_tokens'
-down_revision = '0004'
+revision = '0006'
+down_revision = '0005'
 branch_labels = None
 depends_on = None
 

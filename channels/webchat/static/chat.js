@@ -1,0 +1,69 @@
+// The simple chat page at "/": talks to POST /api/chat and polls for staff replies.
+(() => {
+  const log = document.getElementById("log");
+  const input = document.getElementById("text");
+  // The conversation and its token last as long as the tab: the server chooses the id on the first message,
+  // and only the token it hands out then continues the conversation.
+  const store = { get: (k) => { try { return sessionStorage.getItem(k); } catch (e) { return null; } },
+                  set: (k, v) => { try { sessionStorage.setItem(k, v); } catch (e) { /* this page view only */ } } };
+  let id = store.get("bianmin.conversation");
+  let token = store.get("bianmin.conversation-token");
+  let cursor = null;
+  const headers = () => (token ? {"X-Conversation-Token": token} : {});
+
+  // Everything is inserted as text, never as HTML: nothing a person or the assistant sends can run.
+  function show(text, who, buttons) {
+    const div = document.createElement("div");
+    div.className = "msg " + who;
+    div.textContent = text;
+    if (buttons && buttons.length) {
+      const row = document.createElement("div");
+      row.className = "buttons";
+      for (const b of buttons) {
+        const btn = document.createElement("button");
+        btn.type = "button";
+        btn.textContent = b.title;
+        btn.addEventListener("click", () => send(b.payload, b.title));
+        row.appendChild(btn);
+      }
+      div.appendChild(row);
+    }
+    log.appendChild(div);
+    div.scrollIntoView({block: "end"});
+  }
+
+  async function send(text, shown) {
+    show(shown || text, "person");
+    const body = id && token ? {conversation_id: id, text, locale: "zh-CN"} : {text, locale: "zh-CN"};
+    const response = await fetch("/api/chat", {method: "POST", headers: {"Content-Type": "application/json", ...headers()},
+      body: JSON.stringify(body)});
+    const data = await response.json();
+    if (response.status === 403) { id = token = null; }  // the conversation is no longer this tab's: start anew
+    if (!response.ok) { show(data.error ? data.error.message : "出错了", "assistant"); return; }
+    if (data.conversation_token) {
+      id = data.conversation_id; token = data.conversation_token;
+      store.set("bianmin.conversation", id); store.set("bianmin.conversation-token", token);
+    }
+    for (const m of data.messages) show(m.text, "assistant", m.buttons);
+  }
+
+  async function poll() {
+    try {
+      const url = `/api/chat/${encodeURIComponent(id)}/messages` + (cursor ? `?after=${cursor}` : "");
+      const response = id && token ? await fetch(url, {headers: headers()}) : null;
+      if (response && response.ok) {
+        const data = await response.json();
+        for (const m of data.messages) show(m.text, m.from, m.buttons);
+        cursor = data.cursor || cursor;
+      }
+    } catch (e) { /* offline for a moment: try again later */ }
+    setTimeout(poll, 3000);
+  }
+
+  document.getElementById("send").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const text = input.value.trim();
+    if (text) { input.value = ""; send(text); }
+  });
+  poll();
+})();
