@@ -21,8 +21,8 @@ from sqlalchemy import delete, select, update
 from bot import texts
 from bot.db.models import IdentityProof, OneTimeCode, utcnow
 from bot.db.session import unit_of_work
-from bot.notify.sms import SmsSender, sms_sender
 from bot.errors import BianminError
+from bot.notify.sms import SmsSender, sms_sender
 from bot.services import audit, guessing, people
 from bot.settings import get_settings
 

@@ -62,17 +62,17 @@ def test_a_wrong_code_is_counted_and_the_right_one_resumes_the_draft(smsc):
 
 def test_without_sms_the_person_is_told_the_other_ways(monkeypatch):
     monkeypatch.setattr(identity, "_default_sender", lambda: NoSms())
-    person, first, second = started_elsewhere()
+    person, _, second = started_elsewhere()
     slots, messages = run(FORM, answer(FORM, "phone", person["phone"], conversation_id=second,
                                        slots={"id_number": person["id_number"]}))
     assert "没填完" in said(messages) and "服务中心" in said(messages) and "address" not in slots
 
 
 def test_a_phone_proven_another_way_resumes_on_the_next_answer(smsc):
-    person, first, second = started_elsewhere()
+    person, _, second = started_elsewhere()
     known = {"id_number": person["id_number"], "phone": person["phone"]}
     run(FORM, answer(FORM, "phone", person["phone"], conversation_id=second, slots={"id_number": person["id_number"]}))
     identity.record_proof(second, "telegram_contact", phone=person["phone"])
-    slots, messages = run(FORM, answer(FORM, "full_name", "王秀英", conversation_id=second, slots=known))
+    slots, _ = run(FORM, answer(FORM, "full_name", "王秀英", conversation_id=second, slots=known))
     assert slots.get("address") == person["address"]
     assert identity.code_pending(second) is None

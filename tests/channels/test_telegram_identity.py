@@ -7,10 +7,10 @@ import uuid
 import pytest
 
 from bot import texts
+from bot.notify.sms import SmppSender
 from bot.services import audit, conversations, identity
 from tests.channels.conftest import USER
 from tests.fakes.smsc import PASSWORD, SYSTEM_ID, FakeSmsc
-from bot.notify.sms import SmppSender
 
 pytestmark = pytest.mark.timeout(60)
 PHONE = "13912340000"

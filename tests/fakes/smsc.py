@@ -56,7 +56,7 @@ class FakeSmsc:
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._serve, daemon=True)
 
-    def __enter__(self) -> FakeSmsc:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 

@@ -10,7 +10,13 @@ import pytest
 
 from bot.services import applications
 from tests.chat_tokens import TOKENS
-from tests.stack.test_applications import answer_until_done, new_id, staff_token, text_of, unique_person
+from tests.stack.test_applications import (
+    answer_until_done,
+    new_id,
+    staff_token,
+    text_of,
+    unique_person,
+)
 
 pytestmark = [pytest.mark.stack, pytest.mark.timeout(600)]
 

@@ -12,8 +12,8 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from bot import texts
 from bot.actions.context import catalogue
-from bot.services import guessing, identity
 from bot.notify.sms import SmsUnavailable
+from bot.services import guessing, identity
 from bot.services.identity import CodeChecked
 
 RESUME = "resume:"
