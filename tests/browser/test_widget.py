@@ -202,8 +202,9 @@ class Desk:
         username = f"widget{uuid.uuid4().hex[:6]}"
         subprocess.run([sys.executable, "-m", "bot.cli", "staff", "--username", username, "--password", STAFF_PASSWORD,
                         "--role", "staff"], cwd=REPO_ROOT, env=stack.env, check=True, capture_output=True)
-        token = httpx.post(f"{self.base}/api/staff/login", json={"username": username, "password": STAFF_PASSWORD}
-                           ).json()["token"]
+        response = httpx.post(f"{self.base}/api/staff/login", json={"username": username, "password": STAFF_PASSWORD})
+        assert response.status_code == 200, response.text
+        token = response.json()["token"]
         self.headers = {"Authorization": f"Bearer {token}"}
 
     def answer(self, conversation_id: str, text: str) -> None:
