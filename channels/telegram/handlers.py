@@ -13,8 +13,7 @@ from telegram.ext import ApplicationHandlerStop, ContextTypes
 from bot import texts
 from bot.conversation import ConversationService, IncomingMessage, OutgoingMessage
 from bot.ratelimit import RateLimited
-from bot.services import audit, identity
-from channels.telegram.dedupe import SeenUpdates
+from bot.services import audit, channel_state, identity
 from channels.telegram.render import CallbackKeys, keyboard, split_text
 from channels.telegram.sending import send_reliably
 from channels.telegram.voice import OGG_CONTENT_TYPE, ogg_opus_from_wav
@@ -44,13 +43,12 @@ class TelegramHandlers:
         self.conversations = conversations
         self.speech = speech
         self.keys = CallbackKeys()
-        self.seen = SeenUpdates()
         # Kept in memory: no table holds per-person channel preferences, so a restart switches voice off.
         self.voice_answers: dict[int, bool] = {}
 
     async def drop_duplicates(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
         """Stops an update Telegram delivered before (a webhook retry, an overlapping poll)."""
-        if not self.seen.first_time(update.update_id):
+        if not await run_in_threadpool(channel_state.first_time, CHANNEL, str(update.update_id)):
             raise ApplicationHandlerStop
 
     async def start(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

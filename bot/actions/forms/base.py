@@ -162,7 +162,9 @@ class ApplicationForm(FormValidationAction, ABC):
                 or verification.proven_another_way(tracker, self.service_id, values["id_number"], values["phone"])):
             events += self._pick_up_elsewhere(dispatcher, tracker, values)
         if changed & set(self.fields) and any(v not in (None, "") for v in values.values()):
-            applications.save_draft(tracker.sender_id, channel_of(tracker), self.service_id, values)
+            asking = [e.get("value") for e in events if e.get("event") == "slot" and e.get("name") == REQUESTED]
+            applications.save_draft(tracker.sender_id, channel_of(tracker), self.service_id, values,
+                                    (asking or [tracker.get_slot(REQUESTED)])[-1])
         return events
 
     async def get_extraction_events(self, dispatcher: CollectingDispatcher, tracker: Tracker,
