@@ -7,13 +7,14 @@ as buttons, whose payloads carry the service so a tap never loses the context.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 from dataclasses import dataclass, field
 
 from bot import texts
 from bot.knowledge.catalogue import Catalogue
-from bot.knowledge.schema import Centre, Service
+from bot.knowledge.schema import Centre, Material, OpeningHours, Service
 from bot.understanding.normalise import normalise
 
 QUESTION_INTENTS = (
@@ -114,7 +115,7 @@ def _details(catalogue: Catalogue, intent: str, service: Service) -> list[str]:
     return lines
 
 
-def material_line(material) -> str:  # noqa: ANN001 - bot.knowledge.schema.Material
+def material_line(material: Material) -> str:
     """One material in plain words: name, original or copies, and the clerk's note."""
     if material.original and material.copies:
         form = texts.text("utter_material_original_and_copies", copies=material.copies)
@@ -133,7 +134,7 @@ def centre_line(centre: Centre) -> str:
     return texts.text("utter_detail_centre", centre=centre.name, address=centre.address, phone=centre.phone, hours=hours)
 
 
-def opening_hours_text(hours) -> str:  # noqa: ANN001 - bot.knowledge.schema.OpeningHours
+def opening_hours_text(hours: OpeningHours) -> str:
     """E.g. 周一至周五 9:00-17:00（12:00-13:30午休）."""
     days = hours.days
     day_names = [texts.text(f"utter_weekday_{d}") for d in days]
@@ -148,8 +149,46 @@ def opening_hours_text(hours) -> str:  # noqa: ANN001 - bot.knowledge.schema.Ope
     return text
 
 
-def _clock(time) -> str:  # noqa: ANN001 - datetime.time
+def _clock(time: dt.time) -> str:
     return f"{time.hour}:{time.minute:02d}"
+
+
+# The services most asked about, offered as buttons when a person has not named one.
+POPULAR_SERVICES = ("social_security_card", "residence_permit", "senior_allowance", "medical_reimbursement")
+
+
+def for_those_who_cannot_come(catalogue: Catalogue, service: Service | None) -> list[Reply]:
+    """"去不了怎么办": proxy handling and home visits of the service (or in general), then a call-back offered."""
+    if service is None:
+        text = texts.text("utter_cannot_come_general")
+        choices = [{"title": catalogue.services[c].short_name,
+                    "payload": payload("ask_how_to_apply", service=c, detail="access")}
+                   for c in POPULAR_SERVICES if c in catalogue.services]
+        return [Reply(text, choices), callback_offer()]
+    parts = []
+    if service.proxy is not None:
+        parts.append(service.proxy.summary)
+        if service.proxy.allowed and service.proxy.documents:
+            parts.append(texts.text("utter_cannot_come_documents", documents="、".join(service.proxy.documents)))
+    if service.home_visit is not None:
+        parts.append(service.home_visit.summary)
+    if not parts:
+        parts.append(texts.text("utter_cannot_come_unknown", hotline=catalogue.city.hotline))
+    return [Reply(texts.text("utter_cannot_come", name=service.short_name, summary="".join(parts))), callback_offer()]
+
+
+def callback_offer() -> Reply:
+    """Offers a call-back from staff (a yes takes it), or a person now."""
+    return Reply(texts.text("utter_offer_callback"), texts.buttons("utter_offer_callback"))
+
+
+def out_of_scope(catalogue: Catalogue) -> Reply:
+    """Not a public service: says so kindly, with the hotline and the most asked services to choose from."""
+    return Reply(
+        texts.text("utter_out_of_scope", hotline=catalogue.city.hotline),
+        [{"title": catalogue.services[c].short_name, "payload": payload("ask_how_to_apply", service=c)}
+         for c in POPULAR_SERVICES if c in catalogue.services],
+    )
 
 
 def which_service(candidates: list[str], catalogue: Catalogue, intent: str) -> Reply:
@@ -159,11 +198,10 @@ def which_service(candidates: list[str], catalogue: Catalogue, intent: str) -> R
             texts.text("utter_which_service"),
             [{"title": catalogue.services[c].short_name, "payload": payload(intent, service=c)} for c in candidates],
         )
-    popular = ["social_security_card", "residence_permit", "senior_allowance", "medical_reimbursement"]
     return Reply(
         texts.text("utter_which_service_popular"),
         [{"title": catalogue.services[c].short_name, "payload": payload(intent, service=c)}
-         for c in popular if c in catalogue.services],
+         for c in POPULAR_SERVICES if c in catalogue.services],
     )
 
 

@@ -140,6 +140,11 @@ def _store_values(row: Application, values: dict[str, Any]) -> None:
     row.details = {k: v for k, v in values.items() if k not in PERSONAL_FIELDS}
 
 
+def values_of(row: Application) -> dict[str, Any]:
+    """The application's values, personal ones decrypted (for the clean-up of stored conversations)."""
+    return _values_of(row)
+
+
 def _values_of(row: Application) -> dict[str, Any]:
     cipher = people.cipher()
     values: dict[str, Any] = dict(row.details or {})
@@ -188,16 +193,6 @@ def draft_for(conversation_id: str, service_id: str) -> Draft | None:
     with unit_of_work() as session:
         row = _draft_row(session, conversation_id, service_id)
         return Draft(service_id, conversation_id, _values_of(row)) if row else None
-
-
-def drafts_of_conversation(conversation_id: str) -> list[Draft]:
-    """Every unfinished application of the conversation, newest first."""
-    with unit_of_work() as session:
-        rows = session.scalars(
-            select(Application).where(Application.conversation_id == conversation_id, Application.status == DRAFT)
-            .order_by(Application.updated_at.desc())
-        ).all()
-        return [Draft(r.service_id, conversation_id, _values_of(r)) for r in rows]
 
 
 def _draft_elsewhere_query(conversation_id: str, service_id: str, id_number: str, phone: str) -> Any:

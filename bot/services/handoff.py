@@ -11,10 +11,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, overload
 
 from sqlalchemy import bindparam, case, func, inspect, select, text, update
+from sqlalchemy.orm import Session
 
 from bot import texts
 from bot.db.models import Handoff, HandoffMessage, utcnow
@@ -23,6 +25,7 @@ from bot.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from bot.privacy import mask_name, mask_phone, redact_text
 from bot.ratelimit import get_limiter
 from bot.services import appointments, conversations, feedback, staff
+from bot.services.vault import Vault
 from bot.settings import get_settings
 
 OPEN_STATUSES = ("waiting", "active")
@@ -137,7 +140,7 @@ def request(conversation_id: str, channel: str, service: str | None, reason: str
     return QueuePlace(handoff.id, position, wait, already_open, on_duty, desk_open)
 
 
-def _position(session, handoff: Handoff) -> int:  # noqa: ANN001 - a Session
+def _position(session: Session, handoff: Handoff) -> int:
     if handoff.status != "waiting":
         return 0
     emergency = Handoff.reason == "emergency"
@@ -205,7 +208,7 @@ def expire_unaccepted(now: dt.datetime | None = None) -> list[int]:
             changed = session.execute(
                 update(Handoff).where(Handoff.id == handoff_id, Handoff.status == "waiting")
                 .values(status="closed", closed_at=now, context=_context_with(session, handoff_id, "timeout"))
-            ).rowcount
+            ).rowcount  # type: ignore[attr-defined]  # an UPDATE answers with a CursorResult
         if changed:
             message, buttons = alternatives_message()
             conversations.push(conversation_id, "assistant", message, buttons)
@@ -213,7 +216,7 @@ def expire_unaccepted(now: dt.datetime | None = None) -> list[int]:
     return expired
 
 
-def _context_with(session, handoff_id: int, closed_by: str) -> dict[str, Any]:  # noqa: ANN001 - a Session
+def _context_with(session: Session, handoff_id: int, closed_by: str) -> dict[str, Any]:
     context = session.scalar(select(Handoff.context).where(Handoff.id == handoff_id)) or {}
     return {**context, "closed_by": closed_by}
 
@@ -251,7 +254,7 @@ def accept(handoff_id: int, staff_username: str) -> HandoffView:
         changed = session.execute(
             update(Handoff).where(Handoff.id == handoff_id, Handoff.status == "waiting")
             .values(status="active", staff_username=staff_username, accepted_at=now)
-        ).rowcount
+        ).rowcount  # type: ignore[attr-defined]  # an UPDATE answers with a CursorResult
         row = session.get(Handoff, handoff_id)
         if row is None:
             raise NotFound(f"no handoff {handoff_id}")
@@ -293,10 +296,10 @@ def close(handoff_id: int, identity: staff.StaffIdentity, resolution_note: str |
         changed = session.execute(
             update(Handoff).where(Handoff.id == handoff_id, Handoff.status == "active")
             .values(status="closed", closed_at=utcnow(), resolution_note=(resolution_note or None))
-        ).rowcount
+        ).rowcount  # type: ignore[attr-defined]  # an UPDATE answers with a CursorResult
         if not changed:
             raise Conflict(f"handoff {handoff_id} is no longer active", code="handoff_closed")
-        row = session.get(Handoff, handoff_id)
+        row = session.get_one(Handoff, handoff_id)
         row.context = {**(row.context or {}), "closed_by": identity.username}
         view = _view(row)
     conversations.push(view.conversation_id, "assistant", texts.text("utter_handoff_closed"))
@@ -305,10 +308,15 @@ def close(handoff_id: int, identity: staff.StaffIdentity, resolution_note: str |
     return view
 
 
-def detail(handoff_id: int) -> HandoffDetail:
-    """Who the person is (masked), how far a form got, and what was said, for the staff console."""
+def detail(handoff_id: int, unmask: bool = False) -> HandoffDetail:
+    """Who the person is, how far a form got, and what was said, for the staff console.
+
+    Numbers, names and addresses are masked unless `unmask` (which the console audits).
+    """
     view = get(handoff_id)
     events = tracker_events(view.conversation_id)
+    held = Vault.of(view.conversation_id)
+    show = held.reveal if unmask else held.masked
     person: dict[str, str] = {}
     form: dict[str, Any] | None = None
     filled: list[str] = []
@@ -317,15 +325,15 @@ def detail(handoff_id: int) -> HandoffDetail:
         kind = event.get("event")
         at = _timestamp(event.get("timestamp"))
         if kind == "user" and event.get("text"):
-            lines.append(TranscriptLine("person", _readable(event), at))
+            lines.append(TranscriptLine("person", _readable(event, show), at))
         elif kind == "bot" and event.get("text"):
-            lines.append(TranscriptLine("assistant", redact_text(event["text"]), at))
+            lines.append(TranscriptLine("assistant", show(event["text"]), at))
         elif kind == "slot" and event.get("value") not in (None, ""):
-            name, value = event.get("name"), str(event.get("value"))
+            name, value = str(event.get("name")), held.reveal(str(event.get("value")))
             if name in NAME_SLOTS:
-                person["name"] = mask_name(value)
+                person["name"] = value if unmask else mask_name(value)
             elif name in PHONE_SLOTS:
-                person["phone"] = mask_phone(value)
+                person["phone"] = value if unmask else mask_phone(value)
             if form and name not in ("requested_slot",) and name not in filled:
                 filled.append(name)
             if form and name == "requested_slot":
@@ -340,18 +348,18 @@ def detail(handoff_id: int) -> HandoffDetail:
     with unit_of_work() as session:
         for message in session.scalars(select(HandoffMessage).where(HandoffMessage.handoff_id == handoff_id)
                                        .order_by(HandoffMessage.id)).all():
-            lines.append(TranscriptLine(message.sender, redact_text(message.text), _aware(message.created_at)))
+            lines.append(TranscriptLine(message.sender, show(message.text), _aware(message.created_at)))
     lines.sort(key=lambda line: line.at or dt.datetime.min.replace(tzinfo=dt.timezone.utc))
     return HandoffDetail(view, person, form, lines[-TRANSCRIPT_LIMIT:])
 
 
-def _readable(event: dict[str, Any]) -> str:
+def _readable(event: dict[str, Any], show: Callable[[str], str] = redact_text) -> str:
     """A button press shows as the intent's words rather than its payload."""
     raw = event.get("text") or ""
     if raw.startswith("/"):
         intent = ((event.get("parse_data") or {}).get("intent") or {}).get("name") or raw[1:]
         return f"[{intent}]"
-    return redact_text(raw)
+    return show(raw)
 
 
 def tracker_events(conversation_id: str) -> list[dict[str, Any]]:
@@ -377,6 +385,14 @@ def _timestamp(value: Any) -> dt.datetime | None:
         return dt.datetime.fromtimestamp(float(value), dt.timezone.utc)
     except (TypeError, ValueError, OverflowError):
         return None
+
+
+@overload
+def _aware(value: dt.datetime) -> dt.datetime: ...
+
+
+@overload
+def _aware(value: None) -> None: ...
 
 
 def _aware(value: dt.datetime | None) -> dt.datetime | None:

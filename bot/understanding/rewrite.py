@@ -20,7 +20,7 @@ import yaml
 
 from bot.settings import REPO_ROOT
 from bot.understanding.normalise import normalise
-from bot.understanding.search import segment_pinyin
+from bot.understanding.pinyin import segment_pinyin
 
 NLU_DIR = REPO_ROOT / "dialogues" / "data" / "nlu"
 GLOSSARY_PATH = REPO_ROOT / "knowledge_base" / "english_words.yml"
@@ -147,7 +147,8 @@ def pinyin_to_chinese(run: str) -> str:
             if word is None and length > 1:
                 continue
             piece, cost = (word, previous[0] + 1) if word else (syllables[end - 1], previous[0] + 5)
-            if best[end] is None or cost < best[end][0]:
+            current = best[end]
+            if current is None or cost < current[0]:
                 best[end] = (cost, previous[1] + [piece])
     result = best[n]
     return "".join(result[1]) if result else run

@@ -25,7 +25,7 @@ from bot import texts
 from bot.settings import REPO_ROOT
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, WCAG_TAGS, describe
 from tests.speech.conftest import ko_model_path
-from tests.stack.conftest import Stack, start_stack
+from tests.stack.conftest import PORT_OFFSETS, Stack, start_stack
 
 pytestmark = pytest.mark.stack
 
@@ -101,7 +101,7 @@ MEASURE = r"""
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """The whole assistant, with one staff account for the assisted mode."""
-    running = start_stack(tmp_path_factory.mktemp("kiosk-stack"), port_offset=3, vosk_model_path=str(ko_model_path()),
+    running = start_stack(tmp_path_factory.mktemp("kiosk-stack"), port_offset=PORT_OFFSETS["kiosk"], vosk_model_path=str(ko_model_path()),
                           # Turns wait longer than in production: the test machine is shared and busy.
                           chat_timeout_seconds="20")
     subprocess.run([sys.executable, "-m", "bot.cli", "staff", "--username", STAFF_USER, "--password", STAFF_PASSWORD],
@@ -111,7 +111,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 
 @pytest.fixture
-def kiosk(browser, stack):  # noqa: ANN201 - a playwright page
+def kiosk(browser, stack):
     """Opens the kiosk in a fresh context; call it with URL parameters (e.g. idle=3)."""
     contexts = []
 
@@ -397,6 +397,24 @@ def test_a_service_answer_is_short_with_next_step_buttons_and_the_full_list_one_
         assert page.locator("main").get_by_role("button", name=step, exact=True).is_visible(), step
     tap(page, "详细说明")
     assert len(screen_text(page)) > len(short) and page.locator("main .answer p").count() >= 2, "the full list is shown"
+
+
+def test_the_offer_to_apply_is_taken_with_one_tap(kiosk):
+    page = kiosk()
+    page.locator(".tile", has_text="高龄津贴").tap()
+    settle(page)
+    assert "要我现在一步步帮您申请吗" in screen_text(page)
+    tap(page, "现在申请")
+    assert "在线申请高龄津贴" in screen_text(page) and "姓名" in screen_text(page), "the application started"
+
+
+def test_an_everyday_request_on_the_kiosk_gets_the_services_as_big_buttons(kiosk, stack):
+    page = kiosk()
+    conversation = page.evaluate("kiosk.conversationId()")
+    reply = httpx.post(f"{stack.base_url}/api/chat", json={"conversation_id": conversation, "text": "帮我写一首诗",
+                                                           "channel": "kiosk"}, timeout=30).json()
+    assert reply["state"]["form"] is None
+    assert {b["title"] for m in reply["messages"] for b in m["buttons"]} >= {"社保卡", "居住证"}
 
 
 def test_find_staff_with_nobody_on_duty_queues_and_offers_an_appointment(kiosk):

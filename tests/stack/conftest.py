@@ -26,6 +26,9 @@ from tests.chat_tokens import TOKENS
 from tests.fakes.smsc import PASSWORD, SYSTEM_ID, FakeSmsc
 
 START_TIMEOUT_SECONDS = 240
+# Each stack fixture has its own port offset, so any two may run at once, whatever order the modules run in.
+PORT_OFFSETS = {"stack": 1, "production": 2, "kiosk": 3, "phone_call": 4, "phone_line": 6, "widget": 7}
+_running: set[int] = set()
 
 
 @dataclass
@@ -37,6 +40,7 @@ class Stack:
     run_dir: Path
     process: subprocess.Popen
     log_path: Path
+    port_offset: int = 0
 
     def chat(self, conversation_id: str, text: str, timeout: float = 30.0) -> dict:
         """One turn through POST /api/chat with the conversation's token; fails the test on a non-200 answer."""
@@ -55,10 +59,12 @@ class Stack:
         """The supervised processes' ids."""
         return json.loads((self.run_dir / "processes.json").read_text())
 
-    def kill(self, name: str) -> None:
-        """Kills one process hard, as a crash would (the supervisor restarts it)."""
+    def kill(self, name: str, *, wait_for_restart: bool = True) -> None:
+        """Kills one process hard, as a crash would (the supervisor restarts it, after a second at least)."""
         pid = self.pids()[name]
         os.killpg(pid, signal.SIGKILL)
+        if not wait_for_restart:
+            return
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and self.pids().get(name) == pid:
             time.sleep(0.2)
@@ -94,6 +100,7 @@ class Stack:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        _running.discard(self.port_offset)
 
 
 def start_stack(workdir: Path, port_offset: int, **settings: str) -> Stack:
@@ -101,8 +108,9 @@ def start_stack(workdir: Path, port_offset: int, **settings: str) -> Stack:
 
     TEST_PORT_OFFSET shifts every stack of a test run, so two test runs on one machine do not collide.
     """
-    port_offset += int(os.environ.get("TEST_PORT_OFFSET", "0"))
-    base = 20000 + 100 * port_offset
+    if port_offset in _running:
+        raise RuntimeError(f"a stack already runs on port offset {port_offset}: give each fixture its own")
+    base = 20000 + 100 * (port_offset + int(os.environ.get("TEST_PORT_OFFSET", "0")))
     env = {
         **os.environ,
         "GATEWAY_PORT": str(base),
@@ -121,7 +129,8 @@ def start_stack(workdir: Path, port_offset: int, **settings: str) -> Stack:
                    stdout=log_file, stderr=subprocess.STDOUT)
     process = subprocess.Popen([sys.executable, "-m", "bot.runner"], cwd=REPO_ROOT, env=env,
                                stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
-    stack = Stack(f"http://127.0.0.1:{env['GATEWAY_PORT']}", env, workdir / "run", process, log_path)
+    _running.add(port_offset)
+    stack = Stack(f"http://127.0.0.1:{env['GATEWAY_PORT']}", env, workdir / "run", process, log_path, port_offset)
     try:
         stack.wait_healthy()
     except BaseException:
@@ -146,7 +155,7 @@ def smpp_settings(smsc: FakeSmsc) -> dict[str, str]:
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory, smsc: FakeSmsc) -> Iterator[Stack]:
     """The assistant in its default configuration (embedded SQLite, codes to the SMSC double), shared by the tests."""
-    running = start_stack(tmp_path_factory.mktemp("stack"), port_offset=1, **smpp_settings(smsc))
+    running = start_stack(tmp_path_factory.mktemp("stack"), port_offset=PORT_OFFSETS["stack"], **smpp_settings(smsc))
     yield running
     running.stop()
 
