@@ -51,7 +51,8 @@ def percentile(values: list[float], p: float) -> float:
 
 def cpu_seconds(pid: int) -> float:
     """CPU time (user + system) a process has used so far, from /proc: what a turn costs the gateway itself."""
-    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 

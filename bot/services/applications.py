@@ -258,8 +258,9 @@ def submit(conversation_id: str, channel: str, service_id: str, values: dict[str
         session.add(ApplicationStatusChange(application_id=row.id, status="submitted"))
         reference = row.reference
     personal = {k: values.get(k) for k in PERSONAL_FIELDS}
-    on_file = people.phone_on_file(personal["id_number"]) if personal.get("id_number") else None
-    may_update = on_file is None or identity.proven_for(conversation_id, personal["id_number"], on_file)
+    id_number = personal.get("id_number")
+    on_file = people.phone_on_file(id_number) if id_number else None
+    may_update = on_file is None or (id_number is not None and identity.proven_for(conversation_id, id_number, on_file))
     if not people.remember(conversation_id, personal, may_update=may_update):
         # The application keeps what was submitted; staff reconcile it with the person on file.
         audit.record(identity.RESIDENT, "unverified_submission", f"application:{display_reference(reference)}",

@@ -149,7 +149,7 @@ def login(username: str, password: str, now: dt.datetime | None = None, client: 
     with unit_of_work() as session:
         account = session.scalar(select(StaffAccount).where(StaffAccount.username == username))
         usable = account is not None and account.active
-        if not _verify(account.password_hash if usable else _DUMMY_HASH, password) or not usable:
+        if account is None or not _verify(account.password_hash if usable else _DUMMY_HASH, password) or not usable:
             session.rollback()
             guessing.count_failure(keys, now, limits)
             raise refused

@@ -150,7 +150,7 @@ class CallFlow:
             return
         try:
             await run_in_threadpool(identity.record_proof, self.conversation_id, "caller_id", phone=self.caller_mobile)
-        except Exception:  # noqa: BLE001 - without the proof the call goes on; the caller can still be served
+        except Exception:
             log.exception("caller ID of %s could not be recorded", self.conversation_id)
 
     async def _pump(self) -> None:

@@ -77,7 +77,7 @@ def test_a_quota_setting_that_is_not_a_quota_stops_the_start():
         load_settings(rate_limit_chat_per_client="many")
 
 
-def chat(client: TestClient, conversation_id: str, text: str):  # noqa: ANN201 - an httpx Response
+def chat(client: TestClient, conversation_id: str, text: str):
     """One web chat turn with the conversation's token, as the widget sends it."""
     response = client.post("/api/chat", json={"conversation_id": conversation_id, "text": text},
                            headers=TOKENS.headers(conversation_id))

@@ -98,4 +98,5 @@ def test_complaints_are_recorded_for_supervisors_with_numbers_masked():
 def test_the_rating_question_offers_five_levels_best_first():
     question, buttons = feedback.rating_question("c-1", "handoff:3")
     assert question and [b["title"] for b in buttons] == ["非常满意", "满意", "基本满意", "不满意", "非常不满意"]
-    assert buttons[0]["payload"] == '/rate{"rating": "5", "rated": "%s"}' % feedback.signed_subject("c-1", "handoff:3")
+    subject = feedback.signed_subject("c-1", "handoff:3")
+    assert buttons[0]["payload"] == f'/rate{{"rating": "5", "rated": "{subject}"}}'

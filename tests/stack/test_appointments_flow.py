@@ -8,7 +8,6 @@ import sqlite3
 import subprocess
 import sys
 
-import httpx
 import pytest
 
 from bot.services import appointments
