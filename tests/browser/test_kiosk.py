@@ -440,7 +440,7 @@ def test_a_handoff_shows_the_staff_reply_without_changing_the_screen_and_ends_wi
     finally:
         api.post("/api/staff/logout")
         api.close()
-    rate = page.locator("main .answer").get_by_role("button", name="满意", exact=True)
+    rate = page.locator("main").get_by_role("button", name="满意", exact=True)
     rate.wait_for(timeout=15_000)
     rate.tap()
     settle(page)

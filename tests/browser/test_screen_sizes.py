@@ -1,0 +1,222 @@
+"""Every kiosk screen on every kiosk screen, at both text sizes, and the chat page on the narrowest phone.
+
+One stack and one Chromium page walk through the kiosk's screen types once (home, a service, a booking choice,
+a question in words, a question in numbers, the slip, waiting for a person, the rating, the status check); on
+each, the page is resized through every kiosk screen size, at standard and larger text, and measured: nothing
+scrolls, every control shown lies wholly on screen, and what a resident needs to answer, to confirm, to go back
+and to find a person is among them. Screenshots of 1024×768 with larger text go to docs/kiosk/.
+The handwriting test writes a name on the pad with pointer events, using the stroke medians of Make Me a Hanzi
+(npm hanzi-writer-data, installed for the recogniser under kiosk/handwriting/data).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from bot.settings import REPO_ROOT
+from tests.browser.conftest import describe
+from tests.browser.test_kiosk import AXE_TAGS, RESIDENT_PHONE, keypad, settle, tap
+from tests.speech.conftest import ko_model_path
+from tests.stack.conftest import Stack, start_stack
+
+pytestmark = pytest.mark.stack
+
+SHOTS = REPO_ROOT / "docs" / "kiosk" / "1024x768-larger"
+STROKES = REPO_ROOT / "kiosk" / "handwriting" / "data" / "node_modules" / "hanzi-writer-data"
+STAFF_USER, STAFF_PASSWORD = "sizes-helper", "sizes-helper-password-1"
+# The kiosk panels found in service halls: 17-inch 4:3, 15.4- and 15.6-inch wide, 19-inch 5:4, full HD both ways.
+KIOSK_SIZES = [(1024, 768), (1280, 800), (1366, 768), (1280, 1024), (1920, 1080), (1080, 1920)]
+TEXT_SIZES = ("standard", "larger")
+
+# What a resident meets on the screen as it is now. A control counts as shown when it lies wholly inside the
+# window and a tap on its middle reaches it; one that is not shown must be on another page of a paged part
+# (with 上一页/下一页 on screen). `needed` names what must be shown: CSS selectors, or "=label" for a button.
+FITS = r"""
+(needed) => {
+  const problems = [];
+  const root = document.scrollingElement;
+  if (root.scrollHeight > innerHeight + 0.5) problems.push(`the page scrolls down by ${root.scrollHeight - innerHeight}px`);
+  if (root.scrollWidth > innerWidth + 0.5) problems.push(`the page scrolls sideways by ${root.scrollWidth - innerWidth}px`);
+  const rendered = (n) => { const r = n.getBoundingClientRect(); const s = getComputedStyle(n);
+    return r.width > 0 && r.height > 0 && s.visibility !== "hidden" && !n.closest("[hidden]"); };
+  for (const n of document.querySelectorAll("body *")) {
+    const s = getComputedStyle(n);
+    if (rendered(n) && /(auto|scroll)/.test(s.overflowX + s.overflowY)
+        && (n.scrollHeight > n.clientHeight + 1 || n.scrollWidth > n.clientWidth + 1)) problems.push(`${n.tagName}.${n.className} scrolls`);
+  }
+  const name = (n) => (n.getAttribute("aria-label") || n.textContent || n.id || n.tagName).trim().slice(0, 16);
+  const shown = (n) => {
+    const r = n.getBoundingClientRect();
+    if (!(r.left >= -0.5 && r.top >= -0.5 && r.right <= innerWidth + 0.5 && r.bottom <= innerHeight + 0.5)) return false;
+    const hit = document.elementFromPoint((r.left + r.right) / 2, (r.top + r.bottom) / 2);
+    return !!hit && (hit === n || n.contains(hit));
+  };
+  const controls = Array.from(document.querySelectorAll("button, input, canvas, [role=switch]")).filter(rendered);
+  const onScreen = controls.filter(shown);
+  for (const c of controls) {
+    if (onScreen.includes(c)) continue;
+    const pager = c.closest(".pager");
+    const turnable = pager && Array.from(pager.querySelectorAll(".pager-turn")).some((t) => onScreen.includes(t));
+    if (!(c.closest(".pager-content") && turnable)) problems.push(`not on screen and not paged: ${name(c)}`);
+  }
+  for (const want of needed) {
+    const found = want.startsWith("=")
+      ? controls.filter((c) => c.textContent.trim() === want.slice(1))
+      : Array.from(document.querySelectorAll(want)).filter(rendered);
+    if (!found.length) problems.push(`missing: ${want}`);
+    for (const f of found) if (!onScreen.includes(f)) problems.push(`off screen: ${want} (${name(f)})`);
+  }
+  // Targets at least 72 px, 12 px apart; text at least 24 px; the pad at least 300 px square.
+  onScreen.forEach((c, i) => {
+    const r = c.getBoundingClientRect();
+    if (Math.min(r.width, r.height) < 71.5) problems.push(`target ${r.width.toFixed(0)}×${r.height.toFixed(0)}: ${name(c)}`);
+    if (c.matches("canvas[data-input=handwriting]") && Math.min(r.width, r.height) < 299.5) problems.push(`pad ${r.width}px`);
+    for (const d of onScreen.slice(i + 1)) {
+      const q = d.getBoundingClientRect();
+      const gap = Math.max(q.left - r.right, r.left - q.right, q.top - r.bottom, r.top - q.bottom);
+      if (gap < 11.5) problems.push(`${gap.toFixed(0)}px between ${name(c)} and ${name(d)}`);
+    }
+  });
+  for (const n of document.querySelectorAll("body *")) {
+    if (!rendered(n) || !Array.from(n.childNodes).some((t) => t.nodeType === 3 && t.textContent.trim())) continue;
+    const size = parseFloat(getComputedStyle(n).fontSize);
+    if (size < 23.5) problems.push(`text ${size}px: ${name(n)}`);
+  }
+  return problems;
+}
+"""
+
+# The controls each screen type must show, beside 我要找工作人员, at every size.
+NEEDED = {
+    "home": [".tile", ".tiles .talk"],
+    "service": ["=回到首页", "=预约到服务中心办"],
+    "booking": ["main .pager-content button", "=回到首页"],
+    "words-question": ["[data-input=words]", "canvas[data-input=handwriting]", "=确定", "=删一个字", "=重写",
+                       "=不办了，回到首页"],
+    "number-question": [".keypad button", "=确定", "=不办了，回到首页"],
+    "slip": ["=打印预约单", "=回到首页", "=满意", "=不满意"],
+    "waiting": ["=回到首页"],
+    "rating": ["=满意", "=不满意", "=回到首页"],
+    "status": [".keypad button", "=确定", "=回到首页"],
+}
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """The whole assistant with speech on (the talk button takes room too) and one staff account."""
+    running = start_stack(tmp_path_factory.mktemp("sizes-stack"), port_offset=3, vosk_model_path=str(ko_model_path()),
+                          chat_timeout_seconds="20")
+    subprocess.run([sys.executable, "-m", "bot.cli", "staff", "--username", STAFF_USER, "--password", STAFF_PASSWORD],
+                   cwd=REPO_ROOT, env=running.env, check=True, capture_output=True)
+    yield running
+    running.stop()
+
+
+def open_kiosk(browser, stack: Stack):  # noqa: ANN201 - a playwright page
+    """The kiosk on a 1024×768 touch screen, once it knows whether speech and handwriting answer."""
+    context = browser.new_context(viewport={"width": 1024, "height": 768}, locale="zh-CN", has_touch=True)
+    page = context.new_page()
+    page.goto(f"{stack.base_url}/kiosk?idle=3600")
+    page.wait_for_selector("main h1")
+    page.evaluate("kiosk.probed")
+    return page
+
+
+def set_size(page, width: int, height: int, text: str) -> None:
+    """The window at this size and the text at this size, once the kiosk has laid the screen out again."""
+    page.set_viewport_size({"width": width, "height": height})
+    larger = page.evaluate("document.documentElement.classList.contains('larger')")
+    if larger != (text == "larger"):
+        # A click from script: the person's own taps are not what is measured.
+        page.evaluate("document.getElementById('size-toggle').click()")
+    page.evaluate("new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)))")
+
+
+def across_sizes(page, screen: str, axe, found: dict, timing: dict) -> None:
+    """Measures the screen at every kiosk size and text size; axe and a screenshot at 1024×768, larger text."""
+    started = time.perf_counter()
+    needed = [*NEEDED[screen], "#human"]
+    found[screen] = {}
+    for width, height in KIOSK_SIZES:
+        for text in TEXT_SIZES:
+            set_size(page, width, height, text)
+            found[screen][f"{width}×{height} {text}"] = page.evaluate(FITS, needed)
+    set_size(page, 1024, 768, "larger")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{len(found)}-{screen}.png"))
+    found[screen]["axe"] = describe(axe(page, AXE_TAGS))
+    set_size(page, 1024, 768, "standard")
+    timing[screen] = time.perf_counter() - started
+
+
+@pytest.fixture(scope="module")
+def matrix(browser, stack, axe) -> dict:
+    """Each screen type once, measured at every size; what was found, by screen and size."""
+    found: dict = {}
+    timing: dict = {}
+    started = time.perf_counter()
+    page = open_kiosk(browser, stack)
+    assert page.evaluate("kiosk.handwriting()"), "the handwriting recogniser answers (POST /api/handwriting/recognize)"
+    page.locator(".tiles .talk").wait_for(state="visible", timeout=120_000)
+    across_sizes(page, "home", axe, found, timing)
+    page.locator(".tile", has_text="社保卡").tap()
+    settle(page)
+    across_sizes(page, "service", axe, found, timing)
+    tap(page, "预约到服务中心办")
+    across_sizes(page, "booking", axe, found, timing)
+    tap(page, "东城区")
+    page.locator("main button", has_text="星期").first.tap()
+    settle(page)
+    across_sizes(page, "words-question", axe, found, timing)
+    page.locator("[data-input=words]").fill("张建国")
+    tap(page, "确定")
+    across_sizes(page, "number-question", axe, found, timing)
+    keypad(page, RESIDENT_PHONE)
+    tap(page, "确定")
+    page.wait_for_selector(".slip")
+    across_sizes(page, "slip", axe, found, timing)
+    tap(page, "我要找工作人员")
+    across_sizes(page, "waiting", axe, found, timing)
+    close_the_handoff(stack, page.evaluate("kiosk.conversationId()"))
+    page.locator("main").get_by_role("button", name="满意", exact=True).wait_for(timeout=15_000)
+    across_sizes(page, "rating", axe, found, timing)
+    tap(page, "回到首页")
+    page.locator(".tile", has_text="查办理进度").tap()
+    across_sizes(page, "status", axe, found, timing)
+    page.context.close()
+    measured = sum(timing.values())
+    print(f"\nkiosk size matrix: {len(KIOSK_SIZES) * len(TEXT_SIZES)} sizes × {len(timing)} screens measured in "
+          f"{measured:.1f} s; the walk with its turns took {time.perf_counter() - started:.1f} s")
+    return found
+
+
+def close_the_handoff(stack: Stack, conversation: str) -> None:
+    """A staff member takes the kiosk's request and closes it, which asks the resident for a rating."""
+    with httpx.Client(base_url=stack.base_url, timeout=30) as api:
+        token = api.post("/api/staff/login", json={"username": STAFF_USER, "password": STAFF_PASSWORD}).json()["token"]
+        api.headers["Authorization"] = f"Bearer {token}"
+        waiting = [h for h in api.get("/api/staff/handoffs", params={"status": "waiting"}).json()
+                   if h["conversation_id"] == conversation]
+        assert len(waiting) == 1, waiting
+        assert api.post(f"/api/staff/handoffs/{waiting[0]['id']}/accept").status_code == 200
+        assert api.post(f"/api/staff/handoffs/{waiting[0]['id']}/close").status_code == 200
+        api.post("/api/staff/logout")
+
+
+@pytest.mark.parametrize("screen", list(NEEDED))
+def test_every_screen_fits_every_kiosk_at_both_text_sizes(matrix, screen):
+    problems = {size: seen for size, seen in matrix[screen].items() if size != "axe" and seen}
+    assert not problems, json.dumps(problems, ensure_ascii=False, indent=1)
+
+
+@pytest.mark.parametrize("screen", list(NEEDED))
+def test_axe_finds_nothing_on_the_screen_at_1024x768_with_larger_text(matrix, screen):
+    assert not matrix[screen]["axe"], matrix[screen]["axe"]
