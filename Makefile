@@ -8,6 +8,7 @@ run: setup
 	$(PY) -m bot.runner
 
 test: setup-test
+	.venv/bin/lint-imports
 	$(PY) -m bot.cli prepare
 	$(RASA) data validate --config config.yml --domain dialogues/domain --data dialogues/data var/build/nlu
 	$(PY) -m pytest

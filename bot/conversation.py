@@ -21,7 +21,7 @@ from bot.engine.client import ConversationState, EngineTurn, RasaClient
 from bot.errors import EngineUnavailable
 from bot.services import conversations, handoff, redaction
 from bot.understanding.pipeline import engine_input
-from knowledge_base.catalogue import get_catalogue
+from bot.knowledge.catalogue import get_catalogue
 
 log = logging.getLogger(__name__)
 

@@ -98,7 +98,7 @@ class Child:
 def children(settings: Settings, model: Path) -> list[Child]:
     """The processes of the assistant: Rasa worker(s), the action server, the gateway."""
     config_dir = engine_config_dir(settings)
-    # Rasa imports the gateway's input channel (bot/engine/channel.py) from this repository.
+    # Rasa imports the gateway's input channel (bot/rasa_plugins/channel.py) from this repository.
     engine_env = {**engine_environment(), "PYTHONPATH": str(REPO_ROOT)}
     our_env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(REPO_ROOT)}
     result = []

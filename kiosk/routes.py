@@ -12,8 +12,9 @@ from starlette.concurrency import run_in_threadpool
 
 from bot.errors import InvalidRequest
 from bot.gateway.deps import ConversationsDep, CurrentStaff, SettingsDep
-from bot.gateway.routes.chat import CONVERSATION_ID, ChatRequest, ChatResponse, chat
 from bot.services import appointments, audit
+# The kiosk is a browser client of web chat's API: its staff-assisted turn is a web chat turn plus an audit entry.
+from channels.webchat.chat_api import CONVERSATION_ID, ChatRequest, ChatResponse, chat
 from kiosk.qr import qr_svg
 
 KIOSK_DIR = Path(__file__).resolve().parent

@@ -9,8 +9,8 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from bot.services.answers import Reply
 from bot.understanding.combine import Understanding, combine
-from knowledge_base.catalogue import Catalogue, get_catalogue
-from knowledge_base.search import ServiceMatcher
+from bot.knowledge.catalogue import Catalogue, get_catalogue
+from bot.understanding.search import ServiceMatcher
 
 
 def catalogue() -> Catalogue:

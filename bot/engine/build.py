@@ -22,16 +22,16 @@ import yaml
 
 from bot.errors import ConfigurationError
 from bot.settings import REPO_ROOT, VAR_DIR, Settings
-from knowledge_base.catalogue import load_catalogue
-from knowledge_base.dictionary import write_jieba_dictionary
+from bot.knowledge.catalogue import load_catalogue
+from bot.understanding.dictionary import write_jieba_dictionary
 
 log = logging.getLogger(__name__)
 
 BUILD_DIR = VAR_DIR / "build"
 RASA_ENV = REPO_ROOT / ".venv-rasa"
 TRAINING_SOURCES = ("config.yml", "dialogues/domain", "dialogues/data", "packaging/rasa.lock")
-# The input channel the gateway sends messages to, loaded by Rasa from this repository (bot/engine/channel.py).
-GATEWAY_CHANNEL = "bot.engine.channel.GatewayInput"
+# The input channel the gateway sends messages to, loaded by Rasa from this repository (bot/rasa_plugins/channel.py).
+GATEWAY_CHANNEL = "bot.rasa_plugins.channel.GatewayInput"
 
 
 def model_cache_dir() -> Path:

@@ -1,6 +1,6 @@
 """The gateway's client of the Rasa server: send a message, read the conversation state, parse text.
 
-A message goes to the gateway channel (`bot/engine/channel.py`), which answers with
+A message goes to the gateway channel (`bot/rasa_plugins/channel.py`), which answers with
 the replies and the state of the tracker Rasa has just saved, in one round trip.
 
 Several Rasa worker processes can run side by side; a conversation always goes

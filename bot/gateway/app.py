@@ -20,13 +20,12 @@ from bot.engine.client import RasaClient
 from bot.errors import ConfigurationError
 from bot.gateway.errors import install_error_handlers
 from bot.gateway.limits import BodySizeLimit
-from bot.gateway.routes import (
-    applications, chat, health, services, speech, staff, staff_work, telegram, understand,
-)
+from bot.gateway.routes import applications, health, services, speech, staff, staff_work, understand
 from bot.logs import configure_logging
 from bot.settings import Settings, get_settings
 from bot.understanding.rewrite import warm_up
-from channels.webchat import routes as webchat
+from channels.telegram import webhook as telegram
+from channels.webchat import chat_api, routes as webchat
 from kiosk import routes as kiosk
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -117,7 +116,7 @@ def create_app(settings: Settings | None = None, rasa_transport: httpx.AsyncBase
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
                            allow_headers=["Content-Type"], max_age=3600)
     install_error_handlers(app)
-    for module in (health, chat, understand, services, applications, staff, staff_work, speech, telegram, webchat,
+    for module in (health, chat_api, understand, services, applications, staff, staff_work, speech, telegram, webchat,
                    kiosk):
         app.include_router(module.router)
     app.mount("/staff/assets", StaticFiles(directory=STATIC_DIR / "staff"), name="staff-assets")
@@ -125,10 +124,6 @@ def create_app(settings: Settings | None = None, rasa_transport: httpx.AsyncBase
     @app.get("/staff", include_in_schema=False)
     async def staff_console() -> FileResponse:
         return FileResponse(STATIC_DIR / "staff" / "index.html", media_type="text/html; charset=utf-8")
-
-    @app.get("/", include_in_schema=False)
-    async def chat_page() -> FileResponse:
-        return FileResponse(STATIC_DIR / "chat.html", media_type="text/html; charset=utf-8")
 
     return app
 

@@ -12,7 +12,7 @@ from bot.errors import Forbidden, Unauthorized
 from bot.services import staff
 from bot.services.staff import StaffIdentity
 from bot.settings import Settings
-from knowledge_base.catalogue import Catalogue, get_catalogue
+from bot.knowledge.catalogue import Catalogue, get_catalogue
 
 
 # These only read the app's state: as coroutines they run on the event loop, where FastAPI would send

@@ -11,8 +11,8 @@ import json
 from dataclasses import dataclass, field
 
 from bot import texts
-from knowledge_base.catalogue import Catalogue
-from knowledge_base.schema import Centre, Service
+from bot.knowledge.catalogue import Catalogue
+from bot.knowledge.schema import Centre, Service
 
 QUESTION_INTENTS = (
     "ask_how_to_apply",
@@ -112,7 +112,7 @@ def _details(catalogue: Catalogue, intent: str, service: Service) -> list[str]:
     return lines
 
 
-def material_line(material) -> str:  # noqa: ANN001 - knowledge_base.schema.Material
+def material_line(material) -> str:  # noqa: ANN001 - bot.knowledge.schema.Material
     """One material in plain words: name, original or copies, and the clerk's note."""
     if material.original and material.copies:
         form = texts.text("utter_material_original_and_copies", copies=material.copies)
@@ -131,7 +131,7 @@ def centre_line(centre: Centre) -> str:
     return texts.text("utter_detail_centre", centre=centre.name, address=centre.address, phone=centre.phone, hours=hours)
 
 
-def opening_hours_text(hours) -> str:  # noqa: ANN001 - knowledge_base.schema.OpeningHours
+def opening_hours_text(hours) -> str:  # noqa: ANN001 - bot.knowledge.schema.OpeningHours
     """E.g. 周一至周五 9:00-17:00（12:00-13:30午休）."""
     days = hours.days
     day_names = [texts.text(f"utter_weekday_{d}") for d in days]

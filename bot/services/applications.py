@@ -324,7 +324,7 @@ def status_text(status: str) -> str:
 
 def status_change_text(service_id: str, reference: str, status: str, note: str | None) -> str:
     """What the person is told when their application moves on."""
-    from knowledge_base.catalogue import get_catalogue
+    from bot.knowledge.catalogue import get_catalogue
 
     service = get_catalogue().services.get(service_id)
     name = service.short_name if service else service_id

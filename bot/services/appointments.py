@@ -28,8 +28,8 @@ from bot.errors import Conflict, InvalidRequest, NotFound
 from bot.privacy import mask_name, mask_phone
 from bot.services.people import cipher
 from bot.settings import get_settings
-from knowledge_base.catalogue import get_catalogue
-from knowledge_base.schema import Centre
+from bot.knowledge.catalogue import get_catalogue
+from bot.knowledge.schema import Centre
 
 DEFAULT_TIMEZONE = "Asia/Shanghai"
 # Booking starts with the next day: centres plan their staff the day before.

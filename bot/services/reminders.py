@@ -17,7 +17,7 @@ from bot.db.models import Appointment, utcnow
 from bot.db.session import unit_of_work
 from bot.services import appointments, conversations
 from bot.services.answers import payload
-from knowledge_base.catalogue import get_catalogue
+from bot.knowledge.catalogue import get_catalogue
 
 LEAD = dt.timedelta(hours=24)
 # People are not messaged at night.

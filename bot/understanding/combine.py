@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.understanding.vocabulary import to_vocabulary
-from knowledge_base.normalise import normalise
-from knowledge_base.search import ServiceMatcher
+from bot.understanding.normalise import normalise
+from bot.understanding.search import ServiceMatcher
 
 # A matcher score at or above this overrides a different service the engine tagged.
 STRONG_MATCH = 0.85

@@ -21,8 +21,8 @@ from typing import Any
 from bot.engine.client import RasaClient
 from bot.understanding.combine import Understanding, combine
 from bot.understanding.rewrite import rewrite
-from knowledge_base.catalogue import get_catalogue
-from knowledge_base.search import ServiceMatcher
+from bot.knowledge.catalogue import get_catalogue
+from bot.understanding.search import ServiceMatcher
 
 # A message at least this long, with at least this many clauses, is read for its last clauses too.
 LONG_MESSAGE = 24

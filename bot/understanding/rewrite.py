@@ -19,8 +19,8 @@ from pathlib import Path
 import yaml
 
 from bot.settings import REPO_ROOT
-from knowledge_base.normalise import normalise
-from knowledge_base.search import segment_pinyin
+from bot.understanding.normalise import normalise
+from bot.understanding.search import segment_pinyin
 
 NLU_DIR = REPO_ROOT / "dialogues" / "data" / "nlu"
 GLOSSARY_PATH = REPO_ROOT / "knowledge_base" / "english_words.yml"
@@ -49,7 +49,7 @@ def lexicon() -> dict[tuple[str, ...], str]:
     import jieba
     from pypinyin import lazy_pinyin
 
-    from knowledge_base.catalogue import get_catalogue
+    from bot.knowledge.catalogue import get_catalogue
 
     jieba.setLogLevel(60)
     counts: Counter[str] = Counter()
@@ -186,7 +186,7 @@ def rewrite(text: str) -> str:
 
 def warm_up() -> None:
     """Builds the lexicon, the glossary and the service matcher (a few seconds) ahead of the first message."""
-    from knowledge_base.search import ServiceMatcher
+    from bot.understanding.search import ServiceMatcher
 
     lexicon()
     glossary()

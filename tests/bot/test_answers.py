@@ -8,7 +8,7 @@ import re
 import pytest
 
 from bot.services import answers
-from knowledge_base.catalogue import get_catalogue
+from bot.knowledge.catalogue import get_catalogue
 
 CATALOGUE = get_catalogue()
 SENTENCE_END = re.compile(r"[。！？]")

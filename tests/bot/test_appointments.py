@@ -11,7 +11,7 @@ from bot.db.models import Appointment
 from bot.db.session import unit_of_work
 from bot.errors import Conflict, InvalidRequest
 from bot.services import appointments, conversations, reminders
-from knowledge_base.catalogue import get_catalogue
+from bot.knowledge.catalogue import get_catalogue
 
 SUNDAY = dt.datetime(2026, 11, 22, 15, 0)
 

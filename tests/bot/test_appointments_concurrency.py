@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from bot.db.models import Appointment
 from bot.db.session import unit_of_work
 from bot.services import appointments, conversations
-from knowledge_base.catalogue import get_catalogue
+from bot.knowledge.catalogue import get_catalogue
 
 PEOPLE = 16
 NOW = dt.datetime(2026, 11, 22, 15, 0)

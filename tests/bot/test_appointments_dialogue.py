@@ -19,7 +19,7 @@ from bot.db.models import Handoff
 from bot.db.session import unit_of_work
 from bot.services import appointments, callbacks, conversations, handoff, staff
 from bot.settings import REPO_ROOT
-from knowledge_base.catalogue import get_catalogue
+from bot.knowledge.catalogue import get_catalogue
 
 
 def domain() -> dict[str, Any]:

@@ -8,7 +8,7 @@ from fastapi.testclient import TestClient
 from bot.gateway.app import create_app
 from bot.services import handoff
 from bot.settings import get_settings
-from knowledge_base.catalogue import get_catalogue
+from bot.knowledge.catalogue import get_catalogue
 from tests.fakes.rasa import FakeRasa
 
 

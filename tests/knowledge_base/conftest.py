@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from knowledge_base.catalogue import KNOWLEDGE_BASE_DIR, Catalogue, load_catalogue
-from knowledge_base.search import ServiceMatcher
+from bot.knowledge.catalogue import KNOWLEDGE_BASE_DIR, Catalogue, load_catalogue
+from bot.understanding.search import ServiceMatcher
 
 FIXTURE_CATALOGUE = Path(__file__).parent / "fixtures" / "catalogue"
 REAL_SERVICES = KNOWLEDGE_BASE_DIR / "services"

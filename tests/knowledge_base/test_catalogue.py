@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from knowledge_base.catalogue import (
+from bot.knowledge.catalogue import (
     CONTRACT_SERVICE_IDS,
     KNOWLEDGE_BASE_DIR,
     CatalogueCache,
@@ -17,7 +17,7 @@ from knowledge_base.catalogue import (
     get_catalogue,
     load_catalogue,
 )
-from knowledge_base.normalise import normalise
+from bot.understanding.normalise import normalise
 from tests.knowledge_base.conftest import needs_real_catalogue
 
 REPO_ROOT = KNOWLEDGE_BASE_DIR.parent
@@ -194,7 +194,7 @@ def test_an_edited_file_is_answered_from_after_the_check_interval(catalogue_copy
 
 
 def test_new_keywords_change_understanding_without_a_restart(catalogue_copy):
-    from knowledge_base.search import ServiceMatcher
+    from bot.understanding.search import ServiceMatcher
 
     clock = FakeClock()
     cache = CatalogueCache(catalogue_copy, clock=clock)

@@ -7,7 +7,7 @@ import re
 import jieba
 import pytest
 
-from knowledge_base.dictionary import dictionary_words, write_jieba_dictionary
+from bot.understanding.dictionary import dictionary_words, write_jieba_dictionary
 from tests.knowledge_base.conftest import needs_real_catalogue
 
 

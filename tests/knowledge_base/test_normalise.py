@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from knowledge_base.catalogue import KNOWLEDGE_BASE_DIR
-from knowledge_base.normalise import normalise
+from bot.knowledge.catalogue import KNOWLEDGE_BASE_DIR
+from bot.understanding.normalise import normalise
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,7 @@ import pytest
 
 from bot.services import appointments
 from bot.settings import REPO_ROOT
-from knowledge_base.catalogue import get_catalogue
+from bot.knowledge.catalogue import get_catalogue
 
 pytestmark = pytest.mark.stack
 

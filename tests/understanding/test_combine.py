@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from bot.understanding.combine import combine
-from knowledge_base.catalogue import get_catalogue
-from knowledge_base.search import ServiceMatcher
+from bot.knowledge.catalogue import get_catalogue
+from bot.understanding.search import ServiceMatcher
 
 CATALOGUE = get_catalogue()
 MATCHER = ServiceMatcher.from_catalogue(CATALOGUE)

@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from bot.errors import Forbidden, InvalidRequest
 from bot.gateway.deps import CurrentStaff, SettingsDep
 from bot.services import audit, handoff, staff
-from knowledge_base.catalogue import get_catalogue
+from bot.knowledge.catalogue import get_catalogue
 
 router = APIRouter(prefix="/api/staff", tags=["staff"])
 

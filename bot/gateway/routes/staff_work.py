@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from bot.gateway.deps import AdminStaff, CurrentStaff, SupervisorStaff
 from bot.services import appointments, audit, callbacks, staff
-from knowledge_base.catalogue import get_catalogue
+from bot.knowledge.catalogue import get_catalogue
 
 router = APIRouter(prefix="/api/staff", tags=["staff"])
 

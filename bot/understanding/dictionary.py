@@ -12,8 +12,8 @@ from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
 
-from knowledge_base.catalogue import Catalogue
-from knowledge_base.normalise import CJK, normalise
+from bot.knowledge.catalogue import Catalogue
+from bot.understanding.normalise import CJK, normalise
 
 # Far above any split of the word in jieba's own dictionary, so the word wins in any sentence.
 SAFETY_FACTOR = 10

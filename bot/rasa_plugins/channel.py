@@ -1,12 +1,12 @@
 """The gateway's input channel inside the Rasa server: one round trip answers with the replies and the state.
 
-Rasa loads this module through the credentials file (`bot.engine.channel.GatewayInput`)
+Rasa loads this module through the credentials file (`bot.rasa_plugins.channel.GatewayInput`)
 and runs it in its own Python 3.10 process, so it imports only Rasa and the standard
 library. The REST channel answers with the replies alone, and a second request for
 the tracker would load the whole conversation from the tracker store again; this
 channel runs the same turn as `MessageProcessor.handle_message` (Rasa 3.6) and
 reports the state of the tracker it has just saved. Loading it also makes Rasa check custom
-actions' answers with one validator (`bot/engine/action_validation.py`).
+actions' answers with one validator (`bot/rasa_plugins/action_validation.py`).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from bot.engine import action_validation
+from bot.rasa_plugins import action_validation
 
 log = logging.getLogger(__name__)
 action_validation.install()

@@ -6,7 +6,7 @@ never changes, and with py-spy on the running stack that check was half of the R
 server's CPU time per turn. Answers are still checked against the same schema, and a wrong
 answer raises the same `ValidationError`, with Rasa's hint, as before.
 
-Like `bot/engine/channel.py`, this runs in Rasa's own Python 3.10 process and imports only
+Like `bot/rasa_plugins/channel.py`, this runs in Rasa's own Python 3.10 process and imports only
 what Rasa brings.
 """
 

@@ -9,7 +9,6 @@ error, naming the file and the field, is logged.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -20,11 +19,12 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from knowledge_base.schema import Centre, City, Service
+from bot.knowledge.schema import Centre, City, Service
 
 log = logging.getLogger(__name__)
 
-KNOWLEDGE_BASE_DIR = Path(__file__).resolve().parent
+# The shipped knowledge base (data only); a deployment points KNOWLEDGE_BASE_DIR at its own.
+KNOWLEDGE_BASE_DIR = Path(__file__).resolve().parent.parent.parent / "knowledge_base"
 SERVICES_DIR_NAME = "services"
 CENTRES_FILE = "centres.yml"
 CITY_FILE = "city.yml"
@@ -157,7 +157,7 @@ def _load_centres(path: Path) -> dict[str, Centre]:
 def _parse_keyword(text: Any, weight: float, path: Path, location: str) -> Keyword:
     if not isinstance(text, str) or not text.strip():
         raise CatalogueError(f"{path}: {location}: a keyword must be a non-empty string", path=path, field=location)
-    from knowledge_base.normalise import normalise
+    from bot.understanding.normalise import normalise
 
     # The message is normalised before matching, so the phrase must be too (Traditional, full-width...).
     parts = tuple(p for p in (normalise(word) for word in text.split()) if p)
@@ -326,14 +326,15 @@ _default_lock = threading.Lock()
 
 
 def default_cache() -> CatalogueCache:
-    """The process-wide cache over KNOWLEDGE_BASE_DIR (environment) or this package's catalogue."""
+    """The process-wide cache over the settings' knowledge base directory (KNOWLEDGE_BASE_DIR)."""
     global _default_cache
     if _default_cache is not None:
         return _default_cache
     with _default_lock:
         if _default_cache is None:
-            root = os.environ.get("KNOWLEDGE_BASE_DIR")
-            _default_cache = CatalogueCache(Path(root) if root else KNOWLEDGE_BASE_DIR)
+            from bot.settings import get_settings
+
+            _default_cache = CatalogueCache(get_settings().knowledge_base_dir)
         return _default_cache
 
 

@@ -20,8 +20,8 @@ from pathlib import Path
 
 from rapidfuzz.distance import Levenshtein
 
-from knowledge_base.catalogue import Catalogue, Keyword, get_catalogue
-from knowledge_base.normalise import CJK, normalise
+from bot.knowledge.catalogue import Catalogue, Keyword, get_catalogue
+from bot.understanding.normalise import CJK, normalise
 
 # Scores of each way of matching (0..1); see `_score_exact` and friends for the length adjustments.
 PINYIN_SCORE = 0.9

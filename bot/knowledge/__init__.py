@@ -1,0 +1,1 @@
+"""The service catalogue: the knowledge base's YAML files (`knowledge_base/`) read, checked and kept current."""
