@@ -345,12 +345,14 @@
     async function recognise() {
       const mine = ++asked;
       let found = null;
+      choices.setAttribute("aria-busy", "true");   // the candidates shown are about to change
       try {
         const r = await fetch("/api/handwriting/recognize", { method: "POST", headers: { "Content-Type": "application/json" },
           body: JSON.stringify({ width: side, height: side, strokes }) });
         if (r.ok) found = (await r.json()).candidates;
       } catch (err) { /* said below */ }
       if (mine !== asked) return;   // a later lift (or 重写) has asked since
+      choices.removeAttribute("aria-busy");
       if (!found) { offer([], "没认出来，请点“重写”再写一次"); return; }
       offer(found.slice(0, PAD_CANDIDATES), found.length ? "" : "没认出来，请点“重写”再写一次");
     }
@@ -372,6 +374,7 @@
 
     function clear() {
       asked += 1;
+      choices.removeAttribute("aria-busy");
       strokes = [];
       drawing = null;
       points = 0;

@@ -220,3 +220,126 @@ def test_every_screen_fits_every_kiosk_at_both_text_sizes(matrix, screen):
 @pytest.mark.parametrize("screen", list(NEEDED))
 def test_axe_finds_nothing_on_the_screen_at_1024x768_with_larger_text(matrix, screen):
     assert not matrix[screen]["axe"], matrix[screen]["axe"]
+
+
+# Every control of the chat page lies inside the window's width, and the page does not scroll sideways.
+SIDEWAYS = r"""
+() => {
+  const out = [];
+  const root = document.scrollingElement;
+  if (root.scrollWidth > innerWidth) out.push(`the page is ${root.scrollWidth}px wide`);
+  for (const n of document.querySelectorAll("button, input, .msg")) {
+    const r = n.getBoundingClientRect();
+    if (r.width && (r.left < -0.5 || r.right > innerWidth + 0.5)) out.push(`${n.tagName} ${n.textContent.slice(0, 12)}: ${r.left.toFixed(0)}–${r.right.toFixed(0)}`);
+  }
+  return out;
+}
+"""
+
+
+def test_the_chat_page_is_usable_at_320_px_without_sideways_scrolling(browser, stack):
+    context = browser.new_context(viewport={"width": 320, "height": 640}, locale="zh-CN", has_touch=True)
+    try:
+        page = context.new_page()
+        page.goto(f"{stack.base_url}/")
+        assert not page.evaluate(SIDEWAYS), page.evaluate(SIDEWAYS)
+        send = page.get_by_role("button", name="发送")
+        # A number with no place to break, as people paste them, and a question that gets buttons back.
+        page.get_by_label("输入您的问题").fill("我的受理编号是384122905384122905384122905")
+        send.tap()
+        page.get_by_label("输入您的问题").fill("社保卡丢了怎么补")
+        send.tap()
+        page.locator(".msg.assistant .buttons button").first.wait_for(timeout=60_000)
+        assert not page.evaluate(SIDEWAYS), page.evaluate(SIDEWAYS)
+        page.locator(".msg.assistant .buttons button").first.tap()
+        page.locator(".msg.person").nth(2).wait_for()
+        assert not page.evaluate(SIDEWAYS), page.evaluate(SIDEWAYS)
+    finally:
+        context.close()
+
+
+def strokes_of(character: str) -> list[list[tuple[float, float]]]:
+    """The character's strokes in writing order, as points from 0 to 1 across the pad (y down), a point every
+    few hundredths: Make Me a Hanzi's medians, which run on a 1024 grid with y up and the baseline at 900."""
+    source = STROKES / f"{character}.json"
+    if not source.exists():
+        pytest.skip(f"no stroke data for {character} (npm ci in {STROKES.parent.relative_to(REPO_ROOT)})")
+    strokes = []
+    for median in json.loads(source.read_text(encoding="utf-8"))["medians"]:
+        points = [(x / 1024, (900 - y) / 1024) for x, y in median]
+        dense = [points[0]]
+        for (x0, y0), (x1, y1) in zip(points, points[1:]):
+            steps = max(1, int(max(abs(x1 - x0), abs(y1 - y0)) / 0.02))
+            dense += [(x0 + (x1 - x0) * i / steps, y0 + (y1 - y0) * i / steps) for i in range(1, steps + 1)]
+        strokes.append(dense)
+    return strokes
+
+
+def write_on_pad(page, character: str, pointer: str) -> None:
+    """Writes the character stroke by stroke on the pad, by finger ("touch"), pen or mouse, lifting after each."""
+    pad = page.locator("canvas[data-input=handwriting]")
+    box = pad.bounding_box()
+    border = pad.evaluate("(c) => c.clientLeft")
+    side = box["width"] - 2 * border
+    left, top = box["x"] + border, box["y"] + border
+    cdp = page.context.new_cdp_session(page)
+    try:
+        for stroke in strokes_of(character):
+            points = [{"x": left + x * side, "y": top + y * side} for x, y in stroke]
+            if pointer == "touch":
+                cdp.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [points[0]]})
+                for point in points[1:]:
+                    cdp.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [point]})
+                cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+            else:
+                common = {"button": "left", "pointerType": pointer}
+                cdp.send("Input.dispatchMouseEvent", {"type": "mouseMoved", **points[0], "pointerType": pointer})
+                cdp.send("Input.dispatchMouseEvent", {"type": "mousePressed", **points[0], "clickCount": 1, **common})
+                for point in points[1:]:
+                    cdp.send("Input.dispatchMouseEvent", {"type": "mouseMoved", **point, "buttons": 1, **common})
+                cdp.send("Input.dispatchMouseEvent", {"type": "mouseReleased", **points[-1], "clickCount": 1, **common})
+            # A hand takes a moment between strokes; without it Chromium takes the next touch for a double tap.
+            page.wait_for_timeout(250)
+    finally:
+        cdp.detach()
+
+
+def test_a_name_written_on_the_pad_by_finger_pen_and_mouse_answers_the_question(browser, stack, axe):
+    page = open_kiosk(browser, stack)
+    try:
+        assert page.evaluate("kiosk.handwriting()"), "the handwriting recogniser answers"
+        spoken: list[str] = []
+        page.on("request", lambda r: spoken.append(r.post_data_json["text"])
+                if r.url.endswith("/api/speech/synthesize") else None)
+        page.locator(".tile", has_text="老年证").tap()
+        settle(page)
+        tap(page, "现在申请")
+        words = page.locator("[data-input=words]")
+        assert words.input_value() == "" and page.locator("main").get_attribute("data-screen") == "question"
+        pad = page.get_by_role("img", name="手写")
+        assert pad.count() == 1 and pad.evaluate("(c) => c.matches('canvas[data-input=handwriting]')")
+        for character, pointer in zip("张建国", ("touch", "pen", "mouse")):
+            write_on_pad(page, character, pointer)
+            offered = page.locator(".candidates:not([aria-busy]) [data-candidate]")
+            offered.first.wait_for(timeout=15_000)   # the recogniser has answered the last lift
+            assert 1 <= offered.count() <= 10 and character in offered.all_inner_texts(), offered.all_inner_texts()
+            page.locator(f"[data-candidate='{character}']").tap()
+            assert page.locator("[data-candidate]").count() == 0, "a pick clears the pad for the next character"
+        assert words.input_value() == "张建国"
+        assert not axe(page, AXE_TAGS), describe(axe(page, AXE_TAGS))
+        # 重写 clears a character gone wrong; 删一个字 takes back the last one picked; typing mixes in.
+        write_on_pad(page, "国", "touch")
+        page.locator(".candidates:not([aria-busy]) [data-candidate]").first.wait_for(timeout=15_000)
+        tap(page, "重写")
+        assert page.locator("[data-candidate]").count() == 0 and words.input_value() == "张建国"
+        words.press("End")
+        words.type("华")
+        tap(page, "删一个字")
+        assert words.input_value() == "张建国"
+        if page.locator("#read-toggle").is_visible():
+            assert {"张", "建", "国"} <= set(spoken), "each picked character is read aloud"
+        tap(page, "确定")
+        page.locator(".keypad").wait_for(timeout=30_000)
+        assert "身份证" in page.locator("main h1").inner_text(), "the next question, the ID number, is asked"
+    finally:
+        page.context.close()
