@@ -264,7 +264,7 @@
   function handwritingPad(onPick) {
     const canvas = el("canvas", { class: "pad", "data-input": "handwriting", role: "img",
       "aria-label": "手写板：用手指在这里写一个字" });
-    const hint = el("p", { class: "pad-hint", id: "pad-hint", text: "请在方框里写一个字" });
+    const hint = el("p", { class: "pad-hint", text: "请在方框里写一个字" });
     const choices = el("div", { class: "candidates", role: "group", "aria-label": "认出的字，点一下填进去",
       "aria-live": "polite" });
     const again = button("重写", clear);
@@ -327,7 +327,7 @@
       if (!drawing || !e.isPrimary) return;
       for (const moved of e.getCoalescedEvents ? e.getCoalescedEvents() : [e]) {
         const [x, y] = at(moved), [px, py] = drawing[drawing.length - 1];
-        // Points closer than a pixel add nothing a recogniser can use, and count against the limit.
+        // Points closer than a pixel and a half add nothing a recogniser can use, and count against the limit.
         if (Math.hypot(x - px, y - py) < 1.5 || points >= PAD_MAX_POINTS) continue;
         drawing.push([x, y]);
         points += 1;
@@ -344,17 +344,17 @@
 
     async function recognise() {
       const mine = ++asked;
-      let found = null;
+      let found = null, note = "没认出来，请点“重写”再写一次";
       choices.setAttribute("aria-busy", "true");   // the candidates shown are about to change
       try {
         const r = await fetch("/api/handwriting/recognize", { method: "POST", headers: { "Content-Type": "application/json" },
           body: JSON.stringify({ width: side, height: side, strokes }) });
         if (r.ok) found = (await r.json()).candidates;
-      } catch (err) { /* said below */ }
+        else if (r.status === 429) note = "写得太快了，请停几秒再写下一笔";
+      } catch (err) { /* the note below says so */ }
       if (mine !== asked) return;   // a later lift (or 重写) has asked since
       choices.removeAttribute("aria-busy");
-      if (!found) { offer([], "没认出来，请点“重写”再写一次"); return; }
-      offer(found.slice(0, PAD_CANDIDATES), found.length ? "" : "没认出来，请点“重写”再写一次");
+      offer((found || []).slice(0, PAD_CANDIDATES), note);
     }
 
     function offer(characters, note) {
@@ -363,7 +363,7 @@
         b.dataset.candidate = c;
         return b;
       }));
-      if (!characters.length) choices.append(el("p", { class: "none", text: note || PAD_WAITING }));
+      if (!characters.length) choices.append(el("p", { class: "none", text: note }));
     }
 
     function pick(character) {
@@ -378,11 +378,11 @@
       strokes = [];
       drawing = null;
       points = 0;
-      offer([]);
+      offer([], PAD_WAITING);
       paint();
     }
 
-    offer([]);
+    offer([], PAD_WAITING);
     new ResizeObserver(fit).observe(canvas);
     return { box: el("div", { class: "pad-box" }, hint, canvas), choices, again };
   }

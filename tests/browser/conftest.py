@@ -7,6 +7,8 @@ tests are skipped, saying what is missing, when either is absent.
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -22,6 +24,7 @@ CHROMIUM_ARGS = [
     "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream", "--autoplay-policy=no-user-gesture-required",
 ]
 DESKTOP = {"width": 1280, "height": 860}
+KIOSK_STAFF = ("kiosk-helper", "kiosk-helper-password-1")   # the staff account the kiosk tests log in with
 # WCAG 2.0, 2.1 and 2.2 at levels A and AA.
 WCAG_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22a", "wcag22aa"]
 
@@ -68,3 +71,20 @@ def describe(violations: list[dict]) -> str:
     return "\n".join(f"{v['id']} ({v['impact']}): {v['help']} — "
                      + "; ".join(str(node["target"]) + " " + node.get("failureSummary", "") for node in v["nodes"][:3])
                      for v in violations)
+
+
+@pytest.fixture(scope="session")
+def kiosk_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """The whole assistant with speech on and one staff account, shared by the kiosk's browser tests."""
+    from bot.settings import REPO_ROOT
+    from tests.speech.conftest import ko_model_path
+    from tests.stack.conftest import start_stack
+
+    running = start_stack(tmp_path_factory.mktemp("kiosk-stack"), port_offset=3, vosk_model_path=str(ko_model_path()),
+                          # Turns wait longer than in production: the test machine is shared and busy.
+                          chat_timeout_seconds="20")
+    username, password = KIOSK_STAFF
+    subprocess.run([sys.executable, "-m", "bot.cli", "staff", "--username", username, "--password", password],
+                   cwd=REPO_ROOT, env=running.env, check=True, capture_output=True)
+    yield running
+    running.stop()

@@ -13,8 +13,6 @@ import re
 import shutil
 import sqlite3
 import subprocess
-import sys
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -23,15 +21,14 @@ import pytest
 
 from bot import texts
 from bot.settings import REPO_ROOT
-from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, WCAG_TAGS, describe
-from tests.speech.conftest import ko_model_path
-from tests.stack.conftest import Stack, start_stack
+from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, KIOSK_STAFF, WCAG_TAGS, describe
+from tests.stack.conftest import Stack
 
 pytestmark = pytest.mark.stack
 
 KIOSK_VIEWPORT = {"width": 1280, "height": 1024}   # a 19-inch 5:4 kiosk screen
 SHOTS = REPO_ROOT / "docs" / "kiosk"
-STAFF_USER, STAFF_PASSWORD = "kiosk-helper", "kiosk-helper-password-1"
+STAFF_USER, STAFF_PASSWORD = KIOSK_STAFF
 # A resident aged over 60 (老年证), with a valid check digit, and their mobile.
 RESIDENT_ID, RESIDENT_PHONE = "110101195003071235", "13812345678"
 AXE_TAGS = [*WCAG_TAGS, "wcag2aaa", "best-practice"]
@@ -99,15 +96,9 @@ MEASURE = r"""
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """The whole assistant, with one staff account for the assisted mode."""
-    running = start_stack(tmp_path_factory.mktemp("kiosk-stack"), port_offset=3, vosk_model_path=str(ko_model_path()),
-                          # Turns wait longer than in production: the test machine is shared and busy.
-                          chat_timeout_seconds="20")
-    subprocess.run([sys.executable, "-m", "bot.cli", "staff", "--username", STAFF_USER, "--password", STAFF_PASSWORD],
-                   cwd=REPO_ROOT, env=running.env, check=True, capture_output=True)
-    yield running
-    running.stop()
+def stack(kiosk_stack: Stack) -> Stack:
+    """The whole assistant, with one staff account for the assisted mode (shared with the screen-size tests)."""
+    return kiosk_stack
 
 
 @pytest.fixture

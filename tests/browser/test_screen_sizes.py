@@ -12,26 +12,21 @@ The handwriting test writes a name on the pad with pointer events, using the str
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
 from bot.settings import REPO_ROOT
-from tests.browser.conftest import describe
+from tests.browser.conftest import KIOSK_STAFF, describe
 from tests.browser.test_kiosk import AXE_TAGS, RESIDENT_PHONE, keypad, settle, tap
-from tests.speech.conftest import ko_model_path
-from tests.stack.conftest import Stack, start_stack
+from tests.stack.conftest import Stack
 
 pytestmark = pytest.mark.stack
 
 SHOTS = REPO_ROOT / "docs" / "kiosk" / "1024x768-larger"
 STROKES = REPO_ROOT / "kiosk" / "handwriting" / "data" / "node_modules" / "hanzi-writer-data"
-STAFF_USER, STAFF_PASSWORD = "sizes-helper", "sizes-helper-password-1"
+STAFF_USER, STAFF_PASSWORD = KIOSK_STAFF
 # The kiosk panels found in service halls: 17-inch 4:3, 15.4- and 15.6-inch wide, 19-inch 5:4, full HD both ways.
 KIOSK_SIZES = [(1024, 768), (1280, 800), (1366, 768), (1280, 1024), (1920, 1080), (1080, 1920)]
 TEXT_SIZES = ("standard", "larger")
@@ -110,14 +105,9 @@ NEEDED = {
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """The whole assistant with speech on (the talk button takes room too) and one staff account."""
-    running = start_stack(tmp_path_factory.mktemp("sizes-stack"), port_offset=3, vosk_model_path=str(ko_model_path()),
-                          chat_timeout_seconds="20")
-    subprocess.run([sys.executable, "-m", "bot.cli", "staff", "--username", STAFF_USER, "--password", STAFF_PASSWORD],
-                   cwd=REPO_ROOT, env=running.env, check=True, capture_output=True)
-    yield running
-    running.stop()
+def stack(kiosk_stack: Stack) -> Stack:
+    """The whole assistant with speech on (the talk button takes room too), shared with the other kiosk tests."""
+    return kiosk_stack
 
 
 def open_kiosk(browser, stack: Stack):  # noqa: ANN201 - a playwright page
