@@ -73,8 +73,12 @@ MEASURE = r"""
       if (contrast < 7) out.failures.push(`contrast ${contrast.toFixed(2)}: ${label(n)}`);
     }
   }
+  // A button of paged text counts on its own page only: on the others it is out of sight, under the page's cut.
+  const onPage = (n) => { if (!n.closest(".pager-content")) return true;
+    const r = n.getBoundingClientRect(); const hit = document.elementFromPoint((r.left + r.right) / 2, (r.top + r.bottom) / 2);
+    return !!hit && (hit === n || n.contains(hit)); };
   const targets = Array.from(document.querySelectorAll("button, input, a[href], [role=button], [role=switch], select"))
-    .filter(visible);
+    .filter(visible).filter(onPage);
   const rects = targets.map((t) => t.getBoundingClientRect());
   rects.forEach((r, i) => {
     out.targets += 1;
