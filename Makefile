@@ -5,11 +5,13 @@ PY := .venv/bin/python
 RASA := .venv-rasa/bin/rasa
 
 run: setup
+	$(PY) -m kiosk.handwriting build
 	$(PY) -m bot.runner
 
 test: setup-test
 	.venv/bin/lint-imports
 	$(PY) -m bot.cli prepare
+	$(PY) -m kiosk.handwriting build
 	$(RASA) data validate --config config.yml --domain dialogues/domain --data dialogues/data var/build/nlu
 	$(PY) -m pytest
 
@@ -32,6 +34,7 @@ lock:
 benchmark:
 	$(PY) benchmarks/chat_latency.py
 	$(PY) benchmarks/understanding.py
+	$(PY) benchmarks/handwriting.py
 
 clean:
 	rm -rf var/build var/rasa models

@@ -19,7 +19,9 @@ from bot import texts
 from bot.db import session as database
 from bot.engine.client import ConversationState, EngineTurn, RasaClient
 from bot.errors import EngineUnavailable
+from bot.ratelimit import AsyncLimiter
 from bot.services import conversations, handoff, redaction
+from bot.settings import get_settings
 from bot.understanding.pipeline import engine_input
 from bot.knowledge.catalogue import get_catalogue
 
@@ -52,6 +54,8 @@ class IncomingMessage:
     channel: str = "web"
     locale: str = "zh-CN"
     metadata: dict[str, Any] = field(default_factory=dict)
+    # The sender's network address (web and kiosk), for per-address quotas; never stored or sent to the engine.
+    client: str | None = None
 
 
 @dataclass(frozen=True)
@@ -92,11 +96,17 @@ def engine_unavailable_message() -> OutgoingMessage:
     return OutgoingMessage(texts.text("utter_engine_unavailable", hotline=hotline), buttons)
 
 
-async def arrive(message: IncomingMessage) -> str:
-    """Records a conversation on its first message; returns the conversation's handoff status."""
+async def arrive(message: IncomingMessage, limiter: AsyncLimiter) -> str:
+    """Records a conversation on its first message; returns the conversation's handoff status.
+
+    One address may start only so many conversations (RateLimited past that), so a script cannot flood
+    the staff queue or the database with new conversations.
+    """
     # After the first message a turn only reads: the gateway never holds SQLite's write lock while Rasa saves.
     known, status = await database.read(handoff.arrival, message.sender_id)
     if not known:
+        if message.client:
+            await limiter.hit("new_conversations_per_client", message.client)
         await run_in_threadpool(conversations.ensure, message.sender_id, message.channel, message.locale)
     return status
 
@@ -136,12 +146,17 @@ def chat_state(engine_state: ConversationState, handoff_status: str) -> ChatStat
 class ConversationService:
     """Handles one message of a person through the dialogue engine."""
 
-    def __init__(self, rasa: RasaClient):
+    def __init__(self, rasa: RasaClient, limiter: AsyncLimiter | None = None):
         self._rasa = rasa
+        self._limiter = limiter or AsyncLimiter(get_settings())
 
     async def handle(self, message: IncomingMessage) -> TurnResult:
-        """Runs one turn: records it, asks the engine (unless staff are serving the person), returns the state."""
-        handoff_status = await arrive(message)
+        """Runs one turn: records it, asks the engine (unless staff are serving the person), returns the state.
+
+        RateLimited when the conversation (or, for a new one, its address) has used up its quota.
+        """
+        await self._limiter.hit("chat_per_conversation", message.sender_id)
+        handoff_status = await arrive(message, self._limiter)
         if handoff_status == "active":
             # A staff member is answering: the assistant stays silent and the message goes to them.
             _, engine_state = await asyncio.gather(

@@ -9,7 +9,6 @@ child is also stopped by the kernel if this supervisor itself is killed.
 from __future__ import annotations
 
 import argparse
-import ctypes
 import json
 import logging
 import os
@@ -27,21 +26,16 @@ from bot.engine.build import RASA_ENV, engine_config_dir, engine_environment
 from bot.logs import configure_logging
 from bot.prepare import prepare
 from bot.privacy import redact_text
+from bot.process.lifetime import die_with_parent
+from bot.process.ports import describe, holder, is_free
 from bot.settings import REPO_ROOT, Settings, get_settings
 
 log = logging.getLogger("bianmin.runner")
 
-PR_SET_PDEATHSIG = 1
 READY_TIMEOUT_SECONDS = 240
 MAX_BACKOFF_SECONDS = 30
-
-
-def _die_with_parent() -> None:
-    """Runs in the child before exec: the kernel sends SIGTERM to it when the supervisor dies."""
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-    except OSError:
-        pass
+# How long what is left of a dead or stopped child's process group gets to end before SIGKILL.
+GROUP_GRACE_SECONDS = 3.0
 
 
 @dataclass
@@ -60,7 +54,7 @@ class Child:
         """Starts the process in its own session so a terminal's Ctrl-C reaches only the supervisor."""
         self.process = subprocess.Popen(
             self.command, cwd=REPO_ROOT, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=_die_with_parent,
+            stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=die_with_parent,
         )
         self.started_at = time.monotonic()
         self.pump = threading.Thread(target=self._forward, args=(self.process,), daemon=True)
@@ -81,18 +75,43 @@ class Child:
         Sanic) then stops them in order, where a signal to the whole group ends its process manager
         under it (a BrokenPipeError on every stop).
         """
-        if not self.process or self.process.poll() is not None:
+        if not self.process:
             return
-        try:
-            self.process.send_signal(signal.SIGTERM)
+        if self.process.poll() is None:
             try:
+                self.process.send_signal(signal.SIGTERM)
                 self.process.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
+                _signal_group(self.process.pid, signal.SIGKILL)
                 self.process.wait()
-            os.killpg(self.process.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
+            except ProcessLookupError:
+                pass
+        self.end_group()
+
+    def end_group(self) -> None:
+        """Ends whatever is left of the child's process group (a worker of a killed server still holds its port)."""
+        if not self.process:
+            return
+        group = self.process.pid
+        if not _signal_group(group, signal.SIGTERM):
+            return
+        deadline = time.monotonic() + GROUP_GRACE_SECONDS
+        while time.monotonic() < deadline:
+            if not _signal_group(group, 0):
+                return
+            time.sleep(0.05)
+        _signal_group(group, signal.SIGKILL)
+
+
+def _signal_group(group: int, signum: int) -> bool:
+    """Sends `signum` to a process group; False when the group has no process left."""
+    try:
+        os.killpg(group, signum)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def children(settings: Settings, model: Path) -> list[Child]:
@@ -176,10 +195,30 @@ class Supervisor:
         partial.write_text(json.dumps(table), encoding="utf-8")
         partial.replace(self.settings.run_dir / "processes.json")
 
+    def ports(self) -> list[tuple[str, int]]:
+        """The addresses the children will listen on."""
+        settings = self.settings
+        rasa = [(settings.rasa_host, settings.rasa_port + worker) for worker in range(settings.rasa_workers)]
+        return [*rasa, (settings.action_host, settings.action_port), (settings.gateway_host, settings.gateway_port)]
+
+    def held_ports(self) -> list[str]:
+        """A sentence for each port that is taken already, naming the process that holds it."""
+        problems = []
+        for host, port in self.ports():
+            if not is_free(host, port):
+                found = holder(port)
+                problems.append(describe(found) if found else f"port {port} on {host} cannot be used")
+        return problems
+
     def run(self) -> int:
         """Runs until a signal; returns the exit code."""
         signal.signal(signal.SIGINT, self._on_signal)
         signal.signal(signal.SIGTERM, self._on_signal)
+        held = self.held_ports()
+        if held:
+            for problem in held:
+                log.error("cannot start: %s", problem)
+            return 1
         started = time.monotonic()
         for index, child in enumerate(self.processes):
             child.start()
@@ -220,6 +259,8 @@ class Supervisor:
             child.restarts, backoff = 0, 1
         log.error("%s exited with code %s; restarting in %s s (the other processes keep answering)",
                   child.name, code, backoff)
+        # Its workers may live on (a killed server's Sanic worker still holds the port): they go too.
+        child.end_group()
         if self.stopping.wait(backoff):
             return
         child.restarts += 1

@@ -68,6 +68,7 @@ class Settings(BaseSettings):
     lock_store: Literal["memory", "redis"] = "memory"
     redis_url: str = "redis://127.0.0.1:6379/0"
 
+    api_docs: bool = Field(False, description="serve /docs and /openapi.json (off: the API's shape is not advertised)")
     cors_origins: list[str] = Field(default_factory=list, description="sites that embed the widget, e.g. https://www.example.gov.cn")
     chat_timeout_seconds: float = Field(8.0, gt=0, le=60)
     max_text_length: int = Field(2000, ge=10, le=20000)
@@ -97,6 +98,20 @@ class Settings(BaseSettings):
     speech_cache_dir: Path = VAR_DIR / "speech-cache"
     run_dir: Path = VAR_DIR / "run"
 
+    # Quotas in the `limits` notation (bot/ratelimit.py); a real resident never reaches them.
+    rate_limit_storage: Literal["memory", "redis"] = "memory"
+    rate_limit_chat_per_conversation: str = "30/minute;300/hour"
+    rate_limit_chat_per_client: str = "600/minute"
+    rate_limit_new_conversations_per_client: str = "30/minute;1000/day"
+    rate_limit_speech_per_client: str = "60/minute"
+    # The kiosk asks once per lifted finger: a 12-stroke character is 12 requests.
+    rate_limit_handwriting_per_client: str = "600/minute"
+    rate_limit_handoffs_per_conversation: str = "5/day"
+    rate_limit_callbacks_per_conversation: str = "3/day"
+    rate_limit_callbacks_per_phone: str = "3/day"
+    rate_limit_bookings_per_conversation: str = "5/day"
+    rate_limit_bookings_per_phone: str = "3/day"
+
     phone_staff_uri: str | None = Field(
         None, description="where a phone caller asking for a person is transferred while staff are on duty, "
                           "e.g. sip:staff@pbx.example.gov.cn or an extension; unset: the queue and a call-back")
@@ -110,6 +125,19 @@ class Settings(BaseSettings):
     def _known_database(cls, value: str) -> str:
         if not value.startswith(("sqlite:///", "postgresql://", "postgresql+psycopg://")):
             raise ValueError("DATABASE_URL must start with sqlite:/// or postgresql:// (e.g. postgresql://user@127.0.0.1:5432/bianmin)")
+        return value
+
+    @field_validator(
+        "rate_limit_chat_per_conversation", "rate_limit_chat_per_client", "rate_limit_new_conversations_per_client",
+        "rate_limit_speech_per_client", "rate_limit_handwriting_per_client", "rate_limit_handoffs_per_conversation",
+        "rate_limit_callbacks_per_conversation", "rate_limit_callbacks_per_phone",
+        "rate_limit_bookings_per_conversation", "rate_limit_bookings_per_phone",
+    )
+    @classmethod
+    def _quota(cls, value: str) -> str:
+        from bot.ratelimit import parse_quota
+
+        parse_quota(value)
         return value
 
     @field_validator("phone_staff_uri")

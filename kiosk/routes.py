@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path as PathParam
+from fastapi import APIRouter, HTTPException, Path as PathParam, Request
 from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
@@ -69,11 +69,11 @@ async def slip_qr(reference: Annotated[str, PathParam(max_length=32)]) -> Respon
 
 
 @router.post("/kiosk/api/assisted-chat", response_model=ChatResponse)
-async def assisted_chat(body: ChatRequest, identity: CurrentStaff, settings: SettingsDep,
+async def assisted_chat(body: ChatRequest, request: Request, identity: CurrentStaff, settings: SettingsDep,
                         service: ConversationsDep) -> ChatResponse:
     """One kiosk turn typed by a logged-in staff member; an application it submits is written to the audit log."""
     before = await service.state(body.conversation_id)
-    reply = await chat(body.model_copy(update={"channel": "kiosk"}), settings, service)
+    reply = await chat(body.model_copy(update={"channel": "kiosk"}), request, settings, service)
     submitted = reply.state.application_reference
     if submitted and submitted != before.application_reference:
         await run_in_threadpool(audit.record, identity.username, "kiosk_assisted_submission",

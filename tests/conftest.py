@@ -13,6 +13,14 @@ from bot.db import session as db_session
 from bot.db.migrate import upgrade
 from bot.settings import get_settings
 
+# The tests drive many conversations, bookings and call-backs from one address and one test phone within
+# minutes: the quotas a resident never reaches are raised for them (stacks inherit this environment), and the
+# tests of the quotas themselves set their own (tests/bot/test_ratelimit.py).
+for _name in ("CHAT_PER_CONVERSATION", "CHAT_PER_CLIENT", "NEW_CONVERSATIONS_PER_CLIENT", "SPEECH_PER_CLIENT",
+              "HANDOFFS_PER_CONVERSATION", "CALLBACKS_PER_CONVERSATION", "CALLBACKS_PER_PHONE",
+              "BOOKINGS_PER_CONVERSATION", "BOOKINGS_PER_PHONE"):
+    os.environ.setdefault(f"RATE_LIMIT_{_name}", "100000/minute")
+
 POSTGRES_SERVER = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://root@127.0.0.1:5432/test")
 
 

@@ -21,6 +21,7 @@ from bot.actions.handoff import (ENDED_EARLY, FAILURES, HandsOffAfterTwoFailures
                                  latest_intent)
 from bot.errors import Conflict, InvalidRequest, NotFound
 from bot.privacy import mask_name, mask_phone
+from bot.ratelimit import RateLimited
 from bot.services import appointments, feedback, handoff
 from bot.services.answers import payload
 
@@ -264,6 +265,9 @@ class ActionBookAppointment(Action):
         try:
             booked = appointments.book(tracker.sender_id, channel_of(tracker), service_id, chosen[0], chosen[1],
                                        name or "", phone)
+        except RateLimited as err:
+            dispatcher.utter_message(text=err.message)
+            return [SlotSet("appointment_slot", None), SlotSet(ENDED_EARLY, None)]
         except (Conflict, InvalidRequest):
             # Someone took the last seat meanwhile: offer the slots again, keeping everything else.
             dispatcher.utter_message(response="utter_appointment_slot_taken")

@@ -17,6 +17,7 @@ from bot import texts
 from bot.actions.context import catalogue, channel_of
 from bot.actions.forms.fields import Accepted, check_phone, is_yes
 from bot.privacy import mask_phone
+from bot.ratelimit import RateLimited
 from bot.services import callbacks, handoff
 
 # Forms of this module and its siblings that a handoff ends (application forms pause themselves by their own rules).
@@ -50,8 +51,12 @@ def hand_off(dispatcher: CollectingDispatcher, tracker: Tracker, reason: str) ->
         dispatcher.utter_message(text=texts.text("utter_emergency_numbers", **catalogue().city.emergency))
     context = {"service": tracker.get_slot("service"), "form": (tracker.active_loop or {}).get("name"),
                "requested_slot": tracker.get_slot("requested_slot")}
-    place = handoff.request(tracker.sender_id, channel_of(tracker), tracker.get_slot("service"), reason,
-                            context=context)
+    try:
+        place = handoff.request(tracker.sender_id, channel_of(tracker), tracker.get_slot("service"), reason,
+                                context=context)
+    except RateLimited as err:
+        dispatcher.utter_message(text=err.message)
+        return [SlotSet(FAILURES, 0)]
     dispatcher.utter_message(json_message=handoff.QUEUED_SIGNAL)
     if place.staffed:
         response = "utter_handoff_queued"
@@ -184,7 +189,12 @@ class ActionRequestCallback(Action):
         phone, window = tracker.get_slot("callback_phone"), tracker.get_slot("callback_window")
         if ended_early(tracker) or not phone or not window:
             return [SlotSet(ENDED_EARLY, None)]
-        callbacks.request_callback(tracker.sender_id, channel_of(tracker), phone, window, tracker.get_slot("service"))
+        try:
+            callbacks.request_callback(tracker.sender_id, channel_of(tracker), phone, window,
+                                       tracker.get_slot("service"))
+        except RateLimited as err:
+            dispatcher.utter_message(text=err.message)
+            return [SlotSet("callback_phone", None), SlotSet("callback_window", None)]
         dispatcher.utter_message(text=texts.text("utter_callback_booked", window=callbacks.window_name(window),
                                                  phone=mask_phone(phone), hotline=catalogue().city.hotline))
         # The number is kept encrypted with the task; the conversation need not hold it any longer.

@@ -17,6 +17,7 @@ from sanic import Sanic
 from sanic.worker.loader import AppLoader
 
 from bot.logs import configure_logging
+from bot.process.lifetime import die_with_parent
 from bot.settings import get_settings
 from bot.understanding.rewrite import warm_up
 
@@ -32,6 +33,8 @@ def _configure_logging() -> None:
 
 def create_app(executor: ActionExecutor) -> Sanic:
     """rasa-sdk's action server app with our logging, warmed up before it serves (module level: Sanic pickles it)."""
+    # Each worker ends with Sanic's process manager: a killed manager must not leave a worker holding the port.
+    die_with_parent()
     _configure_logging()
     app = endpoint.create_app_for_serve(executor, cors_origins=None, auto_reload=False)
     app.register_listener(_warm_up, "before_server_start")

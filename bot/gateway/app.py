@@ -18,15 +18,20 @@ from starlette.concurrency import run_in_threadpool
 from bot.conversation import ConversationService
 from bot.engine.client import RasaClient
 from bot.errors import ConfigurationError
+from bot.gateway import api_docs
 from bot.gateway.errors import install_error_handlers
 from bot.gateway.limits import BodySizeLimit
 from bot.gateway.routes import applications, health, services, speech, staff, staff_work, understand
+from bot.gateway.security import SecurityHeaders
 from bot.logs import configure_logging
+from bot.ratelimit import AsyncLimiter
 from bot.settings import Settings, get_settings
 from bot.understanding.rewrite import warm_up
 from channels.telegram import webhook as telegram
 from channels.webchat import chat_api, routes as webchat
 from kiosk import routes as kiosk
+from kiosk.handwriting import api as handwriting
+from kiosk.handwriting.service import HandwritingService
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 # How often the gateway turns unaccepted handoffs into an offer, and (every tenth time) sends due reminders.
@@ -79,6 +84,8 @@ def create_app(settings: Settings | None = None, rasa_transport: httpx.AsyncBase
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Build the pinyin lexicon and the service matcher before the first person waits for them.
         await run_in_threadpool(warm_up)
+        # The handwriting model loads in its own thread: chat does not wait for it.
+        app.state.handwriting.start()
         jobs = asyncio.create_task(housekeeping())
         app.state.telegram = None
         if settings.telegram_bot_token:
@@ -105,19 +112,26 @@ def create_app(settings: Settings | None = None, rasa_transport: httpx.AsyncBase
             await jobs
         await app.state.rasa.close()
 
-    app = FastAPI(title="便民助手 gateway", version="1.0", lifespan=lifespan)
+    # API docs only when asked for (API_DOCS=true), and never FastAPI's pages that load scripts from a CDN.
+    app = FastAPI(title="便民助手 gateway", version="1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
+                  openapi_url="/openapi.json" if settings.api_docs else None)
+    if settings.api_docs:
+        api_docs.install(app)
     app.state.settings = settings
     app.state.rasa = RasaClient(settings, transport=rasa_transport)
-    app.state.conversations = ConversationService(app.state.rasa)
+    app.state.limiter = AsyncLimiter(settings)
+    app.state.conversations = ConversationService(app.state.rasa, app.state.limiter)
     app.state.speech = speech_service(settings)
+    app.state.handwriting = HandwritingService()
     app.add_middleware(BodySizeLimit, large_paths={"/api/speech": 10_000_000})
+    app.add_middleware(SecurityHeaders)
     if settings.cors_origins:
         # Government sites on another origin embed the widget; only they may call the chat and speech APIs.
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
                            allow_headers=["Content-Type"], max_age=3600)
     install_error_handlers(app)
     for module in (health, chat_api, understand, services, applications, staff, staff_work, speech, telegram, webchat,
-                   kiosk):
+                   kiosk, handwriting):
         app.include_router(module.router)
     app.mount("/staff/assets", StaticFiles(directory=STATIC_DIR / "staff"), name="staff-assets")
 

@@ -11,7 +11,8 @@ from bot.engine.client import RasaClient
 from bot.errors import Forbidden, Unauthorized
 from bot.services import staff
 from bot.services.staff import StaffIdentity
-from bot.settings import Settings
+from bot.ratelimit import AsyncLimiter
+from bot.settings import Settings, get_settings
 from bot.knowledge.catalogue import Catalogue, get_catalogue
 
 
@@ -30,6 +31,20 @@ async def get_rasa(request: Request) -> RasaClient:
 async def get_conversations(request: Request) -> ConversationService:
     """The dialogue core of the app."""
     return request.app.state.conversations
+
+
+def per_client(quota: str):  # noqa: ANN201 - a FastAPI dependency
+    """A dependency that counts one use of `quota` by the request's address (429 with Retry-After past it)."""
+
+    async def check(request: Request) -> None:
+        limiter = getattr(request.app.state, "limiter", None)
+        if limiter is None:  # an app assembled from single routers (tests): its own limiter
+            limiter = request.app.state.limiter = AsyncLimiter(getattr(request.app.state, "settings", None)
+                                                               or get_settings())
+        if request.client:
+            await limiter.hit(quota, request.client.host)
+
+    return Depends(check)
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]

@@ -14,9 +14,9 @@ from bot.errors import BianminError
 log = logging.getLogger(__name__)
 
 
-def error_response(status: int, code: str, message: str) -> JSONResponse:
+def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
     """The contract's error shape."""
-    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
 
 
 def _describe(err: RequestValidationError) -> str:
@@ -45,7 +45,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(BianminError)
     async def _domain(_request: Request, err: BianminError) -> JSONResponse:
-        return error_response(err.status, err.code, err.message)
+        retry_after = getattr(err, "retry_after", None)  # RateLimited: when to come back
+        headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+        return error_response(err.status, err.code, err.message, headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, err: Exception) -> JSONResponse:

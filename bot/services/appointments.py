@@ -26,6 +26,7 @@ from bot.db.models import Appointment, utcnow
 from bot.db.session import unit_of_work
 from bot.errors import Conflict, InvalidRequest, NotFound
 from bot.privacy import mask_name, mask_phone
+from bot.ratelimit import get_limiter
 from bot.services.people import cipher
 from bot.settings import get_settings
 from bot.knowledge.catalogue import get_catalogue
@@ -262,6 +263,10 @@ def book(conversation_id: str, channel: str, service_id: str, centre_id: str, st
         raise InvalidRequest(f"centre {centre_id!r} does not handle {service_id!r}", code="wrong_centre")
     end = _bookable_end(centre, start, now)
     c = cipher()
+    # One conversation, or one phone number, may book only so many visits: nobody takes every seat.
+    limiter = get_limiter()
+    limiter.hit("bookings_per_conversation", conversation_id)
+    limiter.hit("bookings_per_phone", c.fingerprint(phone))
     fields = {"full_name_encrypted": c.encrypt(full_name), "phone_encrypted": c.encrypt(phone),
               "phone_fingerprint": c.fingerprint(phone)}
 

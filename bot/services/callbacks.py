@@ -16,6 +16,7 @@ from bot.db.models import StaffTask, utcnow
 from bot.db.session import unit_of_work
 from bot.errors import Conflict, Forbidden, NotFound
 from bot.privacy import mask_phone
+from bot.ratelimit import get_limiter
 from bot.services.people import cipher
 from bot.services.staff import StaffIdentity
 
@@ -52,6 +53,10 @@ def request_callback(conversation_id: str, channel: str, phone: str, window: str
     """Stores a call-back request as a task for staff."""
     if window not in TIME_WINDOWS:
         window = "any"
+    # One conversation, or one number, may ask for only so many calls: nobody floods staff with call-back tasks.
+    limiter = get_limiter()
+    limiter.hit("callbacks_per_conversation", conversation_id)
+    limiter.hit("callbacks_per_phone", cipher().fingerprint(phone))
     with unit_of_work() as session:
         task = StaffTask(kind="callback", audience="staff", conversation_id=conversation_id, channel=channel,
                          service=service, summary="",

@@ -21,6 +21,7 @@ from bot.db.models import Handoff, HandoffMessage, utcnow
 from bot.db.session import get_engine, unit_of_work
 from bot.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from bot.privacy import mask_name, mask_phone, redact_text
+from bot.ratelimit import get_limiter
 from bot.services import appointments, conversations, feedback, staff
 from bot.settings import get_settings
 
@@ -120,6 +121,8 @@ def request(conversation_id: str, channel: str, service: str | None, reason: str
         ).first()
         already_open = handoff is not None
         if handoff is None:
+            # Each new handoff takes a staff member's time: one conversation may open only so many a day.
+            get_limiter().hit("handoffs_per_conversation", conversation_id)
             handoff = Handoff(conversation_id=conversation_id, channel=channel, service=service, reason=reason,
                               status="waiting", context=context or {}, created_at=utcnow())
             session.add(handoff)

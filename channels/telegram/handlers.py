@@ -11,6 +11,7 @@ from telegram.ext import ApplicationHandlerStop, ContextTypes
 
 from bot import texts
 from bot.conversation import ConversationService, IncomingMessage, OutgoingMessage
+from bot.ratelimit import RateLimited
 from channels.telegram.dedupe import SeenUpdates
 from channels.telegram.render import CallbackKeys, keyboard, split_text
 from channels.telegram.sending import send_reliably
@@ -109,8 +110,12 @@ class TelegramHandlers:
     async def turn(self, update: Update, context: ContextTypes.DEFAULT_TYPE, text: str) -> None:
         """One turn of the dialogue core for this person, answered in their chat."""
         user_id = update.effective_user.id
-        result = await self.conversations.handle(
-            IncomingMessage(sender_id=conversation_id(user_id), text=text, channel=CHANNEL, locale=LOCALE))
+        try:
+            result = await self.conversations.handle(
+                IncomingMessage(sender_id=conversation_id(user_id), text=text, channel=CHANNEL, locale=LOCALE))
+        except RateLimited as err:
+            await self.say(context, update.effective_chat.id, err.message)
+            return
         for message in result.messages:
             await self.send(context.bot, update.effective_chat.id, message)
         if self.voice_answers.get(user_id) and result.messages:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.concurrency import run_in_threadpool
 
@@ -85,12 +85,15 @@ def chat_response(result: TurnResult) -> ChatResponse:
 
 
 @router.post("", response_model=ChatResponse)
-async def chat(body: ChatRequest, settings: SettingsDep, service: ConversationsDep) -> ChatResponse:
-    """One turn of a web or kiosk conversation."""
+async def chat(body: ChatRequest, request: Request, settings: SettingsDep, service: ConversationsDep) -> ChatResponse:
+    """One turn of a web or kiosk conversation; 429 with Retry-After when the address or conversation sends too much."""
     if len(body.text) > settings.max_text_length:
         raise InvalidRequest(f"text is longer than {settings.max_text_length} characters", code="text_too_long")
+    client = request.client.host if request.client else None
+    if client:
+        await request.app.state.limiter.hit("chat_per_client", client)
     message = IncomingMessage(sender_id=body.conversation_id, text=body.text, channel=body.channel,
-                              locale=body.locale)
+                              locale=body.locale, client=client)
     return chat_response(await service.handle(message))
 
 

@@ -36,3 +36,9 @@ async def demo_page() -> FileResponse:
 async def chat_page() -> FileResponse:
     """A simple chat page on the gateway's own address, for trying the assistant."""
     return FileResponse(STATIC_DIR / "chat.html", media_type="text/html; charset=utf-8")
+
+
+@router.get("/chat.js")
+async def chat_page_script() -> FileResponse:
+    """The chat page's script (a file of its own: the pages allow no inline script)."""
+    return FileResponse(STATIC_DIR / "chat.js", media_type="text/javascript; charset=utf-8", headers=REVALIDATE)

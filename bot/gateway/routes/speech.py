@@ -10,10 +10,11 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field, ValidationError
 from starlette.datastructures import UploadFile
 
+from bot.gateway.deps import per_client
 from speech import errors
 from speech.service import SpeechService
 
-router = APIRouter(prefix="/api/speech", tags=["speech"])
+router = APIRouter(prefix="/api/speech", tags=["speech"], dependencies=[per_client("speech_per_client")])
 
 MAX_TEXT_CHARS = 500
 # Sixty seconds of 48 kHz stereo 16-bit WAV is 11.5 MB; anything bigger is refused unread.
