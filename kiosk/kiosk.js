@@ -515,8 +515,11 @@
     const more = [...(buttons ? buttons.children : []), button("不办了，回到首页", home)];
     const field = NUMERIC_SLOTS.test(slot) ? keypadField(slot.includes("id_number"), send, ...more)
       : wordsField(send, undefined, ...more);
-    const asked = el("h1", { class: "ask" }, ...Array.from(texts.children, (p) => el("span", { class: "line", text: p.textContent })));
-    const words = pager(asked);
+    // The question itself (the last message) is the title and comes first, so it is on the first page; what came
+    // before it (a greeting, why it is asked again) follows in smaller letters.
+    const said = Array.from(texts.children, (p) => p.textContent);
+    const asked = el("h1", { class: "ask" }, said[said.length - 1] || "");
+    const words = pager(asked, ...said.slice(0, -1).map((text) => el("p", { class: "ask-before", text })));
     words.classList.add("short");
     show(null, words, field);
   }
@@ -538,9 +541,10 @@
     const card = el("section", { class: "slip", "aria-label": "预约单" },
       el("h2", { text: "便民助手 预约单" }), el("p", { text: "预约码" }), el("p", { class: "code", id: "code", text: code }),
       qrCode(code), details, el("p", { class: "note", text: "请带好上面写的材料，按时到服务中心，把这张单子给工作人员看。" }));
-    // Print and home come before the slip, so both are on screen without scrolling (a swipe is not a tap).
+    // Print and home come before the slip, the rating question after it, so all are on screen without scrolling
+    // (a swipe is not a tap); the slip alone is paged.
     show("预约成功", el("div", { class: "actions first" },
-      button("打印预约单", () => window.print(), "go"), button("回到首页", home)), pager(card, askTexts), askButtons);
+      button("打印预约单", () => window.print(), "go"), button("回到首页", home)), pager(card), askTexts, askButtons);
   }
 
   // Staff replies and status changes arrive while someone waits for a person; they are appended, never
