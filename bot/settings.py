@@ -87,6 +87,13 @@ class Settings(BaseSettings):
     telegram_mode: Literal["polling", "webhook"] = "polling"
     telegram_webhook_secret: str | None = None
 
+    wechat_token: str | None = Field(None, description="the Token of the Official Account's server settings; turns WeChat on")
+    wechat_app_id: str | None = None
+    wechat_app_secret: SecretStr | None = None
+    wechat_encoding_aes_key: SecretStr | None = Field(None, description="EncodingAESKey (43 characters): safe mode")
+    wechat_api_base_url: str = "https://api.weixin.qq.com"
+    wechat_template_id: str | None = Field(None, description="a template message for pushes outside the 48-hour window")
+
     sip_listen: str | None = None
     sip_public_address: str | None = Field(None, description="the address callers and the trunk reach us at (NAT)")
     sip_registrar: str | None = Field(None, description="host[:port] of the SIP trunk or PBX to register with")
@@ -184,6 +191,19 @@ class Settings(BaseSettings):
         ):
             raise ValueError("SIP_RTP_PORTS must be low-high within 1024-65535 with at least two ports, e.g. 10000-10999")
         return f"{int(low)}-{int(high)}"
+
+    @model_validator(mode="after")
+    def _wechat_complete(self) -> "Settings":
+        if not self.wechat_token:
+            return self
+        if not re.fullmatch(r"[A-Za-z0-9]{3,32}", self.wechat_token):
+            raise ValueError("WECHAT_TOKEN must be 3-32 letters or digits, as the Official Account's settings require")
+        if bool(self.wechat_app_id) != bool(self.wechat_app_secret):
+            raise ValueError("set both WECHAT_APP_ID and WECHAT_APP_SECRET (from the Official Account's 基本配置)")
+        key = self.wechat_encoding_aes_key.get_secret_value() if self.wechat_encoding_aes_key else ""
+        if key and (not self.wechat_app_id or not re.fullmatch(r"[A-Za-z0-9]{43}", key)):
+            raise ValueError("WECHAT_ENCODING_AES_KEY must be the 43-character EncodingAESKey, with WECHAT_APP_ID set")
+        return self
 
     @model_validator(mode="after")
     def _registration_complete(self) -> "Settings":

@@ -283,3 +283,53 @@ class StaffTask(Base):
     done_note: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     done_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class SeenMessage(Base):
+    """A message a channel has already taken in (by the platform's message id): a retry is not a second turn.
+
+    Shared by every gateway replica, so a retry that reaches another replica is recognised too.
+    """
+
+    __tablename__ = "seen_messages"
+
+    channel: Mapped[str] = mapped_column(String(32), primary_key=True)
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+
+
+class OfferedChoices(Base):
+    """The choices last offered as numbered lines on a channel without buttons (WeChat): "1" means the first."""
+
+    __tablename__ = "offered_choices"
+
+    conversation_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    payloads: Mapped[list[Any]] = mapped_column(default=list)
+    offered_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ChannelCredential(Base):
+    """A short-lived credential a channel fetches from its platform (WeChat's access token), one for all replicas."""
+
+    __tablename__ = "channel_credentials"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value_encrypted: Mapped[str] = mapped_column(Text)
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class DeliveryCursor(Base):
+    """How far a push channel has delivered a conversation's outbox, and which replica holds it for now.
+
+    Kept in the database, so a message pushed while every gateway was down is delivered when one is back,
+    and a lease, so two replicas never send the same conversation's messages at once.
+    """
+
+    __tablename__ = "delivery_cursors"
+
+    conversation_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    delivered_id: Mapped[int] = mapped_column(Integer, default=0)
+    lease_owner: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    lease_until: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    not_before: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

@@ -29,6 +29,8 @@ from bot.settings import Settings, get_settings
 from bot.understanding.rewrite import warm_up
 from channels.telegram import webhook as telegram
 from channels.webchat import chat_api, routes as webchat
+from channels.wechat import routes as wechat
+from channels.wechat.messages import MAX_BODY_BYTES as WECHAT_MAX_BODY_BYTES
 from kiosk import routes as kiosk
 from kiosk.handwriting import api as handwriting
 from kiosk.handwriting.service import HandwritingService
@@ -95,6 +97,13 @@ def create_app(settings: Settings | None = None, rasa_transport: httpx.AsyncBase
             app.state.telegram = TelegramChannel(settings, app.state.conversations,
                                                  speech=lambda: getattr(app.state, "speech", None))
             await app.state.telegram.start()
+        app.state.wechat = None
+        if settings.wechat_token:
+            from channels.wechat.channel import WeChatChannel
+
+            app.state.wechat = WeChatChannel(settings, app.state.conversations,
+                                             speech=lambda: getattr(app.state, "speech", None))
+            await app.state.wechat.start()
         app.state.phone = None
         if settings.sip_listen:
             from channels.phone.channel import PhoneChannel
@@ -107,6 +116,8 @@ def create_app(settings: Settings | None = None, rasa_transport: httpx.AsyncBase
             await app.state.phone.stop()
         if app.state.telegram is not None:
             await app.state.telegram.stop()
+        if app.state.wechat is not None:
+            await app.state.wechat.stop()
         jobs.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await jobs
@@ -123,15 +134,15 @@ def create_app(settings: Settings | None = None, rasa_transport: httpx.AsyncBase
     app.state.conversations = ConversationService(app.state.rasa, app.state.limiter)
     app.state.speech = speech_service(settings)
     app.state.handwriting = HandwritingService()
-    app.add_middleware(BodySizeLimit, large_paths={"/api/speech": 10_000_000})
+    app.add_middleware(BodySizeLimit, large_paths={"/api/speech": 10_000_000, "/wechat": WECHAT_MAX_BODY_BYTES})
     app.add_middleware(SecurityHeaders)
     if settings.cors_origins:
         # Government sites on another origin embed the widget; only they may call the chat and speech APIs.
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
                            allow_headers=["Content-Type"], max_age=3600)
     install_error_handlers(app)
-    for module in (health, chat_api, understand, services, applications, staff, staff_work, speech, telegram, webchat,
-                   kiosk, handwriting):
+    for module in (health, chat_api, understand, services, applications, staff, staff_work, speech, telegram,
+                   wechat, webchat, kiosk, handwriting):
         app.include_router(module.router)
     app.mount("/staff/assets", StaticFiles(directory=STATIC_DIR / "staff"), name="staff-assets")
 
