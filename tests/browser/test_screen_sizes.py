@@ -333,6 +333,10 @@ def test_a_name_written_on_the_pad_by_finger_pen_and_mouse_answers_the_question(
             offered = page.locator(".candidates:not([aria-busy]) [data-candidate]")
             offered.first.wait_for(timeout=15_000)   # the recogniser has answered the last lift
             assert 1 <= offered.count() <= 10 and character in offered.all_inner_texts(), offered.all_inner_texts()
+            if pointer == "pen":   # the second character, with the first in the box: a picture for docs/kiosk/
+                set_size(page, 1024, 768, "larger")
+                page.screenshot(path=str(SHOTS / "10-handwriting.png"))
+                set_size(page, 1024, 768, "standard")
             page.locator(f"[data-candidate='{character}']").tap()
             assert page.locator("[data-candidate]").count() == 0, "a pick clears the pad for the next character"
         assert words.input_value() == "张建国"
