@@ -1,10 +1,10 @@
-"""Every kiosk screen on every kiosk screen, at both text sizes, and the chat page on the narrowest phone.
+"""Every kiosk screen type at every kiosk screen size and both text sizes, and the chat page on a narrow phone.
 
 One stack and one Chromium page walk through the kiosk's screen types once (home, a service, a booking choice,
 a question in words, a question in numbers, the slip, waiting for a person, the rating, the status check); on
 each, the page is resized through every kiosk screen size, at standard and larger text, and measured: nothing
 scrolls, every control shown lies wholly on screen, and what a resident needs to answer, to confirm, to go back
-and to find a person is among them. Screenshots of 1024×768 with larger text go to docs/kiosk/.
+and to find a person is among them. Screenshots of 1024×768 with larger text go to docs/kiosk/1024x768-larger/.
 The handwriting test writes a name on the pad with pointer events, using the stroke medians of Make Me a Hanzi
 (npm hanzi-writer-data, installed for the recogniser under kiosk/handwriting/data).
 """
@@ -40,19 +40,23 @@ FITS = r"""
 (needed) => {
   const problems = [];
   const root = document.scrollingElement;
-  if (root.scrollHeight > innerHeight + 0.5) problems.push(`the page scrolls down by ${root.scrollHeight - innerHeight}px`);
-  if (root.scrollWidth > innerWidth + 0.5) problems.push(`the page scrolls sideways by ${root.scrollWidth - innerWidth}px`);
+  const down = root.scrollHeight - innerHeight, across = root.scrollWidth - innerWidth;
+  if (down > 0.5) problems.push(`the page scrolls down by ${down}px`);
+  if (across > 0.5) problems.push(`the page scrolls sideways by ${across}px`);
   const rendered = (n) => { const r = n.getBoundingClientRect(); const s = getComputedStyle(n);
     return r.width > 0 && r.height > 0 && s.visibility !== "hidden" && !n.closest("[hidden]"); };
   for (const n of document.querySelectorAll("body *")) {
     const s = getComputedStyle(n);
     if (rendered(n) && /(auto|scroll)/.test(s.overflowX + s.overflowY)
-        && (n.scrollHeight > n.clientHeight + 1 || n.scrollWidth > n.clientWidth + 1)) problems.push(`${n.tagName}.${n.className} scrolls`);
+        && (n.scrollHeight > n.clientHeight + 1 || n.scrollWidth > n.clientWidth + 1)) {
+      problems.push(`${n.tagName}.${n.className} scrolls`);
+    }
   }
   const name = (n) => (n.getAttribute("aria-label") || n.textContent || n.id || n.tagName).trim().slice(0, 16);
   const shown = (n) => {
     const r = n.getBoundingClientRect();
-    if (!(r.left >= -0.5 && r.top >= -0.5 && r.right <= innerWidth + 0.5 && r.bottom <= innerHeight + 0.5)) return false;
+    const inside = r.left >= -0.5 && r.top >= -0.5 && r.right <= innerWidth + 0.5 && r.bottom <= innerHeight + 0.5;
+    if (!inside) return false;
     const hit = document.elementFromPoint((r.left + r.right) / 2, (r.top + r.bottom) / 2);
     return !!hit && (hit === n || n.contains(hit));
   };
@@ -74,8 +78,9 @@ FITS = r"""
   // Targets at least 72 px, 12 px apart; text at least 24 px; the pad at least 300 px square.
   onScreen.forEach((c, i) => {
     const r = c.getBoundingClientRect();
-    if (Math.min(r.width, r.height) < 71.5) problems.push(`target ${r.width.toFixed(0)}×${r.height.toFixed(0)}: ${name(c)}`);
-    if (c.matches("canvas[data-input=handwriting]") && Math.min(r.width, r.height) < 299.5) problems.push(`pad ${r.width}px`);
+    const least = Math.min(r.width, r.height);
+    if (least < 71.5) problems.push(`target ${r.width.toFixed(0)}×${r.height.toFixed(0)}: ${name(c)}`);
+    if (c.matches("canvas[data-input=handwriting]") && least < 299.5) problems.push(`pad ${r.width}×${r.height}px`);
     for (const d of onScreen.slice(i + 1)) {
       const q = d.getBoundingClientRect();
       const gap = Math.max(q.left - r.right, r.left - q.right, q.top - r.bottom, r.top - q.bottom);
@@ -238,7 +243,9 @@ SIDEWAYS = r"""
   if (root.scrollWidth > innerWidth) out.push(`the page is ${root.scrollWidth}px wide`);
   for (const n of document.querySelectorAll("button, input, .msg")) {
     const r = n.getBoundingClientRect();
-    if (r.width && (r.left < -0.5 || r.right > innerWidth + 0.5)) out.push(`${n.tagName} ${n.textContent.slice(0, 12)}: ${r.left.toFixed(0)}–${r.right.toFixed(0)}`);
+    if (r.width && (r.left < -0.5 || r.right > innerWidth + 0.5)) {
+      out.push(`${n.tagName} ${n.textContent.slice(0, 12)}: ${r.left.toFixed(0)}–${r.right.toFixed(0)}`);
+    }
   }
   return out;
 }
