@@ -110,17 +110,6 @@ def release(conversation_id: str, owner: str) -> None:
         ).values(lease_owner=None, lease_until=None))
 
 
-def start_at_newest(prefix: str) -> None:
-    """Marks everything pushed so far to a channel's conversations as delivered (a channel switched on late)."""
-    with unit_of_work() as session:
-        newest = dict(session.execute(
-            select(OutboxMessage.conversation_id, func.max(OutboxMessage.id))
-            .where(OutboxMessage.conversation_id.startswith(prefix)).group_by(OutboxMessage.conversation_id)).all())
-        known = set(session.scalars(select(DeliveryCursor.conversation_id)
-                                    .where(DeliveryCursor.conversation_id.in_(list(newest)))))
-        session.add_all(DeliveryCursor(conversation_id=c, delivered_id=i) for c, i in newest.items() if c not in known)
-
-
 Sender = Callable[[str, PushedMessage], Awaitable[None]]
 
 
@@ -165,14 +154,14 @@ class PushDelivery:
             try:
                 await self.send(conversation_id, message)
                 sent += 1
-            except Deferred as deferred:
-                failures = await run_in_threadpool(_failures, conversation_id)
-                wait = min(MAX_BACKOFF_SECONDS, max(deferred.wait, 2 ** min(failures, 8)))
-                log.warning("pushed message %s to %s deferred %.0f s: %s", message.id, conversation_id, wait, deferred)
-                await run_in_threadpool(defer, conversation_id, self.owner, wait)
-                return sent
             except Undeliverable as refused:
                 log.error("pushed message %s to %s can never be delivered: %s", message.id, conversation_id, refused)
+            except Exception as err:  # noqa: BLE001 - Deferred, or anything unforeseen: try again after a wait
+                failures = await run_in_threadpool(_failures, conversation_id)
+                wait = min(MAX_BACKOFF_SECONDS, max(getattr(err, "wait", 0), 2 ** min(failures, 8)))
+                log.warning("pushed message %s to %s deferred %.0f s: %r", message.id, conversation_id, wait, err)
+                await run_in_threadpool(defer, conversation_id, self.owner, wait)
+                return sent
             await run_in_threadpool(mark_delivered, conversation_id, self.owner, message.id)
         return sent
 

@@ -24,7 +24,7 @@ from bot.conversation import ConversationService
 from bot.errors import ConfigurationError
 from bot.settings import Settings
 from channels.telegram.handlers import TelegramHandlers
-from channels.telegram.outbox import PushDelivery
+from channels.telegram.outbox import TelegramPushes
 from channels.telegram.sending import backoff
 
 log = logging.getLogger(__name__)
@@ -72,7 +72,7 @@ class TelegramChannel:
         self.settings = settings
         self.handlers = TelegramHandlers(conversations, speech)
         self.application = build_application(settings, self.handlers)
-        self.delivery = PushDelivery(self.application.bot, self.handlers)
+        self.delivery = TelegramPushes(self.application.bot, self.handlers).delivery()
         self._runner: asyncio.Task[None] | None = None
 
     @property
@@ -82,7 +82,6 @@ class TelegramChannel:
 
     async def start(self) -> None:
         """Starts connecting in the background, so a Telegram outage never keeps the gateway from serving."""
-        await self.delivery.prepare()
         self._runner = asyncio.create_task(self._connect_then_deliver())
 
     async def _connect_then_deliver(self) -> None:

@@ -6,13 +6,14 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from starlette.concurrency import run_in_threadpool
 from telegram import Update
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
 from bot import texts
 from bot.conversation import ConversationService, IncomingMessage, OutgoingMessage
 from bot.ratelimit import RateLimited
-from channels.telegram.dedupe import SeenUpdates
+from bot.services import channel_state
 from channels.telegram.render import CallbackKeys, keyboard, split_text
 from channels.telegram.sending import send_reliably
 from channels.telegram.voice import OGG_CONTENT_TYPE, ogg_opus_from_wav
@@ -36,13 +37,12 @@ class TelegramHandlers:
         self.conversations = conversations
         self.speech = speech
         self.keys = CallbackKeys()
-        self.seen = SeenUpdates()
         # Kept in memory: no table holds per-person channel preferences, so a restart switches voice off.
         self.voice_answers: dict[int, bool] = {}
 
     async def drop_duplicates(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
         """Stops an update Telegram delivered before (a webhook retry, an overlapping poll)."""
-        if not self.seen.first_time(update.update_id):
+        if not await run_in_threadpool(channel_state.first_time, CHANNEL, str(update.update_id)):
             raise ApplicationHandlerStop
 
     async def start(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

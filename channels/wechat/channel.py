@@ -202,6 +202,8 @@ class WeChatChannel:
         text = texts.text("utter_wechat_from_staff", text=message.text) if message.sender == "staff" else message.text
         buttons = tuple(Button(b.get("title", ""), b.get("payload", "")) for b in message.buttons)
         rendered, choices = messages.render((OutgoingMessage(text, buttons),))
+        # The choices are remembered first: once WeChat has the message, nothing may fail and send it again.
+        await run_in_threadpool(channel_state.offer, conversation, choices)
         try:
             await self.api.send_text(openid, rendered)
         except WeChatApiError as err:
@@ -211,8 +213,6 @@ class WeChatChannel:
                 raise Deferred(1, str(err)) from err
             else:
                 raise Undeliverable(str(err)) from err
-        else:
-            await run_in_threadpool(channel_state.offer, conversation, choices)
 
     async def _send_template(self, openid: str, text: str) -> None:
         assert self.api is not None and self.template_id is not None

@@ -67,3 +67,10 @@ def test_server_errors_delay_a_pushed_message_until_telegram_takes_it(gateway, b
         time.sleep(0.3)
     assert bot_api.sent_texts(USER) == [texts.text("utter_telegram_from_staff", text="我们已经收到您的投诉。")]
     assert len(bot_api.called("sendMessage")) == 3
+
+
+def test_a_message_pushed_while_no_gateway_ran_is_delivered_when_one_is_back(gateway, bot_api):
+    conversations.push(PERSON, "staff", "您好，您上午问的事情已经查到了。")
+    with gateway():
+        texts_sent = bot_api.wait_for(lambda: bot_api.sent_texts(USER))
+    assert texts_sent == [texts.text("utter_telegram_from_staff", text="您好，您上午问的事情已经查到了。")]

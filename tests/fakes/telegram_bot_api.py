@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import json
 import socket
 import threading
@@ -57,7 +58,8 @@ class FakeBotApi:
         self.failures: list[Failure] = []
         self.files: dict[str, bytes] = {}
         self._updates: list[dict[str, Any]] = []
-        self._next_update_id = 1000
+        # Update ids are remembered in the database for days: each double starts where no other test's ids are.
+        self._next_update_id = random.randrange(10**6, 10**12)
         self._next_message_id = 1
         self._lock = threading.Lock()
         self._server: uvicorn.Server | None = None

@@ -43,6 +43,10 @@ def upgrade() -> None:
         sa.Column('failures', sa.Integer(), nullable=False, server_default='0'),
         sa.Column('not_before', sa.DateTime(timezone=True), nullable=True),
     )
+    # Before this, delivery cursors lived in memory and began at the newest message on every start: what was
+    # pushed before the upgrade counts as delivered, so nobody gets old messages again.
+    op.execute("INSERT INTO delivery_cursors (conversation_id, delivered_id, failures) "
+               "SELECT conversation_id, MAX(id), 0 FROM outbox_messages GROUP BY conversation_id")
 
 
 def downgrade() -> None:
