@@ -193,7 +193,9 @@
 
   // Reading aloud and push-to-talk are shown only when the project's TTS and ASR answer, each on its own.
   async function probeSpeech() {
-    const ok = async (url, init) => { try { return (await fetch(url, init)).ok; } catch (err) { return false; } };
+    // A 429 says the service is there and busy for a moment: it stays offered.
+    const ok = async (url, init) => { try { const r = await fetch(url, init); return r.ok || r.status === 429; }
+      catch (err) { return false; } };
     [state.voice, state.listen] = await Promise.all([
       ok("/api/speech/synthesize", { method: "POST", headers: { "Content-Type": "application/json" },
         body: JSON.stringify({ text: "您好", rate: "slow" }) }),
@@ -392,7 +394,7 @@
     try {
       const r = await fetch("/api/handwriting/recognize", { method: "POST", headers: { "Content-Type": "application/json" },
         body: JSON.stringify({ width: 300, height: 300, strokes: [[[150, 150], [151, 151]]] }) });
-      state.handwriting = r.ok;
+      state.handwriting = r.ok || r.status === 429;   // a 429 is a recogniser that is there, busy for a moment
     } catch (err) { state.handwriting = false; }
   }
 
