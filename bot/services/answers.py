@@ -8,11 +8,13 @@ as buttons, whose payloads carry the service so a tap never loses the context.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 
 from bot import texts
 from bot.knowledge.catalogue import Catalogue
 from bot.knowledge.schema import Centre, Service
+from bot.understanding.normalise import normalise
 
 QUESTION_INTENTS = (
     "ask_how_to_apply",
@@ -163,3 +165,21 @@ def which_service(candidates: list[str], catalogue: Catalogue, intent: str) -> R
         [{"title": catalogue.services[c].short_name, "payload": payload(intent, service=c)}
          for c in popular if c in catalogue.services],
     )
+
+
+_faq_index: dict[str, object] = {}
+
+
+def _faq_key(text: str) -> str:
+    # As written, give or take punctuation, spaces, width and script: an FAQ answers its own question, not a guess.
+    return re.sub(r"[\s\W_]+", "", normalise(text))
+
+
+def faq_answer(catalogue: Catalogue, text: str) -> tuple[str, Reply] | None:
+    """The service and FAQ answer whose question is this message, if a supervisor added one (or the catalogue has it)."""
+    if _faq_index.get("catalogue") is not catalogue:
+        index = {_faq_key(item.question): (service.id, f"{service.short_name}：{item.answer}")
+                 for service in catalogue.services.values() for item in service.faq}
+        _faq_index.update(catalogue=catalogue, index=index)
+    found = _faq_index["index"].get(_faq_key(text))  # type: ignore[attr-defined]
+    return (found[0], Reply(found[1])) if found else None

@@ -14,6 +14,7 @@ from bot.settings import Settings
 from channels.phone.call import PhoneCall
 from channels.phone.flow import CallFlow, CallOutcome
 from channels.phone.prompts import PhonePrompts
+from speech.endpointing import EndpointConfig
 from speech.pipeline import PipelineEvent
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,7 @@ class PhoneChannel:
         if self.prompts is None:
             raise RuntimeError("the phone channel has not been started")
         return CallFlow(call, self.conversations, self.prompts, staff_uri=self.settings.phone_staff_uri,
+                        endpoint=EndpointConfig(detector=self.settings.phone_vad),
                         on_event=_log_event(call.call_id))
 
     async def answer(self, call: PhoneCall) -> None:

@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import ipaddress
 import logging
-import os
 import random
 import socket
-import struct
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
 
 from channels.phone.call import FRAME_MS, AudioFrame, CallEvent, HungUp, KeyPress
-from channels.phone.errors import RtpPortsExhausted
+from channels.phone.media_clock import MediaClock
+from channels.phone.rtp_packet import (
+    RtpPacket,
+    build_rtp,
+    parse_rtp,
+    telephone_event_key,
+)
 from speech.audio import alaw_to_pcm16, pcm16_to_alaw, pcm16_to_ulaw, ulaw_to_pcm16
 
 log = logging.getLogger(__name__)
@@ -23,10 +27,6 @@ log = logging.getLogger(__name__)
 SAMPLE_RATE = 8000
 SAMPLES_PER_FRAME = SAMPLE_RATE * FRAME_MS // 1000
 FRAME_BYTES = SAMPLES_PER_FRAME * 2
-_HEADER = struct.Struct("!BBHII")
-_VERSION = 2
-# RFC 4733 §3.2: events 0-9, 10 '*', 11 '#', 12-15 'A'-'D' (A-D are not on a phone keypad, but arrive).
-_EVENT_KEYS = "0123456789*#ABCD"
 # Caller audio kept while the call flow is busy elsewhere (recognising, waiting on the engine):
 # beyond this the oldest frames go, so a stuck consumer cannot grow memory without bound.
 MAX_QUEUED_FRAMES = 10 * 1000 // FRAME_MS
@@ -37,8 +37,6 @@ _SILENT_AFTER_S = 0.1
 # A packet this late is counted as late: beyond what a far end's smallest jitter buffer (60 ms) absorbs
 # together with the network's own jitter.
 LATE_S = 2 * FRAME_MS / 1000
-# Falling further behind than this (an overloaded machine) restarts the clock instead of bursting.
-_MAX_LAG_S = 0.2
 
 CODECS: dict[str, tuple[Callable[[bytes], bytes], Callable[[bytes], bytes]]] = {
     "PCMA": (pcm16_to_alaw, alaw_to_pcm16),
@@ -46,49 +44,12 @@ CODECS: dict[str, tuple[Callable[[bytes], bytes], Callable[[bytes], bytes]]] = {
 }
 
 
-@dataclass(frozen=True)
-class RtpPacket:
-    """The fields of one RTP packet that the call uses."""
-
-    payload_type: int
-    marker: bool
-    sequence: int
-    timestamp: int
-    ssrc: int
-    payload: bytes
-
-
-def parse_rtp(data: bytes) -> RtpPacket | None:
-    """The packet's fields, or None for anything that is not RTP version 2 (RTCP, STUN, garbage)."""
-    if len(data) < _HEADER.size:
-        return None
-    first, second, sequence, timestamp, ssrc = _HEADER.unpack_from(data)
-    if first >> 6 != _VERSION or 72 <= (second & 0x7F) <= 76:  # 72-76: RTCP sharing the port
-        return None
-    offset = _HEADER.size + 4 * (first & 0x0F)
-    if first & 0x10:  # header extension: 16-bit profile, 16-bit length in words
-        if len(data) < offset + 4:
-            return None
-        offset += 4 + 4 * struct.unpack_from("!H", data, offset + 2)[0]
-    end = len(data)
-    if first & 0x20:  # padding: the last byte counts the padding bytes
-        end -= data[-1]
-    if offset > end:
-        return None
-    return RtpPacket(second & 0x7F, bool(second & 0x80), sequence, timestamp, ssrc, data[offset:end])
-
-
-def build_rtp(payload_type: int, sequence: int, timestamp: int, ssrc: int, payload: bytes, marker: bool = False) -> bytes:
-    """One RTP packet without CSRCs or extensions."""
-    return _HEADER.pack(_VERSION << 6, (0x80 if marker else 0) | payload_type,
-                        sequence & 0xFFFF, timestamp & 0xFFFFFFFF, ssrc) + payload
-
-
-def telephone_event_key(payload: bytes) -> str | None:
-    """The key of an RFC 4733 telephone-event payload, or None for other events or a short payload."""
-    if len(payload) < 4 or payload[0] >= len(_EVENT_KEYS):
-        return None
-    return _EVENT_KEYS[payload[0]]
+def _normal(host: str) -> str:
+    """An address in the form the socket reports senders in (IPv4 as is, IPv6 compressed)."""
+    try:
+        return str(ipaddress.ip_address(host))
+    except ValueError:
+        return host
 
 
 class CallEvents:
@@ -185,74 +146,6 @@ def _resolve(future: asyncio.Future[bool], value: bool) -> None:
         pass  # the loop is closed: nobody waits any more
 
 
-def _raise_priority() -> None:
-    """Asks the kernel to run this thread before ordinary work (as audio servers do); fine when refused."""
-    try:
-        os.sched_setscheduler(0, os.SCHED_RR, os.sched_param(1))
-        log.debug("media clock runs with real-time priority")
-    except (AttributeError, OSError):
-        # Without CAP_SYS_NICE (an unprivileged service): ordinary scheduling, still its own thread.
-        pass
-
-
-class MediaClock:
-    """One thread that sends every call's next 20 ms packet on time, whatever the event loop is busy with.
-
-    Recognition, synthesis and database calls share the gateway's event loop; a pacing task there
-    would send late whenever one of them holds the loop for a moment, and the caller would hear gaps.
-    """
-
-    def __init__(self) -> None:
-        self._streams: set[RtpStream] = set()
-        self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
-        self._stop = threading.Event()
-        self.restarts = 0
-
-    def add(self, stream: RtpStream) -> None:
-        """Starts sending for a stream (and the thread, if this is the first)."""
-        with self._lock:
-            self._streams.add(stream)
-            if self._thread is None:
-                self._stop.clear()
-                self._thread = threading.Thread(target=self._run, name="rtp-media-clock", daemon=True)
-                self._thread.start()
-
-    def remove(self, stream: RtpStream) -> None:
-        """Stops sending for a stream; the thread ends with the last one."""
-        with self._lock:
-            self._streams.discard(stream)
-            thread = self._thread if not self._streams else None
-            if thread is not None:
-                self._thread = None
-                self._stop.set()
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout=1)
-
-    @property
-    def running(self) -> bool:
-        """True while the clock thread is alive."""
-        return self._thread is not None and self._thread.is_alive()
-
-    def _run(self) -> None:
-        _raise_priority()
-        step = FRAME_MS / 1000
-        next_at = time.monotonic()
-        while not self._stop.is_set():
-            lateness = time.monotonic() - next_at
-            with self._lock:
-                streams = list(self._streams)
-            for stream in streams:
-                stream._tick(lateness)
-            next_at += step
-            delay = next_at - time.monotonic()
-            if delay < -_MAX_LAG_S:
-                # Far behind (the machine was overloaded): start again from now rather than burst.
-                self.restarts += 1
-                next_at = time.monotonic()
-            elif delay > 0:
-                self._stop.wait(delay)
-
 
 class _RtpProtocol(asyncio.DatagramProtocol):
     def __init__(self) -> None:
@@ -276,7 +169,7 @@ class RtpStream:
 
     def __init__(self, transport: asyncio.DatagramTransport, sock: socket.socket, local_port: int, *, codec: str,
                  payload_type: int, dtmf_payload_type: int | None, remote: tuple[str, int], events: CallEvents,
-                 clock: MediaClock) -> None:
+                 clock: MediaClock, peer: str | None = None) -> None:
         self._transport = transport
         self._sock = sock
         self._clock = clock
@@ -286,6 +179,10 @@ class RtpStream:
         self.dtmf_payload_type = dtmf_payload_type
         self.remote = remote
         self.events = events
+        # Media is taken from the signalling peer and the address its SDP names, nobody else: a stranger
+        # sending first must not take over a call that reads personal numbers back.
+        self.media_sources = {_normal(remote[0])} | ({_normal(peer)} if peer else set())
+        self.foreign_packets = 0
         self._encode, self._decode = CODECS[codec]
         self._silence = self._encode(b"\0" * FRAME_BYTES)
         self._ssrc = random.getrandbits(32)
@@ -316,6 +213,7 @@ class RtpStream:
     def move_to(self, remote: tuple[str, int]) -> None:
         """Sends to a new address (a re-INVITE moved the caller's media) and takes its packets only."""
         self.remote = remote
+        self.media_sources.add(_normal(remote[0]))
         self._latched = True
 
     def _received(self, data: bytes, addr: tuple[str, int]) -> None:
@@ -324,9 +222,14 @@ class RtpStream:
             return
         if packet.payload_type not in (self.payload_type, self.dtmf_payload_type):
             return
+        if addr[0] not in self.media_sources:
+            self.foreign_packets += 1
+            if self.foreign_packets == 1:
+                log.warning("RTP from %s ignored: neither the caller's signalling nor its SDP address", addr[0])
+            return
         if not self._latched:
-            # Symmetric RTP (RFC 4961): behind NAT the caller's packets come from another address than
-            # the SDP names, and only the address they come from reaches back.
+            # Symmetric RTP (RFC 4961): behind NAT the caller's packets come from another port (or the
+            # signalling address rather than the SDP's), and only the address they come from reaches back.
             self._latched = True
             if addr != self.remote:
                 log.info("RTP from %s:%d, not the offered %s:%d: sending there", *addr, *self.remote)
@@ -443,52 +346,3 @@ class RtpStream:
         self._transport.close()
         await asyncio.sleep(0)  # the socket itself closes on the loop's next turn
 
-
-class RtpPortRange:
-    """The UDP ports RTP may use (the range a deployer opens in the firewall); even ports, one per call."""
-
-    def __init__(self, low: int, high: int) -> None:
-        if not 1024 <= low <= high <= 65535:
-            raise ValueError(f"RTP port range {low}-{high} must lie within 1024-65535")
-        self.low, self.high = low, high
-        self._in_use: set[int] = set()
-        self._next = low + (low % 2)
-
-    def __len__(self) -> int:
-        return len(range(self.low + self.low % 2, self.high + 1, 2))
-
-    @property
-    def in_use(self) -> frozenset[int]:
-        """Ports held by open streams."""
-        return frozenset(self._in_use)
-
-    async def open(self, host: str, **stream_options) -> RtpStream:
-        """An RtpStream on the next free even port (RTCP's odd neighbour stays free); RtpPortsExhausted if none."""
-        loop = asyncio.get_running_loop()
-        candidates = list(range(self.low + self.low % 2, self.high + 1, 2))
-        start = candidates.index(self._next) if self._next in candidates else 0
-        for port in candidates[start:] + candidates[:start]:
-            if port in self._in_use:
-                continue
-            family = socket.AF_INET6 if ":" in host else socket.AF_INET
-            # Our own socket, so that the media clock thread can send on it directly.
-            sock = socket.socket(family, socket.SOCK_DGRAM)
-            try:
-                sock.bind((host, port))
-            except OSError:
-                sock.close()
-                continue  # another program holds it
-            sock.setblocking(False)
-            transport, protocol = await loop.create_datagram_endpoint(_RtpProtocol, sock=sock)
-            stream = RtpStream(transport, sock, port, **stream_options)
-            protocol.stream = stream
-            self._in_use.add(port)
-            self._next = port + 2 if port + 2 <= self.high else self.low + self.low % 2
-            return stream
-        raise RtpPortsExhausted(
-            f"all {len(candidates)} RTP ports of {self.low}-{self.high} are in use; widen SIP_RTP_PORTS"
-        )
-
-    def release(self, stream: RtpStream) -> None:
-        """Gives the stream's port back (after its close())."""
-        self._in_use.discard(stream.local_port)

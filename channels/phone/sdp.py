@@ -8,6 +8,7 @@ from aiosipua import SdpMessage, negotiate_sdp, parse_sdp
 
 from channels.phone.call import FRAME_MS
 from channels.phone.errors import NoUsableCodec, SdpInvalid
+from channels.phone.peers import is_numeric_address
 
 PCMU = 0
 PCMA = 8
@@ -30,7 +31,7 @@ class MediaPlan:
 
 
 def parse_offer(body: str) -> SdpMessage:
-    """The SDP offer of an INVITE; SdpInvalid when it has no audio line or cannot be read."""
+    """The SDP offer of an INVITE; SdpInvalid when it has no audio line, names a host or cannot be read."""
     try:
         offer = parse_sdp(body)
     except (ValueError, TypeError, IndexError) as err:
@@ -38,6 +39,9 @@ def parse_offer(body: str) -> SdpMessage:
     address = offer.rtp_address
     if address is None or not address[1] or not 0 < address[1] < 65536:
         raise SdpInvalid("the SDP offer has no audio stream with a connection address and port")
+    if not is_numeric_address(address[0]):
+        # A name would be looked up by the media clock on every packet, on the thread all calls share.
+        raise SdpInvalid(f"the SDP connection address {address[0][:64]!r} is a host name; only IP addresses are taken")
     return offer
 
 

@@ -11,31 +11,32 @@ import asyncio
 import contextlib
 import logging
 import socket
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from aiosipua import (
     IncomingCall,
     Registration,
-    RegistrationState,
-    SipDigestAuth,
     SipRequest,
     SipResponse,
     SipUAC,
     SipUAS,
-    UdpSipTransport,
-    parse_uri,
 )
 from aiosipua.dialog import DialogState
-from aiosipua.transport import _UdpProtocol
 
 from bot.privacy import mask_phone
-from channels.phone.call import CallEvent, HungUp, KeyPress, PhoneCall
+from channels.phone import aiosipua_adapter as sipua
+from channels.phone.aiosipua_adapter import SipUdpTransport
+from channels.phone.call import HungUp, KeyPress, PhoneCall
 from channels.phone.errors import PhoneError, RegistrationFailed, SipStartFailed
-from channels.phone.rtp import CallEvents, MediaClock, RtpPortRange, RtpStream
-from channels.phone.sdp import MediaPlan, answer_offer, parse_offer
+from channels.phone.media_clock import MediaClock
+from channels.phone.peers import PeerAllowList
+from channels.phone.rtp import CallEvents, RtpStream
+from channels.phone.rtp_ports import RtpPortRange
+from channels.phone.sdp import answer_offer, parse_offer
+from channels.phone.sip_call import SipPhoneCall
+from channels.phone.sip_registration import TrunkRegistration
 
 if TYPE_CHECKING:
     from bot.settings import Settings
@@ -71,22 +72,6 @@ def sip_uri_for(target: str, domain: str) -> str:
     return f"sip:{target}@{domain}"
 
 
-class _SipUdpProtocol(_UdpProtocol):
-    # aiosipua asserts an isinstance that Python 3.11's selector transport fails (fixed in 3.12);
-    # the transport is set by start() below either way.
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self._owner._udp_transport = transport
-
-
-class _SipUdpTransport(UdpSipTransport):
-    """aiosipua's UDP transport with a protocol that starts on Python 3.11."""
-
-    async def start(self) -> None:
-        loop = asyncio.get_running_loop()
-        self._udp_transport, _ = await loop.create_datagram_endpoint(
-            lambda: _SipUdpProtocol(self), local_addr=self.local_addr)
-
-
 @dataclass(frozen=True)
 class EndpointOptions:
     """Deployment options of the endpoint (from the settings)."""
@@ -96,6 +81,9 @@ class EndpointOptions:
     username: str | None = None
     password: str | None = None
     register_expires: int = 300
+    # Addresses or networks (besides the registrar) whose INVITEs are taken; None: the local networks
+    # when no registrar is configured, the registrar alone when one is.
+    allowed_peers: tuple[str, ...] | None = None
     rtp_ports: tuple[int, int] = (10000, 10999)
     max_calls: int = 20
     # Seconds of ringing before we answer (0: at once); a caller's CANCEL in that time ends the attempt.
@@ -115,55 +103,6 @@ class _Pending:
     destination: tuple[str, int]
 
 
-class SipPhoneCall(PhoneCall):
-    """One answered SIP call: its dialog, its RTP stream and the caller's events."""
-
-    def __init__(self, endpoint: SipEndpoint, incoming: IncomingCall, stream: RtpStream, plan: MediaPlan) -> None:
-        # Our own id, not the SIP Call-ID: that one is chosen by the caller and could name another call.
-        self.call_id = uuid.uuid4().hex[:16]
-        self.sip_call_id = incoming.call_id
-        self.caller = parse_uri(incoming.caller).user or "" if incoming.caller else ""
-        self.codec = plan.codec
-        self.incoming = incoming
-        self.stream = stream
-        self._endpoint = endpoint
-        self._ended = asyncio.Event()
-        self.ended_by: str | None = None
-        self.transfers: list[str] = []
-        self.transfer_outcome: asyncio.Future[int] | None = None
-
-    def events(self) -> AsyncIterator[CallEvent]:
-        """The caller's audio frames and key presses in order, ending with HungUp."""
-        return self.stream.events.__aiter__()
-
-    async def play(self, pcm16: bytes) -> bool:
-        """Sends 8 kHz PCM16 to the caller at real-time pace; False when stopped or hung up."""
-        if not self.active:
-            return False
-        return await self.stream.play(pcm16)
-
-    def stop_playing(self) -> None:
-        """Stops the audio being played at once (the caller barged in)."""
-        self.stream.stop_playing()
-
-    async def transfer(self, target: str) -> bool:
-        """Puts the caller through to `target` by SIP REFER; True when done (our side of the call then ends)."""
-        return await self._endpoint._transfer(self, target)
-
-    async def hang_up(self) -> None:
-        """Ends the call from our side (BYE); safe to call more than once."""
-        await self._endpoint._hang_up(self)
-
-    @property
-    def active(self) -> bool:
-        """True until either side has hung up."""
-        return not self._ended.is_set()
-
-    async def wait_ended(self) -> None:
-        """Returns once the call is over."""
-        await self._ended.wait()
-
-
 class SipEndpoint:
     """Listens for SIP on host:port, answers calls with PCMA/PCMU and RFC 4733 keys, runs `on_call` for each."""
 
@@ -175,15 +114,18 @@ class SipEndpoint:
         self.rtp_ports = RtpPortRange(*self.options.rtp_ports)
         self.media_clock = MediaClock()
         self.calls: dict[str, SipPhoneCall] = {}  # by SIP Call-ID
-        self.registration: Registration | None = None
+        self.trunk: TrunkRegistration | None = None
+        if self.options.registrar:
+            self.trunk = TrunkRegistration(
+                self.options.registrar, username=self.options.username, password=self.options.password,
+                expires=self.options.register_expires, user_agent=USER_AGENT)
+        self.peers = PeerAllowList.build(self.options.allowed_peers, None)
         self._tasks: set[asyncio.Task[None]] = set()
         self._pending: dict[tuple[str, int], _Pending] = {}
         self._ringing: dict[str, asyncio.Task[None]] = {}
-        self._transport: _SipUdpTransport | None = None
+        self._transport: SipUdpTransport | None = None
         self._uas: SipUAS | None = None
         self._uac: SipUAC | None = None
-        self._registered = asyncio.Event()
-        self._registrar_ip: str | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings, on_call: CallHandler) -> SipEndpoint:
@@ -198,23 +140,25 @@ class SipEndpoint:
             password=settings.sip_password.get_secret_value() if settings.sip_password else None,
             rtp_ports=settings.sip_rtp_port_range,
             max_calls=settings.sip_max_calls,
+            allowed_peers=settings.sip_allowed_peer_list,
         ))
 
     # ---- life cycle ----
 
     async def start(self) -> None:
         """Opens the SIP port and, with a registrar configured, registers; SipStartFailed when impossible."""
-        transport = _SipUdpTransport(local_addr=(self.host, self.port))
+        registrar_ip = await self.trunk.resolve() if self.trunk else None
+        self.peers = PeerAllowList.build(self.options.allowed_peers, registrar_ip)
+        transport = SipUdpTransport(local_addr=(self.host, self.port))
         try:
             await transport.start()
         except OSError as err:
             raise SipStartFailed(f"cannot listen for SIP on {self.host}:{self.port}: {err.strerror or err}") from err
         self._transport = transport
-        self._registrar_ip = await self._resolve_registrar()
         if self.port == 0:  # an ephemeral port (tests): learn which
-            self.port = transport._udp_transport.get_extra_info("sockname")[1]
+            self.port = transport.bound_port
             transport.local_addr = (self.host, self.port)
-        self._uac = SipUAC(transport, advertised_addr=self._signalling_address(self._registrar_ip))
+        self._uac = SipUAC(transport, advertised_addr=self._signalling_address(registrar_ip))
         uas = SipUAS(transport, user_agent=USER_AGENT, uac=self._uac)
         uas.on_invite = self._on_invite
         uas.on_bye = self._on_bye
@@ -224,14 +168,14 @@ class SipEndpoint:
         uas.on_ack_timeout = self._on_ack_timeout
         uas.on_transfer_progress = self._on_transfer_progress
         # aiosipua answers INFO with 405; keypad presses sent as SIP INFO are worth taking.
-        uas._handlers["INFO"] = self._on_info
+        sipua.handle_method(uas, "INFO", self._on_info)
         self._uas = uas
         # SipUAS.start() only binds the transport (already bound) and sets the message hook: ours wraps it.
         transport.on_message = self._on_message
-        log.info("phone line listening for SIP on %s:%d (UDP), RTP ports %d-%d",
-                 self.host, self.port, *self.options.rtp_ports)
-        if self.options.registrar:
-            self._register()
+        log.info("phone line listening for SIP on %s:%d (UDP), RTP ports %d-%d, calls taken from %s",
+                 self.host, self.port, *self.options.rtp_ports, self.peers)
+        if self.trunk is not None:
+            self.trunk.register(self._uac, self._signalling_address(registrar_ip))
 
     async def stop(self) -> None:
         """Hangs up every call, unregisters, waits for the call handlers and closes every socket."""
@@ -243,12 +187,8 @@ class SipEndpoint:
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
-        if self.registration is not None and self.registration.state == RegistrationState.REGISTERED:
-            self.registration.unregister()
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(2):
-                    while self.registration.state != RegistrationState.UNREGISTERED:
-                        await asyncio.sleep(0.05)
+        if self.trunk is not None:
+            await self.trunk.unregister()
         for pending in self._pending.values():
             pending.future.cancel()
         self._pending.clear()
@@ -260,20 +200,10 @@ class SipEndpoint:
 
     # ---- registration with a trunk or PBX ----
 
-    def _registrar_host(self) -> str | None:
-        return self.options.registrar[0] if self.options.registrar else None
-
-    async def _resolve_registrar(self) -> str | None:
-        """The registrar's address, looked up once: a name resolved on every send would block the loop."""
-        if not self.options.registrar:
-            return None
-        host, port = self.options.registrar
-        try:
-            infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_DGRAM)
-        except OSError as err:
-            await self._transport.stop()
-            raise SipStartFailed(f"SIP_REGISTRAR {host} cannot be resolved: {err}") from err
-        return infos[0][4][0]
+    @property
+    def registration(self) -> Registration | None:
+        """aiosipua's registration at the trunk, None without a registrar."""
+        return self.trunk.registration if self.trunk else None
 
     def _signalling_address(self, toward: str | None) -> tuple[str, int]:
         """The address we put in Via and Contact: the public one, or ours on the route to the peer."""
@@ -283,47 +213,18 @@ class SipEndpoint:
             return self.host, self.port
         return local_ip_toward(toward or "192.0.2.1"), self.port
 
-    def _register(self) -> None:
-        registrar_host, registrar_port = self.options.registrar
-        user = self.options.username or "bianmin"
-        contact_host, contact_port = self._signalling_address(self._registrar_ip)
-        auth = SipDigestAuth(user, self.options.password) if self.options.password else None
-        self.registration = Registration(
-            self._uac, f"sip:{user}@{registrar_host}", (self._registrar_ip, registrar_port),
-            expires=self.options.register_expires, auth=auth,
-            contact_uri=f"sip:{user}@{contact_host}:{contact_port}", user_agent=USER_AGENT,
-        )
-        self.registration.on_registered = lambda reg: self._registered.set()
-        self.registration.on_failed = self._registration_failed
-        self.registration.on_expired = self._registration_expired
-        self.registration.register()
-
-    def _registration_expired(self, registration: Registration) -> None:
-        self._registered.clear()
-        log.warning("SIP registration expired without a refresh; registering again")
-        registration.register()
-
-    def _registration_failed(self, registration: Registration, status: int, reason: str) -> None:
-        self._registered.clear()
-        hint = " (check SIP_USERNAME and SIP_PASSWORD)" if status in (401, 403, 407) else ""
-        log.error("%s", RegistrationFailed(f"the registrar answered {status} {reason}{hint}"))
-
     async def wait_registered(self, timeout: float = 10.0) -> None:
         """Returns once the registrar accepted us; RegistrationFailed when it refused or kept silent."""
-        if self.registration is None:
+        if self.trunk is None:
             raise RegistrationFailed("no SIP_REGISTRAR is configured")
-        try:
-            async with asyncio.timeout(timeout):
-                while not self._registered.is_set():
-                    if self.registration.state == RegistrationState.FAILED:
-                        raise RegistrationFailed("the registrar refused the registration")
-                    await asyncio.sleep(0.05)
-        except TimeoutError as err:
-            raise RegistrationFailed(f"the registrar did not answer within {timeout:g} s") from err
+        await self.trunk.wait(timeout)
 
     # ---- incoming messages ----
 
     def _on_message(self, message: SipRequest | SipResponse, addr: tuple[str, int]) -> None:
+        if not self.peers.allows(addr[0]):
+            self._refuse_stranger(message, addr)
+            return
         if isinstance(message, SipResponse):
             cseq = message.cseq
             pending = self._pending.get((message.call_id or "", cseq.seq if cseq else -1))
@@ -333,22 +234,39 @@ class SipEndpoint:
                 return
         elif message.method.upper() == "INVITE" and not self._refuse_bad_invite(message):
             return
-        self._uas._on_message(message, addr)
+        sipua.dispatch(self._uas, message, addr)
+
+    def _refuse_stranger(self, message: SipRequest | SipResponse, addr: tuple[str, int]) -> None:
+        """SIP from outside the allow-list: a request gets 403 (an ACK nothing), a response is ignored."""
+        if self.peers.worth_logging(addr[0]):
+            kind = message.method if isinstance(message, SipRequest) else f"{message.status_code} response"
+            log.warning("SIP %s from %s refused: not the registrar nor in SIP_ALLOWED_PEERS", kind, addr[0])
+        if isinstance(message, SipRequest) and message.method.upper() != "ACK":
+            sipua.send_error(self._uas, message, 403, "Forbidden")
 
     def _refuse_bad_invite(self, request: SipRequest) -> bool:
         """Answers an unusable new INVITE ourselves (aiosipua would drop it unanswered); True to go on."""
-        if request.call_id in self._uas._calls:
-            return True  # a re-INVITE or a retransmission: the dialog layer knows it
+        known = self._uas.get_call(request.call_id or "")
+        if known is not None:
+            if known.dialog.state == DialogState.CONFIRMED:
+                return True  # a re-INVITE: the dialog layer checks and answers it
+            if _branch(known.invite) == _branch(request):
+                return False  # a retransmission of the INVITE being answered: it is answered already
+            # Another INVITE with the Call-ID of a call still being set up: aiosipua would take it
+            # for a new call and lose the first one (RFC 3261 §8.2.2.2, a merged request).
+            log.warning("a second INVITE for a call being set up refused with 482")
+            sipua.send_error(self._uas, request, 482, "Loop Detected")
+            return False
         if request.content_type != "application/sdp" or not request.body:
             # No offer (it would come in the ACK): every trunk we know sends one; ask for it.
             log.warning("INVITE without an SDP offer refused with 488")
-            self._uas._send_error(request, 488, "Not Acceptable Here")
+            sipua.send_error(self._uas, request, 488, "Not Acceptable Here")
             return False
         try:
             parse_offer(request.text)
         except PhoneError as err:
             log.warning("INVITE refused with 488: %s", err)
-            self._uas._send_error(request, 488, "Not Acceptable Here")
+            sipua.send_error(self._uas, request, 488, "Not Acceptable Here")
             return False
         return True
 
@@ -375,25 +293,31 @@ class SipEndpoint:
             stream = await self.rtp_ports.open(
                 rtp_host, codec=plan.codec, payload_type=plan.payload_type,
                 dtmf_payload_type=plan.dtmf_payload_type, remote=plan.remote_rtp, events=events,
-                clock=self.media_clock)
+                clock=self.media_clock, peer=toward)
         except PhoneError as err:
             status = 503 if err.code == "rtp_ports_exhausted" else 488
             log.warning("call refused with %d: %s", status, err)
             self._forget(incoming)
             incoming.reject(status)
             return
-        plan = answer_offer(offer, rtp_ip=sdp_ip, rtp_port=stream.local_port)
-        incoming.ringing()
-        if self.options.answer_delay:
-            try:
+        try:
+            plan = answer_offer(offer, rtp_ip=sdp_ip, rtp_port=stream.local_port)
+            incoming.ringing()
+            if self.options.answer_delay:
                 await asyncio.sleep(self.options.answer_delay)
-            except asyncio.CancelledError:  # the caller cancelled while it rang
-                await stream.close()
-                self.rtp_ports.release(stream)
+            call = SipPhoneCall(self, incoming, stream, plan)
+            incoming.accept(plan.answer)
+        except BaseException as err:
+            # The caller cancelled while it rang, or an INVITE that parsed cannot be answered (headers
+            # aiosipua reads only when it replies): either way the port goes back, never held by nobody.
+            await stream.close()
+            self.rtp_ports.release(stream)
+            if not isinstance(err, Exception):
                 raise
-        call = SipPhoneCall(self, incoming, stream, plan)
+            log.warning("an INVITE from %s could not be answered: %s", toward, err)
+            self._forget(incoming)
+            return
         self.calls[incoming.call_id] = call
-        incoming.accept(plan.answer)
         stream.start()
         log.info("call %s answered (%s, RTP port %d, caller %s)", call.call_id, plan.codec, stream.local_port,
                  mask_phone(call.caller))
@@ -488,9 +412,9 @@ class SipEndpoint:
     def _on_info(self, request: SipRequest, addr: tuple[str, int]) -> None:
         call = self.calls.get(request.call_id or "")
         if call is None:
-            self._uas._send_error(request, 481, "Call/Transaction Does Not Exist")
+            sipua.send_error(self._uas, request, 481, "Call/Transaction Does Not Exist")
             return
-        if not self._uas._validate_in_dialog(call.incoming.dialog, request):
+        if not sipua.valid_in_dialog(self._uas, call.incoming.dialog, request):
             return
         self._transport.send_reply(call.incoming.dialog.create_response(request, 200, "OK"))
         key = _info_key(request)
@@ -509,7 +433,7 @@ class SipEndpoint:
     async def _request(self, call: SipPhoneCall, method: str, headers: dict[str, str] | None = None) -> int | None:
         """Sends an in-dialog request, again after T1, 2·T1 … until answered; its final status or None."""
         incoming = call.incoming
-        via_host, via_port = incoming._signaling_addr()
+        via_host, via_port = sipua.signalling_address(incoming)
         request = incoming.dialog.create_request(method, via_host=via_host, via_port=via_port)
         request.headers.set_single("Contact", f"<sip:{via_host}:{via_port}>")
         request.headers.set_single("User-Agent", USER_AGENT)
@@ -540,11 +464,11 @@ class SipEndpoint:
         """Blind transfer (RFC 5589): REFER; on success the call is the staff's and we leave it (BYE)."""
         if not call.active:
             return False
-        domain = self._registrar_host() or call.incoming.source_addr[0]
+        domain = self.trunk.host if self.trunk else call.incoming.source_addr[0]
         uri = sip_uri_for(target, domain)
         call.transfers.append(uri)
         call.transfer_outcome = asyncio.get_running_loop().create_future()
-        referred_by = f"<sip:{USER_AGENT}@{call.incoming._signaling_addr()[0]}>"
+        referred_by = f"<sip:{USER_AGENT}@{sipua.signalling_address(call.incoming)[0]}>"
         status = await self._request(call, "REFER", {"Refer-To": f"<{uri}>", "Referred-By": referred_by})
         if status is None or not 200 <= status < 300:
             log.warning("call %s: transfer refused (%s)", call.call_id, status or "no answer")
@@ -567,7 +491,7 @@ class SipEndpoint:
             return
         await self._end(call, "us")
         if call.incoming.dialog.state == DialogState.CONFIRMED:
-            call.incoming._stop_retransmissions()
+            sipua.stop_retransmissions(call.incoming)
             status = await self._request(call, "BYE")
             call.incoming.dialog.terminate()
             log.info("call %s: hung up by us (BYE answered %s)", call.call_id, status or "never")
@@ -580,15 +504,22 @@ class SipEndpoint:
         call.ended_by = by
         call.stream.events.put(HungUp())
         self._forget(call.incoming)
-        self.calls.pop(call.incoming.call_id, None)
-        await call.stream.close()
-        self.rtp_ports.release(call.stream)
+        if self.calls.get(call.incoming.call_id) is call:
+            del self.calls[call.incoming.call_id]
+        # Shielded: the RTP watchdog that hangs up a silent call is cancelled as the call handler returns,
+        # and a close cut short there would hold the port (and its socket) for good.
+        await asyncio.shield(self._release_media(call.stream))
+
+    async def _release_media(self, stream: RtpStream) -> None:
+        try:
+            await stream.close()
+        finally:
+            self.rtp_ports.release(stream)
 
     def _forget(self, incoming: IncomingCall) -> None:
         """Drops aiosipua's record of a call we are done with (it keeps calls we end ourselves)."""
         if self._uas is not None:
-            self._uas._calls.pop(incoming.call_id, None)
-            self._uas._remove_invite_transaction(incoming.invite)
+            sipua.forget_call(self._uas, incoming)
 
     def _spawn(self, coroutine: Awaitable[None]) -> None:
         task = asyncio.get_running_loop().create_task(coroutine)
@@ -603,12 +534,21 @@ class SipEndpoint:
         return {
             "calls": len(self.calls),
             "ringing": len(self._ringing),
-            "dialogs": len(self._uas._calls) if self._uas else 0,
+            "dialogs": sipua.dialog_count(self._uas) if self._uas else 0,
             "rtp_ports": len(self.rtp_ports.in_use),
             "pending_requests": len(self._pending),
             "tasks": len(self._tasks),
             "media_clock_threads": int(self.media_clock.running),
         }
+
+
+def _branch(request: SipRequest) -> str | None:
+    """The top Via's branch: what tells a retransmission from a new request."""
+    try:
+        vias = request.via
+    except ValueError:
+        return None
+    return vias[0].branch if vias else None
 
 
 def _info_key(request: SipRequest) -> str | None:

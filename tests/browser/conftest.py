@@ -6,6 +6,7 @@ tests are skipped, saying what is missing, when either is absent.
 
 from __future__ import annotations
 
+import functools
 import shutil
 import subprocess
 import sys
@@ -37,6 +38,12 @@ def browser() -> Iterator[object]:
         pytest.skip("no chromium (apt-get install chromium)")
     with sync_api.sync_playwright() as playwright:
         running = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        # Playwright evaluates wait_for_function's predicates with eval(), which the pages' content security
+        # policy refuses; the tests' contexts bypass the policy, and test_content_security_policy.py loads
+        # every page with it enforced and checks that nothing on them is refused.
+        enforcing = running.new_context
+        running.new_context = functools.partial(enforcing, bypass_csp=True)
+        running.new_context_enforcing_csp = enforcing
         yield running
         running.close()
 

@@ -98,3 +98,31 @@ def test_barge_in_needs_sustained_speech_over_the_prompt():
     detector.reset()
     assert not detector.triggered
     assert not detector.process(silence(0.5, RATE))
+
+
+WEBRTC = EndpointConfig(detector="webrtc", webrtc_aggressiveness=3)
+
+
+def test_the_trained_detector_finds_a_slow_sentence_as_one_turn(tts):
+    sentence = "我想问一下，那个，我的医保卡丢了，怎么补办？"
+    clip = asyncio.run(tts.synthesize(sentence, rate="slow", sample_rate=RATE))
+    events = [e for e, _ in feed(Endpointer(RATE, WEBRTC), silence(0.3, RATE) + clip.pcm16 + silence(1.0, RATE))]
+    assert [e.kind for e in events] == [EndpointKind.SPEECH_START, EndpointKind.SPEECH_END]
+    energy = [e for e, _ in feed(Endpointer(RATE), silence(0.3, RATE) + clip.pcm16 + silence(1.0, RATE))]
+    # On clean speech both detectors put the end at the last word, give or take a frame or two.
+    assert events[1].reason == "silence" and abs(events[1].at_ms - energy[1].at_ms) <= 60
+
+
+def test_the_trained_detector_ends_a_turn_in_noise_that_holds_the_energy_detector_open(tts):
+    import numpy as np
+
+    sentence = "我的医保卡丢了，怎么补办？"
+    clip = asyncio.run(tts.synthesize(sentence, rate="slow", sample_rate=RATE))
+    speech = np.frombuffer(silence(0.5, RATE) + clip.pcm16 + silence(3.0, RATE), "<i2").astype(np.float64)
+    # White noise 10 dB under the speech's level: a busy street on a mobile phone.
+    level = 10 ** (float(np.mean(frame_levels(clip.pcm16, RATE)[frame_levels(clip.pcm16, RATE) > -50])) / 20) * 32768
+    noise = np.random.default_rng(3).normal(0, level / 10 ** (10 / 20), len(speech))
+    noisy = np.clip(speech + noise, -32768, 32767).astype("<i2").tobytes()
+    assert EndpointKind.SPEECH_END not in [e.kind for e, _ in feed(Endpointer(RATE), noisy)]
+    ends = [e for e, _ in feed(Endpointer(RATE, WEBRTC), noisy) if e.kind is EndpointKind.SPEECH_END]
+    assert ends and ends[0].reason == "silence"

@@ -156,7 +156,9 @@ class ApplicationForm(FormValidationAction, ABC):
         if values.get("id_number") and values.get("phone") and changed & {"id_number", "phone"}:
             events += self._pick_up_elsewhere(dispatcher, tracker, values)
         if changed & set(self.fields) and any(v not in (None, "") for v in values.values()):
-            applications.save_draft(tracker.sender_id, channel_of(tracker), self.service_id, values)
+            asking = [e.get("value") for e in events if e.get("event") == "slot" and e.get("name") == REQUESTED]
+            applications.save_draft(tracker.sender_id, channel_of(tracker), self.service_id, values,
+                                    (asking or [tracker.get_slot(REQUESTED)])[-1])
         return events
 
     async def get_extraction_events(self, dispatcher: CollectingDispatcher, tracker: Tracker,

@@ -35,6 +35,7 @@ _STATUS = {
     errors.SynthesisFailed: 503,
     errors.VoiceUnavailable: 503,
     errors.RecognitionFailed: 503,
+    errors.SpeechBusy: 503,
 }
 
 
@@ -60,7 +61,11 @@ def error_response(status: int, code: str, message: str) -> JSONResponse:
 
 def _speech_error(err: errors.SpeechError) -> JSONResponse:
     status = next((s for kind, s in _STATUS.items() if isinstance(err, kind)), 503)
-    return error_response(status, err.code, err.message)
+    response = error_response(status, err.code, err.message)
+    if isinstance(err, errors.SpeechBusy):
+        # Busy is temporary: a client that honours Retry-After gets in on its next try.
+        response.headers["Retry-After"] = str(err.retry_after)
+    return response
 
 
 def get_speech_service(request: Request) -> SpeechService | None:

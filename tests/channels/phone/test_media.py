@@ -7,7 +7,7 @@ import pytest
 from bot.errors import ConfigurationError
 from bot.settings import load_settings
 from channels.phone.errors import NoUsableCodec, SdpInvalid
-from channels.phone.rtp import build_rtp, parse_rtp, telephone_event_key
+from channels.phone.rtp_packet import build_rtp, parse_rtp, telephone_event_key
 from channels.phone.sdp import answer_offer, parse_offer
 
 HEAD = "v=0\r\no=- 1 1 IN IP4 192.0.2.7\r\ns=-\r\nc=IN IP4 192.0.2.7\r\nt=0 0\r\n"

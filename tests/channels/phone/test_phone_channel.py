@@ -91,3 +91,16 @@ def test_stopping_the_gateway_hangs_up_calls_in_progress(fake_sip, tmp_path):
         assert app.state.phone.calls
     assert call.hung_up_by_assistant and not call.active
     assert not app.state.phone.calls
+
+
+@pytest.mark.parametrize("vad", ["energy", "webrtc"])
+def test_phone_vad_chooses_the_detector_every_call_listens_with(vad, prompts):
+    from bot.conversation import ConversationService
+    from bot.engine.client import RasaClient
+    from channels.phone.channel import PhoneChannel
+
+    settings = load_settings(phone_vad=vad)
+    channel = PhoneChannel(settings, ConversationService(RasaClient(settings, transport=FakeRasa().transport())), None)
+    channel.prompts = prompts  # rendered once for the session (conftest)
+    flow = channel.flow_for(FakePhoneCall())
+    assert flow.pipeline.endpoint.detector == vad
