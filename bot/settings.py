@@ -139,7 +139,11 @@ class Settings(BaseSettings):
                           "e.g. sip:staff@pbx.example.gov.cn or an extension; unset: the queue and a call-back")
 
     @classmethod
-    def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings):
+    def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+                                   env_settings: PydanticBaseSettingsSource,
+                                   dotenv_settings: PydanticBaseSettingsSource,
+                                   file_secret_settings: PydanticBaseSettingsSource,
+                                   ) -> tuple[PydanticBaseSettingsSource, ...]:
         return init_settings, env_settings, dotenv_settings, YamlSource(settings_cls), file_secret_settings
 
     @field_validator("database_url")
@@ -220,7 +224,7 @@ class Settings(BaseSettings):
         return f"{int(low)}-{int(high)}"
 
     @model_validator(mode="after")
-    def _wechat_complete(self) -> "Settings":
+    def _wechat_complete(self) -> Settings:
         if not self.wechat_token:
             return self
         if not re.fullmatch(r"[A-Za-z0-9]{3,32}", self.wechat_token):
@@ -233,7 +237,7 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
-    def _registration_complete(self) -> "Settings":
+    def _registration_complete(self) -> Settings:
         if self.sip_registrar and not self.sip_username:
             raise ValueError("SIP_REGISTRAR is set but SIP_USERNAME is not: set the account name the trunk gave you")
         if self.sip_password and not self.sip_registrar:
@@ -241,7 +245,7 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
-    def _no_placeholders_in_production(self) -> "Settings":
+    def _no_placeholders_in_production(self) -> Settings:
         if self.environment == "production":
             for name in ("rasa_token", "session_secret", "field_encryption_key"):
                 if getattr(self, name) in DEVELOPMENT_PLACEHOLDERS:
@@ -250,11 +254,6 @@ class Settings(BaseSettings):
                         f"(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`) in the environment or .env"
                     )
         return self
-
-    @property
-    def is_sqlite(self) -> bool:
-        """True for the embedded default database."""
-        return self.database_url.startswith("sqlite:")
 
     def rasa_url(self, worker: int = 0) -> str:
         """Base URL of one Rasa worker process."""

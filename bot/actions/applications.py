@@ -74,8 +74,8 @@ class ActionStartApplication(Action):
             return self._which_service(dispatcher, list(FORMS), current)
         if service_id not in FORMS:
             # Not something the assistant can take in: explain how it is done instead.
-            events = await ActionAnswerQuestion().run(dispatcher, tracker, domain)
-            return events + ([FollowupAction(current)] if current else [])
+            answered = await ActionAnswerQuestion().run(dispatcher, tracker, domain)
+            return answered + ([FollowupAction(current)] if current else [])
         if service_id == current:
             say(dispatcher, "utter_application_already_filling", name=service_name(service_id))
             return [FollowupAction(current)]

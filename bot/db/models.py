@@ -167,7 +167,7 @@ class PersonConversation(Base):
 
 
 # Staff, appointments, call-backs, ratings and the audit log (imports kept here so this block stays self-contained).
-from sqlalchemy import Boolean, Index, UniqueConstraint
+from sqlalchemy import Boolean, Index, UniqueConstraint  # noqa: E402 - the block keeps its own imports
 
 
 class StaffAccount(Base):
@@ -337,7 +337,7 @@ class DeliveryCursor(Base):
 
 # The analytics: indexes for the period queries, the clarifying questions asked, the supervisors' review of
 # unanswered questions, and the daily roll-up of the dialogue engine's messages.
-from sqlalchemy import Date
+from sqlalchemy import Date  # noqa: E402 - the block keeps its own imports
 
 Index("ix_conversations_created_channel", Conversation.created_at, Conversation.channel)
 Index("ix_handoffs_created_at", Handoff.created_at)

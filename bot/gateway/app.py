@@ -7,6 +7,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 from fastapi import FastAPI
@@ -20,7 +21,7 @@ from bot.engine.client import RasaClient
 from bot.errors import ConfigurationError
 from bot.gateway import api_docs
 from bot.gateway.errors import install_error_handlers
-from bot.gateway.limits import BodySizeLimit
+from bot.gateway.limits import LARGE_BODY_PATHS, BodySizeLimit
 from bot.gateway.routes import (
     applications, health, services, speech, staff, staff_analytics, staff_work, understand,
 )
@@ -36,6 +37,9 @@ from channels.wechat.messages import MAX_BODY_BYTES as WECHAT_MAX_BODY_BYTES
 from kiosk import routes as kiosk
 from kiosk.handwriting import api as handwriting
 from kiosk.handwriting.service import HandwritingService
+
+if TYPE_CHECKING:  # speech loads vosk and espeak-ng only when the gateway starts with it
+    from speech.service import SpeechService
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 # How often the gateway turns unaccepted handoffs into an offer, and (every tenth time) sends due reminders.
@@ -59,13 +63,13 @@ async def housekeeping(interval: float = HOUSEKEEPING_SECONDS) -> None:
                 await run_in_threadpool(reminders.send_due)
             if tick % ANALYTICS_ROLL_UP_EVERY == 1:
                 await run_in_threadpool(analytics_daily.roll_up_past_year)
-        except Exception:  # noqa: BLE001 - a failed round is logged and the next one tries again
+        except Exception:  # a failed round is logged and the next one tries again
             log.exception("housekeeping round failed")
         tick += 1
         await asyncio.sleep(interval)
 
 
-def speech_service(settings: Settings):  # noqa: ANN201 - speech.service.SpeechService | None
+def speech_service(settings: Settings) -> SpeechService | None:
     """Speech recognition (when VOSK_MODEL_PATH is set) and synthesis; None when espeak-ng is not installed.
 
     A VOSK_MODEL_PATH that does not hold a model stops the start with a message saying where to put
@@ -142,7 +146,8 @@ def create_app(settings: Settings | None = None, rasa_transport: httpx.AsyncBase
     app.state.conversations = ConversationService(app.state.rasa, app.state.limiter)
     app.state.speech = speech_service(settings)
     app.state.handwriting = HandwritingService()
-    app.add_middleware(BodySizeLimit, large_paths={"/api/speech": 10_000_000, "/wechat": WECHAT_MAX_BODY_BYTES})
+    # A channel's own limit is wired in here, the one place that imports channels.
+    app.add_middleware(BodySizeLimit, large_paths={**LARGE_BODY_PATHS, "/wechat": WECHAT_MAX_BODY_BYTES})
     app.add_middleware(SecurityHeaders)
     if settings.cors_origins:
         # Government sites on another origin embed the widget; only they may call the chat and speech APIs.

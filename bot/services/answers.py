@@ -7,13 +7,14 @@ as buttons, whose payloads carry the service so a tap never loses the context.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 from dataclasses import dataclass, field
 
 from bot import texts
 from bot.knowledge.catalogue import Catalogue
-from bot.knowledge.schema import Centre, Service
+from bot.knowledge.schema import Centre, Material, OpeningHours, Service
 from bot.understanding.normalise import normalise
 
 QUESTION_INTENTS = (
@@ -114,7 +115,7 @@ def _details(catalogue: Catalogue, intent: str, service: Service) -> list[str]:
     return lines
 
 
-def material_line(material) -> str:  # noqa: ANN001 - bot.knowledge.schema.Material
+def material_line(material: Material) -> str:
     """One material in plain words: name, original or copies, and the clerk's note."""
     if material.original and material.copies:
         form = texts.text("utter_material_original_and_copies", copies=material.copies)
@@ -133,7 +134,7 @@ def centre_line(centre: Centre) -> str:
     return texts.text("utter_detail_centre", centre=centre.name, address=centre.address, phone=centre.phone, hours=hours)
 
 
-def opening_hours_text(hours) -> str:  # noqa: ANN001 - bot.knowledge.schema.OpeningHours
+def opening_hours_text(hours: OpeningHours) -> str:
     """E.g. 周一至周五 9:00-17:00（12:00-13:30午休）."""
     days = hours.days
     day_names = [texts.text(f"utter_weekday_{d}") for d in days]
@@ -148,7 +149,7 @@ def opening_hours_text(hours) -> str:  # noqa: ANN001 - bot.knowledge.schema.Ope
     return text
 
 
-def _clock(time) -> str:  # noqa: ANN001 - datetime.time
+def _clock(time: dt.time) -> str:
     return f"{time.hour}:{time.minute:02d}"
 
 

@@ -190,16 +190,6 @@ def draft_for(conversation_id: str, service_id: str) -> Draft | None:
         return Draft(service_id, conversation_id, _values_of(row)) if row else None
 
 
-def drafts_of_conversation(conversation_id: str) -> list[Draft]:
-    """Every unfinished application of the conversation, newest first."""
-    with unit_of_work() as session:
-        rows = session.scalars(
-            select(Application).where(Application.conversation_id == conversation_id, Application.status == DRAFT)
-            .order_by(Application.updated_at.desc())
-        ).all()
-        return [Draft(r.service_id, conversation_id, _values_of(r)) for r in rows]
-
-
 def resume_elsewhere(conversation_id: str, service_id: str, id_number: str, phone: str) -> Draft | None:
     """Moves a draft started in another conversation by the same person (same ID number and phone) here.
 
@@ -291,7 +281,7 @@ def identify(conversation_id: str, phone: str, *, reference: str | None = None,
                                           Application.phone_fingerprint == cipher.fingerprint(phone))
         if reference:
             query = query.where(Application.reference == reference)
-        else:
+        elif id_number:
             query = query.where(Application.id_fingerprint == cipher.fingerprint(id_number))
         rows = session.scalars(query.order_by(Application.updated_at.desc())).all()
         found = [_summary(r) for r in rows]

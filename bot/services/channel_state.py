@@ -40,7 +40,7 @@ def forget_old_seen(now: dt.datetime | None = None) -> int:
     """Drops message ids older than SEEN_FOR; returns how many."""
     with unit_of_work() as session:
         result = session.execute(delete(SeenMessage).where(SeenMessage.created_at < (now or utcnow()) - SEEN_FOR))
-        return result.rowcount or 0
+        return result.rowcount or 0  # type: ignore[attr-defined]  # a DELETE answers with a CursorResult
 
 
 def offer(conversation_id: str, payloads: Sequence[str]) -> None:

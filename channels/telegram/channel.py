@@ -20,10 +20,11 @@ from telegram.ext import (
     filters,
 )
 
+from bot.channel import Capabilities
 from bot.conversation import ConversationService
 from bot.errors import ConfigurationError
 from bot.settings import Settings
-from channels.telegram.handlers import TelegramHandlers
+from channels.telegram.handlers import CHANNEL, TelegramHandlers
 from channels.telegram.outbox import TelegramPushes
 from channels.telegram.sending import backoff
 
@@ -36,6 +37,7 @@ POLL_TIMEOUT_SECONDS = 10
 def build_application(settings: Settings, handlers: TelegramHandlers) -> Application:
     """The PTB application against the configured Bot API server, with our handlers."""
     root = settings.telegram_api_base_url.rstrip("/")
+    assert settings.telegram_bot_token  # the gateway starts Telegram only with a token
     builder = (ApplicationBuilder().token(settings.telegram_bot_token)
                .base_url(f"{root}/bot").base_file_url(f"{root}/file/bot"))
     if settings.telegram_mode == "webhook":
@@ -60,6 +62,9 @@ async def _log_error(update: object, context: Any) -> None:
 
 class TelegramChannel:
     """Runs the bot inside the gateway and delivers pushed messages to Telegram conversations."""
+
+    name = CHANNEL
+    capabilities = Capabilities(buttons=True, voice=True, push=True)  # inline keyboards, voice notes
 
     def __init__(self, settings: Settings, conversations: ConversationService,
                  speech: Callable[[], Any]) -> None:
@@ -101,6 +106,7 @@ class TelegramChannel:
                 await asyncio.sleep(wait)
         await self.application.start()
         if not self.webhook:
+            assert self.application.updater is not None  # the builder makes one unless told not to
             await self.application.updater.start_polling(
                 timeout=POLL_TIMEOUT_SECONDS, drop_pending_updates=False, allowed_updates=Update.ALL_TYPES)
         log.info("telegram channel started (%s) as @%s", self.settings.telegram_mode, self.application.bot.username)

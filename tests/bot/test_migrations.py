@@ -15,7 +15,7 @@ THEN = dt.datetime(2026, 11, 30, 9, 0)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path) -> str:  # noqa: ANN001 - pytest's tmp_path
+def database_url(request: pytest.FixtureRequest, tmp_path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'in-use.db'}"
     return request.getfixturevalue("empty_postgres")

@@ -87,11 +87,11 @@ def kiosk_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     """The whole assistant with speech on and one staff account, shared by the kiosk's browser tests."""
     from bot.settings import REPO_ROOT
     from tests.speech.conftest import ko_model_path
-    from tests.stack.conftest import start_stack
+    from tests.stack.conftest import PORT_OFFSETS, start_stack
 
     for attempt in (1, 2):
         try:
-            running = start_stack(tmp_path_factory.mktemp("kiosk-stack"), port_offset=3,
+            running = start_stack(tmp_path_factory.mktemp("kiosk-stack"), port_offset=PORT_OFFSETS["kiosk"],
                                   vosk_model_path=str(ko_model_path()),
                                   # Turns wait longer than in production: the test machine is shared and busy.
                                   chat_timeout_seconds="20")

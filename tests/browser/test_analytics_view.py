@@ -55,7 +55,7 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def axe_page(browser) -> Iterator[object]:  # noqa: ANN001 - a playwright Browser
+def axe_page(browser) -> Iterator[object]:
     """A fresh desktop page whose Content-Security-Policy is bypassed, only so axe-core can be injected."""
     context = browser.new_context(viewport=DESKTOP, locale="zh-CN", timezone_id="Asia/Shanghai", bypass_csp=True)
     opened = context.new_page()

@@ -106,7 +106,7 @@ def stack(kiosk_stack: Stack) -> Stack:
 
 
 @pytest.fixture
-def kiosk(browser, stack):  # noqa: ANN201 - a playwright page
+def kiosk(browser, stack):
     """Opens the kiosk in a fresh context; call it with URL parameters (e.g. idle=3)."""
     contexts = []
 

@@ -117,7 +117,7 @@ def stack(kiosk_stack: Stack) -> Stack:
     return kiosk_stack
 
 
-def open_kiosk(browser, stack: Stack):  # noqa: ANN201 - a playwright page
+def open_kiosk(browser, stack: Stack):
     """The kiosk on a 1024×768 touch screen, once it knows whether speech and handwriting answer."""
     context = browser.new_context(viewport={"width": 1024, "height": 768}, locale="zh-CN", has_touch=True)
     page = context.new_page()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 from rasa_sdk import Tracker
@@ -142,7 +143,7 @@ class ApplicationForm(FormValidationAction, ABC):
         """An address down to the house number."""
         return fields.check_address(text)
 
-    def checker(self, slot: str):  # noqa: ANN201 - a Check
+    def checker(self, slot: str) -> Callable[[str], Answer]:
         """The check of one field."""
         return getattr(self, f"check_{slot}")
 
