@@ -10,6 +10,7 @@ import functools
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -97,10 +98,11 @@ def kiosk_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
                                   chat_timeout_seconds="20")
             break
         except RuntimeError as err:
-            # A port in Linux's ephemeral range (32768 and up, where large TEST_PORT_OFFSETs land) can be taken by
-            # an outgoing connection while Rasa loads its model; a second start gets a free one.
-            if attempt == 2 or "address already in use" not in str(err):
+            # A port in Linux's ephemeral range (32768 and up, where large TEST_PORT_OFFSETs land) can be taken for a
+            # moment by an outgoing connection; a second start, a little later, finds it free.
+            if attempt == 2 or not ("already in use" in str(err) or "cannot be used" in str(err)):
                 raise
+            time.sleep(5)
     username, password = KIOSK_STAFF
     subprocess.run([sys.executable, "-m", "bot.cli", "staff", "--username", username, "--password", password],
                    cwd=REPO_ROOT, env=running.env, check=True, capture_output=True)
