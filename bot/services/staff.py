@@ -6,7 +6,8 @@ a copy of the database lets nobody log in. Failed logins are counted atomically
 address (20) and per account from anywhere (50, so that a stranger's few guesses
 never lock a colleague out): a paused login answers exactly like a wrong
 password, after the same password check, so neither the answer nor its timing
-tells whether the user exists or is locked. A token ends after `staff_session_minutes`.
+tells whether the user exists or is locked. A token ends after `staff_session_minutes`,
+or earlier when the console was not used for `staff_idle_minutes` (a desk left unattended).
 """
 
 from __future__ import annotations
@@ -171,7 +172,7 @@ def _verify(password_hash: str, password: str) -> bool:
 
 
 def identity_for_token(token: str, now: dt.datetime | None = None) -> StaffIdentity | None:
-    """The staff member of a valid, unexpired token (and notes they are on duty); None otherwise."""
+    """The staff member of a valid, unexpired, recently used token (and notes they are on duty); None otherwise."""
     if not token:
         return None
     now = now or utcnow()
@@ -185,6 +186,10 @@ def identity_for_token(token: str, now: dt.datetime | None = None) -> StaffIdent
         login_session, account = row
         if (login_session.revoked_at is not None or _as_utc(login_session.expires_at) <= now
                 or not account.active):
+            return None
+        if now - _as_utc(login_session.last_seen_at) > dt.timedelta(minutes=get_settings().staff_idle_minutes):
+            # Left idle: the login ends for good, so a console left open at an empty desk is of no use.
+            login_session.revoked_at = now
             return None
         if now - _as_utc(login_session.last_seen_at) > SEEN_WRITE_INTERVAL:
             login_session.last_seen_at = now

@@ -95,13 +95,26 @@ def test_a_token_stops_working_after_the_session_length_and_after_logout():
     username = new_account()
     now = dt.datetime(2026, 11, 23, 2, 0, tzinfo=dt.timezone.utc)
     token = staff.login(username, PASSWORD, now=now)
-    minutes = get_settings().staff_session_minutes
+    minutes, idle = get_settings().staff_session_minutes, get_settings().staff_idle_minutes
+    for used in range(idle - 1, minutes, idle - 1):  # kept in use all along
+        assert staff.identity_for_token(token, now=now + dt.timedelta(minutes=used)) is not None
     assert staff.identity_for_token(token, now=now + dt.timedelta(minutes=minutes - 1)) is not None
     assert staff.identity_for_token(token, now=now + dt.timedelta(minutes=minutes + 1)) is None
     fresh = staff.login(username, PASSWORD)
     staff.logout(fresh)
     assert staff.identity_for_token(fresh) is None
     assert staff.identity_for_token("made-up-token") is None
+
+
+def test_a_login_left_idle_ends_and_stays_ended_while_use_keeps_it_alive():
+    username = new_account()
+    now = dt.datetime(2026, 11, 23, 2, 0, tzinfo=dt.timezone.utc)
+    idle = dt.timedelta(minutes=get_settings().staff_idle_minutes)
+    used, left = staff.login(username, PASSWORD, now=now), staff.login(username, PASSWORD, now=now)
+    assert staff.identity_for_token(used, now=now + idle - dt.timedelta(minutes=1)) is not None
+    assert staff.identity_for_token(used, now=now + 2 * idle - dt.timedelta(minutes=2)) is not None
+    assert staff.identity_for_token(left, now=now + idle + dt.timedelta(minutes=1)) is None
+    assert staff.identity_for_token(left, now=now + idle + dt.timedelta(minutes=2)) is None
 
 
 def test_a_new_password_ends_the_old_logins():
