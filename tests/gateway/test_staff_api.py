@@ -172,6 +172,24 @@ def test_a_staff_member_cannot_read_a_conversation_someone_else_handles_but_a_su
     assert any(e.action == "view_conversation" and e.subject == f"handoff:{handoff_id}" for e in logged)
 
 
+def test_a_staff_member_lists_the_queue_and_their_own_handoffs_only_a_supervisor_all(client):
+    _, first = waiting_person()
+    _, second = waiting_person()
+    _, owner = login(client)
+    _, colleague = login(client)
+    _, supervisor = login(client, "supervisor")
+    client.post(f"/api/staff/handoffs/{first}/accept", headers=owner)
+
+    def listed(headers: dict[str, str], status: str) -> set[int]:
+        return {h["id"] for h in client.get(f"/api/staff/handoffs?status={status}", headers=headers).json()}
+
+    assert second in listed(colleague, "waiting") and first not in listed(colleague, "active")
+    assert first in listed(owner, "active") and first in listed(supervisor, "active")
+    client.post(f"/api/staff/handoffs/{first}/close", headers=owner)
+    assert first in listed(owner, "closed") and first not in listed(colleague, "closed")
+    assert first in listed(supervisor, "closed")
+
+
 def test_call_back_numbers_are_masked_and_revealing_one_is_audited(client):
     task = callbacks.request_callback("cb-1", "web", "13700001111", "afternoon")
     username, headers = login(client)
