@@ -25,7 +25,7 @@ from sqlalchemy import func, select, update
 from bot.db.models import StaffAccount, StaffSession, utcnow
 from bot.db.session import unit_of_work
 from bot.errors import InvalidRequest, Unauthorized
-from bot.services import guessing
+from bot.services import audit, guessing
 from bot.settings import get_settings
 
 ROLES = ("staff", "supervisor", "admin")
@@ -146,6 +146,7 @@ def login(username: str, password: str, now: dt.datetime | None = None, client: 
     refused = Unauthorized("wrong username or password", code="invalid_credentials")
     if guessing.paused(keys, now):
         _verify(_DUMMY_HASH, password)
+        _audit_refused_login(username, client, "paused after too many failures")
         raise refused
     with unit_of_work() as session:
         account = session.scalar(select(StaffAccount).where(StaffAccount.username == username))
@@ -153,6 +154,7 @@ def login(username: str, password: str, now: dt.datetime | None = None, client: 
         if account is None or not _verify(account.password_hash if usable else _DUMMY_HASH, password) or not usable:
             session.rollback()
             guessing.count_failure(keys, now, limits)
+            _audit_refused_login(username, client, "wrong username or password")
             raise refused
         account.failed_logins, account.locked_until = 0, None
         if _hasher.check_needs_rehash(account.password_hash):
@@ -162,6 +164,16 @@ def login(username: str, password: str, now: dt.datetime | None = None, client: 
         session.add(StaffSession(token_hash=_token_hash(token), staff_id=account.id, created_at=now,
                                  expires_at=now + dt.timedelta(minutes=minutes), last_seen_at=now))
         return token
+
+
+def _audit_refused_login(username: str, client: str, why: str) -> None:
+    # The username only masked (a password typed into the name field must not land in the log), never the password.
+    audit.record(mask_username(username), "staff_login_refused", f"client:{client}"[:160], why)
+
+
+def mask_username(username: str) -> str:
+    """A tried username as the audit log keeps it: its first character only."""
+    return f"{username[:1]}***"
 
 
 def _verify(password_hash: str, password: str) -> bool:

@@ -8,7 +8,7 @@ import uuid
 import pytest
 
 from bot.errors import InvalidRequest, Unauthorized
-from bot.services import staff
+from bot.services import audit, staff
 from bot.settings import get_settings
 
 PASSWORD = "correct horse 1"
@@ -172,3 +172,15 @@ def test_a_deactivated_account_cannot_log_in_and_its_tokens_end_at_once():
     with pytest.raises(Unauthorized) as refused:
         staff.login(username, PASSWORD)
     assert refused.value.message == "wrong username or password"
+
+
+def test_a_refused_login_is_audited_with_the_username_masked_and_the_client_address():
+    username = new_account()
+    client = f"198.51.100.{uuid.uuid4().int % 250}"
+    with pytest.raises(Unauthorized):
+        staff.login(username, "wrong-password-typed", client=client)
+    with pytest.raises(Unauthorized):
+        staff.login("nobody-" + username, PASSWORD, client=client)
+    refused = [e for e in audit.recent(subject=f"client:{client}") if e.action == "staff_login_refused"]
+    assert len(refused) == 2 and {e.staff_username for e in refused} == {username[:1] + "***", "n***"}
+    assert not any(username in e.staff_username + e.detail or "wrong-password" in e.detail for e in refused)
