@@ -32,6 +32,8 @@ BOOKING_SLOTS = ("appointment_slot", "appointment_options", "appointment_name", 
 CHANGE_SLOTS = ("appointment_code", "appointment_phone_tail", "appointment_change", "appointment_new_slot",
                 "appointment_options")
 PHONE_TAIL = re.compile(r"(?<!\d)(\d{4})(?!\d)")
+# Digits as a caller says them (the phone line hears words, not keys): 五六七八, 幺三两零.
+SPOKEN_DIGITS = str.maketrans("零〇一幺二两三四五六七八九", "0011223456789")
 ORDINALS = {"一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8}
 
 
@@ -393,7 +395,7 @@ class ValidateAppointmentChangeForm(HandsOffAfterTwoFailures):
             say_paused(dispatcher)
             return {"appointment_phone_tail": None, "appointment_code": None, ENDED_EARLY: True,
                     "requested_slot": None}
-        digits = PHONE_TAIL.findall(str(value))
+        digits = PHONE_TAIL.findall(re.sub(r"\s+", "", str(value).translate(SPOKEN_DIGITS)))
         found = appointments.held_by(tracker.get_slot("appointment_code") or "", digits[-1] if digits else "")
         if found is not None:
             return self.accepted("appointment_phone_tail", digits[-1])

@@ -157,7 +157,7 @@ def test_cancelling_by_code_typed_loosely_and_the_phone_s_last_digits():
         typed, form="appointment_change_form", requested="appointment_code"))
     assert slots["appointment_code"] == booked.reference and slots["appointment_phone_tail"] is None
     slots, _, _ = run(booking.ValidateAppointmentChangeForm(), tracker(
-        "尾号是1111", slots={"appointment_code": booked.reference}, form="appointment_change_form",
+        "尾号是 幺幺一1", slots={"appointment_code": booked.reference}, form="appointment_change_form",
         requested="appointment_phone_tail"))
     assert slots["appointment_phone_tail"] == "1111"
     state = tracker('/inform{"appointment_change": "cancel"}', slots={
