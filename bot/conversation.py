@@ -120,6 +120,7 @@ async def arrive(message: IncomingMessage, limiter: AsyncLimiter) -> tuple[str, 
     needs_token = message.channel in conversations.TOKEN_CHANNELS
     if known:
         if needs_token and not conversations.token_matches(message.token, token_hash):
+            await run_in_threadpool(conversations.audit_refusal, message.sender_id, message.token, "a message")
             raise conversations.refuse_token()
         return status, None
     if message.client:
@@ -129,6 +130,7 @@ async def arrive(message: IncomingMessage, limiter: AsyncLimiter) -> tuple[str, 
                                       new_hash)
     if not created and needs_token:
         # Two first messages at once: the other one's token is the conversation's.
+        await run_in_threadpool(conversations.audit_refusal, message.sender_id, None, "a second first message")
         raise conversations.refuse_token()
     return status, token
 

@@ -83,6 +83,7 @@ class Settings(BaseSettings):
     field_encryption_old_keys: SecretStr | None = Field(
         None, description="comma-separated former keys, still read during a rotation")
     staff_session_minutes: int = Field(480, ge=5)
+    staff_idle_minutes: int = Field(30, ge=1, description="a console login unused this long ends")
 
     retention_conversation_days: int = Field(180, ge=1, description="a conversation quiet this long is deleted")
     retention_draft_days: int = Field(30, ge=1, description="an unfinished application untouched this long is deleted")
