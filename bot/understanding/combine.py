@@ -112,7 +112,10 @@ def combine(parse: dict[str, Any], text: str, matcher: ServiceMatcher, known_ser
     if matches:
         best = matches[0]
         close = tuple(m.service_id for m in matches if best.score - m.score <= AMBIGUITY_GAP)
-        if tagged and (tagged == best.service_id or best.score < STRONG_MATCH):
+        # The engine tags any service name; the matcher knows when that name is only a document the person
+        # holds or must bring ("我们有居住证" in a question about school), and then the other service wins.
+        tagged_background = any(m.service_id == tagged and m.background for m in matches)
+        if tagged and not tagged_background and (tagged == best.service_id or best.score < STRONG_MATCH):
             service = tagged
             same = next((m.score for m in matches if m.service_id == tagged), 0.0)
             service_confidence = max(tagged_confidence, same)
