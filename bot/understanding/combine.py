@@ -125,6 +125,9 @@ def combine(parse: dict[str, Any], text: str, matcher: ServiceMatcher, known_ser
         elif best.score >= WEAK_MATCH:
             service, service_confidence = best.service_id, best.score
             candidates = close if len(close) > 1 else ()
+            if tagged and tagged != service and tagged not in candidates:
+                # The engine and the catalogue disagree about the service: ask rather than answer about a wrong one.
+                candidates = (*(candidates or (service,)), tagged)
     elif tagged:
         service, service_confidence = tagged, tagged_confidence
 

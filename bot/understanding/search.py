@@ -65,7 +65,8 @@ _MATERIAL_AFTER = re.compile("原件|复印件|照片|号码|(?:我们|我|俺|�
 # Before the name only verbs that take it as object: "办了" may end the clause before ("早办了，养老金认证…");
 # and "要有/得有/没有" is a condition asked about ("老师说要有居住证"), not a document held.
 _HELD_BEFORE = re.compile("(?:(?<![要得需须没才能])有|拿着|带着|带了|揣着)(?:个|张|本)?$")
-_HELD_AFTER = re.compile("(?:我们|我|俺|咱们|咱|他们|他|她|家里)?(?:都|也|早就|早|已经)?(?:有|办了|办好了|办过|领了)")
+_HELD_AFTER = re.compile(
+    "(?:号|号码)?(?:我们|我|俺|咱们|咱|他们|他|她|家里)?(?:都|也|早就|早|已经)?(?:有|办了|办好了|办过|领了|准备好|备好|备齐)")
 
 
 @dataclass(frozen=True)

@@ -206,6 +206,7 @@ def test_a_document_the_person_already_holds_is_background(real_matcher):
     ("孩子转学要啥条件，我们有居住证", "school_enrollment", "residence_permit"),
     ("我拿着身份证，想问问社保卡在哪办", "social_security_card", "id_card"),
     ("社保卡我早办了，养老金资格认证怎么做", "pension_qualification", "social_security_card"),
+    ("帮我申请失业金，身份证号都准备好了", "unemployment_benefit", "id_card"),
 ])
 def test_a_document_the_person_says_they_hold_is_background_even_when_not_a_listed_material(
         real_matcher, text, topic, held):
