@@ -533,10 +533,10 @@ class ServiceMatcher:
                     e = replace(e, score=e.score * MATERIAL_MENTION_FACTOR, background=True)
             result.append(e)
         # A phrase that begins with a background name ("身份证 在哪 办" over "拿着身份证，…在哪办") is background too.
-        held = [(e.service_id, e.start, e.end) for e in result if e.background]
+        held_names = [(e.service_id, e.start) for e in result if e.background]
         return [
             replace(e, score=e.score * MATERIAL_MENTION_FACTOR, background=True)
-            if not e.background and any(s == e.service_id and e.start <= start < e.end for s, start, _ in held)
+            if not e.background and any(s == e.service_id and e.start <= start < e.end for s, start in held_names)
             else e
             for e in result
         ]
