@@ -1,11 +1,15 @@
 # 便民助手: `make run` sets everything up and runs the assistant; `make test` sets up and runs the tests.
-.PHONY: run test setup setup-test prepare validate unit stack staff lock benchmark clean
+.PHONY: run cluster test setup setup-test prepare validate unit stack staff lock benchmark clean
 
 PY := .venv/bin/python
 RASA := .venv-rasa/bin/rasa
 
 run: setup
 	$(PY) -m bot.runner
+
+# The replicated topology on one machine: HAProxy on 127.0.0.1:8080 in front of 2 replicas of each server.
+cluster: setup
+	$(PY) -m bot.cluster.run
 
 test: setup-test
 	.venv/bin/lint-imports

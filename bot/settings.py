@@ -67,6 +67,10 @@ class Settings(BaseSettings):
     action_host: str = "127.0.0.1"
     action_port: int = Field(5055, ge=1, le=65535)
     lock_store: Literal["memory", "redis"] = "memory"
+    cluster_port: int = Field(8080, ge=1, le=65534, description="`make cluster`: the balancer's port "
+                                                                 "(the next one serves its health page inside)")
+    cluster_replicas: int = Field(2, ge=1, le=8, description="`make cluster`: replicas of the gateway, "
+                                                              "the Rasa server and the action server each")
     redis_url: str = "redis://127.0.0.1:6379/0"
 
     api_docs: bool = Field(False, description="serve /docs and /openapi.json (off: the API's shape is not advertised)")
