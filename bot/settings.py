@@ -91,6 +91,9 @@ class Settings(BaseSettings):
     telegram_api_base_url: str = "https://api.telegram.org"
     telegram_mode: Literal["polling", "webhook"] = "polling"
     telegram_webhook_secret: str | None = None
+    telegram_poll_lease_seconds: float = Field(
+        15.0, ge=2, le=300, description="with LOCK_STORE=redis, one gateway polls Telegram under a Redis lease of "
+                                        "this length; another takes over this long after the poller dies")
 
     wechat_token: str | None = Field(None, description="the Token of the Official Account's server settings; turns WeChat on")
     wechat_app_id: str | None = None
