@@ -10,16 +10,21 @@ Keys are conversation ids, client addresses or fingerprints, never a personal nu
 from __future__ import annotations
 
 import functools
+import logging
 import math
 import time
 from dataclasses import dataclass
 
 import limits
+import limits.errors
 from limits import RateLimitItem
 from limits.aio import strategies as async_strategies
+from redis.exceptions import RedisError
 
 from bot.errors import BianminError
 from bot.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
 
 # The quotas, by name: what is counted, and the setting that says how many.
 QUOTAS = {
@@ -101,7 +106,12 @@ class Limiter:
     def hit(self, quota: str, key: str) -> None:
         """Counts one use of `quota` by `key`; RateLimited (nothing counted further) when it is used up."""
         for item in self._quotas[quota].items:
-            if not self._limiter.hit(item, quota, key):
+            try:
+                allowed = self._limiter.hit(item, quota, key)
+            except STORAGE_ERRORS as err:
+                _storage_away(quota, err)
+                return
+            if not allowed:
                 raise RateLimited(quota, _retry_after(self._limiter.get_window_stats(item, quota, key).reset_time))
 
 
@@ -117,9 +127,23 @@ class AsyncLimiter:
     async def hit(self, quota: str, key: str) -> None:
         """Counts one use of `quota` by `key`; RateLimited when it is used up."""
         for item in self._quotas[quota].items:
-            if not await self._limiter.hit(item, quota, key):
+            try:
+                if await self._limiter.hit(item, quota, key):
+                    continue
                 stats = await self._limiter.get_window_stats(item, quota, key)
-                raise RateLimited(quota, _retry_after(stats.reset_time))
+            except STORAGE_ERRORS as err:
+                _storage_away(quota, err)
+                return
+            raise RateLimited(quota, _retry_after(stats.reset_time))
+
+
+# The quota counts' store (Redis) not answering: connection refused, timed out, or said so by `limits`.
+STORAGE_ERRORS = (RedisError, OSError, limits.errors.StorageError)
+
+
+def _storage_away(quota: str, err: Exception) -> None:
+    """While the counts cannot be reached, requests pass uncounted: residents keep their answers in an outage."""
+    log.warning("quota %s not counted: its store does not answer (%s)", quota, type(err).__name__)
 
 
 @functools.lru_cache(maxsize=1)
