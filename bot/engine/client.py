@@ -13,6 +13,7 @@ the next one instead.
 
 from __future__ import annotations
 
+import asyncio
 import zlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -49,6 +50,10 @@ class EngineTurn:
 
 class _Unreachable(EngineUnavailable):
     """No connection could be made: the request never reached the engine, so another worker may take it."""
+
+
+class _Dropped(EngineUnavailable):
+    """The connection broke before an answer came (the worker died with the turn in hand, or before it)."""
 
 
 class RasaClient:
@@ -96,6 +101,8 @@ class RasaClient:
             return response.json()
         except (httpx.ConnectError, httpx.ConnectTimeout) as err:
             raise _Unreachable(f"the dialogue engine cannot be reached: {type(err).__name__}") from err
+        except (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError) as err:
+            raise _Dropped(f"the dialogue engine dropped the connection: {type(err).__name__}") from err
         except (httpx.HTTPError, ValueError) as err:
             raise EngineUnavailable(f"the dialogue engine did not answer: {type(err).__name__}") from err
 
@@ -128,7 +135,22 @@ class RasaClient:
                 return await call(worker)
             except _Unreachable:
                 continue
+            except _Dropped:
+                # A worker killed with the turn in hand saved nothing (Rasa saves the tracker once the turn is
+                # done), so the turn may go to the next one; a worker still listening may have done it: not resent.
+                if await self._listening(worker):
+                    raise
         return await call(candidates[-1])
+
+    async def _listening(self, worker: int) -> bool:
+        """True when the worker accepts a new connection."""
+        url = httpx.URL(self._workers[worker])
+        try:
+            _reader, writer = await asyncio.wait_for(asyncio.open_connection(url.host, url.port), timeout=1.0)
+        except (OSError, TimeoutError):
+            return False
+        writer.close()
+        return True
 
     async def parse(self, text: str) -> dict[str, Any]:
         """The engine's reading of a text (intent, entities, ranking), without touching any conversation."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import socket
 import subprocess
 
 import httpx
@@ -69,3 +70,41 @@ def test_without_the_shared_lock_a_conversation_stays_with_its_rasa():
     with pytest.raises(EngineUnavailable):
         asyncio.run(RasaClient(settings, transport=transport).send_message("c-1", "你好", {}))
     assert reached == []
+
+
+def test_a_turn_dropped_by_a_rasa_that_died_goes_to_another():
+    # The owner's connection breaks with the turn in hand and nothing listens there any more: the turn was not
+    # saved, so the next worker takes it. (Ports 1 and 2 on loopback: nothing listens on either.)
+    settings = load_settings(rasa_port=1, rasa_workers=2, lock_store="redis")
+    owner = httpx.URL(RasaClient(settings).worker_for("c-2")).port
+    reached: list[int] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        if request.url.port == owner:
+            raise httpx.ReadError("connection reset", request=request)
+        reached.append(request.url.port)
+        return httpx.Response(200, json={"messages": [{"text": "好的"}], "state": None})
+
+    client = RasaClient(settings, transport=httpx.MockTransport(handle))
+    assert asyncio.run(client.send_message("c-2", "你好", {})).replies == [{"text": "好的"}]
+    assert reached == [3 - owner]
+
+
+def test_a_turn_dropped_by_a_rasa_that_still_listens_is_not_sent_twice():
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+        settings = load_settings(rasa_port=port, rasa_workers=2, lock_store="redis")
+        conversation_id = next(c for c in (f"c-{i}" for i in range(100))
+                               if httpx.URL(RasaClient(settings).worker_for(c)).port == port)
+        reached: list[int] = []
+
+        def handle(request: httpx.Request) -> httpx.Response:
+            reached.append(request.url.port)
+            raise httpx.ReadError("connection reset", request=request)
+
+        client = RasaClient(settings, transport=httpx.MockTransport(handle))
+        with pytest.raises(EngineUnavailable):
+            asyncio.run(client.send_message(conversation_id, "你好", {}))
+    assert reached == [port]
