@@ -9,6 +9,7 @@ child is also stopped by the kernel if this supervisor itself is killed.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 import os
@@ -61,7 +62,8 @@ class Child:
         """Starts the process in its own session so a terminal's Ctrl-C reaches only the supervisor."""
         self.process = subprocess.Popen(
             self.command, cwd=REPO_ROOT, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=die_with_parent,
+            stdin=subprocess.DEVNULL, start_new_session=True,
+            preexec_fn=functools.partial(die_with_parent, self.stop_signal),
             user=self.user, group=_primary_group(self.user),
         )
         self.started_at = time.monotonic()
@@ -271,9 +273,13 @@ class Supervisor:
                         self._restart(child)
             return 0
         finally:
-            for child in reversed(self.processes):
-                child.stop()
+            self.stop_all()
             log.info("all processes stopped")
+
+    def stop_all(self) -> None:
+        """Stops the children, the last started first."""
+        for child in reversed(self.processes):
+            child.stop()
 
     def _restart(self, child: Child) -> None:
         code = child.process.returncode if child.process else None

@@ -14,6 +14,7 @@ import logging
 import os
 import shutil
 import sys
+import threading
 from pathlib import Path
 
 import redis
@@ -115,6 +116,17 @@ class ClusterSupervisor(Supervisor):
                 child.start()
             if child is rasa[0]:
                 wait_for_tracker_tables(child)
+
+    def stop_all(self) -> None:
+        """Stops the serving processes all at once (one by one takes minutes on a busy machine), then the stores."""
+        serving = [c for c in self.processes if c.role in SERVING_ROLES]
+        stoppers = [threading.Thread(target=child.stop) for child in serving]
+        for stopper in stoppers:
+            stopper.start()
+        for stopper in stoppers:
+            stopper.join()
+        for child in reversed([c for c in self.processes if c.role not in SERVING_ROLES]):
+            child.stop()
 
     def health(self) -> tuple[int, dict]:
         """The cluster's /healthz."""

@@ -6,6 +6,7 @@ conversations it was serving go on with their context on the other replicas.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -13,11 +14,13 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Self
 
 import httpx
 import pytest
@@ -25,7 +28,7 @@ import yaml
 
 from bot.settings import REPO_ROOT
 
-pytestmark = pytest.mark.stack
+pytestmark = [pytest.mark.stack, pytest.mark.cluster]
 
 START_TIMEOUT_SECONDS = 420
 MATERIALS = yaml.safe_load((REPO_ROOT / "knowledge_base/services/senior_allowance.yml").read_text("utf-8"))[
@@ -89,7 +92,7 @@ class Cluster:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGINT)
             try:
-                self.process.wait(timeout=60)
+                self.process.wait(timeout=120)
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
@@ -172,5 +175,71 @@ def test_a_killed_replica_is_restarted_and_its_conversations_go_on(cluster, role
     for conversation_id in conversations:
         assert MATERIALS in "\n".join(m["text"] for m in cluster.chat(conversation_id, "要带什么")["messages"])
     _wait_replaced(cluster, pid, address)
+    for conversation_id in conversations:
+        assert FEES in "\n".join(m["text"] for m in cluster.chat(conversation_id, "要交钱吗")["messages"])
+
+
+HOTLINE = str(yaml.safe_load((REPO_ROOT / "knowledge_base" / "city.yml").read_text("utf-8"))["hotline"])
+
+
+class Traffic:
+    """Residents asking follow-ups in a loop from a thread; every answer's status and text is kept."""
+
+    def __init__(self, cluster: Cluster, conversations: list[str]) -> None:
+        self.cluster, self.conversations = cluster, conversations
+        self.answers: list[tuple[int, str]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        with httpx.Client(timeout=30) as client:
+            while not self._stop.is_set():
+                for conversation_id in self.conversations:
+                    response = client.post(f"{self.cluster.base_url}/api/chat",
+                                           json={"conversation_id": conversation_id, "text": "要带什么"})
+                    text = "\n".join(m["text"] for m in response.json().get("messages", [])) \
+                        if response.headers.get("content-type", "").startswith("application/json") else response.text
+                    self.answers.append((response.status_code, text))
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=60)
+
+
+def _store_pid(cluster: Cluster, name: str) -> int:
+    return json.loads((cluster.run_dir / "processes.json").read_text())[name]
+
+
+@pytest.mark.parametrize("store", ["redis", "postgres"])
+def test_while_redis_or_postgresql_is_away_for_10_s_every_turn_gets_a_polite_answer(cluster, store):
+    conversations = [f"s-{store}-{uuid.uuid4().hex[:8]}" for _ in range(3)]
+    for conversation_id in conversations:
+        cluster.chat(conversation_id, "高龄津贴怎么申请")
+    with Traffic(cluster, conversations) as traffic:
+        time.sleep(2)
+        # Killed again each time the supervisor brings it back, for 10 s: an outage, not a blip.
+        killed: set[int] = set()
+        outage_ends = time.monotonic() + 10
+        while time.monotonic() < outage_ends:
+            pid = _store_pid(cluster, store)
+            if pid not in killed:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(pid, signal.SIGKILL)
+                killed.add(pid)
+            time.sleep(0.2)
+        deadline = time.monotonic() + 120
+        while _store_pid(cluster, store) in killed and time.monotonic() < deadline:
+            time.sleep(0.5)
+        cluster.wait_ready()
+        time.sleep(2)
+    assert traffic.answers, "no turn was sent during the outage"
+    server_errors = [a for a in traffic.answers if a[0] >= 500]
+    assert not server_errors, f"{len(server_errors)} of {len(traffic.answers)} turns got a 5xx: {server_errors[:3]}"
+    assert all(MATERIALS in text or HOTLINE in text for _, text in traffic.answers), \
+        [text for _, text in traffic.answers if MATERIALS not in text and HOTLINE not in text][:3]
     for conversation_id in conversations:
         assert FEES in "\n".join(m["text"] for m in cluster.chat(conversation_id, "要交钱吗")["messages"])
