@@ -1,8 +1,10 @@
 # 便民助手: `make run` sets everything up and runs the assistant; `make test` sets up and runs the tests.
-.PHONY: run cluster test test-cluster setup setup-test prepare validate unit stack staff lock benchmark clean
+.PHONY: run cluster test test-cluster lint unit setup setup-test staff lock benchmark clean
 
 PY := .venv/bin/python
 RASA := .venv-rasa/bin/rasa
+# The tests that need no running stack, no browser, no SIP client and no slow engine (see "Developing" in the README).
+UNIT := not stack and not browser and not sip and not slow
 
 run: setup
 	$(PY) -m bot.runner
@@ -11,8 +13,7 @@ run: setup
 cluster: setup
 	$(PY) -m bot.cluster.run
 
-test: setup-test
-	.venv/bin/lint-imports
+test: setup-test lint
 	$(PY) -m bot.cli prepare
 	$(RASA) data validate --config config.yml --domain dialogues/domain --data dialogues/data var/build/nlu
 	$(PY) -m pytest -m "not cluster"
@@ -21,6 +22,16 @@ test: setup-test
 test-cluster: setup-test
 	$(PY) -m bot.cli prepare
 	$(PY) -m pytest -m cluster
+
+# Ruff, mypy and the import contracts of docs/architecture.md; the same checks as .pre-commit-config.yaml.
+lint:
+	.venv/bin/ruff check .
+	.venv/bin/mypy
+	.venv/bin/lint-imports
+
+# The fast tests: run them before every commit.
+unit:
+	$(PY) -m pytest -m "$(UNIT)"
 
 setup:
 	@bash packaging/setup-system.sh

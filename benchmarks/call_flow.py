@@ -29,18 +29,18 @@ if not __package__:
 _tmp = tempfile.mkdtemp(prefix="bianmin-callflow-bench-")
 os.environ.setdefault("DATABASE_URL", f"sqlite:///{_tmp}/bench.db")
 
-from bot.conversation import ConversationService  # noqa: E402
-from bot.db.migrate import upgrade  # noqa: E402
-from bot.engine.client import RasaClient  # noqa: E402
-from bot.settings import load_settings  # noqa: E402
-from channels.phone.flow import CallFlow  # noqa: E402
-from channels.phone.prompts import PhonePrompts  # noqa: E402
-from speech.pipeline import EventType, Stage, response_latencies  # noqa: E402
-from speech.pyttsx3_tts import DEFAULT_VOICES, Pyttsx3Synthesizer  # noqa: E402
-from speech.service import SpeechService  # noqa: E402
-from speech.vosk_asr import VoskRecognizer  # noqa: E402
-from tests.fakes.phone_call import FakePhoneCall  # noqa: E402
-from tests.fakes.rasa import FakeRasa  # noqa: E402
+from bot.conversation import ConversationService
+from bot.db.migrate import upgrade
+from bot.engine.client import RasaClient
+from bot.settings import load_settings
+from channels.phone.flow import CallFlow
+from channels.phone.prompts import PhonePrompts
+from speech.pipeline import EventType, Stage, response_latencies
+from speech.pyttsx3_tts import DEFAULT_VOICES, Pyttsx3Synthesizer
+from speech.service import SpeechService
+from speech.vosk_asr import VoskRecognizer
+from tests.fakes.phone_call import FakePhoneCall
+from tests.fakes.rasa import FakeRasa
 
 KO = "ko-KR"
 CACHED_REPLY = "补办社保卡要带身份证原件，到区政务服务中心一楼办理。"

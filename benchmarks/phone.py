@@ -34,7 +34,6 @@ import argparse
 import asyncio
 import os
 import resource
-import statistics
 import sys
 import tempfile
 import time
@@ -42,9 +41,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import numpy as np  # noqa: E402
 
-from tests.channels.phone.sip_client import RATE, Baresip, PortBlock, loud_spans, silence  # noqa: E402
+from tests.channels.phone.sip_client import RATE, Baresip, PortBlock, loud_spans, silence
 
 CALLER_TEXT = {"zh": ("社保卡怎么办理", "zh-CN"), "ko": ("엄마", "ko-KR")}
 

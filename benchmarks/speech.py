@@ -25,13 +25,13 @@ if not __package__:
     sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != here]
     sys.path.insert(0, str(here.parent))
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from speech.audio import resample  # noqa: E402
-from speech.endpointing import frame_levels  # noqa: E402
-from speech.providers import AudioClip  # noqa: E402
-from speech.pyttsx3_tts import DEFAULT_VOICES, Pyttsx3Synthesizer  # noqa: E402
-from speech.vosk_asr import VoskRecognizer, load_model  # noqa: E402
+from speech.audio import resample
+from speech.endpointing import frame_levels
+from speech.providers import AudioClip
+from speech.pyttsx3_tts import DEFAULT_VOICES, Pyttsx3Synthesizer
+from speech.vosk_asr import VoskRecognizer, load_model
 
 ANSWER_30 = "社保卡可以在区政务服务中心一楼三号窗口办理请带好身份证原件"
 KOREAN = "엄마 아버지 라디오 네 아니요 일 이 삼 사 오"

@@ -23,8 +23,8 @@ import httpx
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
-from bot.engine.build import BUILD_DIR, engine_environment, rasa_executable, write_training_inputs  # noqa: E402
-from bot.settings import get_settings  # noqa: E402
+from bot.engine.build import BUILD_DIR, engine_environment, rasa_executable, write_training_inputs
+from bot.settings import get_settings
 
 
 def training_seconds() -> float:

@@ -17,9 +17,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.knowledge.catalogue import get_catalogue  # noqa: E402
-from bot.understanding.normalise import normalise  # noqa: E402
-from bot.understanding.search import ServiceMatcher  # noqa: E402
+from bot.knowledge.catalogue import get_catalogue
+from bot.understanding.normalise import normalise
+from bot.understanding.search import ServiceMatcher
 
 SHORT_MESSAGES = ["嗯，那个我想问一下社保卡丢了怎么补办啊", "我想辦社保卡，身份證丟了怎麼補辦？", "老板不给钱怎么办"]
 FIFTY_CHARACTER_MESSAGES = [

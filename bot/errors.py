@@ -1,4 +1,7 @@
-"""Errors of the bot package: each has a stable `code` for clients and logs and a human `message`."""
+"""The project's one error tree: every error has a stable `code`, a human `message` and the HTTP `status`
+the gateway answers with (bot/gateway/errors.py). Packages keep their own kinds in their own errors.py
+(speech/errors.py, channels/phone/errors.py), all derived from BianminError.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ class BianminError(Exception):
     code = "error"
     status = 500
 
-    def __init__(self, message: str, *, code: str | None = None):
+    def __init__(self, message: str, *, code: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         if code:

@@ -148,7 +148,7 @@ class RedactingFilter(logging.Filter):
         """Rewrites the record in place; never drops it."""
         try:
             message = record.getMessage()
-        except Exception:  # a malformed format string: keep every part, redacted
+        except Exception:  # noqa: BLE001 - a malformed format string: keep every part, redacted
             message = f"{record.msg} {record.args!r}"
         # The merged message replaces msg and args, so no argument can reach a formatter unredacted.
         record.msg, record.args = redact_text(message), None

@@ -86,6 +86,10 @@ class Settings(BaseSettings):
     domain_dir: Path = REPO_ROOT / "dialogues" / "domain"
 
     handoff_accept_timeout_seconds: int = Field(300, ge=10)
+    # The analytics: a handoff accepted within this wait counts towards the response rate (响应率);
+    # a draft untouched this long counts as an application people gave up on.
+    handoff_target_wait_seconds: int = Field(60, ge=1, le=86400)
+    abandoned_draft_hours: float = Field(24.0, gt=0, le=720)
 
     telegram_bot_token: str | None = None
     telegram_api_base_url: str = "https://api.telegram.org"
@@ -140,7 +144,11 @@ class Settings(BaseSettings):
                           "e.g. sip:staff@pbx.example.gov.cn or an extension; unset: the queue and a call-back")
 
     @classmethod
-    def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings):
+    def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+                                   env_settings: PydanticBaseSettingsSource,
+                                   dotenv_settings: PydanticBaseSettingsSource,
+                                   file_secret_settings: PydanticBaseSettingsSource,
+                                   ) -> tuple[PydanticBaseSettingsSource, ...]:
         return init_settings, env_settings, dotenv_settings, YamlSource(settings_cls), file_secret_settings
 
     @field_validator("database_url")
@@ -221,7 +229,7 @@ class Settings(BaseSettings):
         return f"{int(low)}-{int(high)}"
 
     @model_validator(mode="after")
-    def _wechat_complete(self) -> "Settings":
+    def _wechat_complete(self) -> Settings:
         if not self.wechat_token:
             return self
         if not re.fullmatch(r"[A-Za-z0-9]{3,32}", self.wechat_token):
@@ -234,7 +242,7 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
-    def _registration_complete(self) -> "Settings":
+    def _registration_complete(self) -> Settings:
         if self.sip_registrar and not self.sip_username:
             raise ValueError("SIP_REGISTRAR is set but SIP_USERNAME is not: set the account name the trunk gave you")
         if self.sip_password and not self.sip_registrar:
@@ -242,7 +250,7 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
-    def _no_placeholders_in_production(self) -> "Settings":
+    def _no_placeholders_in_production(self) -> Settings:
         if self.environment == "production":
             for name in ("rasa_token", "session_secret", "field_encryption_key"):
                 if getattr(self, name) in DEVELOPMENT_PLACEHOLDERS:
@@ -251,11 +259,6 @@ class Settings(BaseSettings):
                         f"(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`) in the environment or .env"
                     )
         return self
-
-    @property
-    def is_sqlite(self) -> bool:
-        """True for the embedded default database."""
-        return self.database_url.startswith("sqlite:")
 
     def rasa_url(self, worker: int = 0) -> str:
         """Base URL of one Rasa worker process."""

@@ -421,6 +421,7 @@ class ParsedDate(date):
     """A date with how precisely it was said; for "2023年5月" it is 1 May 2023 with precision "month"."""
 
     __slots__ = ("_precision",)
+    _precision: Precision
 
     def __new__(cls, year: int, month: int = 1, day: int = 1, precision: Precision = "day") -> ParsedDate:
         self = super().__new__(cls, year, month, day)
@@ -475,7 +476,7 @@ def _make(year: int, month: int = 1, day: int = 1, precision: Precision = "day")
 def _read_date(text: str, today: date) -> ParsedDate | None | Literal["impossible"]:
     """The date `text` mentions; None when there is none, "impossible" for one that cannot exist."""
 
-    def made(year: int, month: int = 1, day: int = 1, precision: Precision = "day"):
+    def made(year: int, month: int = 1, day: int = 1, precision: Precision = "day") -> ParsedDate | Literal["impossible"]:
         return _make(year, month, day, precision) or "impossible"
 
     for word in sorted(_DAY_WORDS, key=len, reverse=True):

@@ -10,6 +10,7 @@ from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
+from bot.channel import Capabilities, ChannelInfo
 from bot.errors import InvalidRequest
 from bot.gateway.deps import ConversationsDep, CurrentStaff, SettingsDep
 from bot.services import appointments, audit
@@ -26,6 +27,8 @@ ASSETS = {
 }
 
 router = APIRouter(tags=["kiosk"])
+# Large buttons and type for a standing person; the page polls for staff replies while someone waits for one.
+KIOSK = ChannelInfo("kiosk", Capabilities(buttons=True, voice=True, large_text=True, push=True))
 
 
 class ConsentIn(BaseModel):

@@ -19,6 +19,8 @@ from speech.providers import AudioClip
 
 TELEPHONY_RATE = 8000
 RECOGNITION_RATE = 16000
+# The length of one audio frame everywhere: RTP packets, the voice pipeline, end-of-speech detection.
+FRAME_MS = 20
 
 
 def _samples(pcm16: bytes) -> np.ndarray:
@@ -221,7 +223,7 @@ async def _ffmpeg_decode(
         except OSError as err:
             raise FfmpegMissing(f"ffmpeg at {ffmpeg} could not be started: {err}") from err
         try:
-            out, err = await asyncio.wait_for(process.communicate(), _FFMPEG_TIMEOUT_S)
+            out, stderr = await asyncio.wait_for(process.communicate(), _FFMPEG_TIMEOUT_S)
         except TimeoutError as timeout:
             process.kill()
             await process.wait()
@@ -229,7 +231,7 @@ async def _ffmpeg_decode(
     finally:
         os.unlink(path)
     if process.returncode != 0:
-        detail = err.decode("utf-8", "replace").strip().splitlines()
+        detail = stderr.decode("utf-8", "replace").strip().splitlines()
         kind = content_type or "unknown type"
         raise AudioDecodeError(
             f"could not decode the audio ({kind}): {detail[-1] if detail else 'ffmpeg failed'}"

@@ -15,7 +15,7 @@ from enum import Enum
 
 import numpy as np
 
-FRAME_MS = 20
+from speech.audio import FRAME_MS
 _FULL_SCALE = 32768.0
 _SILENCE_DBFS = -100.0
 

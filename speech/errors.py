@@ -1,18 +1,17 @@
-"""Errors raised by the speech package: each has a stable code and a message a person can act on."""
+"""Errors raised by the speech package: each has a stable code, a message a person can act on, and the
+HTTP status of the speech API's answer (422: the request cannot be served as sent; 503: this server cannot).
+"""
 
 from __future__ import annotations
 
+from bot.errors import BianminError
 
-class SpeechError(Exception):
+
+class SpeechError(BianminError):
     """Base of every speech error: `code` is stable, `message` says what to do."""
 
     code = "speech_error"
-
-    def __init__(self, message: str, *, code: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        if code is not None:
-            self.code = code
+    status = 503
 
     def __str__(self) -> str:
         return f"[{self.code}] {self.message}"
@@ -40,30 +39,35 @@ class GrammarInvalid(SpeechError):
     """A grammar has no phrase the model can recognise."""
 
     code = "asr_grammar_invalid"
+    status = 422
 
 
 class UnsupportedLanguage(SpeechError):
     """A provider was asked for a locale it does not declare."""
 
     code = "unsupported_language"
+    status = 422
 
 
 class UnsupportedSampleRate(SpeechError):
     """A provider was asked for a sample rate it does not declare."""
 
     code = "unsupported_sample_rate"
+    status = 422
 
 
 class AudioDecodeError(SpeechError):
     """Audio bytes could not be decoded into PCM."""
 
     code = "audio_undecodable"
+    status = 422
 
 
 class AudioTooLong(SpeechError):
     """Audio is longer than the accepted maximum."""
 
     code = "audio_too_long"
+    status = 422
 
 
 class FfmpegMissing(SpeechError):
@@ -76,6 +80,7 @@ class TextInvalid(SpeechError):
     """Text given to synthesis is empty or otherwise unusable."""
 
     code = "tts_text_invalid"
+    status = 422
 
 
 class VoiceUnavailable(SpeechError):
@@ -100,6 +105,7 @@ class UnsupportedRate(SpeechError):
     """A speaking rate other than the declared ones was asked for."""
 
     code = "unsupported_rate"
+    status = 422
 
 
 class SpeechBusy(SpeechError):

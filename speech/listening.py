@@ -118,9 +118,10 @@ class Listening(LineSession):
                 for event in endpointer.process(item.pcm16):
                     if event.kind is EndpointKind.SPEECH_START:
                         self.emit(EventType.SPEECH_START, Stage.LISTEN, at_ms=event.at_ms)
-                        recogniser = await self._open_recognition(grammar)
-                        if isinstance(recogniser, Failure):
-                            return recogniser
+                        opened = await self._open_recognition(grammar)
+                        if isinstance(opened, Failure):
+                            return opened
+                        recogniser = opened
                         failure = await recogniser.feed(self, b"".join(pre_roll) + item.pcm16)
                         if failure is not None:
                             return failure
@@ -130,6 +131,7 @@ class Listening(LineSession):
                         # Input still queued behind this frame: how far listening lags behind the caller.
                         self.emit(EventType.SPEECH_END, Stage.LISTEN, reason=event.reason, trailing_s=trailing,
                                   queued=self._inputs.qsize())
+                        assert recogniser is not None  # speech ends only after it started
                         return await recogniser.final(self, reason=event.reason)
                     elif event.kind is EndpointKind.NO_SPEECH:
                         self.emit(EventType.NO_SPEECH, Stage.LISTEN, reason=event.reason)
@@ -227,11 +229,13 @@ class _Recognition:
         self._settling = asyncio.ensure_future(self._finish(pipeline))
 
     async def _finish(self, pipeline: Listening) -> None:
+        stream = self.stream
+        assert stream is not None  # settle starts this only with a stream
         if self._buffer:
             chunk, self._buffer = self._buffer, b""
-            self._note(pipeline, await self.stream.accept_async(chunk))
+            self._note(pipeline, await stream.accept_async(chunk))
         self._fed = False
-        last = await self.stream.finish_async()
+        last = await stream.finish_async()
         if last.text:
             self._finals.append(last.text)
             self._confidences.append(last.confidence)

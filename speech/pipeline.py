@@ -10,9 +10,9 @@ the same pipeline.
 
 from __future__ import annotations
 
+from speech.audio import FRAME_MS
 from speech.listening import Listening
 from speech.pipeline_events import (
-    FRAME_MS,
     PRE_ROLL_MS,
     Ended,
     EventType,

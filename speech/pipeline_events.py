@@ -8,7 +8,8 @@ from enum import Enum
 from types import MappingProxyType
 from typing import Any
 
-FRAME_MS = 20
+from speech.audio import FRAME_MS as FRAME_MS  # the one frame length, as the pipeline's modules import it
+
 # Audio kept from before the detected start of speech, so the first syllable reaches the recogniser.
 PRE_ROLL_MS = 300
 

@@ -78,14 +78,14 @@ class RecognitionStream(abc.ABC):
     async def finish_async(self) -> FinalResult:
         """Like finish, run off the event loop."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - an optional hook: streams with nothing to release keep it
         """The caller's turn is over: the stream is not fed again (a recogniser may be kept for the next one)."""
 
 
 class SpeechToText(abc.ABC):
     """A recogniser: declares languages, sample rates and formats; transcribes clips and streams."""
 
-    def warm(self, pcm16: bytes, sample_rate: int, *, locale: str = "zh-CN") -> None:
+    def warm(self, pcm16: bytes, sample_rate: int, *, locale: str = "zh-CN") -> None:  # noqa: B027 - optional
         """Recognises some audio once and throws the text away, so that the first real stream starts fast."""
 
     @property
@@ -133,6 +133,9 @@ class TextToSpeech(abc.ABC):
     @abc.abstractmethod
     def sample_rates(self) -> frozenset[int]:
         """Output sample rates this synthesiser produces."""
+
+    def close(self) -> None:  # noqa: B027 - an optional hook: only synthesisers holding a thread need it
+        """Releases what the synthesiser holds, such as its worker thread."""
 
     @abc.abstractmethod
     async def synthesize(

@@ -12,6 +12,7 @@ import wave
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 from speech.audio import read_wav, resample_clip, write_wav
 from speech.errors import (
@@ -49,7 +50,7 @@ def _quiet_print(*args, **kwargs) -> None:
     """Swallow the driver's per-file progress line."""
 
 
-def espeak_engine():
+def espeak_engine() -> Any:  # a pyttsx3 Engine: pyttsx3 has no types
     """The process's pyttsx3 espeak engine, without the driver's stdout chatter."""
     try:
         import pyttsx3
@@ -109,7 +110,7 @@ class Pyttsx3Synthesizer(TextToSpeech):
         self._factory = engine_factory or espeak_engine
         self._engine_idle = engine_idle or (espeak_idle if engine_factory is None else lambda: True)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tts")
-        self._engine = None
+        self._engine: Any = None  # a pyttsx3 Engine, made on the synthesis thread
         # Start the engine now so a missing espeak-ng or voice stops start-up, not a caller.
         try:
             self._voice_ids = self._executor.submit(self._prepare).result()
@@ -186,7 +187,7 @@ class Pyttsx3Synthesizer(TextToSpeech):
         def run() -> None:
             try:
                 engine.runAndWait()
-            except BaseException as err:  # reported to the waiting thread below
+            except BaseException as err:  # noqa: BLE001 - reported to the waiting thread, which raises it
                 failure.append(err)
 
         engine.save_to_file(text, str(path))
@@ -218,7 +219,7 @@ class Pyttsx3Synthesizer(TextToSpeech):
             time.sleep(_POLL_S)
 
     @staticmethod
-    def _abandon(engine) -> None:
+    def _abandon(engine: Any) -> None:
         # Leave the engine usable for the next caller even though this utterance is lost.
         for stop in (engine.stop, engine.endLoop):
             try:
@@ -226,7 +227,7 @@ class Pyttsx3Synthesizer(TextToSpeech):
             except Exception:  # noqa: BLE001 - the engine may already be idle
                 pass
 
-    def _confirm(self, engine, voice_id: str, wpm: int) -> None:
+    def _confirm(self, engine: Any, voice_id: str, wpm: int) -> None:
         # The rate reaches espeak through its command queue a moment later, and pyttsx3
         # may hold changes back altogether: speak only once both are in force.
         deadline = time.monotonic() + _SETTLE_S

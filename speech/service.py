@@ -99,6 +99,7 @@ class SpeechService:
                 f"speech recognition for {locale} is not configured: set VOSK_MODEL_PATH "
                 f"to the unzipped {ZH_MODEL_NAME} folder and restart"
             )
+        assert self.asr is not None  # can_recognize says so
         return self.asr
 
     async def transcribe_bytes(

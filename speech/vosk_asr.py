@@ -12,6 +12,7 @@ import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 from speech.audio import RECOGNITION_RATE, resample
 from speech.errors import (
@@ -77,7 +78,7 @@ def check_model_dir(path: Path, locale: str = "zh-CN") -> Path:
     return path.resolve()
 
 
-def load_model(path: Path, locale: str = "zh-CN"):
+def load_model(path: Path, locale: str = "zh-CN") -> Any:  # a vosk.Model: vosk has no types
     """The vosk model in a directory, loaded once per process and shared (loading takes seconds)."""
     path = check_model_dir(path, locale)
     with _models_lock:
@@ -120,7 +121,7 @@ def _transcript(words: list[Word], text_words: list[str], locale: str) -> Transc
 class _Recogniser:
     """A vosk KaldiRecognizer with its results turned into Transcript objects."""
 
-    def __init__(self, model, sample_rate: int, grammar_json: str | None, locale: str) -> None:
+    def __init__(self, model: Any, sample_rate: int, grammar_json: str | None, locale: str) -> None:
         import vosk
 
         try:
@@ -252,7 +253,7 @@ class VoskRecognizer(SpeechToText):
         """Raw mono 16-bit PCM."""
         return frozenset({"pcm16"})
 
-    def _model(self, locale: str):
+    def _model(self, locale: str) -> Any:
         try:
             return self._models[locale]
         except KeyError:

@@ -1,10 +1,12 @@
-"""Shared fixtures: a migrated SQLite database per test session, settings pointing at it, PostgreSQL databases."""
+"""Shared fixtures: a migrated SQLite database per test module, settings pointing at it, PostgreSQL databases."""
 
 from __future__ import annotations
 
 import os
+import sqlite3
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -24,18 +26,64 @@ for _name in ("CHAT_PER_CONVERSATION", "CHAT_PER_CLIENT", "NEW_CONVERSATIONS_PER
 POSTGRES_SERVER = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://root@127.0.0.1:5432/test")
 
 
+# Tests under these paths get the marker; `make unit` (-m "not stack and not browser and not sip and not slow")
+# skips them all.
+_MARKED_PATHS = {
+    "stack": ("tests/stack/",),
+    "browser": ("tests/browser/",),
+    "sip": ("tests/channels/phone/test_sip_",),
+    # Each starts Rasa's Python or the action server, or plays calls in real time through vosk and espeak-ng.
+    "slow": ("tests/bot/test_rasa_private.py", "tests/bot/test_engine_action_validation.py",
+             "tests/bot/test_action_server_logging.py", "tests/channels/phone/test_call_flow.py",
+             "tests/channels/phone/test_phone_channel.py", "tests/speech/test_vosk_asr.py",
+             "tests/speech/test_pipeline.py", "tests/speech/test_speech_api.py"),
+}
+# The first test on a stack also pays for its start: `bot.cli prepare`, then Rasa loading its model
+# (tests.stack.conftest.START_TIMEOUT_SECONDS at most), on two cores that other work shares.
+STACK_TIMEOUT_SECONDS = 600
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Marks the tests that need a stack, a browser, a SIP client or much time by where they live; gives stack
+    tests their time."""
+    root = config.rootpath
+    for item in items:
+        where = item.path.relative_to(root).as_posix() if item.path.is_relative_to(root) else ""
+        for marker, prefixes in _MARKED_PATHS.items():
+            if where.startswith(prefixes):
+                item.add_marker(marker)
+        if item.get_closest_marker("stack") and not item.get_closest_marker("timeout"):
+            item.add_marker(pytest.mark.timeout(STACK_TIMEOUT_SECONDS))
+
+
 def _use_database(url: str) -> None:
+    if db_session.get_engine.cache_info().currsize:
+        db_session.get_engine().dispose()  # the previous database's connections
     os.environ["DATABASE_URL"] = url
     get_settings.cache_clear()
     db_session.get_engine.cache_clear()
 
 
-@pytest.fixture(scope="session", autouse=True)
-def database(tmp_path_factory: pytest.TempPathFactory):
-    """Every test process uses its own migrated database, never the developer's var/bianmin.db."""
-    url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
+@pytest.fixture(scope="session")
+def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One database migrated once per test process; each module starts from a copy (copying takes milliseconds)."""
+    path = tmp_path_factory.mktemp("db-template") / "template.db"
+    upgrade(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="module", autouse=True)
+def database(migrated_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Every test module gets a fresh migrated database of its own, never the developer's var/bianmin.db,
+    so what one module leaves behind (staff on duty, queued handoffs) cannot change another's outcome."""
+    path = tmp_path_factory.mktemp("db") / "test.db"
+    # The backup API, not a file copy: it includes what is still in the template's write-ahead log.
+    with sqlite3.connect(migrated_template) as source, sqlite3.connect(path) as target:
+        source.backup(target)
+    source.close()
+    target.close()
+    url = f"sqlite:///{path}"
     _use_database(url)
-    upgrade(url)
     yield url
 
 

@@ -74,8 +74,8 @@ class ActionStartApplication(Action):
             return self._which_service(dispatcher, list(FORMS), current)
         if service_id not in FORMS:
             # Not something the assistant can take in: explain how it is done instead.
-            events = await ActionAnswerQuestion().run(dispatcher, tracker, domain)
-            return events + ([FollowupAction(current)] if current else [])
+            answered = await ActionAnswerQuestion().run(dispatcher, tracker, domain)
+            return answered + ([FollowupAction(current)] if current else [])
         if service_id == current:
             say(dispatcher, "utter_application_already_filling", name=service_name(service_id))
             return [FollowupAction(current)]
@@ -114,7 +114,8 @@ class ActionPauseApplication(Action):
             return []
         values = form_values(tracker, service_id)
         if any(v not in (None, "") for v in values.values()):
-            applications.save_draft(tracker.sender_id, channel_of(tracker), service_id, values)
+            applications.save_draft(tracker.sender_id, channel_of(tracker), service_id, values,
+                                    tracker.get_slot("requested_slot"))
         intent = ((tracker.latest_message or {}).get("intent") or {}).get("name")
         response = "utter_application_paused" if intent == "stop" else "utter_application_paused_for_help"
         say(dispatcher, response, name=service_name(service_id))

@@ -225,7 +225,7 @@ class ValidateAppointmentForm(HandsOffAfterTwoFailures):
                                   domain: dict[str, Any]) -> dict[str, Any]:
         chosen = chosen_slot(value, tracker)
         centre = catalogue().centres.get(chosen[0]) if chosen else None
-        if centre is None or tracker.get_slot("service") not in centre.services:
+        if chosen is None or centre is None or tracker.get_slot("service") not in centre.services:
             return self.rejected("appointment_slot", "utter_appointment_slot_unknown", dispatcher, tracker)
         return self.accepted("appointment_slot", appointments.slot_key(*chosen))
 
@@ -340,7 +340,7 @@ class ActionAskAppointmentNewSlot(Action):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[dict]:
         found = appointments.find(tracker.get_slot("appointment_code") or "")
         options = appointments.free_slots(found.centre_id) if found else []
-        if not options:
+        if found is None or not options:
             response = "utter_appointment_no_slots"
             dispatcher.utter_message(text=texts.text(response, service=found.service_name if found else "",
                                                      hotline=catalogue().city.hotline),

@@ -30,11 +30,16 @@ class ActionAnswerQuestion(Action):
         current = catalogue()
         intent = understanding.intent if understanding.intent in answers.QUESTION_INTENTS else "ask_how_to_apply"
         if understanding.ambiguous:
+            insights.record_clarification(tracker.sender_id, channel_of(tracker))
             send(dispatcher, [answers.which_service(list(understanding.candidates), current, intent)])
             return []
         service_id = understanding.service or service_hint(tracker) or tracker.get_slot("service")
         if service_id not in current.services:
             text = (tracker.latest_message or {}).get("text") or ""
+            faq = answers.faq_answer(current, text)
+            if faq is not None:
+                send(dispatcher, [faq[1]])
+                return [SlotSet("service", faq[0])]
             if len(text) >= UNKNOWN_SERVICE_MIN_LENGTH:
                 insights.record_unanswered(tracker.sender_id, channel_of(tracker), text, intent,
                                            understanding.intent_confidence, "unknown_service")
@@ -42,6 +47,7 @@ class ActionAnswerQuestion(Action):
                     text=texts.text("utter_service_not_in_catalogue", hotline=current.city.hotline),
                     buttons=texts.buttons("utter_service_not_in_catalogue"),
                 )
+            insights.record_clarification(tracker.sender_id, channel_of(tracker))
             send(dispatcher, [answers.which_service([], current, intent)])
             return []
         details = any(e.get("entity") == "detail" for e in (tracker.latest_message or {}).get("entities") or [])
@@ -64,6 +70,11 @@ class ActionNotUnderstood(Action):
             # The engine was unsure, but the message clearly names a service: answer about it.
             return await ActionAnswerQuestion().run(dispatcher, tracker, domain)
         text = (tracker.latest_message or {}).get("text") or ""
+        faq = answers.faq_answer(catalogue(), text)
+        if faq is not None:
+            # A question a supervisor answered from the unanswered list: its answer, not a redirect.
+            send(dispatcher, [faq[1]])
+            return [SlotSet("service", faq[0])]
         reason = "out_of_scope" if understanding.intent == "out_of_scope" else "low_confidence"
         insights.record_unanswered(tracker.sender_id, channel_of(tracker), text, understanding.intent,
                                    understanding.intent_confidence, reason)

@@ -15,7 +15,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 def utcnow() -> dt.datetime:
     """The current time in UTC, timezone-aware."""
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 class Base(DeclarativeBase):
@@ -167,7 +167,7 @@ class PersonConversation(Base):
 
 
 # Staff, appointments, call-backs, ratings and the audit log (imports kept here so this block stays self-contained).
-from sqlalchemy import Boolean, Index, UniqueConstraint  # noqa: E402
+from sqlalchemy import Boolean, Index, UniqueConstraint  # noqa: E402 - the block keeps its own imports
 
 
 class StaffAccount(Base):
@@ -356,3 +356,69 @@ class DeliveryCursor(Base):
     lease_until: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     failures: Mapped[int] = mapped_column(Integer, default=0)
     not_before: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+# The analytics: indexes for the period queries, the clarifying questions asked, the supervisors' review of
+# unanswered questions, and the daily roll-up of the dialogue engine's messages.
+from sqlalchemy import Date  # noqa: E402 - the block keeps its own imports
+
+Index("ix_conversations_created_channel", Conversation.created_at, Conversation.channel)
+Index("ix_handoffs_created_at", Handoff.created_at)
+Index("ix_ratings_created_at", Rating.created_at)
+Index("ix_applications_created_at", Application.created_at)
+Index("ix_appointments_slot_start", Appointment.slot_start)
+Index("ix_unanswered_questions_created_at", UnansweredQuestion.created_at)
+Index("ix_staff_tasks_created_at", StaffTask.created_at)
+
+
+class ClarifyingQuestion(Base):
+    """A time the assistant asked which service was meant, rather than guess."""
+
+    __tablename__ = "clarifying_questions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    conversation_id: Mapped[str] = mapped_column(String(128))
+    channel: Mapped[str] = mapped_column(String(32), default="web")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+
+
+class UnansweredReview(Base):
+    """A supervisor's decision on an unanswered question: a new alias of a service, an FAQ answer, or dismissed."""
+
+    __tablename__ = "unanswered_reviews"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    text: Mapped[str] = mapped_column(String(500), unique=True)  # as stored: personal numbers masked
+    outcome: Mapped[str] = mapped_column(String(16))  # alias, faq, dismissed
+    service_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    staff_username: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+
+
+class AnalyticsDay(Base):
+    """A settled day's conversations and messages per channel (a roll-up; channel "*" marks the day as done)."""
+
+    __tablename__ = "analytics_days"
+
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(32), primary_key=True)
+    conversations: Mapped[int] = mapped_column(Integer, default=0)
+    handed_off: Mapped[int] = mapped_column(Integer, default=0)  # of those conversations, how many reached a person
+    messages: Mapped[int] = mapped_column(Integer, default=0)
+    below_threshold: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class HandoffDay(Base):
+    """A settled day's handoffs per channel and service, with their waits in whole seconds (a roll-up)."""
+
+    __tablename__ = "analytics_handoff_days"
+
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(32), primary_key=True)
+    service: Mapped[str] = mapped_column(String(64), primary_key=True)  # "" when none was named
+    handoffs: Mapped[int] = mapped_column(Integer, default=0)
+    accepted: Mapped[int] = mapped_column(Integer, default=0)
+    abandoned: Mapped[int] = mapped_column(Integer, default=0)
+    served: Mapped[int] = mapped_column(Integer, default=0)
+    resolved: Mapped[int] = mapped_column(Integer, default=0)
+    waits: Mapped[dict[str, Any]] = mapped_column(default=dict)  # {"seconds": how many accepted after that wait}

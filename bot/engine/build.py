@@ -22,6 +22,7 @@ import yaml
 
 from bot.errors import ConfigurationError
 from bot.settings import REPO_ROOT, VAR_DIR, Settings
+from bot.knowledge import learned
 from bot.knowledge.catalogue import load_catalogue
 from bot.understanding.dictionary import write_jieba_dictionary
 
@@ -69,6 +70,22 @@ def write_training_inputs(knowledge_base_dir: Path, build_dir: Path = BUILD_DIR)
     nlu_dir = build_dir / "nlu"
     nlu_dir.mkdir(parents=True, exist_ok=True)
     (nlu_dir / "knowledge_base.yml").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    write_learned_examples(knowledge_base_dir, nlu_dir / "learned.yml")
+
+
+def write_learned_examples(knowledge_base_dir: Path, target: Path) -> None:
+    """The ways of asking supervisors attached to an intent, as training examples (no file when there are none)."""
+    examples = learned.read_examples(knowledge_base_dir)
+    if not examples:
+        target.unlink(missing_ok=True)
+        return
+    by_intent: dict[str, list[str]] = {}
+    for intent, text in examples:
+        by_intent.setdefault(intent, []).append(_quoted(text))
+    lines = ['version: "3.1"', "# Written from knowledge_base/learned_examples.yml by bot.engine.build; do not edit.", "nlu:"]
+    for intent, texts in by_intent.items():
+        lines += [f"- intent: {intent}", "  examples: |", *(f"    - {t}" for t in texts)]
+    target.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 def _quoted(name: str) -> str:

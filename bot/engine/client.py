@@ -34,7 +34,7 @@ class ConversationState:
     slots: dict[str, Any]
 
     @classmethod
-    def from_tracker(cls, active_loop: str | None, slots: dict[str, Any]) -> "ConversationState":
+    def from_tracker(cls, active_loop: str | None, slots: dict[str, Any]) -> ConversationState:
         """The state of a tracker: its active loop, and the slot asked for while a loop is active."""
         loop = active_loop or None
         return cls(form=loop, requested_slot=slots.get("requested_slot") if loop else None, slots=slots)

@@ -7,6 +7,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 from fastapi import FastAPI
@@ -20,8 +21,10 @@ from bot.engine.client import RasaClient
 from bot.errors import ConfigurationError
 from bot.gateway import api_docs
 from bot.gateway.errors import install_error_handlers
-from bot.gateway.limits import BodySizeLimit
-from bot.gateway.routes import applications, health, services, speech, staff, staff_work, understand
+from bot.gateway.limits import LARGE_BODY_PATHS, BodySizeLimit
+from bot.gateway.routes import (
+    applications, health, services, speech, staff, staff_analytics, staff_work, understand,
+)
 from bot.gateway.security import SecurityHeaders
 from bot.logs import configure_logging
 from bot.ratelimit import AsyncLimiter
@@ -33,17 +36,22 @@ from channels.wechat import routes as wechat
 from channels.wechat.messages import MAX_BODY_BYTES as WECHAT_MAX_BODY_BYTES
 from kiosk import routes as kiosk
 
+if TYPE_CHECKING:  # speech loads vosk and espeak-ng only when the gateway starts with it
+    from speech.service import SpeechService
+
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 # How often the gateway turns unaccepted handoffs into an offer, and (every tenth time) sends due reminders.
 HOUSEKEEPING_SECONDS = 5.0
 REMINDERS_EVERY = 10
+# Hourly, the analytics roll up the days that are done (a supervisor's request then reads them ready).
+ANALYTICS_ROLL_UP_EVERY = 720
 
 log = logging.getLogger(__name__)
 
 
 async def housekeeping(interval: float = HOUSEKEEPING_SECONDS) -> None:
     """Runs until cancelled: nobody waits for staff in silence, and reminders go out the day before."""
-    from bot.services import handoff, reminders
+    from bot.services import analytics_daily, handoff, reminders
 
     tick = 0
     while True:
@@ -51,13 +59,15 @@ async def housekeeping(interval: float = HOUSEKEEPING_SECONDS) -> None:
             await run_in_threadpool(handoff.expire_unaccepted)
             if tick % REMINDERS_EVERY == 0:
                 await run_in_threadpool(reminders.send_due)
-        except Exception:  # noqa: BLE001 - a failed round is logged and the next one tries again
+            if tick % ANALYTICS_ROLL_UP_EVERY == 1:
+                await run_in_threadpool(analytics_daily.roll_up_past_year)
+        except Exception:  # a failed round is logged and the next one tries again
             log.exception("housekeeping round failed")
         tick += 1
         await asyncio.sleep(interval)
 
 
-def speech_service(settings: Settings):  # noqa: ANN201 - speech.service.SpeechService | None
+def speech_service(settings: Settings) -> SpeechService | None:
     """Speech recognition (when VOSK_MODEL_PATH is set) and synthesis; None when espeak-ng is not installed.
 
     A VOSK_MODEL_PATH that does not hold a model stops the start with a message saying where to put
@@ -131,15 +141,16 @@ def create_app(settings: Settings | None = None, rasa_transport: httpx.AsyncBase
     app.state.limiter = AsyncLimiter(settings)
     app.state.conversations = ConversationService(app.state.rasa, app.state.limiter)
     app.state.speech = speech_service(settings)
-    app.add_middleware(BodySizeLimit, large_paths={"/api/speech": 10_000_000, "/wechat": WECHAT_MAX_BODY_BYTES})
+    # A channel's own limit is wired in here, the one place that imports channels.
+    app.add_middleware(BodySizeLimit, large_paths={**LARGE_BODY_PATHS, "/wechat": WECHAT_MAX_BODY_BYTES})
     app.add_middleware(SecurityHeaders)
     if settings.cors_origins:
         # Government sites on another origin embed the widget; only they may call the chat and speech APIs.
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
                            allow_headers=["Content-Type"], max_age=3600)
     install_error_handlers(app)
-    for module in (health, chat_api, understand, services, applications, staff, staff_work, speech, telegram,
-                   wechat, webchat, kiosk):
+    for module in (health, chat_api, understand, services, applications, staff, staff_work, staff_analytics, speech,
+                   telegram, wechat, webchat, kiosk):
         app.include_router(module.router)
     app.mount("/staff/assets", StaticFiles(directory=STATIC_DIR / "staff"), name="staff-assets")
 

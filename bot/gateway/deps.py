@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -65,7 +66,7 @@ def current_staff(request: Request) -> StaffIdentity:
     return identity
 
 
-def require_role(*roles: str):  # noqa: ANN201 - a FastAPI dependency
+def require_role(*roles: str) -> Callable[[StaffIdentity], StaffIdentity]:
     """A dependency that lets through only staff with one of `roles` (403 otherwise)."""
 
     def check(identity: Annotated[StaffIdentity, Depends(current_staff)]) -> StaffIdentity:

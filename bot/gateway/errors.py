@@ -19,6 +19,13 @@ def error_response(status: int, code: str, message: str, headers: dict[str, str]
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
 
 
+def error_answer(err: BianminError) -> JSONResponse:
+    """The answer to any of the project's errors: its own status, code and message."""
+    retry_after = getattr(err, "retry_after", None)  # RateLimited: when to come back
+    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+    return error_response(err.status, err.code, err.message, headers)
+
+
 def _describe(err: RequestValidationError) -> str:
     parts = []
     for e in err.errors():
@@ -45,9 +52,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(BianminError)
     async def _domain(_request: Request, err: BianminError) -> JSONResponse:
-        retry_after = getattr(err, "retry_after", None)  # RateLimited: when to come back
-        headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
-        return error_response(err.status, err.code, err.message, headers)
+        return error_answer(err)
 
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, err: Exception) -> JSONResponse:

@@ -1,4 +1,4 @@
-"""Refuses request bodies over a size limit before they are read into memory."""
+"""The gateway's size limits, in one place, and the middleware that refuses bodies over them unread."""
 
 from __future__ import annotations
 
@@ -6,7 +6,16 @@ import json
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+# Any request body: a chat turn, a form, a Telegram update.
 MAX_BODY_BYTES = 1_000_000
+# A recording for /api/speech/recognize: sixty seconds of 48 kHz stereo 16-bit WAV is 11.5 MB.
+MAX_SPEECH_UPLOAD_BYTES = 12 * 1024 * 1024
+# What the body of /api/speech may hold around such a recording (a multipart form's boundaries and headers).
+SPEECH_BODY_ALLOWANCE = 64 * 1024
+# Text sent to /api/speech/synthesize.
+MAX_SYNTHESIS_CHARS = 500
+# The paths allowed more than MAX_BODY_BYTES, with their limit.
+LARGE_BODY_PATHS = {"/api/speech": MAX_SPEECH_UPLOAD_BYTES + SPEECH_BODY_ALLOWANCE}
 
 
 class BodySizeLimit:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from bot.knowledge.schema import Centre, City, Service
 
@@ -114,7 +114,7 @@ def _describe(err: ValidationError, prefix: str = "") -> tuple[str, str]:
     return first, "; ".join(problems)
 
 
-def _validate(model: type, data: Any, path: Path, prefix: str = "") -> Any:
+def _validate(model: type[BaseModel], data: Any, path: Path, prefix: str = "") -> Any:
     try:
         return model.model_validate(data)
     except ValidationError as err:
@@ -302,7 +302,7 @@ class CatalogueCache:
             if self._catalogue is None or signature != self._signature:
                 self._reload(signature)
             self._checked_at = self._clock()
-            return self._catalogue  # type: ignore[return-value]
+            return self._catalogue  # type: ignore[return-value]  # _reload has set it
 
     def _reload(self, signature: tuple) -> None:
         try:

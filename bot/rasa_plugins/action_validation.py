@@ -12,12 +12,14 @@ what Rasa brings.
 
 from __future__ import annotations
 
-from typing import Any, Dict
+from typing import Any
 
 from jsonschema import ValidationError, validators
 from jsonschema.exceptions import best_match
 from rasa.core.actions.action import RemoteAction
 from rasa.shared.constants import DOCS_BASE_URL
+
+from bot.rasa_plugins.rasa_private import replace_action_result_check
 
 
 def install() -> None:
@@ -27,7 +29,7 @@ def install() -> None:
     validator_class.check_schema(schema)  # what jsonschema.validate repeats on every call
     validator = validator_class(schema)
 
-    def validate_action_result(self: RemoteAction, result: Dict[str, Any]) -> bool:
+    def validate_action_result(self: RemoteAction, result: dict[str, Any]) -> bool:
         error: ValidationError | None = best_match(validator.iter_errors(result))
         if error is None:
             return True
@@ -37,4 +39,4 @@ def install() -> None:
         )
         raise error
 
-    RemoteAction._validate_action_result = validate_action_result
+    replace_action_result_check(validate_action_result)

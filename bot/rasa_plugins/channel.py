@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, Awaitable, Callable, Dict, Optional
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, UserMessage
 from sanic import Blueprint, response
@@ -21,6 +22,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot.rasa_plugins import action_validation
+from bot.rasa_plugins.rasa_private import run_prediction_loop
 
 log = logging.getLogger(__name__)
 action_validation.install()
@@ -28,7 +30,7 @@ action_validation.install()
 WARM_UP_TEXT = "你好"
 
 
-def tracker_state(tracker: Any) -> Dict[str, Any]:
+def tracker_state(tracker: Any) -> dict[str, Any]:
     """The active loop's name and all slot values, as the tracker endpoint reports them."""
     return {"active_loop": tracker.active_loop_name, "slots": tracker.current_slot_values()}
 
@@ -40,7 +42,7 @@ class GatewayInput(InputChannel):
     def name(cls) -> str:
         return "gateway"
 
-    async def turn(self, request: Request, message: UserMessage) -> Optional[Dict[str, Any]]:
+    async def turn(self, request: Request, message: UserMessage) -> dict[str, Any] | None:
         """Handles the message like the agent does and returns the saved tracker's state (None without a model)."""
         agent = request.app.ctx.agent
         if agent is None or not agent.is_ready():
@@ -49,7 +51,7 @@ class GatewayInput(InputChannel):
             processor = agent.processor
             tracker = await processor.log_message(message, should_save_tracker=False)
             tracker = await processor.run_action_extract_slots(message.output_channel, tracker)
-            await processor._run_prediction_loop(message.output_channel, tracker)
+            await run_prediction_loop(processor, message.output_channel, tracker)
             await processor.run_anonymization_pipeline(tracker)
             await processor.save_tracker(tracker)
             return tracker_state(tracker)
@@ -83,7 +85,7 @@ class GatewayInput(InputChannel):
                 state = await self.turn(request, message)
             except asyncio.CancelledError:
                 log.error("the turn of a gateway message was cancelled")
-            except Exception:  # noqa: BLE001 - like the REST channel: the replies so far are returned
+            except Exception:  # like the REST channel: the replies so far are returned
                 log.exception("the turn of a gateway message failed")
             return response.json({"messages": collector.messages, "state": state})
 

@@ -7,12 +7,15 @@ as buttons, whose payloads carry the service so a tap never loses the context.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import re
 from dataclasses import dataclass, field
 
 from bot import texts
 from bot.knowledge.catalogue import Catalogue
-from bot.knowledge.schema import Centre, Service
+from bot.knowledge.schema import Centre, Material, OpeningHours, Service
+from bot.understanding.normalise import normalise
 
 QUESTION_INTENTS = (
     "ask_how_to_apply",
@@ -112,7 +115,7 @@ def _details(catalogue: Catalogue, intent: str, service: Service) -> list[str]:
     return lines
 
 
-def material_line(material) -> str:  # noqa: ANN001 - bot.knowledge.schema.Material
+def material_line(material: Material) -> str:
     """One material in plain words: name, original or copies, and the clerk's note."""
     if material.original and material.copies:
         form = texts.text("utter_material_original_and_copies", copies=material.copies)
@@ -131,7 +134,7 @@ def centre_line(centre: Centre) -> str:
     return texts.text("utter_detail_centre", centre=centre.name, address=centre.address, phone=centre.phone, hours=hours)
 
 
-def opening_hours_text(hours) -> str:  # noqa: ANN001 - bot.knowledge.schema.OpeningHours
+def opening_hours_text(hours: OpeningHours) -> str:
     """E.g. 周一至周五 9:00-17:00（12:00-13:30午休）."""
     days = hours.days
     day_names = [texts.text(f"utter_weekday_{d}") for d in days]
@@ -146,7 +149,7 @@ def opening_hours_text(hours) -> str:  # noqa: ANN001 - bot.knowledge.schema.Ope
     return text
 
 
-def _clock(time) -> str:  # noqa: ANN001 - datetime.time
+def _clock(time: dt.time) -> str:
     return f"{time.hour}:{time.minute:02d}"
 
 
@@ -163,3 +166,21 @@ def which_service(candidates: list[str], catalogue: Catalogue, intent: str) -> R
         [{"title": catalogue.services[c].short_name, "payload": payload(intent, service=c)}
          for c in popular if c in catalogue.services],
     )
+
+
+_faq_index: dict[str, object] = {}
+
+
+def _faq_key(text: str) -> str:
+    # As written, give or take punctuation, spaces, width and script: an FAQ answers its own question, not a guess.
+    return re.sub(r"[\s\W_]+", "", normalise(text))
+
+
+def faq_answer(catalogue: Catalogue, text: str) -> tuple[str, Reply] | None:
+    """The service and FAQ answer whose question is this message, if a supervisor added one (or the catalogue has it)."""
+    if _faq_index.get("catalogue") is not catalogue:
+        index = {_faq_key(item.question): (service.id, f"{service.short_name}：{item.answer}")
+                 for service in catalogue.services.values() for item in service.faq}
+        _faq_index.update(catalogue=catalogue, index=index)
+    found = _faq_index["index"].get(_faq_key(text))  # type: ignore[attr-defined]
+    return (found[0], Reply(found[1])) if found else None

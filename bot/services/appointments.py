@@ -15,11 +15,13 @@ import random
 import re
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session
 
 from bot import texts
 from bot.db.models import Appointment, utcnow
@@ -270,7 +272,7 @@ def book(conversation_id: str, channel: str, service_id: str, centre_id: str, st
     fields = {"full_name_encrypted": c.encrypt(full_name), "phone_encrypted": c.encrypt(phone),
               "phone_fingerprint": c.fingerprint(phone)}
 
-    def insert(session) -> Appointment:  # noqa: ANN001 - a Session
+    def insert(session: Session) -> Appointment:
         row = Appointment(reference=new_reference(), centre_id=centre_id, service_id=service_id, slot_start=start,
                           slot_end=end, seat=_free_seat(session, centre, start), status="booked",
                           conversation_id=conversation_id, channel=channel, **fields)
@@ -288,7 +290,7 @@ def reschedule(reference: str, start: dt.datetime, now: dt.datetime | None = Non
     centre = get_catalogue().centres[found.centre_id]
     end = _bookable_end(centre, start, now)
 
-    def move(session) -> Appointment:  # noqa: ANN001 - a Session
+    def move(session: Session) -> Appointment:
         row = _booked(session, reference)
         if row.slot_start == start:
             return row
@@ -308,7 +310,7 @@ def _bookable_end(centre: Centre, start: dt.datetime, now: dt.datetime | None) -
     return end
 
 
-def _free_seat(session, centre: Centre, start: dt.datetime) -> int:  # noqa: ANN001 - a Session
+def _free_seat(session: Session, centre: Centre, start: dt.datetime) -> int:
     taken = set(session.scalars(select(Appointment.seat).where(
         Appointment.centre_id == centre.id, Appointment.slot_start == start, Appointment.seat.is_not(None))))
     seat = next((s for s in range(1, centre.capacity_per_slot + 1) if s not in taken), None)
@@ -317,7 +319,7 @@ def _free_seat(session, centre: Centre, start: dt.datetime) -> int:  # noqa: ANN
     return seat
 
 
-def _with_seat_retries(change) -> AppointmentView:  # noqa: ANN001 - Callable[[Session], Appointment]
+def _with_seat_retries(change: Callable[[Session], Appointment]) -> AppointmentView:
     for attempt in range(BOOKING_ATTEMPTS):
         try:
             with unit_of_work() as session:
@@ -356,7 +358,7 @@ def cancel(reference: str) -> AppointmentView:
         return _view(row)
 
 
-def _booked(session, reference: str) -> Appointment:  # noqa: ANN001 - a Session
+def _booked(session: Session, reference: str) -> Appointment:
     row = session.scalar(select(Appointment).where(Appointment.reference == reference))
     if row is None:
         raise NotFound(f"no appointment with code {reference}")

@@ -10,6 +10,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from bot import texts
 from bot.db.models import StaffTask, utcnow
@@ -80,7 +81,7 @@ def tasks(identity: StaffIdentity, status: str = "open", kind: str | None = None
         return [_view(t) for t in session.scalars(query.limit(limit)).all()]
 
 
-def _visible(session, task_id: int, identity: StaffIdentity) -> StaffTask:  # noqa: ANN001 - a Session
+def _visible(session: Session, task_id: int, identity: StaffIdentity) -> StaffTask:
     task = session.get(StaffTask, task_id)
     if task is None:
         raise NotFound(f"no task {task_id}")

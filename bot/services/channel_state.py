@@ -51,9 +51,10 @@ def forget_old_seen(now: dt.datetime | None = None) -> int:
     """Drops message ids older than SEEN_FOR and button keys older than CALLBACK_KEYS_FOR; returns how many."""
     now = now or utcnow()
     with unit_of_work() as session:
-        seen = session.execute(delete(SeenMessage).where(SeenMessage.created_at < now - SEEN_FOR)).rowcount
-        keys = session.execute(delete(CallbackKey).where(CallbackKey.created_at < now - CALLBACK_KEYS_FOR)).rowcount
-        return (seen or 0) + (keys or 0)
+        # A DELETE answers with a CursorResult, which has a rowcount.
+        seen = session.execute(delete(SeenMessage).where(SeenMessage.created_at < now - SEEN_FOR))
+        keys = session.execute(delete(CallbackKey).where(CallbackKey.created_at < now - CALLBACK_KEYS_FOR))
+        return (seen.rowcount or 0) + (keys.rowcount or 0)  # type: ignore[attr-defined]
 
 
 def set_voice_answers(conversation_id: str, on: bool) -> None:

@@ -10,6 +10,7 @@ answer and the mark is the one case that repeats a message).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 import os
@@ -30,6 +31,8 @@ log = logging.getLogger(__name__)
 LEASE = dt.timedelta(seconds=60)
 POLL_SECONDS = 1.0
 MAX_BACKOFF_SECONDS = 300
+# How long a stopping gateway lets a message the platform is taking finish and be marked.
+FINISH_SECONDS = 10.0
 
 
 class Deferred(Exception):
@@ -77,7 +80,7 @@ def claim(conversation_id: str, owner: str, now: dt.datetime | None = None) -> i
                        DeliveryCursor.lease_until < now),
                    or_(DeliveryCursor.not_before.is_(None), DeliveryCursor.not_before <= now))
             .values(lease_owner=owner, lease_until=now + LEASE))
-        if taken.rowcount != 1:
+        if taken.rowcount != 1:  # type: ignore[attr-defined]  # an UPDATE answers with a CursorResult
             return None
         return session.scalar(select(DeliveryCursor.delivered_id)
                               .where(DeliveryCursor.conversation_id == conversation_id))
@@ -125,14 +128,17 @@ class PushDelivery:
         self.send = send
         self.poll_seconds = poll_seconds
         self.owner = owner or replica_name()
+        # Finished passes: what shows that a message was not sent again (the tests wait on it).
+        self.rounds = 0
 
     async def run(self) -> None:
         """Delivery rounds until cancelled; a failed round is logged and the next one tries again."""
         while True:
             try:
                 await self.deliver_round()
-            except Exception:  # noqa: BLE001 - e.g. the database is away for a moment
+            except Exception:  # e.g. the database is away for a moment
                 log.exception("push delivery round of %s failed", self.prefix)
+            self.rounds += 1
             await asyncio.sleep(self.poll_seconds)
 
     async def deliver_round(self) -> int:
@@ -151,19 +157,35 @@ class PushDelivery:
     async def _deliver(self, conversation_id: str, cursor: int) -> int:
         sent = 0
         for message in await run_in_threadpool(conversations.messages_after, conversation_id, cursor):
+            # A gateway that stops while a platform takes a message still marks it, or the next one sends it again.
+            attempt = asyncio.ensure_future(self._send_then_mark(conversation_id, message))
             try:
-                await self.send(conversation_id, message)
-                sent += 1
-            except Undeliverable as refused:
-                log.error("pushed message %s to %s can never be delivered: %s", message.id, conversation_id, refused)
-            except Exception as err:  # noqa: BLE001 - Deferred, or anything unforeseen: try again after a wait
-                failures = await run_in_threadpool(_failures, conversation_id)
-                wait = min(MAX_BACKOFF_SECONDS, max(getattr(err, "wait", 0), 2 ** min(failures, 8)))
-                log.warning("pushed message %s to %s deferred %.0f s: %r", message.id, conversation_id, wait, err)
-                await run_in_threadpool(defer, conversation_id, self.owner, wait)
+                outcome = await asyncio.shield(attempt)
+            except asyncio.CancelledError:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(attempt, FINISH_SECONDS)
+                raise
+            if outcome == "deferred":
                 return sent
-            await run_in_threadpool(mark_delivered, conversation_id, self.owner, message.id)
+            sent += outcome == "sent"
         return sent
+
+    async def _send_then_mark(self, conversation_id: str, message: PushedMessage) -> str:
+        """Sends one message and moves the cursor past it: "sent", "skipped" (undeliverable) or "deferred"."""
+        outcome = "sent"
+        try:
+            await self.send(conversation_id, message)
+        except Undeliverable as refused:
+            log.error("pushed message %s to %s can never be delivered: %s", message.id, conversation_id, refused)
+            outcome = "skipped"
+        except Exception as err:  # noqa: BLE001 - Deferred, or anything unforeseen: try again after a wait
+            failures = await run_in_threadpool(_failures, conversation_id)
+            wait = min(MAX_BACKOFF_SECONDS, max(getattr(err, "wait", 0), 2 ** min(failures, 8)))
+            log.warning("pushed message %s to %s deferred %.0f s: %r", message.id, conversation_id, wait, err)
+            await run_in_threadpool(defer, conversation_id, self.owner, wait)
+            return "deferred"
+        await run_in_threadpool(mark_delivered, conversation_id, self.owner, message.id)
+        return outcome
 
 
 def _failures(conversation_id: str) -> int:

@@ -12,9 +12,10 @@ import datetime as dt
 import json
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, overload
 
 from sqlalchemy import bindparam, case, func, inspect, select, text, update
+from sqlalchemy.orm import Session
 
 from bot import texts
 from bot.db.models import Handoff, HandoffMessage, utcnow
@@ -135,7 +136,7 @@ def request(conversation_id: str, channel: str, service: str | None, reason: str
     return QueuePlace(handoff.id, position, wait, already_open, on_duty, desk_open)
 
 
-def _position(session, handoff: Handoff) -> int:  # noqa: ANN001 - a Session
+def _position(session: Session, handoff: Handoff) -> int:
     if handoff.status != "waiting":
         return 0
     emergency = Handoff.reason == "emergency"
@@ -203,7 +204,7 @@ def expire_unaccepted(now: dt.datetime | None = None) -> list[int]:
             changed = session.execute(
                 update(Handoff).where(Handoff.id == handoff_id, Handoff.status == "waiting")
                 .values(status="closed", closed_at=now, context=_context_with(session, handoff_id, "timeout"))
-            ).rowcount
+            ).rowcount  # type: ignore[attr-defined]  # an UPDATE answers with a CursorResult
         if changed:
             message, buttons = alternatives_message()
             conversations.push(conversation_id, "assistant", message, buttons)
@@ -211,7 +212,7 @@ def expire_unaccepted(now: dt.datetime | None = None) -> list[int]:
     return expired
 
 
-def _context_with(session, handoff_id: int, closed_by: str) -> dict[str, Any]:  # noqa: ANN001 - a Session
+def _context_with(session: Session, handoff_id: int, closed_by: str) -> dict[str, Any]:
     context = session.scalar(select(Handoff.context).where(Handoff.id == handoff_id)) or {}
     return {**context, "closed_by": closed_by}
 
@@ -249,7 +250,7 @@ def accept(handoff_id: int, staff_username: str) -> HandoffView:
         changed = session.execute(
             update(Handoff).where(Handoff.id == handoff_id, Handoff.status == "waiting")
             .values(status="active", staff_username=staff_username, accepted_at=now)
-        ).rowcount
+        ).rowcount  # type: ignore[attr-defined]  # an UPDATE answers with a CursorResult
         row = session.get(Handoff, handoff_id)
         if row is None:
             raise NotFound(f"no handoff {handoff_id}")
@@ -291,10 +292,10 @@ def close(handoff_id: int, identity: staff.StaffIdentity, resolution_note: str |
         changed = session.execute(
             update(Handoff).where(Handoff.id == handoff_id, Handoff.status == "active")
             .values(status="closed", closed_at=utcnow(), resolution_note=(resolution_note or None))
-        ).rowcount
+        ).rowcount  # type: ignore[attr-defined]  # an UPDATE answers with a CursorResult
         if not changed:
             raise Conflict(f"handoff {handoff_id} is no longer active", code="handoff_closed")
-        row = session.get(Handoff, handoff_id)
+        row = session.get_one(Handoff, handoff_id)
         row.context = {**(row.context or {}), "closed_by": identity.username}
         view = _view(row)
     conversations.push(view.conversation_id, "assistant", texts.text("utter_handoff_closed"))
@@ -319,7 +320,7 @@ def detail(handoff_id: int) -> HandoffDetail:
         elif kind == "bot" and event.get("text"):
             lines.append(TranscriptLine("assistant", redact_text(event["text"]), at))
         elif kind == "slot" and event.get("value") not in (None, ""):
-            name, value = event.get("name"), str(event.get("value"))
+            name, value = str(event.get("name")), str(event.get("value"))
             if name in NAME_SLOTS:
                 person["name"] = mask_name(value)
             elif name in PHONE_SLOTS:
@@ -375,6 +376,14 @@ def _timestamp(value: Any) -> dt.datetime | None:
         return dt.datetime.fromtimestamp(float(value), dt.timezone.utc)
     except (TypeError, ValueError, OverflowError):
         return None
+
+
+@overload
+def _aware(value: dt.datetime) -> dt.datetime: ...
+
+
+@overload
+def _aware(value: None) -> None: ...
 
 
 def _aware(value: dt.datetime | None) -> dt.datetime | None:

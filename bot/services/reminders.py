@@ -33,19 +33,19 @@ def send_due(now: dt.datetime | None = None) -> list[str]:
         return []
     booked_before = appointments.to_utc(now) - QUIET_AFTER_BOOKING
     with unit_of_work() as session:
-        due = session.scalars(select(Appointment).where(
+        rows = session.scalars(select(Appointment).where(
             Appointment.status == "booked", Appointment.reminded_at.is_(None),
             Appointment.slot_start > now, Appointment.slot_start <= now + LEAD,
             Appointment.created_at <= booked_before,
         ).order_by(Appointment.slot_start)).all()
-        due = [(row.id, row.conversation_id, row.reference) for row in due]
+        due = [(row.id, row.conversation_id, row.reference) for row in rows]
     sent = []
     for appointment_id, conversation_id, reference in due:
         with unit_of_work() as session:
             # Conditional, so two gateways (or the command and a gateway) never remind twice.
             claimed = session.execute(update(Appointment).where(Appointment.id == appointment_id,
                                                                 Appointment.reminded_at.is_(None))
-                                      .values(reminded_at=utcnow())).rowcount
+                                      .values(reminded_at=utcnow())).rowcount  # type: ignore[attr-defined]  # a CursorResult
         if claimed:
             conversations.push(conversation_id, "assistant", reminder_text(reference, now.date()),
                                [change_button(reference)])
@@ -62,6 +62,7 @@ def change_button(reference: str) -> dict[str, str]:
 def reminder_text(reference: str, today: dt.date) -> str:
     """The reminder of one appointment in plain words."""
     view = appointments.find(reference)
+    assert view is not None  # reminders go out for booked appointments, which are never deleted
     centre = get_catalogue().centres.get(view.centre_id)
     return texts.text(
         "utter_appointment_reminder", when=appointments.slot_label(view.start, view.end, today),

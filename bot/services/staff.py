@@ -90,7 +90,7 @@ def create_or_update(username: str, password: str, role: str) -> bool:
     with unit_of_work() as session:
         account = session.scalar(select(StaffAccount).where(StaffAccount.username == username))
         created = account is None
-        if created:
+        if account is None:
             account = StaffAccount(username=username, password_hash=password_hash, role=role, active=True,
                                    failed_logins=0)
             session.add(account)

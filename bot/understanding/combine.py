@@ -97,6 +97,7 @@ def combine(parse: dict[str, Any], text: str, matcher: ServiceMatcher, known_ser
         return Understanding(intent, intent_confidence, tagged, tagged_confidence if tagged else 0.0)
 
     matches = matcher.match(text, limit=3)
+    candidates: tuple[str, ...]
     service, service_confidence, candidates = None, 0.0, ()
     if matches:
         best = matches[0]

@@ -11,6 +11,10 @@ import re
 from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # jieba loads its dictionary on import: only when first needed
+    import jieba
 
 from bot.knowledge.catalogue import Catalogue
 from bot.understanding.normalise import CJK, normalise
@@ -66,7 +70,7 @@ def _verb_and_word(word: str, words: dict[str, None]) -> bool:
 
 
 @lru_cache(maxsize=1)
-def _plain_tokenizer():
+def _plain_tokenizer() -> jieba.Tokenizer:
     """jieba with only its own dictionary: what the engine's tokenizer starts from."""
     import jieba
 

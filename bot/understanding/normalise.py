@@ -14,6 +14,10 @@ import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # OpenCC loads its dictionaries on first use only
+    from opencc import OpenCC
 
 CJK = "\u3400-\u4dbf\u4e00-\u9fff\U00020000-\U0002a6df"
 # Chinese numerals are read-out digits (phone and ID numbers by voice): never collapsed.
@@ -92,7 +96,7 @@ def _simplifier() -> _Simplifier:
 
 
 @lru_cache(maxsize=1)
-def _opencc():
+def _opencc() -> OpenCC:
     """The OpenCC Traditional→Simplified converter (loads its dictionaries once)."""
     from opencc import OpenCC
 

@@ -147,7 +147,8 @@ def pinyin_to_chinese(run: str) -> str:
             if word is None and length > 1:
                 continue
             piece, cost = (word, previous[0] + 1) if word else (syllables[end - 1], previous[0] + 5)
-            if best[end] is None or cost < best[end][0]:
+            current = best[end]
+            if current is None or cost < current[0]:
                 best[end] = (cost, previous[1] + [piece])
     result = best[n]
     return "".join(result[1]) if result else run

@@ -23,7 +23,7 @@ from rapidfuzz.distance import Levenshtein
 from bot.knowledge.catalogue import Catalogue, Keyword, get_catalogue
 from bot.understanding.normalise import CJK, normalise
 
-# Scores of each way of matching (0..1); see `_score_exact` and friends for the length adjustments.
+# Scores of each way of matching (0..1); `_exact_matches` and `_sound_match` adjust them for length.
 PINYIN_SCORE = 0.9
 HOMOPHONE_SCORE = 0.84
 NEAR_HOMOPHONE_SCORE = 0.74
@@ -265,8 +265,8 @@ class ServiceMatcher:
         self._exact: dict[str, list[_Term]] = defaultdict(list)
         for term in self._terms:
             self._exact[term.text[0]].append(term)
-        self._by_syllables: dict[tuple[str, str], list[_Term]] = defaultdict(list)
-        self._by_fuzzy: dict[tuple[str, str], list[_Term]] = defaultdict(list)
+        self._by_syllables: dict[tuple[str, ...], list[_Term]] = defaultdict(list)
+        self._by_fuzzy: dict[tuple[str, ...], list[_Term]] = defaultdict(list)
         self._by_first_char: dict[str, list[_Term]] = defaultdict(list)
         self._by_second_char: dict[str, list[_Term]] = defaultdict(list)
         self._by_second_char_long: dict[str, list[_Term]] = defaultdict(list)
@@ -449,11 +449,11 @@ class ServiceMatcher:
         for position, syllable in zip(window, wanted):
             if position is None or syllable not in (position.readings if exact_sound else position.fuzzy):
                 return None
-        start, end = window[0].start, window[-1].end  # type: ignore[union-attr]
+        start, end = window[0].start, window[-1].end  # type: ignore[union-attr]  # no None: checked above
         written = message[start:end]
         if written.replace(" ", "") == term.text:
             return None  # the exact pass has it
-        typed = any(p.latin for p in window)  # type: ignore[union-attr]
+        typed = any(p.latin for p in window)  # type: ignore[union-attr]  # as above
         bonus = 0.01 * min(n - MIN_SOUND_SYLLABLES, 3)
         if typed:
             return _Evidence(term.service_id, PINYIN_SCORE if exact_sound else NEAR_HOMOPHONE_SCORE + bonus,
@@ -604,11 +604,11 @@ class ServiceMatcher:
         # When two services are each a document of the other, the one named later is the document.
         result = []
         for e in kept:
-            hosts = mentions.get(id(e))
-            if hosts:
+            named_in = mentions.get(id(e))
+            if named_in:
                 mutual = [
                     o for o in kept
-                    if id(o) in mentions and o.service_id in hosts and e.service_id in mentions[id(o)]
+                    if id(o) in mentions and o.service_id in named_in and e.service_id in mentions[id(o)]
                 ]
                 if not mutual or all(e.start > o.start for o in mutual):
                     e = replace(e, score=e.score * MATERIAL_MENTION_FACTOR)

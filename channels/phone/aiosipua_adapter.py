@@ -32,7 +32,7 @@ class _SipUdpProtocol(_UdpProtocol):
         # aiosipua asserts an isinstance that Python 3.11's selector transport fails (fixed in 3.12).
         self._owner._udp_transport = cast(asyncio.DatagramTransport, transport)
 
-    def datagram_received(self, data: bytes, addr) -> None:
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
         if len(data) > MAX_DATAGRAM_BYTES:
             log.warning("SIP datagram of %d bytes from %s dropped unread", len(data), addr[0])
             return

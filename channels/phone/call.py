@@ -13,7 +13,9 @@ import abc
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-FRAME_MS = 20
+from speech.audio import FRAME_MS
+
+__all__ = ["FRAME_MS", "AudioFrame", "CallEvent", "HungUp", "KeyPress", "PhoneCall"]
 
 
 @dataclass(frozen=True)

@@ -8,11 +8,12 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from bot.channel import Capabilities
 from bot.conversation import ConversationService
 from bot.privacy import redact_text
 from bot.settings import Settings
 from channels.phone.call import PhoneCall
-from channels.phone.flow import CallFlow, CallOutcome
+from channels.phone.flow import CHANNEL, CallFlow, CallOutcome
 from channels.phone.prompts import PhonePrompts
 from speech.endpointing import EndpointConfig
 from speech.pipeline import PipelineEvent
@@ -22,6 +23,10 @@ log = logging.getLogger(__name__)
 
 class PhoneChannel:
     """Owns the SIP endpoint (when configured) and one call flow per connected call."""
+
+    name = CHANNEL
+    # Buttons are read aloud as numbered choices for the keypad; a staff reply is spoken during the call.
+    capabilities = Capabilities(voice=True, push=True)
 
     def __init__(self, settings: Settings, conversations: ConversationService,
                  speech: Callable[[], Any] | Any) -> None:

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
+from bot.errors import BianminError
 
-class PhoneError(Exception):
+
+class PhoneError(BianminError):
     """Base of every phone-line error: `code` is stable, `message` says what to do."""
 
     code = "phone_error"
-
-    def __init__(self, message: str, *, code: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        if code is not None:
-            self.code = code
 
     def __str__(self) -> str:
         return f"[{self.code}] {self.message}"

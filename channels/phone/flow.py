@@ -130,7 +130,7 @@ class CallFlow:
         pushed = asyncio.create_task(self._watch_pushed(), name=f"phone-push-{self.call.call_id}")
         try:
             await self._converse()
-        except Exception:  # noqa: BLE001 - a bug must still end with an apology, not dead air
+        except Exception:  # a bug must still end with an apology, not dead air
             log.exception("call %s failed", self.call.call_id)
             self.outcome.reason = "error"
             await self._apologise()
@@ -164,7 +164,7 @@ class CallFlow:
             await asyncio.sleep(self.push_poll_seconds)
             try:
                 news = await run_in_threadpool(conversations.messages_after, self.conversation_id, self._push_cursor)
-            except Exception:  # noqa: BLE001 - the database is busy: look again next time
+            except Exception:  # the database is busy: look again next time
                 log.exception("pushed messages of %s could not be read", self.conversation_id)
                 continue
             for message in news:
@@ -251,7 +251,7 @@ class CallFlow:
             await self._repeat()
             return None
         if self.last.number_slot:
-            if not keys and self.last.own_number and heard.terminated:
+            if not keys and self.last.own_number and self.caller_mobile and heard.terminated:
                 return await self._confirm_number(self.caller_mobile)
             if not keys:
                 await self._speak(say("utter_phone_no_number"))
@@ -309,7 +309,7 @@ class CallFlow:
             self.pipeline.emit(EventType.STAGE_START, Stage.DIALOGUE, action="transfer")
             try:
                 accepted = await self.call.transfer(self.staff_uri)
-            except Exception:  # noqa: BLE001 - a failed transfer falls back to the queue
+            except Exception:  # a failed transfer falls back to the queue
                 log.exception("transfer of call %s failed", self.call.call_id)
                 accepted = False
             self.pipeline.emit(EventType.STAGE_END, Stage.DIALOGUE, action="transfer", accepted=accepted)
@@ -322,7 +322,7 @@ class CallFlow:
     async def _staff_available(self) -> bool:
         try:
             return bool(await run_in_threadpool(self.staff_available))
-        except Exception:  # noqa: BLE001 - without the database, the dialogue's handoff path decides
+        except Exception:  # without the database, the dialogue's handoff path decides
             log.exception("staff availability unknown")
             return False
 
@@ -332,7 +332,7 @@ class CallFlow:
         try:
             async with self.pipeline.stage(Stage.DIALOGUE, text=redact_text(text)):
                 result = await self._while_thinking(self.conversations.handle(message))
-        except Exception:  # noqa: BLE001 - the caller hears the apology, never dead air
+        except Exception:  # the caller hears the apology, never dead air
             log.exception("dialogue turn of %s failed", self.conversation_id)
             await self._apologise()
             return None

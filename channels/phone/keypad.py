@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import TypeGuard
 import unicodedata
 
 from bot import texts
@@ -21,19 +22,19 @@ _SPOKEN_X = ("叉", "x", "X")
 _FILLER = re.compile(r"[\s,，。.、\-–—:：;；!！?？]|[是的啊呀吧呢号码我]")
 
 
-def is_number_slot(slot: str | None) -> bool:
+def is_number_slot(slot: str | None) -> TypeGuard[str]:
     """Whether the requested slot is an ID or phone number."""
-    return bool(slot) and slot.endswith(NUMBER_SLOT_ENDINGS)
+    return slot is not None and slot.endswith(NUMBER_SLOT_ENDINGS)
 
 
 def is_id_slot(slot: str | None) -> bool:
     """Whether the requested slot is a resident ID number (18 characters, the last may be X)."""
-    return bool(slot) and slot.endswith("id_number")
+    return slot is not None and slot.endswith("id_number")
 
 
 def offers_own_number(slot: str | None) -> bool:
     """Whether the caller's own number is a fitting answer (a phone number to call back on)."""
-    return bool(slot) and slot.endswith(_OWN_NUMBER_SLOTS)
+    return slot is not None and slot.endswith(_OWN_NUMBER_SLOTS)
 
 
 def spoken_digits(text: str) -> str | None:
@@ -67,7 +68,7 @@ def groups(number: str) -> list[str]:
     if len(number) <= 6:
         return [number]
     if len(number) == 11 and number.startswith("1"):
-        sizes = (3, 4, 4)
+        sizes: tuple[int, ...] = (3, 4, 4)
     elif len(number) == 18:
         sizes = (6, 8, 4)
     elif len(number) == 9:

@@ -153,6 +153,7 @@ async def render_apology(path: Path = APOLOGY_WAV) -> Path:
     from bot.settings import get_settings
 
     tts = build_synthesizer("pyttsx3", get_settings().speech_cache_dir)
+    assert tts is not None  # the pyttsx3 provider is never switched off
     try:
         clip = await tts.synthesize(say("utter_phone_apology"), rate="slow", sample_rate=TELEPHONY_RATE)
     finally:

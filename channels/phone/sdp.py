@@ -63,7 +63,9 @@ def choose_codec(offer: SdpMessage, preferred: tuple[str, ...] = PREFERRED_CODEC
 def answer_offer(offer: SdpMessage, *, rtp_ip: str, rtp_port: int, advertised_ip: str | None = None) -> MediaPlan:
     """Our SDP answer for the offer, with the chosen codec and DTMF type; NoUsableCodec when nothing fits."""
     codec, payload_type = choose_codec(offer)
-    audio = offer.audio
+    audio, remote_rtp = offer.audio, offer.rtp_address
+    if audio is None or remote_rtp is None:  # choose_codec and checked_offer refuse such an offer first
+        raise SdpInvalid("the SDP offer has no audio stream with a connection address and port")
     offered_dtmf = next(
         (c.payload_type for c in audio.codecs if (c.encoding_name or "").lower() == "telephone-event"
          and c.clock_rate in (0, 8000)),
@@ -86,6 +88,6 @@ def answer_offer(offer: SdpMessage, *, rtp_ip: str, rtp_port: int, advertised_ip
         codec=codec,
         payload_type=chosen,
         dtmf_payload_type=offered_dtmf,
-        remote_rtp=offer.rtp_address,
+        remote_rtp=remote_rtp,
         answer=answer,
     )

@@ -20,11 +20,12 @@ from telegram.ext import (
     filters,
 )
 
+from bot.channel import Capabilities
 from bot.conversation import ConversationService
 from bot.errors import ConfigurationError
 from bot.services.leases import Lease
 from bot.settings import Settings
-from channels.telegram.handlers import TelegramHandlers
+from channels.telegram.handlers import CHANNEL, TelegramHandlers
 from channels.telegram.outbox import TelegramPushes
 from channels.telegram.sending import backoff
 
@@ -37,6 +38,7 @@ POLL_TIMEOUT_SECONDS = 10
 def build_application(settings: Settings, handlers: TelegramHandlers) -> Application:
     """The PTB application against the configured Bot API server, with our handlers."""
     root = settings.telegram_api_base_url.rstrip("/")
+    assert settings.telegram_bot_token  # the gateway starts Telegram only with a token
     builder = (ApplicationBuilder().token(settings.telegram_bot_token)
                .base_url(f"{root}/bot").base_file_url(f"{root}/file/bot"))
     if settings.telegram_mode == "webhook":
@@ -61,6 +63,9 @@ async def _log_error(update: object, context: Any) -> None:
 
 class TelegramChannel:
     """Runs the bot inside the gateway and delivers pushed messages to Telegram conversations."""
+
+    name = CHANNEL
+    capabilities = Capabilities(buttons=True, voice=True, push=True)  # inline keyboards, voice notes
 
     def __init__(self, settings: Settings, conversations: ConversationService,
                  speech: Callable[[], Any]) -> None:
@@ -113,8 +118,14 @@ class TelegramChannel:
         await self.delivery.run()
 
     async def _start_polling(self) -> None:
+        assert self.application.updater is not None  # the builder makes one unless told not to
         await self.application.updater.start_polling(
             timeout=POLL_TIMEOUT_SECONDS, drop_pending_updates=False, allowed_updates=Update.ALL_TYPES)
+
+    async def _stop_polling(self) -> None:
+        updater = self.application.updater
+        if updater is not None and updater.running:
+            await updater.stop()
 
     @property
     def polling(self) -> bool:
@@ -130,7 +141,7 @@ class TelegramChannel:
                 await self._start_polling()
             elif not held and self.polling:
                 log.warning("telegram: the polling lease is lost; another gateway polls now")
-                await self.application.updater.stop()
+                await self._stop_polling()
             await asyncio.sleep(lease.seconds / 3)
 
     async def feed(self, data: dict[str, Any]) -> None:
@@ -144,8 +155,7 @@ class TelegramChannel:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-        if self.polling:
-            await self.application.updater.stop()
+        await self._stop_polling()
         if self.lease is not None:
             await self.lease.release()  # another gateway polls at once, not after the lease runs out
             await self.lease.close()

@@ -65,7 +65,7 @@ class TelegramHandlers:
 
     async def text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """A typed message goes to the dialogue as it is."""
-        await self.turn(update, context, update.effective_message.text)
+        await self.turn(update, context, update.effective_message.text or "")
 
     async def button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """A pressed button sends its payload; its keyboard goes away so it cannot be pressed twice."""
@@ -94,7 +94,7 @@ class TelegramHandlers:
             file = await send_reliably(lambda: context.bot.get_file(note.file_id))
             data = bytes(await file.download_as_bytearray())
             heard = (await speech.transcribe_bytes(data, note.mime_type or OGG_CONTENT_TYPE, LOCALE)).text.strip()
-        except Exception:  # noqa: BLE001 - any failure to hear ends in a polite request to type instead
+        except Exception:  # any failure to hear ends in a polite request to type instead
             log.exception("voice note from %s could not be recognised", conversation_id(update.effective_user.id))
             heard = ""
         if not heard:
@@ -118,7 +118,9 @@ class TelegramHandlers:
             return
         for message in result.messages:
             await self.send(context.bot, update.effective_chat.id, message)
-        if result.messages and await run_in_threadpool(channel_state.voice_answers, conversation_id(user_id)):
+        if not result.messages:
+            return
+        if await run_in_threadpool(channel_state.voice_answers, conversation_id(user_id)):
             await self.speak(context.bot, update.effective_chat.id, "\n".join(m.text for m in result.messages))
 
     async def say(self, context: ContextTypes.DEFAULT_TYPE, chat_id: int, text: str) -> None:
@@ -136,7 +138,7 @@ class TelegramHandlers:
                 continue
             extra = {"reply_markup": markup} if index == len(parts) - 1 and markup else {}
             # Telegram refuses an empty text; a message of buttons only gets an invisible filler.
-            call = lambda part=part, extra=extra: bot.send_message(chat_id, part or "\u2060", **extra)  # noqa: E731
+            call = lambda part=part, extra=extra: bot.send_message(chat_id, part or "\u2060", **extra)  # noqa: E731 - binds this part for retries
             if retry:
                 await send_reliably(call)
             else:
@@ -151,7 +153,7 @@ class TelegramHandlers:
             return
         try:
             ogg = await ogg_opus_from_wav(await speech.synthesize_wav(text, LOCALE))
-        except Exception:  # noqa: BLE001 - synthesis or ffmpeg failed; the text answer stands on its own
+        except Exception:  # synthesis or ffmpeg failed; the text answer stands on its own
             log.exception("could not speak the answer for chat %s", chat_id)
             return
         await send_reliably(lambda: bot.send_voice(chat_id, voice=ogg, filename="answer.ogg"))

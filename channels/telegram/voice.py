@@ -20,7 +20,7 @@ async def ogg_opus_from_wav(wav: bytes) -> bytes:
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     except FileNotFoundError as err:
         raise VoiceConversionFailed("ffmpeg is not installed") from err
-    out, err = await process.communicate(wav)
+    out, stderr = await process.communicate(wav)
     if process.returncode != 0 or not out:
-        raise VoiceConversionFailed(f"ffmpeg failed: {err.decode(errors='replace')[-300:]}")
+        raise VoiceConversionFailed(f"ffmpeg failed: {stderr.decode(errors='replace')[-300:]}")
     return out

@@ -8,12 +8,15 @@ from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.concurrency import run_in_threadpool
 
+from bot.channel import Capabilities, ChannelInfo
 from bot.conversation import IncomingMessage, TurnResult
 from bot.errors import InvalidRequest
 from bot.gateway.deps import ConversationsDep, SettingsDep
 from bot.services import conversations
 
 router = APIRouter(prefix="/api/chat", tags=["chat"])
+# The page polls for pushed messages; speech buttons appear when the server has speech.
+WEB_CHAT = ChannelInfo("web", Capabilities(buttons=True, voice=True, push=True))
 
 # Client-chosen ids; a colon is reserved for server-side channels (telegram:…, phone:…).
 CONVERSATION_ID = r"^[A-Za-z0-9_.\-]{1,128}$"

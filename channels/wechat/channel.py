@@ -19,6 +19,7 @@ import httpx
 from starlette.concurrency import run_in_threadpool
 
 from bot import texts
+from bot.channel import Capabilities
 from bot.conversation import Button, ConversationService, IncomingMessage, OutgoingMessage
 from bot.errors import InvalidRequest
 from bot.knowledge.catalogue import get_catalogue
@@ -69,6 +70,10 @@ def combined(replies: tuple[OutgoingMessage, ...]) -> tuple[str, list[dict[str, 
 
 class WeChatChannel:
     """Receives the account's messages and sends the assistant's answers and pushes."""
+
+    name = CHANNEL
+    # Choices go out as numbered text (the person answers with the number); voice messages come in.
+    capabilities = Capabilities(voice=True, push=True)
 
     def __init__(self, settings: Settings, service: ConversationService, speech: Callable[[], Any],
                  transport: httpx.AsyncBaseTransport | None = None) -> None:
@@ -121,7 +126,7 @@ class WeChatChannel:
         turn = asyncio.create_task(self._answer(incoming))
         try:
             replies = await asyncio.wait_for(asyncio.shield(turn), PASSIVE_BUDGET_SECONDS)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             self._background.add(turn)
             turn.add_done_callback(lambda done: self._push_late(incoming.openid, done))
             replies = (OutgoingMessage(texts.text("utter_wechat_working")),)
@@ -172,7 +177,8 @@ class WeChatChannel:
         conversation = conversation_id(openid)
         number = messages.chosen_number(text)
         if number is not None:
-            text = await run_in_threadpool(channel_state.chosen, conversation, number) or text
+            chosen = await run_in_threadpool(channel_state.chosen, conversation, number)
+            text = chosen or text
         try:
             result = await self.conversations.handle(
                 IncomingMessage(sender_id=conversation, text=text, channel=CHANNEL, locale=LOCALE))

@@ -58,7 +58,7 @@ def parse(xml: bytes | str) -> Incoming:
         return _incoming(parse_message(xml))
     except InvalidRequest:
         raise
-    except Exception as err:  # noqa: BLE001 - expat, xmltodict and wechatpy's field converters raise many kinds
+    except Exception as err:  # expat, xmltodict and wechatpy's field converters raise many kinds
         raise InvalidRequest("the body is not a WeChat XML message", code="invalid_xml") from err
 
 
@@ -95,7 +95,7 @@ class SafeMode:
             raise Forbidden("the encrypted message is not signed for this account") from err
         except BianminError:
             raise
-        except Exception as err:  # noqa: BLE001 - malformed XML or ciphertext
+        except Exception as err:  # malformed XML or ciphertext
             raise InvalidRequest("the encrypted body cannot be read", code="invalid_xml") from err
 
     def encrypt(self, reply_xml: str, nonce: str) -> str:

@@ -57,3 +57,12 @@ def test_asking_which_service_offers_the_candidates_as_buttons():
     reply = answers.which_service(["medical_reimbursement", "medical_transfer_registration"], CATALOGUE, "ask_fee")
     assert [b["payload"] for b in reply.buttons] == [
         '/ask_fee{"service": "medical_reimbursement"}', '/ask_fee{"service": "medical_transfer_registration"}']
+
+
+def test_an_faq_question_is_answered_as_written_give_or_take_punctuation_and_spaces():
+    catalogue = get_catalogue()
+    service = catalogue.services["residence_permit"]
+    question = service.faq[0].question
+    found = answers.faq_answer(catalogue, " " + question.rstrip("？?") + " ?")
+    assert found == ("residence_permit", answers.Reply(f"{service.short_name}：{service.faq[0].answer}"))
+    assert answers.faq_answer(catalogue, question[:-3]) is None, "only the question itself, not a part of it"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import uuid
 
@@ -102,3 +103,28 @@ def _expire_backoff(conversation_id: str) -> None:
     with unit_of_work() as session:
         session.execute(update(DeliveryCursor).where(DeliveryCursor.conversation_id == conversation_id)
                         .values(not_before=None))
+
+
+def test_a_gateway_stopping_while_the_platform_takes_a_message_still_marks_it():
+    prefix = f"t{uuid.uuid4().hex[:6]}"
+    person = conversation(prefix)
+    conversations.push(person, "assistant", "您的申请已受理。")
+    taken: list[str] = []
+
+    async def slow_platform(conversation_id: str, message: PushedMessage) -> None:
+        started.set()
+        await asyncio.sleep(0.3)
+        taken.append(message.text)
+
+    async def stop_mid_send() -> None:
+        replica = PushDelivery(f"{prefix}:", slow_platform, owner="stopping")
+        running = asyncio.create_task(replica.run())
+        await started.wait()
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
+
+    started = asyncio.Event()
+    asyncio.run(stop_mid_send())
+    assert taken == ["您的申请已受理。"]
+    assert delivery.conversations_waiting(f"{prefix}:") == [], "the next gateway must not send it again"

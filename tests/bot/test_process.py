@@ -8,7 +8,6 @@ import subprocess
 import sys
 import time
 
-from bot.process.lifetime import die_with_parent
 from bot.process.ports import describe, holder, is_free
 from bot.runner import Supervisor
 from bot.settings import load_settings

@@ -25,7 +25,7 @@ from bot import texts
 from bot.settings import REPO_ROOT
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, WCAG_TAGS, describe
 from tests.speech.conftest import ko_model_path
-from tests.stack.conftest import Stack, start_stack
+from tests.stack.conftest import PORT_OFFSETS, Stack, start_stack
 
 pytestmark = pytest.mark.stack
 
@@ -101,7 +101,7 @@ MEASURE = r"""
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """The whole assistant, with one staff account for the assisted mode."""
-    running = start_stack(tmp_path_factory.mktemp("kiosk-stack"), port_offset=3, vosk_model_path=str(ko_model_path()),
+    running = start_stack(tmp_path_factory.mktemp("kiosk-stack"), port_offset=PORT_OFFSETS["kiosk"], vosk_model_path=str(ko_model_path()),
                           # Turns wait longer than in production: the test machine is shared and busy.
                           chat_timeout_seconds="20")
     subprocess.run([sys.executable, "-m", "bot.cli", "staff", "--username", STAFF_USER, "--password", STAFF_PASSWORD],
@@ -111,7 +111,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 
 @pytest.fixture
-def kiosk(browser, stack):  # noqa: ANN201 - a playwright page
+def kiosk(browser, stack):
     """Opens the kiosk in a fresh context; call it with URL parameters (e.g. idle=3)."""
     contexts = []
 

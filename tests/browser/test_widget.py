@@ -21,7 +21,7 @@ import pytest
 
 from bot.settings import REPO_ROOT
 from tests.browser.conftest import describe
-from tests.stack.conftest import Stack, start_stack
+from tests.stack.conftest import PORT_OFFSETS, Stack, start_stack
 
 pytestmark = pytest.mark.stack
 
@@ -33,7 +33,7 @@ SHADOW = "document.querySelector('[data-bianmin-widget]').shadowRoot"
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """The whole assistant (Rasa, actions, gateway, database) serving the widget and the demo page."""
-    running = start_stack(tmp_path_factory.mktemp("widget-stack"), port_offset=1)
+    running = start_stack(tmp_path_factory.mktemp("widget-stack"), port_offset=PORT_OFFSETS["widget"])
     # The first turns load the model's parts; on a busy machine they can outlast the reply timeout.
     for text in ("你好", QUESTION):
         running.chat(f"warm-{uuid.uuid4().hex[:8]}", text, timeout=60)
@@ -248,7 +248,9 @@ def test_reloading_the_page_keeps_the_conversation(demo, stack):
     demo.locator(".bm-staff .bm-text").wait_for(timeout=10_000)
     demo.reload()
     demo.locator(".bm-staff .bm-text").wait_for()
-    demo.wait_for_timeout(3000)  # at least one more poll
+    for _ in range(2):  # two more polls answered: a repeated staff message would be on the page by then
+        with demo.expect_response(lambda response: "/messages" in response.url, timeout=15_000):
+            pass
     assert demo.locator(".bm-staff .bm-text").all_text_contents() == ["您好，请问还需要什么帮助"]
     assert conversation_id(demo) == conversation
     assert demo.locator(".bm-msg .bm-text").all_text_contents()[:len(before)] == before
@@ -262,7 +264,14 @@ def test_markup_typed_by_a_person_is_shown_as_text(demo):
     ask(demo, markup)
     assert texts(demo, "person") == [markup]
     assert demo.evaluate(f"{SHADOW}.querySelectorAll('img').length") == 0
-    time.sleep(0.5)
+    # An image of our own that fails to load the same way: when its error has fired, the widget's image would
+    # have fired its alert too (and an alert holds the page until it is dismissed).
+    demo.evaluate("""() => new Promise((done) => {
+        const probe = document.createElement("img");
+        probe.addEventListener("error", () => done());
+        probe.src = "x";
+        document.body.append(probe);
+    })""")
     assert dialogs == []
 
 

@@ -19,7 +19,7 @@ REDIS_URL = "redis://127.0.0.1:6379/0"
 LEASE_SECONDS = 2.0
 
 
-def _wait(condition, timeout: float = 15.0):  # noqa: ANN001, ANN202 - a test helper
+def _wait(condition, timeout: float = 15.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if condition():
@@ -58,7 +58,7 @@ def lease_name(monkeypatch: pytest.MonkeyPatch) -> str:
     name = f"telegram-poller-{uuid.uuid4().hex[:8]}"
     original = Lease.__init__
 
-    def named(self, redis_url: str, _name: str, seconds: float = 15.0) -> None:  # noqa: ANN001
+    def named(self, redis_url: str, _name: str, seconds: float = 15.0) -> None:
         original(self, redis_url, name, seconds)
 
     monkeypatch.setattr(Lease, "__init__", named)

@@ -153,7 +153,7 @@ class FakePhoneCall(PhoneCall):
             self._changed.clear()
             try:
                 await asyncio.wait_for(self._changed.wait(), min(remaining, 0.05))
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
 
     async def wait_for_prompts(self, count: int, timeout: float = 20.0) -> None:

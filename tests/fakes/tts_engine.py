@@ -32,13 +32,13 @@ class RecordingTtsEngine:
             return [FakeVoice(v, v) for v in self.voice_ids]
         return self._properties[name]
 
-    def setProperty(self, name: str, value) -> None:  # noqa: N802
+    def setProperty(self, name: str, value) -> None:  # noqa: N802 - pyttsx3's spelling
         self._properties[name] = value
 
     def save_to_file(self, text: str, filename: str) -> None:
         self._pending = (text, filename)
 
-    def runAndWait(self) -> None:  # noqa: N802
+    def runAndWait(self) -> None:  # noqa: N802 - pyttsx3's spelling
         text, filename = self._pending
         self._pending = None
         self.utterances.append((text, str(self._properties["voice"]), int(self._properties["rate"])))
@@ -52,11 +52,11 @@ class RecordingTtsEngine:
             out.setframerate(self.sample_rate)
             out.writeframes(frames)
 
-    def isBusy(self) -> bool:  # noqa: N802
+    def isBusy(self) -> bool:  # noqa: N802 - pyttsx3's spelling
         return False
 
     def stop(self) -> None:
         self._pending = None
 
-    def endLoop(self) -> None:  # noqa: N802
+    def endLoop(self) -> None:  # noqa: N802 - pyttsx3's spelling
         self._pending = None

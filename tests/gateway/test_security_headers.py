@@ -11,7 +11,7 @@ from bot.settings import get_settings, load_settings
 from tests.fakes.rasa import FakeRasa
 
 
-def client(**settings) -> TestClient:  # noqa: ANN003
+def client(**settings) -> TestClient:
     chosen = load_settings(**settings) if settings else get_settings()
     return TestClient(create_app(chosen, rasa_transport=FakeRasa().transport()))
 

@@ -34,7 +34,7 @@ class FakeClock:
         return self.now
 
 
-def edit(path: Path, change) -> None:  # noqa: ANN001 - a function of the YAML data
+def edit(path: Path, change) -> None:
     """Rewrites a YAML file through `change` and makes sure its modification time moves."""
     data = yaml.safe_load(path.read_text("utf-8"))
     change(data)

@@ -11,7 +11,7 @@ from bot.understanding.dictionary import dictionary_words, write_jieba_dictionar
 from tests.knowledge_base.conftest import needs_real_catalogue
 
 
-def tokenizer_for(catalogue, directory) -> jieba.Tokenizer:  # noqa: ANN001 - Catalogue, Path
+def tokenizer_for(catalogue, directory) -> jieba.Tokenizer:
     """A fresh jieba tokenizer that loaded the dictionary written from `catalogue`, as the engine does."""
     path = directory / "jieba" / "userdict.txt"
     write_jieba_dictionary(catalogue, path)

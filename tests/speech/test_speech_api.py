@@ -6,15 +6,20 @@ import io
 import subprocess
 import wave
 
+import numpy as np
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from bot.gateway.app import create_app
+from bot.gateway.limits import LARGE_BODY_PATHS
 from bot.gateway.routes.speech import router
-from speech.audio import write_wav
+from bot.settings import get_settings
+from speech.audio import resample_clip, write_wav
 from speech.errors import ModelMissing, ProviderUnknown
 from speech.providers import AudioClip
 from speech.service import SpeechService
+from tests.fakes.rasa import FakeRasa
 from tests.speech.conftest import KO, korean, silence
 
 
@@ -59,6 +64,42 @@ def test_a_browser_recording_sent_as_a_form_file_is_recognised(client, tts, tmp_
     )
     assert response.status_code == 200
     assert "엄마" in response.json()["text"]
+
+
+def gateway_client(service: SpeechService) -> TestClient:
+    """The whole gateway, its body-size middleware included, with `service` as its speech."""
+    app = create_app(get_settings(), rasa_transport=FakeRasa().transport())
+    app.state.speech = service
+    return TestClient(app)
+
+
+def stereo_wav(clip: AudioClip) -> bytes:
+    """The clip on both channels of a 16-bit WAV, as a browser records from a stereo microphone."""
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as out:
+        out.setnchannels(2)
+        out.setsampwidth(2)
+        out.setframerate(clip.sample_rate)
+        out.writeframes(np.repeat(np.frombuffer(clip.pcm16, dtype="<i2"), 2).tobytes())
+    return buffer.getvalue()
+
+
+def test_a_full_minute_of_48_khz_stereo_gets_through_the_gateway(recognizer, tts):
+    spoken = resample_clip(korean(tts, "라디오"), 48000)
+    rest = 60 * 48000 - len(spoken.pcm16) // 2
+    wav = stereo_wav(AudioClip(spoken.pcm16 + silence(rest / 48000, 48000), 48000))
+    assert len(wav) > 11_000_000
+    response = gateway_client(SpeechService(recognizer, tts)).post(
+        f"/api/speech/recognize?locale={KO}", files={"file": ("voice.wav", wav, "audio/wav")})
+    assert response.status_code == 200, response.text
+    assert "라디오" in response.json()["text"]
+
+
+def test_a_body_over_the_speech_limit_is_refused_unread_as_json(tts):
+    too_big = LARGE_BODY_PATHS["/api/speech"] + 1
+    response = gateway_client(SpeechService(None, tts)).post(
+        f"/api/speech/recognize?locale={KO}", content=b"\0" * too_big, headers={"content-type": "audio/wav"})
+    assert_error(response, 413, "too_large")
 
 
 def test_undecodable_audio_is_a_422_json_error(client):

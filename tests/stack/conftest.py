@@ -24,6 +24,9 @@ import pytest
 from bot.settings import REPO_ROOT
 
 START_TIMEOUT_SECONDS = 240
+# Each stack fixture has its own port offset, so any two may run at once, whatever order the modules run in.
+PORT_OFFSETS = {"stack": 1, "production": 2, "kiosk": 3, "phone_call": 4, "phone_line": 6, "widget": 7}
+_running: set[int] = set()
 
 
 @dataclass
@@ -35,6 +38,7 @@ class Stack:
     run_dir: Path
     process: subprocess.Popen
     log_path: Path
+    port_offset: int = 0
 
     def chat(self, conversation_id: str, text: str, timeout: float = 30.0) -> dict:
         """One turn through POST /api/chat; fails the test on a non-200 answer."""
@@ -47,10 +51,12 @@ class Stack:
         """The supervised processes' ids."""
         return json.loads((self.run_dir / "processes.json").read_text())
 
-    def kill(self, name: str) -> None:
-        """Kills one process hard, as a crash would (the supervisor restarts it)."""
+    def kill(self, name: str, *, wait_for_restart: bool = True) -> None:
+        """Kills one process hard, as a crash would (the supervisor restarts it, after a second at least)."""
         pid = self.pids()[name]
         os.killpg(pid, signal.SIGKILL)
+        if not wait_for_restart:
+            return
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and self.pids().get(name) == pid:
             time.sleep(0.2)
@@ -86,6 +92,7 @@ class Stack:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        _running.discard(self.port_offset)
 
 
 def start_stack(workdir: Path, port_offset: int, **settings: str) -> Stack:
@@ -93,8 +100,9 @@ def start_stack(workdir: Path, port_offset: int, **settings: str) -> Stack:
 
     TEST_PORT_OFFSET shifts every stack of a test run, so two test runs on one machine do not collide.
     """
-    port_offset += int(os.environ.get("TEST_PORT_OFFSET", "0"))
-    base = 20000 + 100 * port_offset
+    if port_offset in _running:
+        raise RuntimeError(f"a stack already runs on port offset {port_offset}: give each fixture its own")
+    base = 20000 + 100 * (port_offset + int(os.environ.get("TEST_PORT_OFFSET", "0")))
     env = {
         **os.environ,
         "GATEWAY_PORT": str(base),
@@ -113,7 +121,8 @@ def start_stack(workdir: Path, port_offset: int, **settings: str) -> Stack:
                    stdout=log_file, stderr=subprocess.STDOUT)
     process = subprocess.Popen([sys.executable, "-m", "bot.runner"], cwd=REPO_ROOT, env=env,
                                stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
-    stack = Stack(f"http://127.0.0.1:{env['GATEWAY_PORT']}", env, workdir / "run", process, log_path)
+    _running.add(port_offset)
+    stack = Stack(f"http://127.0.0.1:{env['GATEWAY_PORT']}", env, workdir / "run", process, log_path, port_offset)
     try:
         stack.wait_healthy()
     except BaseException:
@@ -125,7 +134,7 @@ def start_stack(workdir: Path, port_offset: int, **settings: str) -> Stack:
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """The assistant in its default configuration (embedded SQLite), shared by the end-to-end tests."""
-    running = start_stack(tmp_path_factory.mktemp("stack"), port_offset=1)
+    running = start_stack(tmp_path_factory.mktemp("stack"), port_offset=PORT_OFFSETS["stack"])
     yield running
     running.stop()
 

@@ -88,7 +88,7 @@ def test_parallel_bookings_through_the_assistant_never_overbook(stack, conversat
     for person in people:
         stack.chat(person, '/book_appointment{"service": "social_security_card"}')
         stack.chat(person, '/inform{"district": "东城区"}')
-        stack.chat(person, '/inform{"appointment_slot": "%s"}' % appointments.slot_key(centre.id, start))
+        stack.chat(person, '/inform{"appointment_slot": "' + appointments.slot_key(centre.id, start) + '"}')
         stack.chat(person, "王德福")
 
     with concurrent.futures.ThreadPoolExecutor(len(people)) as pool:

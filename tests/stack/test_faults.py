@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import time
 
+import httpx
 import pytest
 import yaml
 
 from bot.settings import REPO_ROOT
+from tests.stack.conftest import Stack
 
 pytestmark = pytest.mark.stack
 
@@ -22,6 +24,21 @@ def texts(reply: dict) -> str:
     return "\n".join(m["text"] for m in reply["messages"])
 
 
+def reported_down(stack: Stack, component: str) -> httpx.Response:
+    """The health answer naming `component` down, polled from the moment it was killed.
+
+    The supervisor waits a second before restarting it and the new process then needs seconds to listen,
+    so a poll this frequent sees the outage before the restart completes.
+    """
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        health = stack.health()
+        if health.status_code == 503 and health.json()["components"][component] == "down":
+            return health
+        time.sleep(0.05)
+    raise AssertionError(f"{component} was never reported down; last health: {health.json()}")
+
+
 def assert_polite_outage_answer(reply: dict) -> None:
     assert HOTLINE in texts(reply)
     payloads = {b["payload"] for m in reply["messages"] for b in m["buttons"]}
@@ -31,14 +48,13 @@ def assert_polite_outage_answer(reply: dict) -> None:
 @pytest.mark.parametrize("component", ["rasa", "actions"])
 def test_engine_outage_gets_a_polite_answer_and_the_conversation_resumes(stack, conversation_id, component):
     stack.chat(conversation_id, "高龄津贴怎么申请")
-    stack.kill(component)
+    stack.kill(component, wait_for_restart=False)
+    reported_down(stack, component)
 
     started = time.monotonic()
     reply = stack.chat(conversation_id, "要带什么材料")
     assert time.monotonic() - started < 8, "the person is not left waiting"
     assert_polite_outage_answer(reply)
-    health = stack.health()
-    assert health.status_code == 503 and health.json()["components"][component] == "down"
 
     stack.wait_healthy()
     reply = stack.chat(conversation_id, "要带什么材料")

@@ -26,7 +26,7 @@ SCHEMA = schemathesis.openapi.from_dict(
     create_app(load_settings(api_docs=True), rasa_transport=FakeRasa().transport()).openapi())
 
 
-def admin_token(stack) -> str:  # noqa: ANN001 - tests.stack.conftest.Stack
+def admin_token(stack) -> str:
     """An admin account in the stack's database, and a token for it."""
     username = f"fuzz{uuid.uuid4().hex[:6]}"
     code = ("from bot.services import staff; "
@@ -38,7 +38,7 @@ def admin_token(stack) -> str:  # noqa: ANN001 - tests.stack.conftest.Stack
 
 
 @pytest.fixture(scope="module")
-def token(stack) -> str:  # noqa: ANN001
+def token(stack) -> str:
     return admin_token(stack)
 
 
@@ -46,7 +46,7 @@ def token(stack) -> str:  # noqa: ANN001
 @SCHEMA.parametrize()
 @settings(max_examples=EXAMPLES, deadline=None, derandomize=True,
           suppress_health_check=list(HealthCheck))
-def test_no_request_gets_a_server_error(case, stack, token):  # noqa: ANN001
+def test_no_request_gets_a_server_error(case, stack, token):
     for headers in ({}, {"Authorization": f"Bearer {token}"}):
         response = case.call(base_url=stack.base_url, headers=headers, timeout=30)
         assert response.status_code < 500 or response.status_code == 503, (
@@ -55,7 +55,7 @@ def test_no_request_gets_a_server_error(case, stack, token):  # noqa: ANN001
             assert "error" in response.json(), f"{case.method} {case.formatted_path}: not the JSON error shape"
 
 
-def test_the_stack_is_healthy_after_the_fuzzing(stack):  # noqa: ANN001
+def test_the_stack_is_healthy_after_the_fuzzing(stack):
     assert stack.health().status_code == 200
     reply = stack.chat(f"after-fuzz-{uuid.uuid4().hex[:8]}", "社保卡丢了要带什么")
     assert reply["messages"] and reply["messages"][0]["text"]

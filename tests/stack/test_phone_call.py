@@ -20,7 +20,7 @@ from speech.endpointing import EndpointConfig
 from speech.pyttsx3_tts import Pyttsx3Synthesizer
 from speech.service import SpeechService
 from tests.fakes.phone_call import FakePhoneCall
-from tests.stack.conftest import start_stack
+from tests.stack.conftest import PORT_OFFSETS, start_stack
 
 pytestmark = pytest.mark.stack
 
@@ -44,7 +44,7 @@ def phone_stack(tmp_path_factory: pytest.TempPathFactory, database: str):
     own = f"sqlite:///{workdir / 'phone.db'}"
     upgrade(own)
     use(own)
-    running = start_stack(workdir, port_offset=4, database_url=own)
+    running = start_stack(workdir, port_offset=PORT_OFFSETS["phone_call"], database_url=own)
     yield running
     running.stop()
     session.get_engine().dispose()
@@ -69,7 +69,7 @@ def key_for(flow: CallFlow, title: str) -> str:
     return next(c.key for c in flow.last.choices if c.title == title)
 
 
-def keypad_call(phone_stack, prompts, call_id: str, caller: str):  # noqa: ANN001, ANN201 - fixtures
+def keypad_call(phone_stack, prompts, call_id: str, caller: str):
     """A fake call from `caller` into the stack with nobody on duty, its flow already running."""
     settings = load_settings(rasa_port=int(phone_stack.env["RASA_PORT"]), chat_timeout_seconds=20)
     rasa = RasaClient(settings)
@@ -82,7 +82,7 @@ def keypad_call(phone_stack, prompts, call_id: str, caller: str):  # noqa: ANN00
 def test_keypad_alone_asks_a_question_then_books_a_call_back(phone_stack, prompts):
     async def scenario():
         rasa, call, flow, task = keypad_call(phone_stack, prompts, "stack-cb-1", "sip:13912345678@127.0.0.1")
-        turns = lambda: flow.outcome.turns  # noqa: E731
+        turns = lambda: flow.outcome.turns  # noqa: E731 - read again at each look
 
         async def press(key: str, done_turns: int) -> None:
             call.press(key)
@@ -118,7 +118,7 @@ def test_keypad_alone_asks_a_question_then_books_a_call_back(phone_stack, prompt
 def test_keypad_alone_books_an_appointment_on_the_calling_number(phone_stack, prompts):
     async def scenario():
         rasa, call, flow, task = keypad_call(phone_stack, prompts, "stack-appt-1", "sip:13912345679@127.0.0.1")
-        turns = lambda: flow.outcome.turns  # noqa: E731
+        turns = lambda: flow.outcome.turns  # noqa: E731 - read again at each look
 
         async def press(key: str) -> None:
             done = turns() + 1

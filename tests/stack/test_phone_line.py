@@ -22,7 +22,7 @@ import yaml
 from bot.settings import REPO_ROOT
 from tests.channels.phone.sip_client import RATE, Baresip, PortBlock, baresip_available, loud_spans
 from tests.speech.conftest import KO, ko_model_path, silence
-from tests.stack.conftest import Stack, start_stack
+from tests.stack.conftest import PORT_OFFSETS, Stack, start_stack
 
 pytestmark = [pytest.mark.stack,
               pytest.mark.skipif(not baresip_available(), reason="baresip is not installed (setup-system.sh --test)")]
@@ -60,7 +60,7 @@ def phone_stack(tmp_path_factory: pytest.TempPathFactory):
     """The assistant with its phone line on, the recogniser loaded and a staff line to transfer to."""
     workdir = tmp_path_factory.mktemp("phone-stack")
     running = start_stack(
-        workdir, port_offset=6,
+        workdir, port_offset=PORT_OFFSETS["phone_line"],
         SIP_LISTEN=f"127.0.0.1:{SIP_PORT}", SIP_RTP_PORTS=f"{RTP_PORTS[0]}-{RTP_PORTS[1]}",
         PHONE_STAFF_URI=STAFF_URI, VOSK_MODEL_PATH=str(ko_model_path()),
         KNOWLEDGE_BASE_DIR=str(_always_open_knowledge_base(workdir / "knowledge_base")),

@@ -9,13 +9,14 @@ from __future__ import annotations
 import os
 import socket
 import uuid
+from pathlib import Path
 
 import psycopg
 import pytest
 import yaml
 
 from bot.settings import REPO_ROOT
-from tests.stack.conftest import start_stack
+from tests.stack.conftest import PORT_OFFSETS, start_stack
 
 pytestmark = pytest.mark.stack
 
@@ -38,7 +39,7 @@ def production_stack(tmp_path_factory):
     with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
     url = POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    stack = start_stack(tmp_path_factory.mktemp("production"), port_offset=2,
+    stack = start_stack(tmp_path_factory.mktemp("production"), port_offset=PORT_OFFSETS["production"],
                         database_url=url, lock_store="redis", rasa_workers="2")
     yield stack
     stack.stop()
@@ -83,5 +84,5 @@ def test_stopping_leaves_no_process_behind(production_stack):
     production_stack.stop()
     assert production_stack.process.returncode == 0
     alive = [name for name, pid in pids.items() if os.path.exists(f"/proc/{pid}") and
-             "zombie" not in open(f"/proc/{pid}/status").read().lower()]
+             "zombie" not in Path(f"/proc/{pid}/status").read_text().lower()]
     assert alive == []

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 from rasa_sdk import Tracker
@@ -142,7 +143,7 @@ class ApplicationForm(FormValidationAction, ABC):
         """An address down to the house number."""
         return fields.check_address(text)
 
-    def checker(self, slot: str):  # noqa: ANN201 - a Check
+    def checker(self, slot: str) -> Callable[[str], Answer]:
         """The check of one field."""
         return getattr(self, f"check_{slot}")
 
@@ -156,7 +157,9 @@ class ApplicationForm(FormValidationAction, ABC):
         if values.get("id_number") and values.get("phone") and changed & {"id_number", "phone"}:
             events += self._pick_up_elsewhere(dispatcher, tracker, values)
         if changed & set(self.fields) and any(v not in (None, "") for v in values.values()):
-            applications.save_draft(tracker.sender_id, channel_of(tracker), self.service_id, values)
+            asking = [e.get("value") for e in events if e.get("event") == "slot" and e.get("name") == REQUESTED]
+            applications.save_draft(tracker.sender_id, channel_of(tracker), self.service_id, values,
+                                    (asking or [tracker.get_slot(REQUESTED)])[-1])
         return events
 
     async def get_extraction_events(self, dispatcher: CollectingDispatcher, tracker: Tracker,

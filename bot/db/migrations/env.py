@@ -11,14 +11,14 @@ from bot.db.session import make_engine
 FOREIGN_TABLES = {"events"}
 
 
-def include_object(obj, name, type_, reflected, compare_to):  # noqa: ANN001 - Alembic's hook signature
+def include_object(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
     """Keeps autogenerate away from tables that belong to the dialogue engine."""
     return not (type_ == "table" and name in FOREIGN_TABLES)
 
 
 def run_migrations_online() -> None:
     """Runs the migrations inside one transaction."""
-    engine = make_engine(context.config.get_main_option("sqlalchemy.url"))
+    engine = make_engine(context.config.get_main_option("sqlalchemy.url") or "")  # bot.db.migrate always sets it
     with engine.connect() as connection:
         context.configure(
             connection=connection,

@@ -7,6 +7,7 @@ still answers residents politely, and must stay in rotation).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 
 import httpx
 from fastapi import APIRouter
@@ -32,7 +33,7 @@ async def _actions_ok(url: str) -> bool:
         return response.status_code == 200
 
 
-async def _run(check) -> str:  # noqa: ANN001 - a coroutine
+async def _run(check: Awaitable[bool]) -> str:
     try:
         return "ok" if await check else "down"
     except Exception:  # noqa: BLE001 - any failure of a component means it is down

@@ -11,32 +11,14 @@ from pydantic import BaseModel, Field, ValidationError
 from starlette.datastructures import UploadFile
 
 from bot.gateway.deps import per_client
+from bot.gateway.errors import error_answer, error_response
+from bot.gateway.limits import MAX_SPEECH_UPLOAD_BYTES, MAX_SYNTHESIS_CHARS
 from speech import errors
 from speech.service import SpeechService
 
 router = APIRouter(prefix="/api/speech", tags=["speech"], dependencies=[per_client("speech_per_client")])
 
-MAX_TEXT_CHARS = 500
-# Sixty seconds of 48 kHz stereo 16-bit WAV is 11.5 MB; anything bigger is refused unread.
-MAX_UPLOAD_BYTES = 12 * 1024 * 1024
 _AUDIO_TYPES = ("audio/", "video/webm", "video/ogg", "application/octet-stream")
-
-_STATUS = {
-    errors.AudioDecodeError: 422,
-    errors.AudioTooLong: 422,
-    errors.TextInvalid: 422,
-    errors.UnsupportedRate: 422,
-    errors.UnsupportedLanguage: 422,
-    errors.UnsupportedSampleRate: 422,
-    errors.GrammarInvalid: 422,
-    errors.RecognitionUnavailable: 503,
-    errors.ModelMissing: 503,
-    errors.FfmpegMissing: 503,
-    errors.SynthesisFailed: 503,
-    errors.VoiceUnavailable: 503,
-    errors.RecognitionFailed: 503,
-    errors.SpeechBusy: 503,
-}
 
 
 class RecognizeResponse(BaseModel):
@@ -49,23 +31,9 @@ class RecognizeResponse(BaseModel):
 class SynthesizeRequest(BaseModel):
     """Text to speak and how fast."""
 
-    text: str = Field(min_length=1, max_length=MAX_TEXT_CHARS)
+    text: str = Field(min_length=1, max_length=MAX_SYNTHESIS_CHARS)
     rate: Literal["slow", "normal"] = "slow"
     locale: str = "zh-CN"
-
-
-def error_response(status: int, code: str, message: str) -> JSONResponse:
-    """The contract's JSON error shape."""
-    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
-
-
-def _speech_error(err: errors.SpeechError) -> JSONResponse:
-    status = next((s for kind, s in _STATUS.items() if isinstance(err, kind)), 503)
-    response = error_response(status, err.code, err.message)
-    if isinstance(err, errors.SpeechBusy):
-        # Busy is temporary: a client that honours Retry-After gets in on its next try.
-        response.headers["Retry-After"] = str(err.retry_after)
-    return response
 
 
 def get_speech_service(request: Request) -> SpeechService | None:
@@ -87,8 +55,9 @@ async def _read_upload(request: Request) -> tuple[bytes, str] | JSONResponse:
         uploads = [v for v in form.values() if isinstance(v, UploadFile)]
         if not uploads:
             return error_response(422, "audio_missing", "the form holds no audio file")
-        upload = form.get("file") if isinstance(form.get("file"), UploadFile) else uploads[0]
-        data = await upload.read(MAX_UPLOAD_BYTES + 1)
+        named = form.get("file")
+        upload = named if isinstance(named, UploadFile) else uploads[0]
+        data = await upload.read(MAX_SPEECH_UPLOAD_BYTES + 1)
         content_type = upload.content_type or ""
     else:
         if not content_type.startswith(_AUDIO_TYPES):
@@ -100,13 +69,13 @@ async def _read_upload(request: Request) -> tuple[bytes, str] | JSONResponse:
         chunks, size = [], 0
         async for chunk in request.stream():
             size += len(chunk)
-            if size > MAX_UPLOAD_BYTES:
+            if size > MAX_SPEECH_UPLOAD_BYTES:
                 break
             chunks.append(chunk)
         data = b"".join(chunks)
-    if len(data) > MAX_UPLOAD_BYTES:
+    if len(data) > MAX_SPEECH_UPLOAD_BYTES:
         return error_response(
-            422, "audio_too_long", f"uploads are limited to {MAX_UPLOAD_BYTES // (1024 * 1024)} MB"
+            422, "audio_too_long", f"uploads are limited to {MAX_SPEECH_UPLOAD_BYTES // (1024 * 1024)} MB"
         )
     return data, content_type
 
@@ -133,7 +102,7 @@ async def recognize(request: Request, service: SpeechDep, locale: str = "zh-CN")
     if service is None:
         return _unavailable()
     if not service.can_recognize(locale):
-        return _speech_error(
+        return error_answer(
             errors.RecognitionUnavailable(
                 f"speech recognition for {locale} is not configured on this server"
             )
@@ -145,7 +114,7 @@ async def recognize(request: Request, service: SpeechDep, locale: str = "zh-CN")
     try:
         transcript = await service.transcribe_bytes(data, content_type, locale=locale)
     except errors.SpeechError as err:
-        return _speech_error(err)
+        return error_answer(err)
     return JSONResponse(RecognizeResponse(text=transcript.text, confidence=transcript.confidence).model_dump())
 
 
@@ -171,10 +140,10 @@ async def synthesize(request: Request, service: SpeechDep) -> Response:
     except (ValueError, ValidationError) as err:
         detail = err.errors()[0]["msg"] if isinstance(err, ValidationError) else "the body is not JSON"
         return error_response(
-            422, "invalid_request", f'send {{"text": 1–{MAX_TEXT_CHARS} characters, "rate": "slow"|"normal"}}: {detail}'
+            422, "invalid_request", f'send {{"text": 1–{MAX_SYNTHESIS_CHARS} characters, "rate": "slow"|"normal"}}: {detail}'
         )
     try:
         wav = await service.synthesize_wav(body.text, locale=body.locale, rate=body.rate)
     except errors.SpeechError as err:
-        return _speech_error(err)
+        return error_answer(err)
     return Response(wav, media_type="audio/wav")

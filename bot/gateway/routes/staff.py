@@ -124,6 +124,7 @@ async def login(body: LoginRequest) -> LoginResponse:
     """Exchanges a username and password for a bearer token (401 when wrong, 429 while locked)."""
     token = await run_in_threadpool(staff.login, body.username, body.password)
     identity = await run_in_threadpool(staff.identity_for_token, token)
+    assert identity is not None  # the token was issued a moment ago
     await run_in_threadpool(audit.record, identity.username, "login", f"staff:{identity.username}", "")
     return LoginResponse(token=token, username=identity.username, role=identity.role, expires_at=identity.expires_at)
 

@@ -160,17 +160,17 @@ snd_path {self.recordings}
     async def start(self) -> None:
         """Starts baresip and connects to its control socket."""
         self._write_config()
-        self._process = await asyncio.create_subprocess_exec(
-            "baresip", "-f", str(self.workdir), "-n", "127.0.0.1",
-            stdin=asyncio.subprocess.DEVNULL, stdout=open(self.workdir / "baresip.log", "wb"),
-            stderr=asyncio.subprocess.STDOUT)
+        with open(self.workdir / "baresip.log", "wb") as log:  # baresip keeps its own copy of the file
+            self._process = await asyncio.create_subprocess_exec(
+                "baresip", "-f", str(self.workdir), "-n", "127.0.0.1",
+                stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=asyncio.subprocess.STDOUT)
         for _ in range(100):
             try:
                 self._reader, self._writer = await asyncio.open_connection("127.0.0.1", self.ports.control)
                 break
             except OSError:
                 if self._process.returncode is not None:
-                    raise RuntimeError(f"baresip exited: {self.log()[-2000:]}")
+                    raise RuntimeError(f"baresip exited: {self.log()[-2000:]}") from None
                 await asyncio.sleep(0.1)
         else:
             raise RuntimeError(f"baresip's control socket did not open: {self.log()[-2000:]}")

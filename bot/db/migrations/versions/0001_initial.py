@@ -1,7 +1,7 @@
 """conversations, outbox, handoffs, unanswered questions
 
 Revision ID: 0001
-Revises: 
+Revises:
 """
 
 from alembic import op

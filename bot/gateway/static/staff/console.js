@@ -120,6 +120,7 @@ async function start() {
   $("who").textContent = `${state.me.username}（${{ staff: "工作人员", supervisor: "值班长", admin: "管理员" }[state.me.role] || state.me.role}）`;
   document.querySelectorAll(".supervisor-only").forEach((node) => { node.hidden = !isSupervisor(); });
   document.querySelector('[data-tab="audit"]').hidden = !isSupervisor();
+  document.querySelector('[data-tab="analytics"]').hidden = !isSupervisor();
   try {
     await api("GET", "/api/staff/applications");
     document.querySelector('[data-tab="applications"]').hidden = false;
@@ -144,7 +145,7 @@ function showTab(name) {
   document.querySelectorAll(".tabs button").forEach((b) => b.setAttribute("aria-selected", String(b.dataset.tab === name)));
   document.querySelectorAll(".tab").forEach((section) => { section.hidden = section.id !== `tab-${name}`; });
   ({ queue: refreshQueue, appointments: refreshAppointments, tasks: refreshTasks,
-     applications: refreshApplications, audit: refreshAudit })[name]();
+     applications: refreshApplications, audit: refreshAudit, analytics: () => StaffAnalytics.refresh() })[name]();
 }
 
 async function poll() {

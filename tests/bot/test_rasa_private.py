@@ -1,0 +1,63 @@
+"""Inside Rasa's own environment: the private parts of Rasa that bot/rasa_plugins/rasa_private.py uses still
+exist, take what we pass, and are still what Rasa itself calls, so an upgrade of Rasa fails here."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+
+import pytest
+
+from bot.engine.build import RASA_ENV, REPO_ROOT
+
+# Runs in the Rasa environment (Python 3.10) and prints what it found as one JSON object.
+SCRIPT = r'''
+import inspect
+import json
+
+from rasa.core.actions.action import RemoteAction
+from rasa.core.processor import MessageProcessor
+
+from bot.rasa_plugins import rasa_private
+
+loop = MessageProcessor._run_prediction_loop
+handle = inspect.getsource(MessageProcessor.handle_message)
+steps = ["log_message", "run_action_extract_slots", "_run_prediction_loop", "run_anonymization_pipeline",
+         "save_tracker"]
+check = rasa_private.action_result_check()
+
+def mine(self, result):
+    return True
+
+rasa_private.replace_action_result_check(mine)
+print(json.dumps({
+    "loop_is_async": inspect.iscoroutinefunction(loop),
+    "loop_parameters": list(inspect.signature(loop).parameters),
+    "handle_message_steps": sorted(steps, key=lambda step: handle.rfind(step + "(")),  # the last save_tracker
+    "every_step_in_handle_message": all(step + "(" in handle for step in steps),
+    "run_checks_answers": "self._validate_action_result(" in inspect.getsource(RemoteAction.run),
+    "check_parameters": list(inspect.signature(check).parameters),
+    "check_replaced": RemoteAction._validate_action_result is mine,
+}))
+'''
+
+
+def test_the_private_parts_of_rasa_we_use_are_as_rasa_3_6_has_them():
+    python = RASA_ENV / "bin" / "python"
+    if not python.exists():
+        pytest.skip("the Rasa environment is not set up (packaging/setup-environments.sh)")
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    result = subprocess.run([str(python), "-c", SCRIPT], capture_output=True, text=True, env=env, timeout=180,
+                            cwd=REPO_ROOT)
+    assert result.returncode == 0, result.stderr[-2000:]
+    found = json.loads(result.stdout.strip().splitlines()[-1])
+    # The gateway channel's turn (bot/rasa_plugins/channel.py) repeats handle_message's steps in this order.
+    assert found["handle_message_steps"] == ["log_message", "run_action_extract_slots", "_run_prediction_loop",
+                                             "run_anonymization_pipeline", "save_tracker"]
+    assert found["every_step_in_handle_message"]
+    assert found["loop_is_async"] and found["loop_parameters"] == ["self", "output_channel", "tracker"]
+    # The action-answer validator (bot/rasa_plugins/action_validation.py) replaces what RemoteAction.run calls.
+    assert found["run_checks_answers"]
+    assert found["check_parameters"] == ["self", "result"]
+    assert found["check_replaced"]
