@@ -80,8 +80,10 @@ def redis_child(redis_url: str, data_root: Path = VAR_DIR) -> Child | None:
     _startable("Redis", redis_url, host)
     data = data_root / f"redis-{port}"
     data.mkdir(parents=True, exist_ok=True)
+    # Nothing kept in Redis outlives a restart usefully (locks of turns in hand, quota counts, the poller's
+    # lease), and a lock kept on disk would hold its conversation back for the lock's lifetime: no persistence.
     command = [_binary("redis-server"), "--bind", host, "--port", str(port), "--dir", str(data),
-               "--save", "60 1", "--appendonly", "yes", "--protected-mode", "yes"]
+               "--save", "", "--appendonly", "no", "--protected-mode", "yes"]
     return Child("redis", command, {**os.environ}, role="redis", address=f"{host}:{port}")
 
 

@@ -65,7 +65,9 @@ def serving_children(settings: Settings, model: Path) -> list[Child]:
     """The balancer and the replicas of each kind."""
     shared = cluster_environment(settings)
     ours = {**os.environ, **shared, "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(REPO_ROOT)}
-    engine_env = {**engine_environment(), **shared, "PYTHONPATH": str(REPO_ROOT)}
+    # A conversation's lock left by a Rasa server killed in the middle of a turn (or kept by a Redis that saves
+    # to disk) holds the conversation back until it expires: 20 s instead of Rasa's 60; a turn takes seconds.
+    engine_env = {**engine_environment(), **shared, "PYTHONPATH": str(REPO_ROOT), "TICKET_LOCK_LIFETIME": "20"}
     config_dir = engine_config_dir(settings)
     layout = fronts(settings)
     haproxy_cfg = settings.run_dir / "haproxy.cfg"
