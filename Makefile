@@ -1,5 +1,5 @@
 # 便民助手: `make run` sets everything up and runs the assistant; `make test` sets up and runs the tests.
-.PHONY: run cluster test test-cluster lint unit setup setup-test staff lock benchmark clean
+.PHONY: run cluster test test-cluster lint unit setup setup-test staff rotate-keys lock benchmark clean
 
 PY := .venv/bin/python
 RASA := .venv-rasa/bin/rasa
@@ -7,20 +7,24 @@ RASA := .venv-rasa/bin/rasa
 UNIT := not stack and not browser and not sip and not slow
 
 run: setup
+	$(PY) -m kiosk.handwriting build
 	$(PY) -m bot.runner
 
 # The replicated topology on one machine: HAProxy on 127.0.0.1:8080 in front of 2 replicas of each server.
 cluster: setup
+	$(PY) -m kiosk.handwriting build
 	$(PY) -m bot.cluster.run
 
 test: setup-test lint
 	$(PY) -m bot.cli prepare
+	$(PY) -m kiosk.handwriting build
 	$(RASA) data validate --config config.yml --domain dialogues/domain --data dialogues/data var/build/nlu
 	$(PY) -m pytest -m "not cluster"
 
 # Faults on `make cluster` with traffic running (a few minutes; .ci/run calls it after `make test`).
 test-cluster: setup-test
 	$(PY) -m bot.cli prepare
+	$(PY) -m kiosk.handwriting build
 	$(PY) -m pytest -m cluster
 
 # Ruff, mypy and the import contracts of docs/architecture.md; the same checks as .pre-commit-config.yaml.
@@ -42,8 +46,13 @@ setup-test:
 	@bash packaging/setup-environments.sh --test
 
 # Creates or updates a staff account: make staff USERNAME=li PASSWORD=... ROLE=staff|supervisor|admin
+# Deactivates one (its logins end at once): make staff USERNAME=li ACTIVE=no
 staff: setup
-	$(PY) -m bot.cli staff --username "$(USERNAME)" --password "$(PASSWORD)" --role "$(or $(ROLE),staff)"
+	$(PY) -m bot.cli staff --username "$(USERNAME)" $(if $(PASSWORD),--password "$(PASSWORD)") --role "$(or $(ROLE),staff)" --active "$(or $(ACTIVE),yes)"
+
+# Re-encrypts every personal field with a new key (written first in the key file); former keys still decrypt.
+rotate-keys: setup
+	$(PY) -m bot.cli rotate-keys
 
 # Regenerates the lock files from the requirement files (after a deliberate upgrade).
 lock:
@@ -52,6 +61,7 @@ lock:
 benchmark:
 	$(PY) benchmarks/chat_latency.py
 	$(PY) benchmarks/understanding.py
+	$(PY) benchmarks/handwriting.py
 
 clean:
 	rm -rf var/build var/rasa models

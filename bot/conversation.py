@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,7 +22,7 @@ from bot.db import session as database
 from bot.engine.client import ConversationState, EngineTurn, RasaClient
 from bot.errors import EngineUnavailable
 from bot.ratelimit import AsyncLimiter
-from bot.services import conversations, handoff, redaction
+from bot.services import conversations, handoff, redaction, vault
 from bot.settings import get_settings
 from bot.understanding.pipeline import engine_input
 from bot.knowledge.catalogue import get_catalogue
@@ -55,6 +56,8 @@ class IncomingMessage:
     channel: str = "web"
     locale: str = "zh-CN"
     metadata: dict[str, Any] = field(default_factory=dict)
+    # The web client's conversation token (X-Conversation-Token); channels with their own identity send none.
+    token: str | None = None
     # The sender's network address (web and kiosk), for per-address quotas; never stored or sent to the engine.
     client: str | None = None
 
@@ -77,6 +80,8 @@ class TurnResult:
     conversation_id: str
     messages: tuple[OutgoingMessage, ...]
     state: ChatState
+    # Set only in the answer that created a web conversation: the client's proof for every later call.
+    conversation_token: str | None = None
 
 
 def to_outgoing(rasa_messages: list[dict[str, Any]]) -> tuple[OutgoingMessage, ...]:
@@ -90,6 +95,13 @@ def to_outgoing(rasa_messages: list[dict[str, Any]]) -> tuple[OutgoingMessage, .
     return tuple(result)
 
 
+def shown_to_person(conversation_id: str, messages: tuple[OutgoingMessage, ...]) -> tuple[OutgoingMessage, ...]:
+    """The engine's replies with the person's own values in place of the references the engine holds."""
+    reveal = vault.reveal_for(conversation_id)
+    return tuple(OutgoingMessage(reveal(m.text), tuple(Button(reveal(b.title), reveal(b.payload)) for b in m.buttons),
+                                 m.sender) for m in messages)
+
+
 def engine_unavailable_message() -> OutgoingMessage:
     """The polite answer when the dialogue engine cannot answer: the hotline, a person, an appointment."""
     hotline = get_catalogue().city.hotline
@@ -97,19 +109,29 @@ def engine_unavailable_message() -> OutgoingMessage:
     return OutgoingMessage(texts.text("utter_engine_unavailable", hotline=hotline), buttons)
 
 
-async def arrive(message: IncomingMessage, limiter: AsyncLimiter) -> str:
-    """Records a conversation on its first message; returns the conversation's handoff status.
+async def arrive(message: IncomingMessage, limiter: AsyncLimiter) -> tuple[str, str | None]:
+    """Records a conversation on its first message, checks a web client's token on every later one.
 
+    Returns the handoff status and, for a web conversation this message created, its new token.
     One address may start only so many conversations (RateLimited past that), so a script cannot flood
     the staff queue or the database with new conversations.
     """
     # After the first message a turn only reads: the gateway never holds SQLite's write lock while Rasa saves.
-    known, status = await database.read(handoff.arrival, message.sender_id)
-    if not known:
-        if message.client:
-            await limiter.hit("new_conversations_per_client", message.client)
-        await run_in_threadpool(conversations.ensure, message.sender_id, message.channel, message.locale)
-    return status
+    known, token_hash, status = await database.read(handoff.arrival, message.sender_id)
+    needs_token = message.channel in conversations.TOKEN_CHANNELS
+    if known:
+        if needs_token and not conversations.token_matches(message.token, token_hash):
+            raise conversations.refuse_token()
+        return status, None
+    if message.client:
+        await limiter.hit("new_conversations_per_client", message.client)
+    token, new_hash = conversations.new_token() if needs_token else (None, None)
+    created = await run_in_threadpool(conversations.ensure, message.sender_id, message.channel, message.locale,
+                                      new_hash)
+    if not created and needs_token:
+        # Two first messages at once: the other one's token is the conversation's.
+        raise conversations.refuse_token()
+    return status, token
 
 
 async def after_turn(conversation_id: str, submitted: bool) -> str:
@@ -144,12 +166,30 @@ def chat_state(engine_state: ConversationState, handoff_status: str) -> ChatStat
     )
 
 
+# How many conversations' current questions the gateway remembers (a few bytes each).
+REMEMBERED_QUESTIONS = 50_000
+
+
 class ConversationService:
     """Handles one message of a person through the dialogue engine."""
 
     def __init__(self, rasa: RasaClient, limiter: AsyncLimiter | None = None):
         self._rasa = rasa
         self._limiter = limiter or AsyncLimiter(get_settings())
+        # The question each conversation was last asked (its requested slot), from the engine's answers,
+        # so an answer to "your name?" is held back without asking the engine first.
+        self._asked: OrderedDict[str, str | None] = OrderedDict()
+
+    def _remember_question(self, conversation_id: str, state: ConversationState | None) -> None:
+        self._asked[conversation_id] = state.requested_slot if state else None
+        self._asked.move_to_end(conversation_id)
+        while len(self._asked) > REMEMBERED_QUESTIONS:
+            self._asked.popitem(last=False)
+
+    def _question_of(self, conversation_id: str) -> str | None:
+        # Unknown after a gateway restart: rather than a tracker read on every first turn (a second round trip),
+        # that one answer is taken as not personal; the actions still hold back what they store and read back.
+        return self._asked.get(conversation_id)
 
     async def handle(self, message: IncomingMessage) -> TurnResult:
         """Runs one turn: records it, asks the engine (unless staff are serving the person), returns the state.
@@ -165,18 +205,21 @@ class ConversationService:
                               chat_state(ConversationState(None, None, {}), "none"))
 
     async def _handle(self, message: IncomingMessage) -> TurnResult:
+        # The token first: someone without it must not use up the conversation's quota either.
+        handoff_status, issued_token = await arrive(message, self._limiter)
         await self._limiter.hit("chat_per_conversation", message.sender_id)
-        handoff_status = await arrive(message, self._limiter)
         if handoff_status == "active":
             # A staff member is answering: the assistant stays silent and the message goes to them.
             _, engine_state = await asyncio.gather(
                 run_in_threadpool(handoff.add_person_message, message.sender_id, message.text),
                 self._engine_state(message.sender_id),
             )
-            return TurnResult(message.sender_id, (), chat_state(engine_state, handoff_status))
+            return TurnResult(message.sender_id, (), chat_state(engine_state, handoff_status), issued_token)
 
         turn = await self._engine_turn(message)
         replies = to_outgoing(turn.replies) if turn else ()
+        if vault.holds_references(t for m in replies for t in (m.text, *(b.title for b in m.buttons))):
+            replies = await run_in_threadpool(shown_to_person, message.sender_id, replies)
         answered = bool(replies)
         if not answered:
             # No engine, or Rasa answered with nothing because a custom action failed (e.g. the action server is down).
@@ -190,13 +233,19 @@ class ConversationService:
             submitted = bool(engine_state.slots.get("application_reference"))
             if submitted or not answered or handoff_may_have_changed(handoff_status, turn):
                 handoff_status = await after_turn(message.sender_id, submitted)
-        return TurnResult(message.sender_id, replies, chat_state(engine_state, handoff_status))
+        self._remember_question(message.sender_id, engine_state)
+        return TurnResult(message.sender_id, replies, chat_state(engine_state, handoff_status), issued_token)
 
     async def _engine_turn(self, message: IncomingMessage) -> EngineTurn | None:
         """The engine's answer to the message, or None when the engine is unavailable."""
         metadata = {"channel": message.channel, "locale": message.locale, **message.metadata}
         try:
-            text, service_hint = await engine_input(self._rasa, message.text)
+            text = message.text
+            asked_for = self._question_of(message.sender_id)
+            if vault.must_hold_back(text, asked_for):
+                # Personal numbers, a name or an address reach the engine only as references.
+                text = await run_in_threadpool(vault.shield_message, message.sender_id, text, asked_for)
+            text, service_hint = await engine_input(self._rasa, text)
             if service_hint:
                 metadata["service_hint"] = service_hint
             return await self._rasa.send_message(message.sender_id, text, metadata)

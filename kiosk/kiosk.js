@@ -21,7 +21,7 @@
   const screen = document.getElementById("screen");
   const $ = (id) => document.getElementById(id);
   const state = { id: newId(), service: null, lastReply: null, voice: false, listen: false, reading: true, volume: 3,
-    staff: null, cursor: null };
+    staff: null, cursor: null, token: null };  // token: the conversation's proof, kept in memory until "结束"
   let idleTimer = 0, graceTimer = 0, staffTimer = 0, pollTimer = 0, audio = null;
 
   function newId() {
@@ -260,7 +260,7 @@
   // ---- the conversation ---------------------------------------------------------------------------------
   // One turn; while a staff member helps, it goes through the kiosk's audited route with their token.
   async function post(text) {
-    const headers = { "Content-Type": "application/json" };
+    const headers = { "Content-Type": "application/json", ...proof() };
     if (state.staff) headers.Authorization = "Bearer " + state.staff.token;
     const r = await fetch(state.staff ? "/kiosk/api/assisted-chat" : "/api/chat", { method: "POST", headers,
       body: JSON.stringify({ conversation_id: state.id, text, locale: "zh-CN", channel: "kiosk" }) });
@@ -269,8 +269,12 @@
       return post(text);
     }
     if (!r.ok) throw new Error(String(r.status));
-    return r.json();
+    const reply = await r.json();
+    if (reply.conversation_token) state.token = reply.conversation_token;
+    return reply;
   }
+
+  function proof() { return state.token ? { "X-Conversation-Token": state.token } : {}; }
 
   // Sends what the person tapped or typed and shows the answer; `opening` is a turn sent first whose answer
   // the kiosk's own screens have already shown (the status check's "please give your numbers").
@@ -401,7 +405,7 @@
     pollTimer = setInterval(async () => {
       const q = state.cursor ? "?after=" + encodeURIComponent(state.cursor) : "";
       try {
-        const r = await fetch(`/api/chat/${state.id}/messages${q}`);
+        const r = await fetch(`/api/chat/${state.id}/messages${q}`, { headers: proof() });
         if (!r.ok) return;
         const got = await r.json();
         state.cursor = got.cursor;
@@ -472,9 +476,9 @@
     clearInterval(pollTimer);
     const old = state.id;
     // Ends the old conversation on the server side too, so a next person cannot continue it.
-    if (state.lastReply) fetch("/api/chat", { method: "POST", headers: { "Content-Type": "application/json" },
+    if (state.lastReply) fetch("/api/chat", { method: "POST", headers: { "Content-Type": "application/json", ...proof() },
       body: JSON.stringify({ conversation_id: old, text: "/stop", channel: "kiosk" }) }).catch(() => {});
-    Object.assign(state, { id: newId(), lastReply: null, cursor: null, service: null, slipFor: null });
+    Object.assign(state, { id: newId(), token: null, lastReply: null, cursor: null, service: null, slipFor: null });
     try { localStorage.clear(); sessionStorage.clear(); } catch (err) { /* storage may be disabled */ }
     if (state.staff) staffLogout();
     $("idle").hidden = true;

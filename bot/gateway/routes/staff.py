@@ -120,9 +120,10 @@ def handoff_out(view: handoff.HandoffView) -> HandoffOut:
 
 
 @router.post("/login", response_model=LoginResponse)
-async def login(body: LoginRequest) -> LoginResponse:
-    """Exchanges a username and password for a bearer token (401 when wrong, 429 while locked)."""
-    token = await run_in_threadpool(staff.login, body.username, body.password)
+async def login(body: LoginRequest, request: Request) -> LoginResponse:
+    """Exchanges a username and password for a bearer token (the same 401 for every failure)."""
+    client = request.client.host if request.client else "unknown"
+    token = await run_in_threadpool(staff.login, body.username, body.password, None, client)
     identity = await run_in_threadpool(staff.identity_for_token, token)
     assert identity is not None  # the token was issued a moment ago
     await run_in_threadpool(audit.record, identity.username, "login", f"staff:{identity.username}", "")
@@ -154,14 +155,14 @@ async def list_handoffs(identity: CurrentStaff,
 
 
 @router.get("/handoffs/{handoff_id}", response_model=HandoffDetailOut, response_model_by_alias=True)
-async def handoff_detail(handoff_id: HandoffId, identity: CurrentStaff) -> HandoffDetailOut:
-    """Who the person is (masked), the form's progress and what was said; audited."""
+async def handoff_detail(handoff_id: HandoffId, identity: CurrentStaff, unmask: bool = False) -> HandoffDetailOut:
+    """Who the person is (masked), the form's progress and what was said; audited, `?unmask=true` audited apart."""
     view = await run_in_threadpool(handoff.get, handoff_id)
     if not handoff.can_read(identity, view):
         raise Forbidden("only the staff member serving this person (or a supervisor) may read the conversation")
-    found = await run_in_threadpool(handoff.detail, handoff_id)
-    await run_in_threadpool(audit.record, identity.username, "view_conversation", f"handoff:{handoff_id}",
-                            f"conversation {view.conversation_id} ({view.channel})")
+    found = await run_in_threadpool(handoff.detail, handoff_id, unmask)
+    await run_in_threadpool(audit.record, identity.username, "unmask_conversation" if unmask else "view_conversation",
+                            f"handoff:{handoff_id}", f"conversation {view.conversation_id} ({view.channel})")
     return HandoffDetailOut(
         handoff=handoff_out(found.handoff), person=found.person, form=found.form,
         transcript=[TranscriptLineOut(from_=line.sender, text=line.text, at=line.at) for line in found.transcript],

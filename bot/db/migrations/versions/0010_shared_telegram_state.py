@@ -1,15 +1,15 @@
 """Telegram state shared by gateway replicas: each person's /voice choice and the keys of long button payloads
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0010
+Revises: 0009
 """
 
 from alembic import op
 import sqlalchemy as sa
 
 
-revision = '0007'
-down_revision = '0006'
+revision = '0010'
+down_revision = '0009'
 branch_labels = None
 depends_on = None
 
