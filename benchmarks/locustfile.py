@@ -45,13 +45,20 @@ class Resident(HttpUser):
 
     wait_time = between(1, 3)
 
+    def on_start(self) -> None:
+        self.tokens: dict[str, str] = {}
+
     def _say(self, conversation_id: str, text: str, name: str) -> dict:
+        token = self.tokens.get(conversation_id)
         with self.client.post("/api/chat", json={"conversation_id": conversation_id, "text": text},
+                              headers={"X-Conversation-Token": token} if token else {},
                               name=name, catch_response=True) as response:
             if response.status_code != 200:
                 response.failure(f"{response.status_code}")
                 return {}
             body = response.json()
+            if body.get("conversation_token"):  # the conversation's proof, sent with every later turn
+                self.tokens[conversation_id] = body["conversation_token"]
             if not body.get("messages"):
                 response.failure("no answer")
             return body

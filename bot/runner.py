@@ -13,6 +13,7 @@ import functools
 import json
 import logging
 import os
+import pwd
 import signal
 import subprocess
 import sys
@@ -119,8 +120,6 @@ def _primary_group(user: str | None) -> int | None:
     """The primary group of an account (a child run as that account gets it instead of root's)."""
     if user is None:
         return None
-    import pwd
-
     return pwd.getpwnam(user).pw_gid
 
 

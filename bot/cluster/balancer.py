@@ -42,6 +42,8 @@ def haproxy_config(fronts: Fronts) -> str:
         "    retries 2",
         "    retry-on conn-failure",
         "    option redispatch",
+        # The gateways count quotas per client address: they read it from here (uvicorn trusts 127.0.0.1).
+        "    option forwardfor",
         "frontend public",
         f"    bind {fronts.public}",
         "    use_backend cluster_health if { path /healthz }",

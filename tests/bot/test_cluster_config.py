@@ -29,6 +29,8 @@ def test_the_balancer_configuration_is_valid_and_checks_every_replica(tmp_path):
     assert "option httpchk GET /livez" in config and "server supervisor 127.0.0.1:18081" in config
     # A request that reached a replica is never sent twice.
     assert "retry-on conn-failure" in config
+    # Per-address quotas see each resident's address, not the balancer's.
+    assert "option forwardfor" in config
     haproxy = shutil.which("haproxy") or "/usr/sbin/haproxy"
     path = tmp_path / "haproxy.cfg"
     path.write_text(config)

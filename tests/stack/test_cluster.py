@@ -195,8 +195,10 @@ class Traffic:
         with httpx.Client(timeout=30) as client:
             while not self._stop.is_set():
                 for conversation_id in self.conversations:
+                    token = self.cluster.tokens.get(conversation_id)
                     response = client.post(f"{self.cluster.base_url}/api/chat",
-                                           json={"conversation_id": conversation_id, "text": "要带什么"})
+                                           json={"conversation_id": conversation_id, "text": "要带什么"},
+                                           headers={"X-Conversation-Token": token} if token else {})
                     text = "\n".join(m["text"] for m in response.json().get("messages", [])) \
                         if response.headers.get("content-type", "").startswith("application/json") else response.text
                     self.answers.append((response.status_code, text))
