@@ -114,8 +114,14 @@ def cluster() -> Iterator[Cluster]:
         "RUN_DIR": str(workdir / "run"), "CHAT_TIMEOUT_SECONDS": "8", "LOG_LEVEL": "INFO",
     }
     log_path = workdir / "cluster.log"
+    # Training (only when the training data changed) may take many minutes: not part of the start time. This
+    # builds the inputs and the model only; the cluster migrates its own database once it has started it.
+    subprocess.run([sys.executable, "-c", "from bot.engine.build import ensure_model, write_training_inputs; "
+                    "from bot.settings import get_settings as s; write_training_inputs(s().knowledge_base_dir); "
+                    "ensure_model(s())"], cwd=REPO_ROOT, env=env, check=True, timeout=3600,
+                   stdout=log_path.open("wb"), stderr=subprocess.STDOUT)
     process = subprocess.Popen([sys.executable, "-m", "bot.cluster.run"], cwd=REPO_ROOT, env=env,
-                               stdout=log_path.open("wb"), stderr=subprocess.STDOUT, start_new_session=True)
+                               stdout=log_path.open("ab"), stderr=subprocess.STDOUT, start_new_session=True)
     running = Cluster(f"http://127.0.0.1:{base}", workdir / "run", process, log_path, {})
     try:
         running.wait_ready()
