@@ -25,9 +25,11 @@ from bot.cluster.balancer import Fronts, haproxy_config
 from bot.cluster.health import SERVING_ROLES, report, serve
 from bot.engine.build import RASA_ENV, engine_config_dir, engine_environment
 from bot.errors import ConfigurationError
+from bot.keys import ensure_key_file
 from bot.logs import configure_logging
 from bot.prepare import prepare
 from bot.runner import Child, Supervisor, wait_for_tracker_tables, write_json
+from bot.services.key_rotation import rotate_keys
 from bot.settings import REPO_ROOT, Settings, get_settings
 
 log = logging.getLogger("bianmin.cluster")
@@ -200,7 +202,15 @@ def main() -> int:
             child.start()
             backing.wait_for(child)
         backing.ensure_database(settings.database_url)
+        # As `make run` does: every replica reads the same key file.
+        created = ensure_key_file(settings)
+        if created:
+            log.info("no field encryption key was configured: created %s (mode 0600); keep it with the database",
+                     created)
         model = prepare(settings)
+        if created:
+            # A database from before keys were required was encrypted under the published placeholder.
+            rotate_keys(settings, new_key=False)
         return ClusterSupervisor(settings, [*stores, *serving_children(settings, model)]).run()
     except ConfigurationError as err:
         log.error("cannot start the cluster: %s", err)
