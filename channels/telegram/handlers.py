@@ -92,7 +92,7 @@ class TelegramHandlers:
         """A voice note is transcribed, shown back to the person, then answered like text."""
         chat_id = update.effective_chat.id
         speech = self.speech()
-        if speech is None or not speech.can_recognize(LOCALE):
+        if speech is None or not speech.can_recognise(LOCALE):
             await self.say(context, chat_id, texts.text("utter_telegram_voice_unavailable"))
             return
         note = update.effective_message.voice or update.effective_message.audio
