@@ -10,6 +10,7 @@ Keys are conversation ids, client addresses or fingerprints, never a personal nu
 from __future__ import annotations
 
 import functools
+import logging
 import math
 import threading
 import time
@@ -17,11 +18,15 @@ from collections import deque
 from dataclasses import dataclass
 
 import limits
+import limits.errors
 from limits import RateLimitItem
 from limits.aio import strategies as async_strategies
+from redis.exceptions import RedisError
 
 from bot.errors import BianminError
 from bot.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
 
 # The quotas, by name: what is counted, and the setting that says how many.
 QUOTAS = {
@@ -148,8 +153,16 @@ class Limiter:
                 wait = self._memory.hit(f"{quota}/{item}/{key}", item.amount, item.get_expiry())
                 if wait is not None:
                     raise RateLimited(quota, max(1, math.ceil(wait)))
-            elif self._redis is not None and not self._redis.hit(item, quota, key):
-                raise RateLimited(quota, _retry_after(self._redis.get_window_stats(item, quota, key).reset_time))
+                continue
+            assert self._redis is not None
+            try:
+                allowed = self._redis.hit(item, quota, key)
+                reset = None if allowed else self._redis.get_window_stats(item, quota, key).reset_time
+            except STORAGE_ERRORS as err:
+                _storage_away(quota, err)
+                return
+            if reset is not None:
+                raise RateLimited(quota, _retry_after(reset))
 
 
 class AsyncLimiter:
@@ -172,9 +185,25 @@ class AsyncLimiter:
                 wait = self._memory.hit(f"{quota}/{item}/{key}", item.amount, item.get_expiry())
                 if wait is not None:
                     raise RateLimited(quota, max(1, math.ceil(wait)))
-            elif self._redis is not None and not await self._redis.hit(item, quota, key):
+                continue
+            assert self._redis is not None
+            try:
+                if await self._redis.hit(item, quota, key):
+                    continue
                 stats = await self._redis.get_window_stats(item, quota, key)
-                raise RateLimited(quota, _retry_after(stats.reset_time))
+            except STORAGE_ERRORS as err:
+                _storage_away(quota, err)
+                return
+            raise RateLimited(quota, _retry_after(stats.reset_time))
+
+
+# The quota counts' store (Redis) not answering: connection refused, timed out, or said so by `limits`.
+STORAGE_ERRORS = (RedisError, OSError, limits.errors.StorageError)
+
+
+def _storage_away(quota: str, err: Exception) -> None:
+    """While the counts cannot be reached, requests pass uncounted: residents keep their answers in an outage."""
+    log.warning("quota %s not counted: its store does not answer (%s)", quota, type(err).__name__)
 
 
 @functools.lru_cache(maxsize=1)

@@ -89,8 +89,10 @@ def ensure(conversation_id: str, channel: str, locale: str, token_hash: str | No
         result = connection.execute(dialect_insert(Conversation)
                                     .values(id=conversation_id, channel=channel, locale=locale,
                                             created_at=utcnow(), token_hash=token_hash)
-                                    .on_conflict_do_nothing(index_elements=[Conversation.id]))
-    return result.rowcount == 1
+                                    .on_conflict_do_nothing(index_elements=[Conversation.id])
+                                    .returning(Conversation.id))
+        # The row it inserted, if any: psycopg reports no rowcount (-1) for an INSERT … ON CONFLICT DO NOTHING.
+        return result.first() is not None
 
 
 def channel_of(conversation_id: str) -> str | None:
