@@ -208,6 +208,6 @@ def test_memory_windows_let_uses_age_out_and_forget_idle_keys():
     for n in range(windows.SWEEP_EVERY):
         windows.hit(f"other-{n}", 5, 1, now=2000.0)
     windows.hit("late", 5, 1, now=3000.0)  # a sweep runs on a later use
-    for n in range(windows.SWEEP_EVERY):
+    for _ in range(windows.SWEEP_EVERY):
         windows.hit("late", 10**6, 1, now=3000.0)
     assert "other-0" not in windows._uses and "k" not in windows._uses
