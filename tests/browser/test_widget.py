@@ -314,7 +314,7 @@ def test_without_speech_on_the_server_there_are_no_speech_buttons(demo):
     while len(asked) < 2 and time.monotonic() < deadline:
         demo.wait_for_timeout(100)
     assert len(asked) == 2, "the widget asks the server what it can do"
-    demo.wait_for_timeout(300)
+    demo.locator("[data-speech-checked=yes]").wait_for(state="attached", timeout=10_000)
     assert demo.get_by_role("button", name="朗读这条消息").count() == 0
     assert demo.get_by_role("button", name="语音输入").count() == 0
 
