@@ -115,7 +115,9 @@ def test_a_traceback_in_the_log_is_redacted_too(captured_logger):
 
 def test_values_passed_as_extras_are_redacted(captured_logger):
     logger, stream = captured_logger
-    logger.handlers[0].setFormatter(logging.Formatter("%(message)s caller=%(caller)s"))
+    # The fixture's own handler: a handler another test left on this logger must not take the formatter.
+    handler = next(h for h in logger.handlers if getattr(h, "stream", None) is stream)
+    handler.setFormatter(logging.Formatter("%(message)s caller=%(caller)s"))
     logger.info("callback requested", extra={"caller": PHONE})
     assert PHONE not in stream.getvalue() and "138****5678" in stream.getvalue()
 
