@@ -1,5 +1,5 @@
 # 便民助手: `make run` sets everything up and runs the assistant; `make test` sets up and runs the tests.
-.PHONY: run test lint unit setup setup-test staff lock benchmark clean
+.PHONY: run test lint unit setup setup-test staff rotate-keys lock benchmark clean
 
 PY := .venv/bin/python
 RASA := .venv-rasa/bin/rasa
@@ -7,10 +7,12 @@ RASA := .venv-rasa/bin/rasa
 UNIT := not stack and not browser and not sip and not slow
 
 run: setup
+	$(PY) -m kiosk.handwriting build
 	$(PY) -m bot.runner
 
 test: setup-test lint
 	$(PY) -m bot.cli prepare
+	$(PY) -m kiosk.handwriting build
 	$(RASA) data validate --config config.yml --domain dialogues/domain --data dialogues/data var/build/nlu
 	$(PY) -m pytest
 
@@ -36,6 +38,10 @@ setup-test:
 staff: setup
 	$(PY) -m bot.cli staff --username "$(USERNAME)" --password "$(PASSWORD)" --role "$(or $(ROLE),staff)"
 
+# Re-encrypts every personal field with a new key (written first in the key file); former keys still decrypt.
+rotate-keys: setup
+	$(PY) -m bot.cli rotate-keys
+
 # Regenerates the lock files from the requirement files (after a deliberate upgrade).
 lock:
 	bash packaging/lock.sh
@@ -43,6 +49,7 @@ lock:
 benchmark:
 	$(PY) benchmarks/chat_latency.py
 	$(PY) benchmarks/understanding.py
+	$(PY) benchmarks/handwriting.py
 
 clean:
 	rm -rf var/build var/rasa models

@@ -4,9 +4,11 @@ Usage:
     python benchmarks/understanding.py [--url http://127.0.0.1:8000]
         [--data FILE [--data FILE ...]] [--show-errors N]
 
-The held-out test set has two files, both scored by default: understanding_testset.yml
-(every style) and understanding_testset_more.yml (dialect, voice transcripts, rambling
-stories, elderly residents, homophones). Each file gets its own report, then the two
+The held-out test set has three files, all scored by default: understanding_testset.yml
+(every style), understanding_testset_more.yml (dialect, voice transcripts, rambling
+stories, elderly residents, homophones) and understanding_testset_stories.yml (long
+stories, bookings for a named service, relatives and ages, answers to an offer,
+"cannot go" questions, everyday requests). Each file gets its own report, then all
 together. Every message of the test set is sent to {url}/api/understand as
 {"text": ..., "locale": "zh-CN"} (4 at a time). The report gives intent,
 service and joint accuracy, accuracy per style and per intent, the most
@@ -36,7 +38,8 @@ import yaml
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 DATA_DIR = Path(__file__).resolve().parent / "data"
-DEFAULT_DATA = (DATA_DIR / "understanding_testset.yml", DATA_DIR / "understanding_testset_more.yml")
+DEFAULT_DATA = (DATA_DIR / "understanding_testset.yml", DATA_DIR / "understanding_testset_more.yml",
+                DATA_DIR / "understanding_testset_stories.yml")
 CONCURRENCY = 4
 TIMEOUT_SECONDS = 30.0
 
@@ -62,6 +65,9 @@ STYLES = frozenset({
     "elderly", "migrant_worker", "community_staff", "voice_transcript",
     "typo", "homophone", "dialect", "traditional", "mixed_english", "pinyin",
     "terse", "rambling",
+    # the patterns of understanding_testset_stories.yml
+    "long_story", "named_booking", "relative_age", "offer_reply", "cannot_go",
+    "everyday_request",
 })
 
 
@@ -294,7 +300,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Score POST /api/understand on the labelled test set.")
     parser.add_argument("--url", default=DEFAULT_URL, help=f"gateway root (default {DEFAULT_URL})")
     parser.add_argument("--data", action="append", metavar="FILE",
-                        help="test set YAML file; repeat for several (default: both files of the held-out set)")
+                        help="test set YAML file; repeat for several (default: every file of the held-out set)")
     parser.add_argument("--show-errors", type=int, default=0, metavar="N",
                         help="list the first N wrongly understood messages of each file")
     parser.add_argument("--timeout", type=float, default=TIMEOUT_SECONDS,

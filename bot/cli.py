@@ -1,4 +1,4 @@
-"""Command line of the assistant: `python -m bot.cli prepare|staff|reminders ...` (the Makefile calls these)."""
+"""Command line of the assistant: `python -m bot.cli prepare|staff|reminders|rotate-keys ...` (the Makefile calls these)."""
 
 from __future__ import annotations
 
@@ -22,6 +22,12 @@ def main(argv: list[str] | None = None) -> int:
     reminders = commands.add_parser("reminders", help="send the appointment reminders that are due now")
     reminders.add_argument("--now", type=dt.datetime.fromisoformat, default=None,
                            help="the centres' local time to act at, e.g. 2026-11-23T10:00 (default: now)")
+    commands.add_parser("rotate-keys", help="re-encrypt every personal field with a new key; former keys still read")
+    commands.add_parser("retention", help="delete what is past its retention period now, then vacuum")
+    erase = commands.add_parser("erase", help="a resident's erasure request: delete all kept about them (audited)")
+    erase.add_argument("--id-number", required=True)
+    erase.add_argument("--phone", required=True)
+    erase.add_argument("--staff", required=True, help="the staff member handling the request (for the audit log)")
     args = parser.parse_args(argv)
     settings = get_settings()
     configure_logging(settings.log_level)
@@ -38,6 +44,39 @@ def main(argv: list[str] | None = None) -> int:
         upgrade(settings.database_url)
         sent = reminder_service.send_due(now=args.now)
         print(f"{len(sent)} reminder(s) sent")
+    elif args.command == "rotate-keys":
+        return _rotate_keys(settings)
+    elif args.command == "retention":
+        from bot.services import retention
+
+        report = retention.purge_expired()
+        print(f"deleted: {report.conversations} conversation(s), {report.drafts} unfinished application(s), "
+              f"{report.audit_entries} audit entr(ies)")
+    elif args.command == "erase":
+        from bot.services import retention
+
+        found = retention.erase(args.id_number, args.phone, args.staff)
+        print(f"deleted: {len(found.conversations)} conversation(s), {len(found.applications)} application(s), "
+              f"{len(found.appointments)} appointment(s)")
+    return 0
+
+
+def _rotate_keys(settings) -> int:  # noqa: ANN001 - Settings, imported lazily like the other commands
+    from bot.db.migrate import upgrade
+    from bot.keys import ensure_key_file
+    from bot.services.key_rotation import rotate_keys
+
+    ensure_key_file(settings)
+    upgrade(settings.database_url)
+    report = rotate_keys(settings)
+    where = (f"a new key is first in {settings.key_file}; the former ones stay after it"
+             if report.new_key_written else "re-encrypted under FIELD_ENCRYPTION_KEY "
+             "(set the new key there and the former one in FIELD_ENCRYPTION_OLD_KEYS before running this)")
+    print(f"{sum(report.rotated.values())} value(s) re-encrypted: {where}")
+    if report.unreadable:
+        print(f"{sum(report.unreadable.values())} value(s) no configured key can read were left as they are: "
+              f"{report.unreadable}", file=sys.stderr)
+        return 1
     return 0
 
 

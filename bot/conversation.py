@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,7 +21,7 @@ from bot.db import session as database
 from bot.engine.client import ConversationState, EngineTurn, RasaClient
 from bot.errors import EngineUnavailable
 from bot.ratelimit import AsyncLimiter
-from bot.services import conversations, handoff, redaction
+from bot.services import conversations, handoff, redaction, vault
 from bot.settings import get_settings
 from bot.understanding.pipeline import engine_input
 from bot.knowledge.catalogue import get_catalogue
@@ -89,6 +90,13 @@ def to_outgoing(rasa_messages: list[dict[str, Any]]) -> tuple[OutgoingMessage, .
     return tuple(result)
 
 
+def shown_to_person(conversation_id: str, messages: tuple[OutgoingMessage, ...]) -> tuple[OutgoingMessage, ...]:
+    """The engine's replies with the person's own values in place of the references the engine holds."""
+    reveal = vault.reveal_for(conversation_id)
+    return tuple(OutgoingMessage(reveal(m.text), tuple(Button(reveal(b.title), reveal(b.payload)) for b in m.buttons),
+                                 m.sender) for m in messages)
+
+
 def engine_unavailable_message() -> OutgoingMessage:
     """The polite answer when the dialogue engine cannot answer: the hotline, a person, an appointment."""
     hotline = get_catalogue().city.hotline
@@ -143,12 +151,30 @@ def chat_state(engine_state: ConversationState, handoff_status: str) -> ChatStat
     )
 
 
+# How many conversations' current questions the gateway remembers (a few bytes each).
+REMEMBERED_QUESTIONS = 50_000
+
+
 class ConversationService:
     """Handles one message of a person through the dialogue engine."""
 
     def __init__(self, rasa: RasaClient, limiter: AsyncLimiter | None = None):
         self._rasa = rasa
         self._limiter = limiter or AsyncLimiter(get_settings())
+        # The question each conversation was last asked (its requested slot), from the engine's answers,
+        # so an answer to "your name?" is held back without asking the engine first.
+        self._asked: OrderedDict[str, str | None] = OrderedDict()
+
+    def _remember_question(self, conversation_id: str, state: ConversationState | None) -> None:
+        self._asked[conversation_id] = state.requested_slot if state else None
+        self._asked.move_to_end(conversation_id)
+        while len(self._asked) > REMEMBERED_QUESTIONS:
+            self._asked.popitem(last=False)
+
+    def _question_of(self, conversation_id: str) -> str | None:
+        # Unknown after a gateway restart: rather than a tracker read on every first turn (a second round trip),
+        # that one answer is taken as not personal; the actions still hold back what they store and read back.
+        return self._asked.get(conversation_id)
 
     async def handle(self, message: IncomingMessage) -> TurnResult:
         """Runs one turn: records it, asks the engine (unless staff are serving the person), returns the state.
@@ -167,6 +193,8 @@ class ConversationService:
 
         turn = await self._engine_turn(message)
         replies = to_outgoing(turn.replies) if turn else ()
+        if vault.holds_references(t for m in replies for t in (m.text, *(b.title for b in m.buttons))):
+            replies = await run_in_threadpool(shown_to_person, message.sender_id, replies)
         answered = bool(replies)
         if not answered:
             # No engine, or Rasa answered with nothing because a custom action failed (e.g. the action server is down).
@@ -180,13 +208,19 @@ class ConversationService:
             submitted = bool(engine_state.slots.get("application_reference"))
             if submitted or not answered or handoff_may_have_changed(handoff_status, turn):
                 handoff_status = await after_turn(message.sender_id, submitted)
+        self._remember_question(message.sender_id, engine_state)
         return TurnResult(message.sender_id, replies, chat_state(engine_state, handoff_status))
 
     async def _engine_turn(self, message: IncomingMessage) -> EngineTurn | None:
         """The engine's answer to the message, or None when the engine is unavailable."""
         metadata = {"channel": message.channel, "locale": message.locale, **message.metadata}
         try:
-            text, service_hint = await engine_input(self._rasa, message.text)
+            text = message.text
+            asked_for = self._question_of(message.sender_id)
+            if vault.must_hold_back(text, asked_for):
+                # Personal numbers, a name or an address reach the engine only as references.
+                text = await run_in_threadpool(vault.shield_message, message.sender_id, text, asked_for)
+            text, service_hint = await engine_input(self._rasa, text)
             if service_hint:
                 metadata["service_hint"] = service_hint
             return await self._rasa.send_message(message.sender_id, text, metadata)

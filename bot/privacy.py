@@ -9,7 +9,8 @@ import hmac
 import logging
 import re
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from cryptography.hazmat.primitives import hashes
@@ -57,7 +58,7 @@ def mask_name(name: str) -> str:
 _STREET_END = re.compile(r"(?:街道|大街|大道|胡同|路|街|巷|镇|乡|村)")
 _DISTRICT_END = re.compile(r"(?:自治州|自治县|省|市|(?<![小社园校])区|县|旗|盟)")
 # House, building and room numbers: digits, or Chinese numerals before 号/栋/楼... (三号楼, 五单元).
-_NUMBER_DETAIL = re.compile(r"[0-9]|[零〇一二两三四五六七八九十百]+(?:号|栋|幢|楼|单元|室|层|弄|组|排)")
+_NUMBER_DETAIL = re.compile(r"[0-9]|[零〇一二两三四五六七八九十百]{1,12}(?:号|栋|幢|楼|单元|室|层|弄|组|排)")
 
 
 def mask_address(address: str) -> str:
@@ -95,47 +96,100 @@ _RUN = re.compile(rf"(?<![{_DIGITS}])(?:{_GROUP})(?:[ \t\u3000\-－‐–—_.�
 _GROUP_PATTERN = re.compile(_GROUP)
 
 
+_ID_NUMBER = re.compile(r"\d{17}[\dX]")
+_MOBILE = re.compile(r"1[3-9]\d{9}")
+# The longest personal number (a 19-digit bank card): no stretch of digits longer than this is ever masked
+# whole, so each starting group looks ahead at most this many characters and a message costs linear time.
+LONGEST_NUMBER = 19
+# Lengths that can be a personal number: mobile 11, with 86 13, with 0086 or a 15-digit ID 15, cards 16-19.
+_NUMBER_LENGTHS = frozenset({11, 13, 15, 16, 17, 18, 19})
+
+
 def _masked_number(digits: str) -> str | None:
     """The masked form of a digit string that looks like a personal number, else None."""
-    if re.fullmatch(r"\d{17}[\dX]", digits):
+    if len(digits) == 18 and _ID_NUMBER.fullmatch(digits):
         return mask_id_number(digits)
     if "X" in digits:
         return None
-    if re.fullmatch(r"1[3-9]\d{9}", digits):
+    if len(digits) == 11 and _MOBILE.fullmatch(digits):
         return mask_phone(digits)
-    if re.fullmatch(r"861[3-9]\d{9}", digits):
+    if len(digits) == 13 and digits.startswith("86") and _MOBILE.fullmatch(digits, 2):
         return "86" + mask_phone(digits[2:])
-    if re.fullmatch(r"00861[3-9]\d{9}", digits):
+    if len(digits) == 15 and digits.startswith("0086") and _MOBILE.fullmatch(digits, 4):
         return "0086" + mask_phone(digits[4:])
-    if 15 <= len(digits) <= 19:
+    if 15 <= len(digits) <= LONGEST_NUMBER:
         # Bank cards (16-19 digits) and first-generation 15-digit ID numbers: the last four identify them enough.
         return "*" * (len(digits) - 4) + digits[-4:]
     return None
 
 
-def _redact_run(run: str) -> str:
-    groups = [(m.start(), m.end(), m.group(0).translate(_TO_ASCII)) for m in _GROUP_PATTERN.finditer(run)]
-    pieces: list[str] = []
-    position = start = 0
-    while start < len(groups):
-        # The longest stretch of groups from here that reads as a personal number.
-        for end in range(len(groups), start, -1):
-            masked = _masked_number("".join(g[2] for g in groups[start:end]))
+@dataclass(frozen=True)
+class NumberSpan:
+    """Where a personal number stands in a text, its digits (ASCII, no separators) and its masked form."""
+
+    start: int
+    end: int
+    digits: str
+    masked: str
+
+    @property
+    def kind(self) -> str:
+        """id_number, phone or card (bank cards and first-generation 15-digit ID numbers)."""
+        if len(self.digits) == 18 and _ID_NUMBER.fullmatch(self.digits):
+            return "id_number"
+        return "card" if len(self.digits) >= 15 and not self.digits.startswith("0086") else "phone"
+
+
+def _numbers_in_run(run: str, offset: int) -> Iterator[NumberSpan]:
+    """From left to right, the longest stretch of whole digit groups that reads as a personal number."""
+    spans = [(m.start(), m.end()) for m in _GROUP_PATTERN.finditer(run)]
+    flat = "".join(run[a:b] for a, b in spans).translate(_TO_ASCII)
+    # ends[i]: where group i ends in `flat`, the digits of the run without separators.
+    ends, total = [], 0
+    for a, b in spans:
+        total += b - a
+        ends.append(total)
+    start = 0
+    while start < len(spans):
+        origin = ends[start - 1] if start else 0
+        candidates = []
+        end = start
+        while end < len(spans) and ends[end] - origin <= LONGEST_NUMBER:
+            if ends[end] - origin in _NUMBER_LENGTHS:
+                candidates.append(end)
+            if flat[ends[end] - 1] == "X":
+                break  # an X closes an ID number: no longer stretch can be one
+            end += 1
+        for end in reversed(candidates):
+            digits = flat[origin:ends[end]]
+            masked = _masked_number(digits)
             if masked is not None:
-                pieces += [run[position:groups[start][0]], masked]
-                position = groups[end - 1][1]
-                start = end
+                yield NumberSpan(offset + spans[start][0], offset + spans[end][1], digits, masked)
+                start = end + 1
                 break
         else:
             start += 1
-    return "".join(pieces) + run[position:]
+
+
+def personal_numbers(text: str) -> list[NumberSpan]:
+    """The ID, mobile and bank card numbers in a text, however they were spaced or written, in one pass."""
+    if not text:
+        return []
+    return [span for run in _RUN.finditer(text) for span in _numbers_in_run(run.group(0), run.start())]
+
+
+def replace_numbers(text: str, replacement: Callable[[NumberSpan], str]) -> str:
+    """The text with each personal number replaced by what `replacement` makes of it."""
+    pieces, position = [], 0
+    for span in personal_numbers(text):
+        pieces += [text[position:span.start], replacement(span)]
+        position = span.end
+    return "".join(pieces) + text[position:] if pieces else text
 
 
 def redact_text(text: str) -> str:
     """The text with ID numbers, mobile numbers and bank card numbers masked, however they were spaced or written."""
-    if not text:
-        return text
-    return _RUN.sub(lambda m: _redact_run(m.group(0)), text)
+    return replace_numbers(text, lambda span: span.masked)
 
 
 # ---- logging -----------------------------------------------------------------------------------

@@ -27,6 +27,7 @@ QUOTAS = {
     "chat_per_client": "rate_limit_chat_per_client",
     "new_conversations_per_client": "rate_limit_new_conversations_per_client",
     "speech_per_client": "rate_limit_speech_per_client",
+    "handwriting_per_client": "rate_limit_handwriting_per_client",
     "handoffs_per_conversation": "rate_limit_handoffs_per_conversation",
     "callbacks_per_conversation": "rate_limit_callbacks_per_conversation",
     "callbacks_per_phone": "rate_limit_callbacks_per_phone",

@@ -23,11 +23,13 @@ from pathlib import Path
 import httpx
 
 from bot.engine.build import RASA_ENV, engine_config_dir, engine_environment
+from bot.keys import ensure_key_file
 from bot.logs import configure_logging
 from bot.prepare import prepare
 from bot.privacy import redact_text
 from bot.process.lifetime import die_with_parent
 from bot.process.ports import describe, holder, is_free
+from bot.services.key_rotation import rotate_keys
 from bot.settings import REPO_ROOT, Settings, get_settings
 
 log = logging.getLogger("bianmin.runner")
@@ -182,6 +184,18 @@ class Supervisor:
         self.processes = processes
         self.stopping = threading.Event()
 
+    def _housekeeping(self) -> None:
+        """Deletes what is past its retention period now and then every RETENTION_RUN_HOURS, until stopped."""
+        from bot.services import retention
+
+        while not self.stopping.is_set():
+            try:
+                retention.purge_expired()
+            except Exception as err:  # noqa: BLE001 - a failed clean-up is retried next time, never stops the service
+                log.error("the retention clean-up failed (%s); it is tried again later", type(err).__name__)
+            if self.stopping.wait(self.settings.retention_run_hours * 3600):
+                return
+
     def _on_signal(self, signum: int, _frame: object) -> None:
         log.info("received %s: stopping", signal.Signals(signum).name)
         self.stopping.set()
@@ -242,6 +256,7 @@ class Supervisor:
                 "Press Ctrl-C to stop.\n",
                 flush=True,
             )
+            threading.Thread(target=self._housekeeping, name="retention", daemon=True).start()
             while not self.stopping.wait(0.5):
                 for child in self.processes:
                     if child.process and child.process.poll() is not None:
@@ -275,10 +290,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings = get_settings()
     configure_logging(settings.log_level)
+    created = ensure_key_file(settings)
+    if created:
+        log.info("no field encryption key was configured: created %s (mode 0600); keep it with the database", created)
     if args.skip_prepare:
         model = max(settings.rasa_model_dir.glob("bianmin-*.tar.gz"), key=lambda p: p.stat().st_mtime)
     else:
         model = prepare(settings)
+    if created:
+        # A database from before keys were required was encrypted under the published placeholder.
+        rotate_keys(settings, new_key=False)
     return Supervisor(settings, children(settings, model)).run()
 
 

@@ -25,6 +25,8 @@ VAR_DIR = REPO_ROOT / "var"
 
 # Values that are fine on a developer's machine and must never reach production.
 DEVELOPMENT_PLACEHOLDERS = {"change-me", "dev-rasa-token", "dev-session-secret", "dev-field-key"}
+# Where `make run` keeps the key it creates on a developer's first start when none is configured.
+DEVELOPMENT_KEY_FILE = VAR_DIR / "field-encryption.key"
 
 
 class YamlSource(PydanticBaseSettingsSource):
@@ -74,9 +76,18 @@ class Settings(BaseSettings):
     chat_timeout_seconds: float = Field(8.0, gt=0, le=60)
     max_text_length: int = Field(2000, ge=10, le=20000)
 
-    field_encryption_key: str = "dev-field-key"
-    session_secret: str = "dev-session-secret"
+    field_encryption_key: SecretStr | None = Field(
+        None, description="the key encrypting personal fields; or FIELD_ENCRYPTION_KEY_FILE")
+    field_encryption_key_file: Path | None = Field(
+        None, description="a file (mode 0600) whose first line is the key and further lines older keys")
+    field_encryption_old_keys: SecretStr | None = Field(
+        None, description="comma-separated former keys, still read during a rotation")
     staff_session_minutes: int = Field(480, ge=5)
+
+    retention_conversation_days: int = Field(180, ge=1, description="a conversation quiet this long is deleted")
+    retention_draft_days: int = Field(30, ge=1, description="an unfinished application untouched this long is deleted")
+    retention_audit_days: int = Field(1095, ge=30, description="audit entries older than this are deleted")
+    retention_run_hours: float = Field(24, gt=0, description="how often the supervisor runs the clean-up")
 
     knowledge_base_dir: Path = REPO_ROOT / "knowledge_base"
     domain_dir: Path = REPO_ROOT / "dialogues" / "domain"
@@ -123,6 +134,8 @@ class Settings(BaseSettings):
     rate_limit_chat_per_client: str = "600/minute"
     rate_limit_new_conversations_per_client: str = "30/minute;1000/day"
     rate_limit_speech_per_client: str = "60/minute"
+    # The kiosk asks once per lifted finger: a 12-stroke character is 12 requests.
+    rate_limit_handwriting_per_client: str = "600/minute"
     rate_limit_handoffs_per_conversation: str = "5/day"
     rate_limit_callbacks_per_conversation: str = "3/day"
     rate_limit_callbacks_per_phone: str = "3/day"
@@ -153,7 +166,7 @@ class Settings(BaseSettings):
 
     @field_validator(
         "rate_limit_chat_per_conversation", "rate_limit_chat_per_client", "rate_limit_new_conversations_per_client",
-        "rate_limit_speech_per_client", "rate_limit_handoffs_per_conversation",
+        "rate_limit_speech_per_client", "rate_limit_handwriting_per_client", "rate_limit_handoffs_per_conversation",
         "rate_limit_callbacks_per_conversation", "rate_limit_callbacks_per_phone",
         "rate_limit_bookings_per_conversation", "rate_limit_bookings_per_phone",
     )
@@ -243,9 +256,29 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
+    def _a_key_that_is_not_in_the_repository(self) -> Settings:
+        key = self.field_encryption_key.get_secret_value() if self.field_encryption_key else None
+        if key is not None and (not key.strip() or key in DEVELOPMENT_PLACEHOLDERS):
+            raise ValueError("FIELD_ENCRYPTION_KEY is empty or a published placeholder; create a key with "
+                             "`python -c 'from bot.privacy import generate_key; print(generate_key())'`")
+        if self.environment == "production" and key is None and self.field_encryption_key_file is None:
+            raise ValueError("FIELD_ENCRYPTION_KEY or FIELD_ENCRYPTION_KEY_FILE is required in production: "
+                             "the key that encrypts residents' personal fields (`make rotate-keys` writes a key file)")
+        if self.field_encryption_key_file is not None and key is None and not self.field_encryption_key_file.is_file():
+            raise ValueError(f"FIELD_ENCRYPTION_KEY_FILE={self.field_encryption_key_file} does not exist")
+        return self
+
+    @property
+    def key_file(self) -> Path | None:
+        """The key file in use: the configured one, the development one when no key is set, None for a key set inline."""
+        if self.field_encryption_key is not None:
+            return None
+        return self.field_encryption_key_file or DEVELOPMENT_KEY_FILE
+
+    @model_validator(mode="after")
     def _no_placeholders_in_production(self) -> Settings:
         if self.environment == "production":
-            for name in ("rasa_token", "session_secret", "field_encryption_key"):
+            for name in ("rasa_token",):
                 if getattr(self, name) in DEVELOPMENT_PLACEHOLDERS:
                     raise ValueError(
                         f"{name.upper()} is still the development placeholder; set a secret value "

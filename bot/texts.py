@@ -41,6 +41,12 @@ def text(response: str, /, **values: Any) -> str:
 
 
 def buttons(response: str, /) -> list[dict[str, str]]:
-    """The buttons of `response` (empty when it has none)."""
+    """The buttons of `response` (empty when it has none), with payloads as the person's press sends them."""
     variants = load_responses().get(response) or [{}]
-    return [dict(b) for b in variants[0].get("buttons", [])]
+    return [{**b, "payload": unescape_braces(b.get("payload", ""))} for b in variants[0].get("buttons", [])]
+
+
+def unescape_braces(payload: str) -> str:
+    """A payload as sent: the domain doubles the braces of entities ('/inform{{"a": "b"}}') so Rasa
+    does not take them for placeholders to fill; Rasa itself turns them back, this does the same."""
+    return payload.replace("{{", "{").replace("}}", "}")

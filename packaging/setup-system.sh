@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the assistant uses (speech synthesis, audio conversion) and, with --test,
+# Installs the Debian packages the assistant uses (speech synthesis, audio conversion, npm for the kiosk's
+# handwriting stroke data) and the stroke data itself (npm ci in kiosk/handwriting/data), and, with --test,
 # what the tests need too (a real browser, a Chinese font for screenshots, PDF and QR-code readers for the
 # printed kiosk slip, real SIP clients for the phone line: baresip and SIPp, axe-core from npm).
 # Installs only what is missing; without root it prints the command to run instead.
@@ -11,10 +12,10 @@ with_test=0
 say() { printf '[setup] %s\n' "$*"; }
 
 # package:command-or-file that shows it is installed
-needed=("espeak-ng:espeak-ng" "ffmpeg:ffmpeg")
+needed=("espeak-ng:espeak-ng" "ffmpeg:ffmpeg" "npm:npm")
 if [ "$with_test" = 1 ]; then
   needed+=("chromium:chromium" "fonts-wqy-microhei:/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"
-           "poppler-utils:pdftotext" "zbar-tools:zbarimg" "npm:npm"
+           "poppler-utils:pdftotext" "zbar-tools:zbarimg"
            "baresip-core:baresip" "sip-tester:sipp")
 fi
 
@@ -34,6 +35,21 @@ if [ "${#missing[@]}" -gt 0 ]; then
     say "missing system packages: ${missing[*]}"
     say "install them with: sudo apt-get install ${missing[*]}"
     [ "$with_test" = 1 ] && exit 1
+  fi
+fi
+
+# The kiosk's handwriting recogniser is built from Make Me a Hanzi's stroke medians (npm hanzi-writer-data);
+# installed again whenever its lock file changes.
+data_dir=kiosk/handwriting/data
+data_stamp="$data_dir/node_modules/.lock-digest"
+data_digest=$(sha256sum "$data_dir/package-lock.json" | cut -d' ' -f1)
+if [ "$(cat "$data_stamp" 2>/dev/null)" != "$data_digest" ]; then
+  if command -v npm >/dev/null 2>&1; then
+    say "installing the handwriting stroke data (npm hanzi-writer-data)"
+    (cd "$data_dir" && npm ci --silent --no-audit --no-fund)
+    echo "$data_digest" > "$data_stamp"
+  else
+    say "npm is missing: the kiosk's handwriting recognition stays off until it is installed"
   fi
 fi
 

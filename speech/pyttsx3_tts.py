@@ -98,8 +98,12 @@ class Pyttsx3Synthesizer(TextToSpeech):
         cache_max_files: int = 5000,
         engine_factory: Callable[[], object] | None = None,
         engine_idle: Callable[[], bool] | None = None,
+        keep_in_cache: Callable[[str], bool] | None = None,
     ) -> None:
         self._cache_dir = Path(cache_dir)
+        # Audio named by a hash of its text: a text with a personal value is never kept, or the file name
+        # would let anyone confirm a guessed phone number.
+        self._keep_in_cache = keep_in_cache or (lambda _text: True)
         self._tmp_dir = self._cache_dir / "tmp"
         self._tmp_dir.mkdir(parents=True, exist_ok=True)
         self._voices = dict(voices or DEFAULT_VOICES)
@@ -312,7 +316,8 @@ class Pyttsx3Synthesizer(TextToSpeech):
         loop = asyncio.get_running_loop()
         raw = await loop.run_in_executor(self._executor, self._synthesize_blocking, text, voice_id, wpm)
         clip = await asyncio.to_thread(resample_clip, raw, sample_rate)
-        await asyncio.to_thread(self._write_cache, path, clip)
+        if self._keep_in_cache(text):
+            await asyncio.to_thread(self._write_cache, path, clip)
         return clip
 
     def close(self) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from speech.admission import Slots
@@ -39,15 +39,16 @@ def build_recognizer(provider: str | None, model_paths: Mapping[str, Path | str 
     return VoskRecognizer(paths)
 
 
-def build_synthesizer(provider: str | None, cache_dir: Path) -> TextToSpeech | None:
-    """The configured synthesiser, or None when synthesis is switched off."""
+def build_synthesizer(provider: str | None, cache_dir: Path,
+                      keep_in_cache: Callable[[str], bool] | None = None) -> TextToSpeech | None:
+    """The configured synthesiser, or None when synthesis is switched off; `keep_in_cache` says which texts may be kept."""
     if provider in _NO_PROVIDER:
         return None
     if provider != "pyttsx3":
         raise ProviderUnknown(f"unknown speech synthesis provider {provider!r}; use 'pyttsx3'")
     from speech.pyttsx3_tts import Pyttsx3Synthesizer
 
-    return Pyttsx3Synthesizer(Path(cache_dir))
+    return Pyttsx3Synthesizer(Path(cache_dir), keep_in_cache=keep_in_cache)
 
 
 class SpeechService:
@@ -79,11 +80,12 @@ class SpeechService:
         max_seconds: float = MAX_AUDIO_SECONDS,
         max_decodes: int = MAX_DECODES,
         max_recognitions: int = MAX_RECOGNITIONS,
+        keep_in_cache: Callable[[str], bool] | None = None,
     ) -> SpeechService:
         """Build from plain settings; an unset model path leaves recognition off, a wrong one raises ModelMissing."""
         return cls(
             build_recognizer(asr_provider, model_paths),
-            build_synthesizer(tts_provider, Path(cache_dir)),
+            build_synthesizer(tts_provider, Path(cache_dir), keep_in_cache),
             max_seconds=max_seconds,
             max_decodes=max_decodes,
             max_recognitions=max_recognitions,

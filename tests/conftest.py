@@ -13,6 +13,7 @@ from sqlalchemy import create_engine, text
 
 from bot.db import session as db_session
 from bot.db.migrate import upgrade
+from bot.privacy import generate_key
 from bot.settings import get_settings
 
 # The tests drive many conversations, bookings and call-backs from one address and one test phone within
@@ -22,6 +23,8 @@ for _name in ("CHAT_PER_CONVERSATION", "CHAT_PER_CLIENT", "NEW_CONVERSATIONS_PER
               "HANDOFFS_PER_CONVERSATION", "CALLBACKS_PER_CONVERSATION", "CALLBACKS_PER_PHONE",
               "BOOKINGS_PER_CONVERSATION", "BOOKINGS_PER_PHONE"):
     os.environ.setdefault(f"RATE_LIMIT_{_name}", "100000/minute")
+# No key is built in: the tests, and the stacks they start, use a fresh one.
+os.environ.setdefault("FIELD_ENCRYPTION_KEY", generate_key())
 
 POSTGRES_SERVER = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://root@127.0.0.1:5432/test")
 

@@ -12,11 +12,15 @@ from bot import texts
 from bot.actions.feedback import take_as_comment
 from bot.actions.handoff import hand_off
 from bot.actions.context import catalogue, channel_of, send, service_hint, understand_latest
+from bot.actions.offers import REQUEST_CALLBACK, START_APPLICATION, made
 from bot.services import answers, insights
+from bot.understanding.access import cannot_come
 
 # A message this long that names no known service is probably about a service we do not have.
 UNKNOWN_SERVICE_MIN_LENGTH = 6
 NOT_UNDERSTOOD_INTENTS = {"nlu_fallback", "out_of_scope"}
+# Questions that, from someone who cannot come ("去不了", "能代办吗"), ask about proxy handling and home visits.
+ACCESS_INTENTS = {"ask_how_to_apply", "ask_eligibility", "ask_location_hours", "ask_materials"}
 
 
 class ActionAnswerQuestion(Action):
@@ -29,11 +33,17 @@ class ActionAnswerQuestion(Action):
         understanding = understand_latest(tracker)
         current = catalogue()
         intent = understanding.intent if understanding.intent in answers.QUESTION_INTENTS else "ask_how_to_apply"
+        message = tracker.latest_message or {}
+        details = {e.get("value") for e in message.get("entities") or [] if e.get("entity") == "detail"}
+        service_id = understanding.service or service_hint(tracker) or tracker.get_slot("service")
+        if "access" in details or (intent in ACCESS_INTENTS and cannot_come(message.get("text") or "")):
+            service = current.services.get(service_id) if not understanding.ambiguous else None
+            send(dispatcher, answers.for_those_who_cannot_come(current, service))
+            return [made(REQUEST_CALLBACK)] + ([SlotSet("service", service.id)] if service else [])
         if understanding.ambiguous:
             insights.record_clarification(tracker.sender_id, channel_of(tracker))
             send(dispatcher, [answers.which_service(list(understanding.candidates), current, intent)])
             return []
-        service_id = understanding.service or service_hint(tracker) or tracker.get_slot("service")
         if service_id not in current.services:
             text = (tracker.latest_message or {}).get("text") or ""
             faq = answers.faq_answer(current, text)
@@ -50,9 +60,12 @@ class ActionAnswerQuestion(Action):
             insights.record_clarification(tracker.sender_id, channel_of(tracker))
             send(dispatcher, [answers.which_service([], current, intent)])
             return []
-        details = any(e.get("entity") == "detail" for e in (tracker.latest_message or {}).get("entities") or [])
-        send(dispatcher, answers.answer(current, intent, current.services[service_id], details=details))
-        return [SlotSet("service", service_id)]
+        service = current.services[service_id]
+        send(dispatcher, answers.answer(current, intent, service, details=bool(details)))
+        events = [SlotSet("service", service_id)]
+        if intent == "ask_how_to_apply" and service.apply_via_assistant:
+            events.append(made(START_APPLICATION))  # the answer ends with "要我现在一步步帮您申请吗？"
+        return events
 
 
 class ActionNotUnderstood(Action):
@@ -83,7 +96,7 @@ class ActionNotUnderstood(Action):
             dispatcher.utter_message(response="utter_not_understood_twice")
             return hand_off(dispatcher, tracker, "not_understood")
         if reason == "out_of_scope":
-            dispatcher.utter_message(response="utter_out_of_scope")
+            send(dispatcher, [answers.out_of_scope(catalogue())])
         else:
             dispatcher.utter_message(response="utter_not_understood")
         return []

@@ -12,7 +12,7 @@ from __future__ import annotations
 from functools import partial
 
 from rasa_sdk import endpoint, utils
-from rasa_sdk.executor import ActionExecutor
+from bot.actions.vaulted import VaultedExecutor
 from sanic import Sanic
 from sanic.worker.loader import AppLoader
 
@@ -31,7 +31,7 @@ def _configure_logging() -> None:
     utils.update_sanic_log_level()
 
 
-def create_app(executor: ActionExecutor) -> Sanic:
+def create_app(executor: VaultedExecutor) -> Sanic:
     """rasa-sdk's action server app with our logging, warmed up before it serves (module level: Sanic pickles it)."""
     # Each worker ends with Sanic's process manager: a killed manager must not leave a worker holding the port.
     die_with_parent()
@@ -45,7 +45,7 @@ def main() -> None:
     """Serves the custom actions in bot.actions on the configured loopback address."""
     settings = get_settings()
     _configure_logging()
-    executor = ActionExecutor()
+    executor = VaultedExecutor()
     executor.register_package("bot.actions")
     loader = AppLoader(factory=partial(create_app, executor))
     app = loader.load()

@@ -1,7 +1,8 @@
 """Tables of the assistant. Rasa's tracker store keeps its own `events` table in the same database.
 
 Personal fields (ID number, phone, address) are stored only encrypted, in columns
-ending in `_encrypted`, with a keyed fingerprint where a lookup is needed.
+ending in `_encrypted`, with a keyed fingerprint where a lookup is needed; free text
+that may hold them (handoff messages, the outbox, the vault) in `EncryptedText` columns.
 """
 
 from __future__ import annotations
@@ -9,13 +10,35 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
 
 
 def utcnow() -> dt.datetime:
     """The current time in UTC, timezone-aware."""
     return dt.datetime.now(dt.UTC)
+
+
+class EncryptedText(TypeDecorator[str]):
+    """Text encrypted with the field key on the way in and decrypted on the way out, so services see plain text."""
+
+    impl = Text
+    cache_ok = True
+    holds_encrypted = True  # found by `make rotate-keys`
+
+    def process_bind_param(self, value: str | None, dialect: Any) -> str | None:
+        return None if value is None else _cipher().encrypt(value)
+
+    def process_result_value(self, value: str | None, dialect: Any) -> str | None:
+        return None if value is None else _cipher().decrypt(value)
+
+
+def _cipher():  # noqa: ANN202 - a FieldCipher; imported late, the keys need the settings
+    from bot.keys import field_cipher
+    from bot.settings import get_settings
+
+    return field_cipher(get_settings())
 
 
 class Base(DeclarativeBase):
@@ -35,6 +58,24 @@ class Conversation(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+class VaultEntry(Base):
+    """A personal value held back from the dialogue engine: the engine sees only its reference.
+
+    A reference means something only within its conversation, so one person's reference can
+    never reveal another's value.
+    """
+
+    __tablename__ = "vault_entries"
+    __table_args__ = (UniqueConstraint("conversation_id", "reference"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    conversation_id: Mapped[str] = mapped_column(String(128), index=True)
+    reference: Mapped[str] = mapped_column(String(24))
+    kind: Mapped[str] = mapped_column(String(16))  # id_number, phone, card, full_name, address
+    value: Mapped[str] = mapped_column(EncryptedText)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+
+
 class OutboxMessage(Base):
     """A message that reached a conversation outside a request (staff reply, reminder, status change)."""
 
@@ -43,7 +84,7 @@ class OutboxMessage(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"), index=True)
     sender: Mapped[str] = mapped_column(String(16))  # "assistant" or "staff"
-    text: Mapped[str] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(EncryptedText)
     buttons: Mapped[list[Any]] = mapped_column(default=list)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
@@ -90,7 +131,7 @@ class HandoffMessage(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     handoff_id: Mapped[int] = mapped_column(ForeignKey("handoffs.id", ondelete="CASCADE"), index=True)
     sender: Mapped[str] = mapped_column(String(16))  # "person" or "staff"
-    text: Mapped[str] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(EncryptedText)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 

@@ -10,7 +10,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import os
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 from sqlalchemy import Engine, create_engine, event
@@ -22,14 +24,24 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 
+def _create_private_file(path: Path) -> None:
+    """Creates the database file readable by its owner only; SQLite gives its -wal and -shm files the same mode."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        # A database created before this was world-readable: close it to others too.
+        with contextlib.suppress(OSError):
+            if path.stat().st_mode & 0o077:
+                os.chmod(path, 0o600)
+
+
 def make_engine(database_url: str) -> Engine:
     """Creates an engine; for SQLite, creates the folder and turns on WAL, foreign keys and busy waiting."""
     if database_url.startswith("sqlite:///"):
-        from pathlib import Path
-
         path = database_url.removeprefix("sqlite:///")
         if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            _create_private_file(Path(path))
         engine = create_engine(database_url, connect_args={"timeout": 15})
 
         @event.listens_for(engine, "connect")

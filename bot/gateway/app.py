@@ -23,10 +23,11 @@ from bot.gateway import api_docs
 from bot.gateway.errors import install_error_handlers
 from bot.gateway.limits import LARGE_BODY_PATHS, BodySizeLimit
 from bot.gateway.routes import (
-    applications, health, services, speech, staff, staff_analytics, staff_work, understand,
+    applications, health, residents, services, speech, staff, staff_analytics, staff_work, understand,
 )
 from bot.gateway.security import SecurityHeaders
 from bot.logs import configure_logging
+from bot.privacy import personal_numbers
 from bot.ratelimit import AsyncLimiter
 from bot.settings import Settings, get_settings
 from bot.understanding.rewrite import warm_up
@@ -35,6 +36,8 @@ from channels.webchat import chat_api, routes as webchat
 from channels.wechat import routes as wechat
 from channels.wechat.messages import MAX_BODY_BYTES as WECHAT_MAX_BODY_BYTES
 from kiosk import routes as kiosk
+from kiosk.handwriting import api as handwriting
+from kiosk.handwriting.service import HandwritingService
 
 if TYPE_CHECKING:  # speech loads vosk and espeak-ng only when the gateway starts with it
     from speech.service import SpeechService
@@ -80,7 +83,8 @@ def speech_service(settings: Settings) -> SpeechService | None:
         return SpeechService.from_settings(model_paths={"zh-CN": settings.vosk_model_path},
                                            cache_dir=settings.speech_cache_dir,
                                            max_decodes=settings.speech_max_decodes,
-                                           max_recognitions=settings.speech_max_recognitions)
+                                           max_recognitions=settings.speech_max_recognitions,
+                                           keep_in_cache=lambda text: not personal_numbers(text))
     except ModelMissing as err:
         raise ConfigurationError(err.message) from err
     except SpeechError as err:
@@ -96,6 +100,8 @@ def create_app(settings: Settings | None = None, rasa_transport: httpx.AsyncBase
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Build the pinyin lexicon and the service matcher before the first person waits for them.
         await run_in_threadpool(warm_up)
+        # The handwriting model loads in its own thread: chat does not wait for it.
+        app.state.handwriting.start()
         jobs = asyncio.create_task(housekeeping())
         app.state.telegram = None
         if settings.telegram_bot_token:
@@ -141,6 +147,7 @@ def create_app(settings: Settings | None = None, rasa_transport: httpx.AsyncBase
     app.state.limiter = AsyncLimiter(settings)
     app.state.conversations = ConversationService(app.state.rasa, app.state.limiter)
     app.state.speech = speech_service(settings)
+    app.state.handwriting = HandwritingService()
     # A channel's own limit is wired in here, the one place that imports channels.
     app.add_middleware(BodySizeLimit, large_paths={**LARGE_BODY_PATHS, "/wechat": WECHAT_MAX_BODY_BYTES})
     app.add_middleware(SecurityHeaders)
@@ -149,8 +156,8 @@ def create_app(settings: Settings | None = None, rasa_transport: httpx.AsyncBase
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
                            allow_headers=["Content-Type"], max_age=3600)
     install_error_handlers(app)
-    for module in (health, chat_api, understand, services, applications, staff, staff_work, staff_analytics, speech,
-                   telegram, wechat, webchat, kiosk):
+    for module in (health, chat_api, understand, services, applications, staff, staff_work, staff_analytics,
+                   residents, speech, telegram, wechat, webchat, kiosk, handwriting):
         app.include_router(module.router)
     app.mount("/staff/assets", StaticFiles(directory=STATIC_DIR / "staff"), name="staff-assets")
 

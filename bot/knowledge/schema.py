@@ -66,6 +66,20 @@ class Steps(Strict):
     offline: list[str] = Field(min_length=1)
 
 
+class Proxy(Section):
+    """Whether someone else may do it for the person (代办), and what that person brings besides the usual materials."""
+
+    allowed: bool
+    documents: list[str] = []
+
+
+class HomeVisit(Section):
+    """Whether staff come to the person (上门服务), and for whom."""
+
+    available: bool
+    for_whom: str = ""
+
+
 class Faq(Strict):
     """A frequent question with its short answer."""
 
@@ -98,6 +112,9 @@ class Service(Strict):
     fees: Fees
     processing_time: ProcessingTime
     steps: Steps
+    # For those who cannot come ("去不了"): proxy handling and home visits. None: not known yet.
+    proxy: Proxy | None = None
+    home_visit: HomeVisit | None = None
     apply_via_assistant: bool = False
     faq: list[Faq] = []
     source: Source

@@ -153,6 +153,44 @@ def _clock(time: dt.time) -> str:
     return f"{time.hour}:{time.minute:02d}"
 
 
+# The services most asked about, offered as buttons when a person has not named one.
+POPULAR_SERVICES = ("social_security_card", "residence_permit", "senior_allowance", "medical_reimbursement")
+
+
+def for_those_who_cannot_come(catalogue: Catalogue, service: Service | None) -> list[Reply]:
+    """"去不了怎么办": proxy handling and home visits of the service (or in general), then a call-back offered."""
+    if service is None:
+        text = texts.text("utter_cannot_come_general")
+        choices = [{"title": catalogue.services[c].short_name,
+                    "payload": payload("ask_how_to_apply", service=c, detail="access")}
+                   for c in POPULAR_SERVICES if c in catalogue.services]
+        return [Reply(text, choices), callback_offer()]
+    parts = []
+    if service.proxy is not None:
+        parts.append(service.proxy.summary)
+        if service.proxy.allowed and service.proxy.documents:
+            parts.append(texts.text("utter_cannot_come_documents", documents="、".join(service.proxy.documents)))
+    if service.home_visit is not None:
+        parts.append(service.home_visit.summary)
+    if not parts:
+        parts.append(texts.text("utter_cannot_come_unknown", hotline=catalogue.city.hotline))
+    return [Reply(texts.text("utter_cannot_come", name=service.short_name, summary="".join(parts))), callback_offer()]
+
+
+def callback_offer() -> Reply:
+    """Offers a call-back from staff (a yes takes it), or a person now."""
+    return Reply(texts.text("utter_offer_callback"), texts.buttons("utter_offer_callback"))
+
+
+def out_of_scope(catalogue: Catalogue) -> Reply:
+    """Not a public service: says so kindly, with the hotline and the most asked services to choose from."""
+    return Reply(
+        texts.text("utter_out_of_scope", hotline=catalogue.city.hotline),
+        [{"title": catalogue.services[c].short_name, "payload": payload("ask_how_to_apply", service=c)}
+         for c in POPULAR_SERVICES if c in catalogue.services],
+    )
+
+
 def which_service(candidates: list[str], catalogue: Catalogue, intent: str) -> Reply:
     """Asks which service is meant, offering the likeliest ones (or the most asked) as buttons."""
     if candidates:
@@ -160,11 +198,10 @@ def which_service(candidates: list[str], catalogue: Catalogue, intent: str) -> R
             texts.text("utter_which_service"),
             [{"title": catalogue.services[c].short_name, "payload": payload(intent, service=c)} for c in candidates],
         )
-    popular = ["social_security_card", "residence_permit", "senior_allowance", "medical_reimbursement"]
     return Reply(
         texts.text("utter_which_service_popular"),
         [{"title": catalogue.services[c].short_name, "payload": payload(intent, service=c)}
-         for c in popular if c in catalogue.services],
+         for c in POPULAR_SERVICES if c in catalogue.services],
     )
 
 

@@ -140,6 +140,11 @@ def _store_values(row: Application, values: dict[str, Any]) -> None:
     row.details = {k: v for k, v in values.items() if k not in PERSONAL_FIELDS}
 
 
+def values_of(row: Application) -> dict[str, Any]:
+    """The application's values, personal ones decrypted (for the clean-up of stored conversations)."""
+    return _values_of(row)
+
+
 def _values_of(row: Application) -> dict[str, Any]:
     cipher = people.cipher()
     values: dict[str, Any] = dict(row.details or {})

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, overload
 
@@ -24,6 +25,7 @@ from bot.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from bot.privacy import mask_name, mask_phone, redact_text
 from bot.ratelimit import get_limiter
 from bot.services import appointments, conversations, feedback, staff
+from bot.services.vault import Vault
 from bot.settings import get_settings
 
 OPEN_STATUSES = ("waiting", "active")
@@ -304,10 +306,15 @@ def close(handoff_id: int, identity: staff.StaffIdentity, resolution_note: str |
     return view
 
 
-def detail(handoff_id: int) -> HandoffDetail:
-    """Who the person is (masked), how far a form got, and what was said, for the staff console."""
+def detail(handoff_id: int, unmask: bool = False) -> HandoffDetail:
+    """Who the person is, how far a form got, and what was said, for the staff console.
+
+    Numbers, names and addresses are masked unless `unmask` (which the console audits).
+    """
     view = get(handoff_id)
     events = tracker_events(view.conversation_id)
+    held = Vault.of(view.conversation_id)
+    show = held.reveal if unmask else held.masked
     person: dict[str, str] = {}
     form: dict[str, Any] | None = None
     filled: list[str] = []
@@ -316,15 +323,15 @@ def detail(handoff_id: int) -> HandoffDetail:
         kind = event.get("event")
         at = _timestamp(event.get("timestamp"))
         if kind == "user" and event.get("text"):
-            lines.append(TranscriptLine("person", _readable(event), at))
+            lines.append(TranscriptLine("person", _readable(event, show), at))
         elif kind == "bot" and event.get("text"):
-            lines.append(TranscriptLine("assistant", redact_text(event["text"]), at))
+            lines.append(TranscriptLine("assistant", show(event["text"]), at))
         elif kind == "slot" and event.get("value") not in (None, ""):
-            name, value = str(event.get("name")), str(event.get("value"))
+            name, value = str(event.get("name")), held.reveal(str(event.get("value")))
             if name in NAME_SLOTS:
-                person["name"] = mask_name(value)
+                person["name"] = value if unmask else mask_name(value)
             elif name in PHONE_SLOTS:
-                person["phone"] = mask_phone(value)
+                person["phone"] = value if unmask else mask_phone(value)
             if form and name not in ("requested_slot",) and name not in filled:
                 filled.append(name)
             if form and name == "requested_slot":
@@ -339,18 +346,18 @@ def detail(handoff_id: int) -> HandoffDetail:
     with unit_of_work() as session:
         for message in session.scalars(select(HandoffMessage).where(HandoffMessage.handoff_id == handoff_id)
                                        .order_by(HandoffMessage.id)).all():
-            lines.append(TranscriptLine(message.sender, redact_text(message.text), _aware(message.created_at)))
+            lines.append(TranscriptLine(message.sender, show(message.text), _aware(message.created_at)))
     lines.sort(key=lambda line: line.at or dt.datetime.min.replace(tzinfo=dt.timezone.utc))
     return HandoffDetail(view, person, form, lines[-TRANSCRIPT_LIMIT:])
 
 
-def _readable(event: dict[str, Any]) -> str:
+def _readable(event: dict[str, Any], show: Callable[[str], str] = redact_text) -> str:
     """A button press shows as the intent's words rather than its payload."""
     raw = event.get("text") or ""
     if raw.startswith("/"):
         intent = ((event.get("parse_data") or {}).get("intent") or {}).get("name") or raw[1:]
         return f"[{intent}]"
-    return redact_text(raw)
+    return show(raw)
 
 
 def tracker_events(conversation_id: str) -> list[dict[str, Any]]:

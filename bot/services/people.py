@@ -7,7 +7,6 @@ with ID number and phone. Everything personal is stored encrypted.
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,20 +14,16 @@ from sqlalchemy import select
 
 from bot.db.models import Person, PersonConversation, utcnow
 from bot.db.session import unit_of_work
-from bot.privacy import FieldCipher, field_cipher_key
+from bot.keys import field_cipher
+from bot.privacy import FieldCipher
 from bot.settings import get_settings
 
 FIELDS = ("full_name", "id_number", "phone", "address")
 
 
-@functools.lru_cache(maxsize=4)
-def _cipher_for(secret: str) -> FieldCipher:
-    return FieldCipher(field_cipher_key(secret))
-
-
 def cipher() -> FieldCipher:
-    """The cipher for personal fields, keyed by the FIELD_ENCRYPTION_KEY setting."""
-    return _cipher_for(get_settings().field_encryption_key)
+    """The cipher for personal fields, keyed by FIELD_ENCRYPTION_KEY or the key file (see bot.keys)."""
+    return field_cipher(get_settings())
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.understanding.vocabulary import to_vocabulary
 from bot.understanding.normalise import normalise
+from bot.understanding.question_words import QUESTIONS, asked_kind
 from bot.understanding.search import ServiceMatcher
+from bot.understanding.vocabulary import to_vocabulary
 
 # A matcher score at or above this overrides a different service the engine tagged.
 STRONG_MATCH = 0.85
@@ -26,10 +27,19 @@ AMBIGUITY_GAP = 0.08
 # When the engine falls back, its best real intent is still used from this confidence on.
 FALLBACK_INTENT_FLOOR = 0.25
 
+# Below this confidence, the question words of a message decide which question about a service it asks.
+QUESTION_WORDS_TRUST = 0.9
 # A message without Chinese or digits keeps the engine's intent only from this confidence on.
 NONSENSE_TRUST = 0.95
 
 QUESTION_LIKE = {"out_of_scope", "nlu_fallback", "inform", "affirm"}
+# Asking for a task of daily life ("帮我写一首诗", "帮我订张火车票", "帮我申请个微信号"): with no service
+# named, "帮我…" is not an application, whatever the engine read in its first words.
+_EVERYDAY_TASK = re.compile(
+    "(?:帮|给|替)(?:我|俺|咱)(?:们)?(?:写|订|买|查一?下?(?!进度|申请|预约)|注册|翻译|算|叫|点|讲|唱|画|做(?!个登记)|开通|抢|挂个?医院|起个)"
+    "|(?:申请|注册|开)(?:一?个)?(?:微信|抖音|快手|QQ|qq|淘宝|邮箱|账号|会员)"
+)
+REQUESTS = {"start_application", "book_appointment"}
 _CJK = re.compile(r"[\u3400-\u9fff]")
 
 
@@ -118,6 +128,12 @@ def combine(parse: dict[str, Any], text: str, matcher: ServiceMatcher, known_ser
     if service and intent in QUESTION_LIKE and service_confidence >= STRONG_MATCH and intent_confidence < 0.9:
         # A bare service name ("社保卡", "居住证的事") is a question about that service.
         intent, intent_confidence = "ask_how_to_apply", service_confidence
+    if intent in REQUESTS and not service and not context_service and _EVERYDAY_TASK.search(text):
+        intent, intent_confidence = "out_of_scope", max(intent_confidence, 0.5)
+    kind = asked_kind(text) if intent in QUESTIONS else None
+    if kind and kind != intent and intent_confidence < QUESTION_WORDS_TRUST:
+        # "…要带啥东西" after a story of a birth is a materials question, whatever the story looks like.
+        intent = kind
     if not service and looks_like_nonsense(text) and intent_confidence < NONSENSE_TRUST:
         # The engine labels keyboard mashing confidently (e.g. "asdfgh" as affirm at 0.84); only a
         # very sure reading of a Latin-only message ("ok", "hello", "thanks") is kept.

@@ -1,9 +1,10 @@
 """One understanding for the conversations and for POST /api/understand.
 
 A message goes through: normalisation and rewriting (dialect words, pinyin, English
-words), the engine's parse, and, for a long rambling message, parses of its last
-two clauses and of its last clause — where people put what they want after telling
-their story ("…我老伴住了两回医院…我也不晓得到底咋个报法"). The reading the engine
+words), the engine's parse, and, for a long rambling message, parses of its question
+clause with the clause before it and of the question clause alone. The question
+clause is the last one that asks something ("…我也不晓得到底咋个报法", "大概要多久能办
+下来啊 我说的是居住证 …"); a story without one is read for its last clauses. The reading the engine
 is surest of wins: a story's background ("听说能办", "老板跑了") makes the whole
 message look like another request, while a last clause that is only a fragment
 ("社保也交着") is read with little confidence. The service is looked for in the
@@ -19,20 +20,27 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.engine.client import RasaClient
+from bot.knowledge.catalogue import get_catalogue
 from bot.understanding.combine import Understanding, combine
 from bot.understanding.rewrite import rewrite
-from bot.knowledge.catalogue import get_catalogue
 from bot.understanding.search import ServiceMatcher
 
 # A message at least this long, with at least this many clauses, is read for its last clauses too.
 LONG_MESSAGE = 24
 MIN_CLAUSES = 3
-# The tails read besides the whole message: its last two clauses, and its last clause alone.
+# The parts read besides the whole message: the question clause with the one before it, and alone.
 TAIL_CLAUSES = (2, 1)
 # A story's last clause often looks like a bare yes or no to the engine ("要不要本人去", "还能用不");
 # a long message is never only that, so these readings of a tail do not win.
 NOT_A_STORY_FOCUS = frozenset({"affirm", "deny"})
+# A reading of the question clause this sure wins over the reading of the whole story.
+FOCUS_TRUST = 0.5
 _CLAUSE_BREAK = re.compile(r"[，。？！,.?! ]+")
+# What makes a clause a question: a question word, or a clause-final 不/没/吗 of spoken questions (能办不, 有信儿没).
+_ASKS = re.compile(
+    "[吗嘛么呢？?]|多久|多长|几天|几个|多少|哪|啥|什么|怎么|咋|怎样|如何|能不能|可不可以|要不要|是不是"
+    "|有没有|会不会|行不行|够不够|算不算|中不中|[不没否]$"
+)
 
 
 @dataclass(frozen=True)
@@ -52,6 +60,14 @@ def clauses(text: str) -> list[str]:
 def is_rambling(text: str) -> bool:
     """True for a long message of several clauses, whose request is usually in its last clauses."""
     return not text.startswith("/") and len(text) >= LONG_MESSAGE and len(clauses(text)) >= MIN_CLAUSES
+
+
+def question_focus(parts: list[str]) -> int | None:
+    """The index of the clause a story asks its question in (the last that asks something), or None."""
+    for index in range(len(parts) - 1, -1, -1):
+        if _ASKS.search(parts[index]):
+            return index
+    return None
 
 
 def focus_service(whole: Understanding, parts: list[str], matcher: ServiceMatcher) -> Understanding:
@@ -80,19 +96,31 @@ async def read(rasa: RasaClient, raw_text: str, context_service: str | None = No
     parts = clauses(text)
     whole = focus_service(whole, parts, matcher)
     best = Reading(text, whole, parse)
+    end = question_focus(parts)
+    asks = end is not None
+    end = len(parts) if end is None else end + 1
+    focus: list[Reading] = []
     for count in TAIL_CLAUSES:
-        tail = "，".join(parts[-count:])
-        if tail == best.text:
+        tail = "，".join(parts[max(0, end - count):end])
+        if tail == text:
             continue
         tail_parse = await rasa.parse(tail)
         tail_reading = combine(tail_parse, tail, matcher, known, context_service=whole.service or context_service)
         if tail_reading.intent in NOT_A_STORY_FOCUS:
             continue
-        if (tail_reading.intent_confidence > best.understanding.intent_confidence
-                or best.understanding.intent in NOT_A_STORY_FOCUS):
-            focused = Understanding(tail_reading.intent, tail_reading.intent_confidence, whole.service,
-                                    whole.service_confidence, whole.candidates)
-            best = Reading(tail, focused, tail_parse)
+        focused = Understanding(tail_reading.intent, tail_reading.intent_confidence, whole.service,
+                                whole.service_confidence, whole.candidates)
+        focus.append(Reading(tail, focused, tail_parse))
+    surest = max(focus, key=lambda r: r.understanding.intent_confidence, default=None)
+    if surest is None:
+        return best
+    if asks and surest.understanding.intent_confidence >= FOCUS_TRUST:
+        # The question asked wins over the story around it: background ("厂子倒闭了", "听说能领")
+        # makes the whole message look confidently like another request.
+        return surest
+    if (surest.understanding.intent_confidence > best.understanding.intent_confidence
+            or best.understanding.intent in NOT_A_STORY_FOCUS):
+        return surest
     return best
 
 

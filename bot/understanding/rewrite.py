@@ -20,7 +20,7 @@ import yaml
 
 from bot.settings import REPO_ROOT
 from bot.understanding.normalise import normalise
-from bot.understanding.search import segment_pinyin
+from bot.understanding.pinyin import segment_pinyin
 
 NLU_DIR = REPO_ROOT / "dialogues" / "data" / "nlu"
 GLOSSARY_PATH = REPO_ROOT / "knowledge_base" / "english_words.yml"

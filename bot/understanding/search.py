@@ -21,7 +21,16 @@ from pathlib import Path
 from rapidfuzz.distance import Levenshtein
 
 from bot.knowledge.catalogue import Catalogue, Keyword, get_catalogue
+from bot.understanding.ages import spoken_ages
 from bot.understanding.normalise import CJK, normalise
+from bot.understanding.pinyin import (
+    VOWELS,
+    char_readings,
+    contextual_syllables,
+    fuzzy_readings,
+    fuzzy_syllable,
+    segment_pinyin,
+)
 
 # Scores of each way of matching (0..1); `_exact_matches` and `_sound_match` adjust them for length.
 PINYIN_SCORE = 0.9
@@ -46,9 +55,7 @@ MIN_SOUND_SYLLABLES = 3
 _CJK_CHAR = re.compile(f"[{CJK}]")
 _LATIN_RUN = re.compile(r"[a-z]+(?: [a-z]+)*")
 _CLAUSE = re.compile(rf"[{CJK}0-9a-z]+")
-_TOKEN = re.compile(rf"[{CJK}]|[a-z]+|[0-9]+")
 _TERM_SEPARATORS = re.compile(r"[()（）、，,/]")
-_VOWELS = frozenset("aeiouv")
 # Words that make a name a document to bring (要带身份证, 需要户口本吗, 身份证复印件).
 _MATERIAL_CUE = re.compile("带|拿|需要|要不要|用|提供|交|复印|准备|凭|出示|还要|得有")
 # ... or a document the person already holds ("居住证我们都有"), told as background for another service.
@@ -98,108 +105,6 @@ class _Position:
     latin: bool
 
 
-# ---------------------------------------------------------------- pinyin helpers
-
-
-@lru_cache(maxsize=4096)
-def _toneless(reading: str) -> str:
-    from pypinyin.contrib.tone_convert import to_normal
-
-    return to_normal(reading)
-
-
-@lru_cache(maxsize=1)
-def pinyin_syllables() -> frozenset[str]:
-    """Every toneless pinyin syllable (without the vowel-less interjections m, n, ng, hm)."""
-    from pypinyin.pinyin_dict import pinyin_dict
-
-    readings: set[str] = set()
-    for value in pinyin_dict.values():
-        readings.update(value.split(","))
-    syllables = {_toneless(r) for r in readings}
-    return frozenset(s for s in syllables if s.isascii() and s.isalpha() and _VOWELS.intersection(s))
-
-
-def fuzzy_syllable(syllable: str) -> str:
-    """The syllable as a southern accent blurs it: zh/ch/sh→z/c/s, n→l, f→h, -ng→-n (not -ong), ü→u."""
-    s = syllable.replace("v", "u")
-    if s[:2] in ("zh", "ch", "sh"):
-        s = s[0] + s[2:]
-    elif s[:1] == "n" and len(s) > 1:
-        s = "l" + s[1:]
-    elif s[:1] == "f":
-        s = "h" + s[1:]
-    if s.endswith("ng") and not s.endswith("ong"):
-        s = s[:-1]
-    return s
-
-
-@lru_cache(maxsize=65536)
-def char_readings(char: str) -> frozenset[str]:
-    """Every toneless reading of a Chinese character (heteronyms included), empty for other characters."""
-    from pypinyin.pinyin_dict import pinyin_dict
-
-    value = pinyin_dict.get(ord(char))
-    return frozenset(_toneless(r) for r in value.split(",")) if value else frozenset()
-
-
-@lru_cache(maxsize=65536)
-def _fuzzy_readings(char: str) -> frozenset[str]:
-    return frozenset(fuzzy_syllable(r) for r in char_readings(char))
-
-
-@lru_cache(maxsize=4096)
-def segment_pinyin(letters: str) -> tuple[tuple[str, int, int], ...]:
-    """Toneless pinyin typed without spaces split into syllables (fewest syllables wins); letters that fit no syllable are dropped."""
-    syllables = pinyin_syllables()
-    n = len(letters)
-    junk = 10  # an unusable letter costs more than any number of real syllables in a message
-    best: list[tuple[int, int]] = [(0, 0)] + [(10**9, 0)] * n
-    for end in range(1, n + 1):
-        cost, start = best[end - 1][0] + junk, end - 1
-        for length in range(1, min(6, end) + 1):
-            if letters[end - length:end] in syllables and best[end - length][0] + 1 < cost:
-                cost, start = best[end - length][0] + 1, end - length
-        best[end] = (cost, start)
-    pieces: list[tuple[str, int, int]] = []
-    end = n
-    while end > 0:
-        start = best[end][1]
-        if letters[start:end] in syllables:
-            pieces.append((letters[start:end], start, end))
-        else:
-            pieces.append(("", start, end))  # a break: no syllable may match across it
-        end = start
-    return tuple(reversed(pieces))
-
-
-def _term_syllables(text: str) -> tuple[str, ...]:
-    """Toneless pinyin of a normalised alias using the reading in context (行 in 银行 is hang)."""
-    from pypinyin import Style, lazy_pinyin
-
-    syllables: list[str] = []
-    for token in _TOKEN.findall(text):
-        if _CJK_CHAR.fullmatch(token):
-            syllables.append(lazy_pinyin(token, style=Style.NORMAL)[0])
-        elif token.isdigit():
-            syllables.append(token)
-        else:
-            pieces = segment_pinyin(token)
-            if not pieces or any(not p for p, _, _ in pieces):
-                return ()
-            syllables.extend(p for p, _, _ in pieces)
-    return tuple(syllables)
-
-
-def _contextual_syllables(text: str) -> tuple[str, ...]:
-    """Toneless pinyin of the whole alias at once, so phrases pick their contextual reading."""
-    from pypinyin import Style, lazy_pinyin
-
-    if all(_CJK_CHAR.fullmatch(c) for c in text):
-        return tuple(lazy_pinyin(text, style=Style.NORMAL))
-    return _term_syllables(text)
-
-
 # ---------------------------------------------------------------- common words
 
 
@@ -241,8 +146,8 @@ def _two_character_words() -> frozenset[str]:
 
 def _similar_sound(a: str, b: str) -> bool:
     """Two characters a pinyin keyboard easily swaps: the same sound with an accent, or the same initial."""
-    for x in _fuzzy_readings(a):
-        for y in _fuzzy_readings(b):
+    for x in fuzzy_readings(a):
+        for y in fuzzy_readings(b):
             if x == y or _initial(x) == _initial(y):
                 return True
     return False
@@ -250,7 +155,7 @@ def _similar_sound(a: str, b: str) -> bool:
 
 def _initial(syllable: str) -> str:
     for index, char in enumerate(syllable):
-        if char in _VOWELS:
+        if char in VOWELS:
             return syllable[:index]
     return syllable
 
@@ -284,6 +189,8 @@ class ServiceMatcher:
         self._keywords: dict[str, list[tuple[str, Keyword]]] = defaultdict(list)
         for service_id, keywords in catalogue.keywords.items():
             for keyword in keywords:
+                # The phrases name ages as the message will say them (八十岁 and 80多 -> 80岁).
+                keyword = replace(keyword, parts=tuple(spoken_ages(part) for part in keyword.parts))
                 self._keywords[keyword.parts[0][0]].append((service_id, keyword))
         self._materials = {
             service.id: normalise(" ".join(m.name for m in service.materials)).replace(" ", "")
@@ -322,7 +229,7 @@ class ServiceMatcher:
                 text = re.sub(r"[，。？]", "", text)
                 if len(text) < 2 or (service.id, text) in terms:
                     continue
-                syllables = _contextual_syllables(text)
+                syllables = contextual_syllables(text)
                 letters = "".join(syllables) if syllables and all(s.isalpha() for s in syllables) else ""
                 terms[(service.id, text)] = _Term(
                     service_id=service.id,
@@ -338,7 +245,8 @@ class ServiceMatcher:
 
     def match(self, text: str, limit: int = 3) -> list[ServiceMatch]:
         """The services `text` is probably about, best first; close candidates are all returned."""
-        message = normalise(text)[:MAX_MATCH_CHARS]
+        # Ages first: normalising drops the pauses that end a bare age ("我妈八十二 有钱领").
+        message = normalise(spoken_ages(text[:MAX_MATCH_CHARS]))[:MAX_MATCH_CHARS]
         if not message or message.startswith("/"):
             return []
         evidence = self._exact_matches(message)
@@ -381,7 +289,7 @@ class ServiceMatcher:
             char = message[index]
             if "\u3400" <= char <= "\u9fff" or "\U00020000" <= char <= "\U0002a6df":
                 readings = char_readings(char)
-                positions.append(_Position(readings, _fuzzy_readings(char), index, index + 1, False) if readings else None)
+                positions.append(_Position(readings, fuzzy_readings(char), index, index + 1, False) if readings else None)
                 index += 1
             elif "a" <= char <= "z":
                 run = _LATIN_RUN.match(message, index)

@@ -1,5 +1,7 @@
 """Scoring functions of benchmarks/understanding.py (no server involved)."""
 
+from collections import Counter
+
 import pytest
 
 from benchmarks.understanding import (
@@ -88,9 +90,17 @@ def test_format_report_mentions_the_numbers():
     assert "mean 200 ms" in text
 
 
-def test_both_files_of_the_held_out_set_are_valid_and_share_no_message():
+def test_every_file_of_the_held_out_set_is_valid_and_shares_no_message():
     sets = load_test_sets(DEFAULT_DATA)
-    assert [len(cases) >= 150 for cases in sets.values()] == [True, True]
+    assert [len(cases) >= 150 for cases in sets.values()] == [True, True, True]
+
+
+def test_the_stories_file_reports_each_pattern_as_its_own_style():
+    cases = load_test_sets(DEFAULT_DATA)["understanding_testset_stories.yml"]
+    counts = Counter(case.style for case in cases)
+    assert set(counts) == {"long_story", "named_booking", "relative_age", "offer_reply",
+                           "cannot_go", "everyday_request"}
+    assert counts["long_story"] >= 40
 
 
 def test_a_message_in_two_files_is_refused(tmp_path):

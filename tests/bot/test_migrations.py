@@ -30,7 +30,7 @@ def test_dropping_the_turn_counter_keeps_conversations_and_their_waiting_message
         connection.execute(text("INSERT INTO outbox_messages (conversation_id, sender, text, buttons, created_at) "
                                 "VALUES ('telegram:42', 'staff', '您的材料齐了', '[]', :then)"), {"then": THEN})
 
-    upgrade(database_url)
+    command.upgrade(alembic_config(database_url), "0004")
 
     with engine.connect() as connection:
         assert connection.execute(text("SELECT channel FROM conversations")).scalars().all() == ["telegram"]
@@ -64,3 +64,42 @@ def test_the_analytics_indexes_and_tables_arrive_on_a_database_in_use_and_leave_
         assert "ix_conversations_created_channel" not in {i["name"] for i in inspector.get_indexes("conversations")}
         assert connection.execute(text("SELECT channel FROM conversations")).scalars().all() == ["kiosk"]
     engine.dispose()
+
+
+# The shape of Rasa's SQL tracker store table (rasa/core/tracker_store.py, SQLEvent).
+EVENTS_DDL = """CREATE TABLE events (id INTEGER PRIMARY KEY, sender_id VARCHAR(255) NOT NULL,
+    type_name VARCHAR(255) NOT NULL, timestamp FLOAT, intent_name VARCHAR(255), action_name VARCHAR(255), data TEXT)"""
+
+
+def test_an_old_database_gets_its_messages_encrypted_and_the_engine_events_purged_of_plain_numbers(database_url):
+    command.upgrade(alembic_config(database_url), "0004")
+    engine = make_engine(database_url)
+    with engine.begin() as connection:
+        connection.execute(text(EVENTS_DDL if engine.dialect.name == "sqlite"
+                                else EVENTS_DDL.replace("INTEGER PRIMARY KEY", "SERIAL PRIMARY KEY")))
+        connection.execute(text("INSERT INTO conversations (id, channel, locale, created_at) "
+                                "VALUES ('web:1', 'web', 'zh-CN', :then)"), {"then": THEN})
+        connection.execute(text("INSERT INTO outbox_messages (conversation_id, sender, text, buttons, created_at) "
+                                "VALUES ('web:1', 'staff', '请回电13812345678', '[]', :then)"), {"then": THEN})
+        connection.execute(text("INSERT INTO handoffs (conversation_id, channel, status, reason, context, created_at) "
+                                "VALUES ('web:1', 'web', 'closed', 'asked', '{}', :then)"), {"then": THEN})
+        connection.execute(text("INSERT INTO handoff_messages (handoff_id, sender, text, created_at) "
+                                "SELECT id, 'person', '我的身份证11010519491231002X', :then FROM handoffs"),
+                           {"then": THEN})
+        connection.execute(text("INSERT INTO events (sender_id, type_name, timestamp, data) VALUES "
+                                "('web:1', 'user', 1.0, :data)"),
+                           {"data": '{"event": "user", "text": "身份证 110105 19491231 002X 电话13812345678"}'})
+
+    upgrade(database_url)
+
+    from bot.services.people import cipher
+    with engine.connect() as connection:
+        stored = [*connection.execute(text("SELECT text FROM outbox_messages")).scalars(),
+                  *connection.execute(text("SELECT text FROM handoff_messages")).scalars()]
+        events = connection.execute(text("SELECT data FROM events")).scalars().all()
+        tables = set(inspect(connection).get_table_names())
+    engine.dispose()
+    assert "vault_entries" in tables
+    assert [cipher().decrypt(value) for value in stored] == ["请回电13812345678", "我的身份证11010519491231002X"]
+    assert not any("13812345678" in value or "19491231" in value for value in stored + events)
+    assert "138****5678" in events[0] and "110***********002X" in events[0]

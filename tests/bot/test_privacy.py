@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 
 import pytest
 from bot.privacy import (FieldCipher, FieldDecryptError, RedactingFilter, field_cipher_key, generate_key,
@@ -75,6 +76,52 @@ def test_dates_references_and_times_are_left_alone():
 def test_redacting_twice_changes_nothing_more():
     once = redact_text(f"{ID_NUMBER} {PHONE}")
     assert redact_text(once) == once
+
+
+# The shapes that made redaction try every stretch of digit groups (seconds per message before it was
+# bounded): each is 2,000 characters, the longest message a resident can send. The time limit only stops
+# a hang; the assertions check what comes out. Their speed is in benchmarks/redaction.py.
+WORST_SHAPES = {
+    "digit and X alternating": "1X" * 1000,
+    "digits split by single spaces": "1 " * 1000,
+    "digits split by dashes": "1-" * 1000,
+    "digits split by every separator": "".join(f"{i % 10}{sep}" for i, sep in
+                                               zip(range(1000), " -－‐–—_.．\u3000\t" * 100)),
+    "Chinese digits split by spaces": "一 " * 1000,
+    "Arabic and Chinese digits glued": "1一" * 1000,
+    "ones then an X every fourteen": "1 1 1 1 1 1 1 1 1 1 1 1 1X " * 72,
+}
+
+
+@pytest.mark.timeout(10)
+@pytest.mark.parametrize("shape", WORST_SHAPES, ids=list(WORST_SHAPES))
+def test_a_message_of_the_worst_shape_is_redacted_without_leaving_a_long_digit_stretch(shape):
+    text = WORST_SHAPES[shape][:2000]
+    redacted = redact_text(text)
+    assert len(redacted) <= len(text)
+    # Apart from the masks (a few digits, stars, the last four), no stretch of 15 or more digits stays
+    # visible, spaced or not, that could be a card or an ID number.
+    unmasked = re.sub(r"[0-9]{0,4}\*+[0-9X]{4}", "#", redacted)
+    assert not re.search(r"(?:[0-9０-９一][ \t\u3000\-－‐–—_.．]{0,3}){15}", unmasked)
+
+
+@pytest.mark.timeout(10)
+def test_digit_and_x_alternating_is_no_personal_number_and_stays_as_it_is():
+    assert redact_text("1X" * 1000) == "1X" * 1000
+
+
+@pytest.mark.timeout(10)
+def test_a_long_run_of_spaced_digits_is_masked_in_card_length_pieces_keeping_the_last_four():
+    assert redact_text("1 " * 38) == ("*" * 15 + "1111 ") * 2
+
+
+@pytest.mark.timeout(10)
+@pytest.mark.parametrize("filler", ["1X" * 400, "1 " * 400, "一 " * 400, "1一" * 400, "12345678901234X" * 50])
+def test_a_personal_number_after_a_long_worst_shape_is_still_masked(filler):
+    for number, hidden in ((ID_NUMBER, "19491231"), (PHONE, "1234"), ("6222021234567890123", "3456")):
+        redacted = redact_text(f"{filler}，号码：{number}。")
+        assert hidden not in redacted.split("号码")[-1]
+        assert redacted.endswith(number[-4:] + "。")
 
 
 # ---- logging ------------------------------------------------------------------------------------

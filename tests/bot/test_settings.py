@@ -23,7 +23,7 @@ def test_production_refuses_placeholder_secrets():
 
 
 def test_production_with_real_secrets_is_accepted():
-    settings = load_settings(environment="production", rasa_token="t" * 32, session_secret="s" * 32,
+    settings = load_settings(environment="production", rasa_token="t" * 32,
                              field_encryption_key="k" * 44)
     assert settings.environment == "production"
 

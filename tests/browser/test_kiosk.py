@@ -399,6 +399,24 @@ def test_a_service_answer_is_short_with_next_step_buttons_and_the_full_list_one_
     assert len(screen_text(page)) > len(short) and page.locator("main .answer p").count() >= 2, "the full list is shown"
 
 
+def test_the_offer_to_apply_is_taken_with_one_tap(kiosk):
+    page = kiosk()
+    page.locator(".tile", has_text="高龄津贴").tap()
+    settle(page)
+    assert "要我现在一步步帮您申请吗" in screen_text(page)
+    tap(page, "现在申请")
+    assert "在线申请高龄津贴" in screen_text(page) and "姓名" in screen_text(page), "the application started"
+
+
+def test_an_everyday_request_on_the_kiosk_gets_the_services_as_big_buttons(kiosk, stack):
+    page = kiosk()
+    conversation = page.evaluate("kiosk.conversationId()")
+    reply = httpx.post(f"{stack.base_url}/api/chat", json={"conversation_id": conversation, "text": "帮我写一首诗",
+                                                           "channel": "kiosk"}, timeout=30).json()
+    assert reply["state"]["form"] is None
+    assert {b["title"] for m in reply["messages"] for b in m["buttons"]} >= {"社保卡", "居住证"}
+
+
 def test_find_staff_with_nobody_on_duty_queues_and_offers_an_appointment(kiosk):
     page = kiosk()
     page.locator(".tile", has_text="高龄津贴").tap()

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-
 import pytest
 
-from bot.understanding.search import ServiceMatch, ServiceMatcher, fuzzy_syllable, segment_pinyin
+from bot.understanding.pinyin import fuzzy_syllable, segment_pinyin
+from bot.understanding.search import ServiceMatch, ServiceMatcher
 from tests.knowledge_base.conftest import needs_real_catalogue
 
 
@@ -69,9 +69,8 @@ def test_two_services_named_as_topics_are_both_returned(fixture_matcher):
 
 
 def test_a_shorter_name_inside_a_longer_name_of_another_service_does_not_count(catalogue_copy):
-    from tests.knowledge_base.test_catalogue import edit
-
     from bot.knowledge.catalogue import load_catalogue
+    from tests.knowledge_base.test_catalogue import edit
 
     edit(catalogue_copy / "services" / "dog_licence.yml", lambda d: d["aliases"].append("钓鱼证狗牌"))
     matcher = ServiceMatcher(load_catalogue(catalogue_copy))

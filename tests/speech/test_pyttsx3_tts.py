@@ -123,6 +123,23 @@ def test_a_repeated_prompt_is_served_from_the_cache_without_the_engine(tmp_path)
         again.close()
 
 
+def test_a_text_with_a_personal_value_is_spoken_but_never_kept_in_the_cache(tmp_path):
+    engine = RecordingTtsEngine()
+    synth = Pyttsx3Synthesizer(tmp_path, engine_factory=lambda: engine, keep_in_cache=lambda text: "1381" not in text)
+    try:
+        spoken = asyncio.run(synth.synthesize("我们会打13812345678联系您"))
+        asyncio.run(synth.synthesize("请说出您要办理的业务"))
+    finally:
+        synth.close()
+    assert spoken.pcm16
+    kept = list(tmp_path.glob("??/*.wav"))
+    assert len(kept) == 1 and kept[0] == synth.cache_path("请说出您要办理的业务", *kept_key(synth))
+
+
+def kept_key(synth: Pyttsx3Synthesizer) -> tuple[str, int, int]:
+    return synth._voice_ids["zh-CN"], synth._rates["slow"], 16000
+
+
 def test_empty_text_and_unknown_rates_are_refused(tts):
     with pytest.raises(TextInvalid):
         asyncio.run(tts.synthesize("   "))

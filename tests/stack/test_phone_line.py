@@ -19,8 +19,16 @@ import httpx
 import pytest
 import yaml
 
+from bot.conversation import Button
 from bot.settings import REPO_ROOT
-from tests.channels.phone.sip_client import RATE, Baresip, PortBlock, baresip_available, loud_spans
+from channels.phone.menus import choices_for, read_options
+from tests.channels.phone.sip_client import (
+    RATE,
+    Baresip,
+    PortBlock,
+    baresip_available,
+    loud_spans,
+)
 from tests.speech.conftest import KO, ko_model_path, silence
 from tests.stack.conftest import PORT_OFFSETS, Stack, start_stack
 
@@ -96,6 +104,12 @@ class Transcript:
         rows = self._rows("SELECT data FROM events WHERE sender_id = ? AND type_name = ? ORDER BY id",
                           conversation, kind)
         return [json.loads(r[0]).get("text") or "" for r in rows]
+
+    def buttons(self) -> list[dict]:
+        """The buttons of the new conversation's bot messages so far, in order."""
+        conversation = self.new_conversation()
+        rows = self._rows("SELECT data FROM events WHERE sender_id = ? AND type_name = 'bot' ORDER BY id", conversation)
+        return [b for r in rows for b in (json.loads(r[0]).get("data") or {}).get("buttons") or []]
 
     async def wait_for(self, kind: str, count: int = 1, timeout: float = 30.0) -> list[str]:
         deadline = time.monotonic() + timeout
@@ -178,6 +192,32 @@ def test_a_keypad_choice_reaches_the_services_answer(phone_stack, tmp_path):
     assert "社保卡" in "".join(bot)
     answer = _answer_start(heard, pressed_at)
     assert answer is not None and answer - pressed_at < ANSWER_WITHIN_S
+
+
+def test_the_offer_read_out_with_its_keys_is_taken_by_a_key(phone_stack, tmp_path):
+    transcript = Transcript(phone_stack)
+
+    async def scenario():
+        async with Baresip(tmp_path / "caller", CALLER_PORTS) as caller:
+            await caller.dial(LINE_URI, timeout=15)
+            await asyncio.sleep(2.0)
+            await caller.press("1")  # 社保卡: the answer ends with the offer to apply, read out with its keys
+            bot = await transcript.wait_for("bot")
+            spoken = "".join(bot)
+            # The keys as the line reads them out: the buttons of the answer, in order, 0 for a person.
+            buttons = [Button(b["title"], b["payload"]) for b in transcript.buttons()]
+            key = next(c.key for c in choices_for(buttons) if c.title == "现在申请")
+            assert f"现在申请请按{key}" in read_options(choices_for(buttons))
+            await caller.press(key)
+            await transcript.wait_for("user", count=2)
+            bot = await transcript.wait_for("bot", count=len([t for t in bot if t]) + 2)
+            await caller.hang_up()
+            return transcript.said("user"), bot, spoken
+
+    user, bot, first = _run(scenario)
+    assert "要我现在一步步帮您申请吗" in first
+    assert user[1] == '/start_application{"service": "social_security_card"}'
+    assert "在线申请社保卡" in "".join(bot), bot
 
 
 def test_spoken_words_go_through_the_real_recogniser(phone_stack, tmp_path):

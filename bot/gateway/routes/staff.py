@@ -154,14 +154,14 @@ async def list_handoffs(identity: CurrentStaff,
 
 
 @router.get("/handoffs/{handoff_id}", response_model=HandoffDetailOut, response_model_by_alias=True)
-async def handoff_detail(handoff_id: HandoffId, identity: CurrentStaff) -> HandoffDetailOut:
-    """Who the person is (masked), the form's progress and what was said; audited."""
+async def handoff_detail(handoff_id: HandoffId, identity: CurrentStaff, unmask: bool = False) -> HandoffDetailOut:
+    """Who the person is (masked), the form's progress and what was said; audited, `?unmask=true` audited apart."""
     view = await run_in_threadpool(handoff.get, handoff_id)
     if not handoff.can_read(identity, view):
         raise Forbidden("only the staff member serving this person (or a supervisor) may read the conversation")
-    found = await run_in_threadpool(handoff.detail, handoff_id)
-    await run_in_threadpool(audit.record, identity.username, "view_conversation", f"handoff:{handoff_id}",
-                            f"conversation {view.conversation_id} ({view.channel})")
+    found = await run_in_threadpool(handoff.detail, handoff_id, unmask)
+    await run_in_threadpool(audit.record, identity.username, "unmask_conversation" if unmask else "view_conversation",
+                            f"handoff:{handoff_id}", f"conversation {view.conversation_id} ({view.channel})")
     return HandoffDetailOut(
         handoff=handoff_out(found.handoff), person=found.person, form=found.form,
         transcript=[TranscriptLineOut(from_=line.sender, text=line.text, at=line.at) for line in found.transcript],

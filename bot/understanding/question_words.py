@@ -1,0 +1,31 @@
+"""The kind of question a message asks, told by its question words ("在哪", "多少钱", "多久", "带啥").
+
+The engine weighs every word of a message; in a story, words of the background
+("听说能领", "材料都交了") can outweigh the few words that ask. A message whose
+question words all ask one kind of question is that kind of question, among the
+questions about a service.
+"""
+
+from __future__ import annotations
+
+import re
+
+QUESTION_KINDS = {
+    "ask_location_hours": re.compile(
+        "在哪|在哪里|在哪儿|去哪|上哪|到哪|哪个窗口|哪个地方|哪个部门|哪个单位|什么地方|啥地方|地址|喺边度|佗位"
+        "|几点(?:上班|开门|关门|下班)|开不开门|开门不|上不上班|上班不"
+    ),
+    "ask_fee": re.compile("多少钱|几多钱|收费|要钱|收钱|交钱|收不收|费用|手续费|工本费|免费吗|花多少|一个月.{0,4}多少"),
+    "ask_processing_time": re.compile(
+        "多久|多长时间|几天|多少天|几个工作日|什么时候能|啥时候能|啥时候到|什么时候到|几时能|几耐|要等多"
+    ),
+    "ask_materials": re.compile("带什么|带啥|带哪些|带些|要什么材料|要啥材料|哪些材料|什么材料|啥材料|准备什么|准备啥|准备哪些|要带"),
+}
+QUESTIONS = frozenset({"ask_how_to_apply", "ask_materials", "ask_location_hours", "ask_fee",
+                       "ask_processing_time", "ask_eligibility"})
+
+
+def asked_kind(text: str) -> str | None:
+    """The one kind of question `text` asks by its question words, or None when none or several."""
+    kinds = {kind for kind, words in QUESTION_KINDS.items() if words.search(text)}
+    return kinds.pop() if len(kinds) == 1 else None
