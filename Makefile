@@ -15,6 +15,7 @@ test: setup-test lint
 	$(PY) -m kiosk.handwriting build
 	$(RASA) data validate --config config.yml --domain dialogues/domain --data dialogues/data var/build/nlu
 	$(PY) -m pytest
+	$(PY) -m tests.mutation.run --quick
 
 # Ruff, mypy and the import contracts of docs/architecture.md; the same checks as .pre-commit-config.yaml.
 lint:
@@ -25,6 +26,10 @@ lint:
 # The fast tests: run them before every commit.
 unit:
 	$(PY) -m pytest -m "$(UNIT)"
+
+# Plants bugs in the code that guards residents' data and fails when the tests catch too few (README, "Mutation scores").
+mutation: setup-test
+	$(PY) -m tests.mutation.run
 
 setup:
 	@bash packaging/setup-system.sh
