@@ -42,3 +42,27 @@ def test_values_of_other_kinds_are_not_replaced_as_words():
     assert REFERENCE.fullmatch(reference)
     assert vault.hold_known("号码是13812345678，欧阳来") .startswith("号码是")
     assert "欧阳来" in vault.hold_known("欧阳来")
+
+
+def test_an_answer_is_at_most_120_characters_and_never_a_button_press():
+    from bot.services.vault import looks_like_an_answer
+
+    assert looks_like_an_answer("北" * 120) and not looks_like_an_answer("北" * 121)
+    assert not looks_like_an_answer("/stop") and not looks_like_an_answer("   ")
+    assert looks_like_an_answer(" 欧阳明月 ")
+
+
+def test_a_reference_shaped_number_the_vault_does_not_hold_is_left_as_it_is():
+    vault = _vault()
+    phone = vault.hold("phone", "13812345678")
+    stranger = next(r for r in ("10000000000", "10000000001") if r != phone)
+    assert vault.reveal(f"{phone} {stranger}") == f"13812345678 {stranger}"
+    assert vault.masked(stranger) == stranger
+    assert _vault().reveal(stranger) == stranger
+
+
+def test_staff_see_the_name_and_address_behind_a_reference_masked_and_nothing_for_nothing():
+    vault = _vault()
+    name, address = vault.hold("full_name", "欧阳明月"), vault.hold("address", "北山区青松路27号院2栋301")
+    assert vault.masked(f"{name}住{address}") == "欧***住北山区青松路****"
+    assert vault.masked("") == ""
