@@ -82,27 +82,43 @@ def main(argv: list[str] | None = None) -> int:
     """Runs the mutants, prints the score per module and fails when one is under its floor."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="only the modules fast enough for `make test`")
+    parser.add_argument("--report-only", action="store_true", help="score the last run without running mutants")
     args = parser.parse_args(argv)
     modules = [m for m in MODULES if m.quick or not args.quick]
     started = time.monotonic()
+    if not args.report_only:
+        returncode = _run(modules)
+        if returncode:
+            return returncode
+    return _report(modules, started)
+
+
+def _run(modules: list[Module]) -> int:
     # mutmut's progress line goes to the terminal; its errors (a test failing before any mutant) to stderr.
     run = subprocess.run([*MUTMUT, "run", "--max-children", WORKERS, *(f"{m.dotted}.*" for m in modules)], cwd=ROOT)
     if run.returncode != 0:
         print(f"mutmut run failed with exit code {run.returncode}", file=sys.stderr)
-        return run.returncode
+    return run.returncode
+
+
+def _report(modules: list[Module], started: float) -> int:
     statuses, equivalents = _statuses(), _equivalents()
     failed = False
     report = [f"# Surviving mutants ({time.strftime('%Y-%m-%d %H:%M')})", ""]
     for module in modules:
         mine = {n: s for n, s in statuses.items()
                 if (m := _MUTANT_MODULE.match(n)) and m.group("module") == module.dotted and n not in equivalents}
+        # Mutants not run yet (an interrupted run) count in no score; the line says how many there are.
+        unchecked = sum(s == "not checked" for s in mine.values())
+        mine = {n: s for n, s in mine.items() if s != "not checked"}
         killed = sum(s in _KILLED for s in mine.values())
         total = len(mine)
         score = killed / total if total else 1.0
-        under = score < module.floor
+        under = score < module.floor or unchecked > 0
         failed |= under
         floor = f" (floor {module.floor:.0%})" if module.floor else ""
-        print(f"{module.path} {killed}/{total} = {score:.1%}{floor}{'  UNDER THE FLOOR' if under else ''}")
+        not_run = f", {unchecked} not run" if unchecked else ""
+        print(f"{module.path} {killed}/{total} = {score:.1%}{floor}{not_run}{'  UNDER THE FLOOR OR INCOMPLETE' if under else ''}")
         survivors = sorted(n for n, s in mine.items() if s not in _KILLED)
         report += [f"## {module.path}: {len(survivors)} surviving", ""]
         report += [f"### {name} ({mine[name]})\n\n```diff\n{_diff(name)}\n```\n" for name in survivors]
