@@ -40,8 +40,9 @@ setup-test:
 	@bash packaging/setup-environments.sh --test
 
 # Creates or updates a staff account: make staff USERNAME=li PASSWORD=... ROLE=staff|supervisor|admin
+# Deactivates one (its logins end at once): make staff USERNAME=li ACTIVE=no
 staff: setup
-	$(PY) -m bot.cli staff --username "$(USERNAME)" --password "$(PASSWORD)" --role "$(or $(ROLE),staff)"
+	$(PY) -m bot.cli staff --username "$(USERNAME)" $(if $(PASSWORD),--password "$(PASSWORD)") --role "$(or $(ROLE),staff)" --active "$(or $(ACTIVE),yes)"
 
 # Re-encrypts every personal field with a new key (written first in the key file); former keys still decrypt.
 rotate-keys: setup

@@ -49,14 +49,29 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered)) - 1))] * 1000
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) a process has used so far, from /proc: what a turn costs the gateway itself."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def load_average() -> str:
     """The machine's 1-minute load average, to judge how noisy a figure is."""
     return f"load {os.getloadavg()[0]:.1f}"
 
 
+# Each conversation's token from its first answer, sent with every later turn as a web client does.
+TOKENS: dict[str, str] = {}
+
+
 async def gateway_turn(client: httpx.AsyncClient, url: str, conversation: str, text: str) -> None:
-    response = await client.post(f"{url}/api/chat", json={"conversation_id": conversation, "text": text})
+    token = TOKENS.get(conversation)
+    response = await client.post(f"{url}/api/chat", json={"conversation_id": conversation, "text": text},
+                                 headers={"X-Conversation-Token": token} if token else {})
     response.raise_for_status()
+    if token is None:
+        TOKENS[conversation] = response.json().get("conversation_token", "")
 
 
 async def rasa_turn(client: httpx.AsyncClient, url: str, conversation: str, text: str) -> None:
@@ -118,12 +133,15 @@ async def main() -> None:
     parser.add_argument("--conversations", type=int, default=16)
     parser.add_argument("--turns", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--gateway-pid", type=int, default=None,
+                        help="the gateway's process id: also print its own CPU time per message (steady under load)")
     args = parser.parse_args()
     rasa, gateway = (rasa_turn, args.rasa), (gateway_turn, args.gateway)
 
     await sequential([gateway, rasa], 20)  # warm-up
     rasa_seq: list[float] = []
     gateway_seq: list[float] = []
+    cpu_before = cpu_seconds(args.gateway_pid) if args.gateway_pid else 0.0
     print("Single messages, one after another (bare Rasa and gateway interleaved):")
     for round_number in range(1, args.rounds + 1):
         bare, through = await sequential([rasa, gateway], args.messages)
@@ -133,6 +151,9 @@ async def main() -> None:
               f"gateway p50 {percentile(through, 50):.1f} ms")
     print(line("  bare Rasa REST webhook", rasa_seq))
     print(line("  gateway /api/chat", gateway_seq))
+    if args.gateway_pid:
+        per_turn = (cpu_seconds(args.gateway_pid) - cpu_before) / len(gateway_seq) * 1000
+        print(f"  gateway's own CPU per message: {per_turn:.2f} ms")
 
     print(f"\n{args.conversations} concurrent conversations x {args.turns} turns:")
     rates: dict[str, list[float]] = {"bare": [], "gateway": []}

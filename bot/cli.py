@@ -17,8 +17,10 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("prepare", help="migrate the database, build training inputs, train the model if needed")
     staff = commands.add_parser("staff", help="create or update a staff account (the first admin included)")
     staff.add_argument("--username", required=True)
-    staff.add_argument("--password", required=True)
+    staff.add_argument("--password", default=None, help="required unless the account is being deactivated")
     staff.add_argument("--role", choices=("staff", "supervisor", "admin"), default="staff")
+    staff.add_argument("--active", choices=("yes", "no"), default="yes",
+                       help="no: deactivate the account (its logins end at once); yes with a password: (re)activate")
     reminders = commands.add_parser("reminders", help="send the appointment reminders that are due now")
     reminders.add_argument("--now", type=dt.datetime.fromisoformat, default=None,
                            help="the centres' local time to act at, e.g. 2026-11-23T10:00 (default: now)")
@@ -36,6 +38,10 @@ def main(argv: list[str] | None = None) -> int:
 
         prepare(settings)
     elif args.command == "staff":
+        if args.active == "no":
+            return _deactivate(settings.database_url, args.username)
+        if not args.password:
+            parser.error("staff: --password is required (or --active no to deactivate)")
         return _staff(settings.database_url, args.username, args.password, args.role)
     elif args.command == "reminders":
         from bot.db.migrate import upgrade
@@ -92,6 +98,19 @@ def _staff(database_url: str, username: str, password: str, role: str) -> int:
         print(f"cannot save the account: {err.message}", file=sys.stderr)
         return 2
     print(f"staff account {username!r} {'created' if created else 'updated'} with role {role}")
+    return 0
+
+
+def _deactivate(database_url: str, username: str) -> int:
+    from bot.db.migrate import upgrade
+    from bot.services import audit, staff
+
+    upgrade(database_url)
+    if not staff.deactivate(username):
+        print(f"no staff account {username!r}", file=sys.stderr)
+        return 2
+    audit.record("command-line", "deactivate_account", f"staff:{username}", "")
+    print(f"staff account {username!r} deactivated; its logins have ended")
     return 0
 
 

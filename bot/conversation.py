@@ -55,6 +55,8 @@ class IncomingMessage:
     channel: str = "web"
     locale: str = "zh-CN"
     metadata: dict[str, Any] = field(default_factory=dict)
+    # The web client's conversation token (X-Conversation-Token); channels with their own identity send none.
+    token: str | None = None
     # The sender's network address (web and kiosk), for per-address quotas; never stored or sent to the engine.
     client: str | None = None
 
@@ -77,6 +79,8 @@ class TurnResult:
     conversation_id: str
     messages: tuple[OutgoingMessage, ...]
     state: ChatState
+    # Set only in the answer that created a web conversation: the client's proof for every later call.
+    conversation_token: str | None = None
 
 
 def to_outgoing(rasa_messages: list[dict[str, Any]]) -> tuple[OutgoingMessage, ...]:
@@ -104,19 +108,29 @@ def engine_unavailable_message() -> OutgoingMessage:
     return OutgoingMessage(texts.text("utter_engine_unavailable", hotline=hotline), buttons)
 
 
-async def arrive(message: IncomingMessage, limiter: AsyncLimiter) -> str:
-    """Records a conversation on its first message; returns the conversation's handoff status.
+async def arrive(message: IncomingMessage, limiter: AsyncLimiter) -> tuple[str, str | None]:
+    """Records a conversation on its first message, checks a web client's token on every later one.
 
+    Returns the handoff status and, for a web conversation this message created, its new token.
     One address may start only so many conversations (RateLimited past that), so a script cannot flood
     the staff queue or the database with new conversations.
     """
     # After the first message a turn only reads: the gateway never holds SQLite's write lock while Rasa saves.
-    known, status = await database.read(handoff.arrival, message.sender_id)
-    if not known:
-        if message.client:
-            await limiter.hit("new_conversations_per_client", message.client)
-        await run_in_threadpool(conversations.ensure, message.sender_id, message.channel, message.locale)
-    return status
+    known, token_hash, status = await database.read(handoff.arrival, message.sender_id)
+    needs_token = message.channel in conversations.TOKEN_CHANNELS
+    if known:
+        if needs_token and not conversations.token_matches(message.token, token_hash):
+            raise conversations.refuse_token()
+        return status, None
+    if message.client:
+        await limiter.hit("new_conversations_per_client", message.client)
+    token, new_hash = conversations.new_token() if needs_token else (None, None)
+    created = await run_in_threadpool(conversations.ensure, message.sender_id, message.channel, message.locale,
+                                      new_hash)
+    if not created and needs_token:
+        # Two first messages at once: the other one's token is the conversation's.
+        raise conversations.refuse_token()
+    return status, token
 
 
 async def after_turn(conversation_id: str, submitted: bool) -> str:
@@ -181,15 +195,16 @@ class ConversationService:
 
         RateLimited when the conversation (or, for a new one, its address) has used up its quota.
         """
+        # The token first: someone without it must not use up the conversation's quota either.
+        handoff_status, issued_token = await arrive(message, self._limiter)
         await self._limiter.hit("chat_per_conversation", message.sender_id)
-        handoff_status = await arrive(message, self._limiter)
         if handoff_status == "active":
             # A staff member is answering: the assistant stays silent and the message goes to them.
             _, engine_state = await asyncio.gather(
                 run_in_threadpool(handoff.add_person_message, message.sender_id, message.text),
                 self._engine_state(message.sender_id),
             )
-            return TurnResult(message.sender_id, (), chat_state(engine_state, handoff_status))
+            return TurnResult(message.sender_id, (), chat_state(engine_state, handoff_status), issued_token)
 
         turn = await self._engine_turn(message)
         replies = to_outgoing(turn.replies) if turn else ()
@@ -209,7 +224,7 @@ class ConversationService:
             if submitted or not answered or handoff_may_have_changed(handoff_status, turn):
                 handoff_status = await after_turn(message.sender_id, submitted)
         self._remember_question(message.sender_id, engine_state)
-        return TurnResult(message.sender_id, replies, chat_state(engine_state, handoff_status))
+        return TurnResult(message.sender_id, replies, chat_state(engine_state, handoff_status), issued_token)
 
     async def _engine_turn(self, message: IncomingMessage) -> EngineTurn | None:
         """The engine's answer to the message, or None when the engine is unavailable."""

@@ -128,6 +128,15 @@ class Settings(BaseSettings):
                                                                        "beyond, a 503 with Retry-After")
     run_dir: Path = VAR_DIR / "run"
 
+    sms_provider: Literal["none", "smpp"] = Field(
+        "none", description="how one-time codes reach a resident's phone: smpp (the carrier's SMSC) or none")
+    smpp_host: str | None = None
+    smpp_port: int = Field(2775, ge=1, le=65535)
+    smpp_system_id: str | None = None
+    smpp_password: SecretStr | None = None
+    smpp_source_addr: str | None = Field(None, description="the sender number or name the carrier assigned")
+    sms_resend_seconds: int = Field(60, ge=10, le=3600, description="a new code for the same conversation at most this often")
+
     # Quotas in the `limits` notation (bot/ratelimit.py); a real resident never reaches them.
     rate_limit_storage: Literal["memory", "redis"] = "memory"
     rate_limit_chat_per_conversation: str = "30/minute;300/hour"
@@ -253,6 +262,13 @@ class Settings(BaseSettings):
             raise ValueError("SIP_REGISTRAR is set but SIP_USERNAME is not: set the account name the trunk gave you")
         if self.sip_password and not self.sip_registrar:
             raise ValueError("SIP_PASSWORD is set but SIP_REGISTRAR is not: set the trunk or PBX to register with")
+        return self
+
+    @model_validator(mode="after")
+    def _sms_provider_complete(self) -> Settings:
+        if self.sms_provider == "smpp" and not (self.smpp_host and self.smpp_system_id and self.smpp_password):
+            raise ValueError("SMS_PROVIDER=smpp needs SMPP_HOST, SMPP_SYSTEM_ID and SMPP_PASSWORD: "
+                             "the SMSC address and the account the carrier gave you")
         return self
 
     @model_validator(mode="after")

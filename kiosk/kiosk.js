@@ -21,7 +21,8 @@
   const screen = document.getElementById("screen");
   const $ = (id) => document.getElementById(id);
   const state = { id: newId(), service: null, lastReply: null, voice: false, listen: false, reading: true, volume: 3,
-    staff: null, cursor: null };
+    staff: null, cursor: null, token: null,  // token: the conversation's proof, kept in memory until "结束"
+    handwriting: false };
   let idleTimer = 0, graceTimer = 0, staffTimer = 0, pollTimer = 0, audio = null;
 
   function newId() {
@@ -64,13 +65,15 @@
       .replace(/\b(1\d{2})\d{4}(\d{4})\b/g, "$1****$2");
   }
 
+  // `title` is the screen's heading, or null when a part brings its own (a question is its own title).
   function show(title, ...parts) {
-    screen.replaceChildren(el("h1", { text: title }), ...parts);
+    screen.replaceChildren(...(title === null ? [] : [el("h1", { text: title })]), ...parts);
     layoutPages();
     screen.focus({ preventScroll: true });
     touched();   // idle time counts from what the person last saw, not from a tap made before a slow answer
     // A paged part is read as the page on screen and its position, like a page turned later.
-    read([title, ...parts.map((p) => (p.pager ? p.pager.spoken() : p.innerText || p.textContent || ""))].join("。"));
+    const said = parts.map((p) => (p.pager ? p.pager.spoken() : p.innerText || p.textContent || ""));
+    read((title === null ? said : [title, ...said]).join("。"));
   }
 
   // ---- pages instead of scrolling -------------------------------------------------------------------------
@@ -87,18 +90,19 @@
     const box = el("div", { class: "pager" }, view, nav);
     let starts = [0], at = 0;
 
-    // Every line of text and every picture, as [top, bottom] from the top of the content.
+    // Every line of text, every picture and every button, as [top, bottom] from the top of the content: a
+    // button is one piece, so a page never shows half of one.
     function pieces() {
       const origin = content.getBoundingClientRect().top;
       const found = [];
       const walk = document.createTreeWalker(content, NodeFilter.SHOW_TEXT);
       const range = document.createRange();
       for (let t = walk.nextNode(); t; t = walk.nextNode()) {
-        if (!t.textContent.trim()) continue;
+        if (!t.textContent.trim() || t.parentElement.closest("button")) continue;
         range.selectNodeContents(t);
         for (const r of range.getClientRects()) if (r.height > 0) found.push([r.top - origin, r.bottom - origin, t]);
       }
-      for (const img of content.querySelectorAll("img, svg")) {
+      for (const img of content.querySelectorAll("img, svg:not(button svg), button")) {
         const r = img.getBoundingClientRect();
         found.push([r.top - origin, r.bottom - origin, img]);
       }
@@ -190,7 +194,9 @@
 
   // Reading aloud and push-to-talk are shown only when the project's TTS and ASR answer, each on its own.
   async function probeSpeech() {
-    const ok = async (url, init) => { try { return (await fetch(url, init)).ok; } catch (err) { return false; } };
+    // A 429 says the service is there and busy for a moment: it stays offered.
+    const ok = async (url, init) => { try { const r = await fetch(url, init); return r.ok || r.status === 429; }
+      catch (err) { return false; } };
     [state.voice, state.listen] = await Promise.all([
       ok("/api/speech/synthesize", { method: "POST", headers: { "Content-Type": "application/json" },
         body: JSON.stringify({ text: "您好", rate: "slow" }) }),
@@ -252,6 +258,147 @@
     return b;
   }
 
+  // ---- handwriting: a character at a time, by finger, pen or mouse -------------------------------------------
+  // Each time the finger lifts, the strokes of the character so far go to the gateway's recogniser, whose best
+  // guesses are offered as big buttons; a tap on one adds it to the words and clears the pad for the next.
+  const PAD_MAX_STROKES = 64, PAD_MAX_POINTS = 4096, PAD_CANDIDATES = 10;
+  const PAD_WAITING = "写好的字会在这里，点一下就填进去";
+
+  function handwritingPad(onPick) {
+    const canvas = el("canvas", { class: "pad", "data-input": "handwriting", role: "img",
+      "aria-label": "手写板：用手指在这里写一个字" });
+    const hint = el("p", { class: "pad-hint", text: "请在方框里写一个字" });
+    const choices = el("div", { class: "candidates", role: "group", "aria-label": "认出的字，点一下填进去",
+      "aria-live": "polite" });
+    const again = button("重写", clear);
+    const ink = canvas.getContext("2d");
+    let strokes = [], drawing = null, points = 0, asked = 0, side = 0;
+
+    // The drawing buffer follows the pad's size on screen; strokes are kept in the pad's CSS pixels.
+    function fit() {
+      const now = canvas.clientWidth;
+      if (!now || now === side) return;
+      if (side) strokes = strokes.map((st) => st.map(([x, y]) => [x * now / side, y * now / side]));
+      side = now;
+      const ratio = window.devicePixelRatio || 1;
+      canvas.width = canvas.height = Math.round(side * ratio);
+      ink.setTransform(ratio, 0, 0, ratio, 0, 0);
+      paint();
+    }
+
+    function paint() {
+      ink.clearRect(0, 0, side, side);
+      // The 田字格 of a school exercise book, faint, so a character is written in the middle and large.
+      ink.strokeStyle = "#9aa7b8";
+      ink.lineWidth = 2;
+      ink.setLineDash([10, 10]);
+      ink.beginPath();
+      ink.moveTo(side / 2, 0); ink.lineTo(side / 2, side); ink.moveTo(0, side / 2); ink.lineTo(side, side / 2);
+      ink.stroke();
+      ink.setLineDash([]);
+      // Thick ink: what the finger drew is plain to see for weak eyes.
+      ink.strokeStyle = "#111";
+      ink.lineWidth = Math.max(10, side / 30);
+      ink.lineCap = ink.lineJoin = "round";
+      for (const st of strokes) {
+        ink.beginPath();
+        ink.moveTo(st[0][0], st[0][1]);
+        for (const [x, y] of st.length > 1 ? st.slice(1) : [[st[0][0] + 0.1, st[0][1]]]) ink.lineTo(x, y);
+        ink.stroke();
+      }
+    }
+
+    function at(e) {
+      const r = canvas.getBoundingClientRect();
+      const x = Math.min(side, Math.max(0, e.clientX - r.left - canvas.clientLeft));
+      const y = Math.min(side, Math.max(0, e.clientY - r.top - canvas.clientTop));
+      return [Math.round(x * 10) / 10, Math.round(y * 10) / 10];
+    }
+
+    canvas.addEventListener("pointerdown", (e) => {
+      if (!e.isPrimary || strokes.length >= PAD_MAX_STROKES || points >= PAD_MAX_POINTS) return;
+      e.preventDefault();
+      canvas.setPointerCapture(e.pointerId);
+      fit();
+      stopReading();
+      drawing = [at(e)];
+      strokes.push(drawing);
+      points += 1;
+      paint();
+    });
+    canvas.addEventListener("pointermove", (e) => {
+      if (!drawing || !e.isPrimary) return;
+      for (const moved of e.getCoalescedEvents ? e.getCoalescedEvents() : [e]) {
+        const [x, y] = at(moved), [px, py] = drawing[drawing.length - 1];
+        // Points closer than a pixel and a half add nothing a recogniser can use, and count against the limit.
+        if (Math.hypot(x - px, y - py) < 1.5 || points >= PAD_MAX_POINTS) continue;
+        drawing.push([x, y]);
+        points += 1;
+      }
+      paint();
+    });
+    const lift = (e) => {
+      if (!drawing || !e.isPrimary) return;
+      drawing = null;
+      recognise();
+    };
+    canvas.addEventListener("pointerup", lift);
+    canvas.addEventListener("pointercancel", lift);
+
+    async function recognise() {
+      const mine = ++asked;
+      let found = null, note = "没认出来，请点“重写”再写一次";
+      choices.setAttribute("aria-busy", "true");   // the candidates shown are about to change
+      try {
+        const r = await fetch("/api/handwriting/recognize", { method: "POST", headers: { "Content-Type": "application/json" },
+          body: JSON.stringify({ width: side, height: side, strokes }) });
+        if (r.ok) found = (await r.json()).candidates;
+        else if (r.status === 429) note = "写得太快了，请停几秒再写下一笔";
+      } catch (err) { /* the note below says so */ }
+      if (mine !== asked) return;   // a later lift (or 重写) has asked since
+      choices.removeAttribute("aria-busy");
+      offer((found || []).slice(0, PAD_CANDIDATES), note);
+    }
+
+    function offer(characters, note) {
+      choices.replaceChildren(...characters.map((c) => {
+        const b = button(c, () => pick(c), "candidate");
+        b.dataset.candidate = c;
+        return b;
+      }));
+      if (!characters.length) choices.append(el("p", { class: "none", text: note }));
+    }
+
+    function pick(character) {
+      onPick(character);
+      clear();
+      read(character);
+    }
+
+    function clear() {
+      asked += 1;
+      choices.removeAttribute("aria-busy");
+      strokes = [];
+      drawing = null;
+      points = 0;
+      offer([], PAD_WAITING);
+      paint();
+    }
+
+    offer([], PAD_WAITING);
+    new ResizeObserver(fit).observe(canvas);
+    return { box: el("div", { class: "pad-box" }, hint, canvas), choices, again };
+  }
+
+  // The pad is offered only when the recogniser answers: one dot is enough to ask it.
+  async function probeHandwriting() {
+    try {
+      const r = await fetch("/api/handwriting/recognize", { method: "POST", headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ width: 300, height: 300, strokes: [[[150, 150], [151, 151]]] }) });
+      state.handwriting = r.ok || r.status === 429;   // a 429 is a recogniser that is there, busy for a moment
+    } catch (err) { state.handwriting = false; }
+  }
+
   function confirmHeard(text) {
     show("您说的是：", el("p", { class: "heard", text }),
       el("div", { class: "actions" }, button("对，就是这个", () => send(text), "go"), button("不对，重新说", home)));
@@ -260,7 +407,7 @@
   // ---- the conversation ---------------------------------------------------------------------------------
   // One turn; while a staff member helps, it goes through the kiosk's audited route with their token.
   async function post(text) {
-    const headers = { "Content-Type": "application/json" };
+    const headers = { "Content-Type": "application/json", ...proof() };
     if (state.staff) headers.Authorization = "Bearer " + state.staff.token;
     const r = await fetch(state.staff ? "/kiosk/api/assisted-chat" : "/api/chat", { method: "POST", headers,
       body: JSON.stringify({ conversation_id: state.id, text, locale: "zh-CN", channel: "kiosk" }) });
@@ -269,8 +416,12 @@
       return post(text);
     }
     if (!r.ok) throw new Error(String(r.status));
-    return r.json();
+    const reply = await r.json();
+    if (reply.conversation_token) state.token = reply.conversation_token;
+    return reply;
   }
+
+  function proof() { return state.token ? { "X-Conversation-Token": state.token } : {}; }
 
   // Sends what the person tapped or typed and shows the answer; `opening` is a turn sent first whose answer
   // the kiosk's own screens have already shown (the status check's "please give your numbers").
@@ -314,21 +465,24 @@
     if (s.requested_slot && (!buttons.children.length || WORDS_WITH_SKIP.test(s.requested_slot))) {
       return question(reply, texts, buttons);
     }
+    // The kiosk's own ways on stay on screen; the assistant's choices follow its words and are paged with them
+    // when there are more than the screen holds (the districts, the free times).
+    const ways = el("div", { class: "actions" });
     // The answers about a service do not offer a visit themselves; at a service hall it is the next step people ask for.
     const offersVisit = reply.messages.some((m) => m.buttons.some((b) => b.payload.startsWith("/book_appointment")));
     if (state.service && !s.form && s.handoff === "none" && !offersVisit) {
-      buttons.append(button("预约到服务中心办", () => send(`/book_appointment{"service": "${state.service}"}`), "primary"));
+      ways.append(button("预约到服务中心办", () => send(`/book_appointment{"service": "${state.service}"}`), "primary"));
     }
-    buttons.append(button("回到首页", home));
+    ways.append(button("回到首页", home));
     screen.dataset.screen = s.form ? "step" : "answer";
     const title = s.handoff === "waiting" ? "正在为您找工作人员" : s.handoff === "active" ? "工作人员为您服务"
       : s.form ? "正在为您办理" : "为您找到的答复";
-    show(title, pager(texts), buttons);
+    show(title, pager(texts, ...(buttons.children.length ? [buttons] : [])), ways);
   }
 
   // A number typed on a big keypad, shown masked: the first three and the last four digits stay visible, so a
   // slip of the finger shows while the rest stays hidden from whoever stands behind.
-  function keypadField(withX, onDone) {
+  function keypadField(withX, onDone, ...extras) {
     let value = "", revealed = false;
     const entry = el("output", { class: "entry", id: "entry", "aria-live": "polite", "aria-label": "已输入" });
     const hide = (v) => (v.length <= 7 ? v : v.slice(0, 3) + "*".repeat(v.length - 7) + v.slice(-4));
@@ -339,36 +493,42 @@
     for (const k of keys) {
       if (!k) { pad.append(el("span")); continue; }
       pad.append(button(k, () => { value = k === "删除" ? value.slice(0, -1) : (value + k).slice(0, 18); paint(); },
-        k === "删除" ? "" : "primary"));
+        k === "删除" ? "erase" : "primary"));
     }
     const eye = button("显示号码", () => { revealed = !revealed; eye.textContent = revealed ? "隐藏号码" : "显示号码"; paint(); });
     paint();
-    // Keypad beside the number, so 确定 and 我要找工作人员 stay on screen without scrolling.
-    return el("div", { class: "numeric" }, el("div", {}, entry, el("div", { class: "actions" }, done, eye)), pad);
+    // Keypad beside the number, so 确定, the way back and 我要找工作人员 stay on screen without scrolling.
+    return el("div", { class: "numeric" },
+      el("div", {}, entry, el("div", { class: "actions" }, done, eye, ...extras)), pad);
   }
 
-  // Words in a big box, or spoken when recognition is on.
-  function wordsField(onDone, label) {
-    let value = "";
-    const input = el("input", { class: "entry", id: "entry", type: "text", autocomplete: "off", "aria-label": label || "请在这里填写" });
-    input.addEventListener("input", () => { value = input.value; });
-    return el("div", { class: "form-field" }, input,
-      talkButton((heard) => { value = heard; input.value = heard; }),
-      el("div", { class: "actions" }, button("确定", () => { if (value.trim()) onDone(value.trim()); }, "go")));
+  // Words in a big box: written on the pad a character at a time, spoken, or typed, in any mix.
+  function wordsField(onDone, label, ...extras) {
+    const input = el("input", { class: "entry", id: "entry", type: "text", autocomplete: "off", "data-input": "words",
+      "aria-label": label || "请在这里填写" });
+    const done = button("确定", () => { if (input.value.trim()) onDone(input.value.trim()); }, "go done");
+    const erase = button("删一个字", () => { input.value = Array.from(input.value).slice(0, -1).join(""); });
+    const pad = handwritingPad((character) => { input.value += character; });
+    const talk = talkButton((heard) => { input.value += heard; });
+    pad.box.hidden = pad.choices.hidden = pad.again.hidden = !state.handwriting;
+    const side = el("div", { class: "words-side" }, pad.again, erase, talk, ...extras);
+    return el("div", { class: "words" + (state.handwriting ? "" : " no-pad") }, input, done, pad.box, pad.choices, side);
   }
 
-  // One question per screen: numbers on a big keypad, words in a big box (or spoken).
+  // One question per screen, its words as the title: numbers on a big keypad, words in a big box.
   function question(reply, texts, buttons) {
     const slot = reply.state.requested_slot;
     screen.dataset.screen = "question";
-    let field;
-    if (NUMERIC_SLOTS.test(slot)) {
-      field = keypadField(slot.includes("id_number"), send);
-    } else {
-      field = wordsField(send);
-    }
-    const more = el("div", { class: "actions" }, ...(buttons ? buttons.children : []), button("不办了，回到首页", home));
-    show("请回答这一个问题", texts, field, more);
+    const more = [...(buttons ? buttons.children : []), button("不办了，回到首页", home)];
+    const field = NUMERIC_SLOTS.test(slot) ? keypadField(slot.includes("id_number"), send, ...more)
+      : wordsField(send, undefined, ...more);
+    // The question itself (the last message) is the title and comes first, so it is on the first page; what came
+    // before it (a greeting, why it is asked again) follows in smaller letters.
+    const said = Array.from(texts.children, (p) => p.textContent);
+    const asked = el("h1", { class: "ask" }, said[said.length - 1] || "");
+    const words = pager(asked, ...said.slice(0, -1).map((text) => el("p", { class: "ask-before", text })));
+    words.classList.add("short");
+    show(null, words, field);
   }
 
   // ---- the appointment slip ------------------------------------------------------------------------------
@@ -388,9 +548,10 @@
     const card = el("section", { class: "slip", "aria-label": "预约单" },
       el("h2", { text: "便民助手 预约单" }), el("p", { text: "预约码" }), el("p", { class: "code", id: "code", text: code }),
       qrCode(code), details, el("p", { class: "note", text: "请带好上面写的材料，按时到服务中心，把这张单子给工作人员看。" }));
-    // Print and home come before the slip, so both are on screen without scrolling (a swipe is not a tap).
+    // Print and home come before the slip, the rating question after it, so all are on screen without scrolling
+    // (a swipe is not a tap); the slip alone is paged.
     show("预约成功", el("div", { class: "actions first" },
-      button("打印预约单", () => window.print(), "go"), button("回到首页", home)), pager(card, askTexts), askButtons);
+      button("打印预约单", () => window.print(), "go"), button("回到首页", home)), pager(card), askTexts, askButtons);
   }
 
   // Staff replies and status changes arrive while someone waits for a person; they are appended, never
@@ -401,7 +562,7 @@
     pollTimer = setInterval(async () => {
       const q = state.cursor ? "?after=" + encodeURIComponent(state.cursor) : "";
       try {
-        const r = await fetch(`/api/chat/${state.id}/messages${q}`);
+        const r = await fetch(`/api/chat/${state.id}/messages${q}`, { headers: proof() });
         if (!r.ok) return;
         const got = await r.json();
         state.cursor = got.cursor;
@@ -409,9 +570,11 @@
         if (!box) return;
         for (const m of got.messages) {
           box.append(el("p", { text: (m.from === "staff" ? "工作人员：" : "") + mask(m.text) }));
-          // The rating question after a staff member closes comes with its buttons: a tap is all it takes.
+          // The rating question after a staff member closes comes with its buttons: a tap is all it takes, and
+          // they join the buttons that stay on screen, never a later page.
           if (m.buttons && m.buttons.length) {
-            box.append(el("div", { class: "actions" }, ...m.buttons.map((b) => button(b.title, () => send(b.payload), "primary"))));
+            const ways = screen.querySelector("main > .actions:last-child") || screen.appendChild(el("div", { class: "actions" }));
+            ways.prepend(...m.buttons.map((b) => button(b.title, () => send(b.payload), "primary")));
           }
         }
         // What came is on a later page when this one is full: the 下一页 button appears, the page stays put.
@@ -430,35 +593,34 @@
       keypadField(true, (number) => {
         screen.dataset.screen = "status-phone";
         show("查办理进度", el("p", { class: "lead", text: "第二步：请输入申请时留的手机号" }),
-          keypadField(false, (phone) => send(`查进度 ${number} ${phone}`, "/check_status")), backHome());
-      }), backHome());
+          keypadField(false, (phone) => send(`查进度 ${number} ${phone}`, "/check_status"), button("回到首页", home)));
+      }, button("回到首页", home)));
   }
 
   // A complaint about the service, in the person's own words (typed or spoken).
   function complaint() {
     screen.dataset.screen = "complaint";
     show("意见和投诉", el("p", { class: "lead", text: "请说说哪里让您不满意，我们会转给负责的部门。" }),
-      wordsField((words) => send(`我要投诉：${words}`), "您的意见"), backHome());
+      wordsField((words) => send(`我要投诉：${words}`), "您的意见", button("回到首页", home)));
   }
-
-  function backHome() { return el("div", { class: "actions" }, button("回到首页", home)); }
 
   // ---- home, end, idle reset ------------------------------------------------------------------------------
   function home() {
     screen.dataset.screen = "home";
+    // Services, then the kiosk's own tasks, then talking: one grid, so the screen's width decides the columns.
     const tiles = el("div", { class: "tiles" });
     for (const [id, name, path] of SERVICES) {
       const t = button("", () => { state.service = id; send(`/ask_how_to_apply{"service": "${id}"}`); }, "tile");
       t.append(icon(path), el("span", { text: name }));
       tiles.append(t);
     }
-    const tasks = el("div", { class: "tiles tasks" });
     for (const [name, path, onTap] of TASKS) {
       const t = button("", onTap, "tile task");
       t.append(icon(path), el("span", { text: name }));
-      tasks.append(t);
+      tiles.append(t);
     }
-    show("您要办什么事？请点一下", tiles, tasks, talkButton(confirmHeard));
+    tiles.append(talkButton(confirmHeard));
+    show("您要办什么事？请点一下", tiles);
   }
   const TASKS = [
     ["查办理进度", "M20 4a16 16 0 1 1 0 32a16 16 0 0 1 0-32zM20 10a10 10 0 1 0 0 20a10 10 0 0 0 0-20zM31 33l4-4 11 11-4 4z", statusCheck],
@@ -472,9 +634,9 @@
     clearInterval(pollTimer);
     const old = state.id;
     // Ends the old conversation on the server side too, so a next person cannot continue it.
-    if (state.lastReply) fetch("/api/chat", { method: "POST", headers: { "Content-Type": "application/json" },
+    if (state.lastReply) fetch("/api/chat", { method: "POST", headers: { "Content-Type": "application/json", ...proof() },
       body: JSON.stringify({ conversation_id: old, text: "/stop", channel: "kiosk" }) }).catch(() => {});
-    Object.assign(state, { id: newId(), lastReply: null, cursor: null, service: null, slipFor: null });
+    Object.assign(state, { id: newId(), token: null, lastReply: null, cursor: null, service: null, slipFor: null });
     try { localStorage.clear(); sessionStorage.clear(); } catch (err) { /* storage may be disabled */ }
     if (state.staff) staffLogout();
     $("idle").hidden = true;
@@ -578,10 +740,10 @@
     document.head.append(el("style", { media: "print", text: "@page { size: A5; margin: 12mm; }" }));
   }
   paper(params.get("paper"));
-  window.kiosk = { conversationId: () => state.id, idleSeconds: IDLE_SECONDS, graceSeconds: GRACE_SECONDS, paper,
-    volume: () => (audio ? audio.volume : state.volume / 5) };
-
   home();
   touched();
-  probeSpeech();
+  // Settled once the kiosk knows which of speech and handwriting it can offer.
+  const probed = Promise.all([probeSpeech(), probeHandwriting()]).then(() => undefined);
+  window.kiosk = { conversationId: () => state.id, idleSeconds: IDLE_SECONDS, graceSeconds: GRACE_SECONDS, paper,
+    volume: () => (audio ? audio.volume : state.volume / 5), probed, handwriting: () => state.handwriting };
 })();

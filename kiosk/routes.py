@@ -13,9 +13,10 @@ from starlette.concurrency import run_in_threadpool
 from bot.channel import Capabilities, ChannelInfo
 from bot.errors import InvalidRequest
 from bot.gateway.deps import ConversationsDep, CurrentStaff, SettingsDep
-from bot.services import appointments, audit
+from bot.validators import Valid, parse_id_number
+from bot.services import appointments, audit, conversations, identity
 # The kiosk is a browser client of web chat's API: its staff-assisted turn is a web chat turn plus an audit entry.
-from channels.webchat.chat_api import CONVERSATION_ID, ChatRequest, ChatResponse, chat
+from channels.webchat.chat_api import CONVERSATION_ID, ChatRequest, ChatResponse, TokenHeader, chat
 from kiosk.qr import qr_svg
 
 KIOSK_DIR = Path(__file__).resolve().parent
@@ -61,6 +62,26 @@ async def assisted_consent(body: ConsentIn, identity: CurrentStaff) -> None:
                             f"conversation:{body.conversation_id}", "居民本人同意由工作人员代为填写")
 
 
+class IdentityCheckedIn(BaseModel):
+    """A staff member at the kiosk checked the resident's ID card against this number."""
+
+    model_config = ConfigDict(extra="ignore", strict=True)
+
+    conversation_id: str = Field(pattern=CONVERSATION_ID)
+    id_number: str = Field(min_length=15, max_length=32)
+
+
+@router.post("/kiosk/api/assisted-identity", status_code=204)
+async def assisted_identity(body: IdentityCheckedIn, identity_of_staff: CurrentStaff, token: TokenHeader = None) -> None:
+    """The resident in front of the kiosk is the holder of this ID card, as the staff member saw: audited."""
+    await run_in_threadpool(conversations.check_token, body.conversation_id, token)
+    checked = parse_id_number(body.id_number)
+    if not isinstance(checked, Valid):
+        raise InvalidRequest("not a valid resident ID number", code="invalid_id_number")
+    await run_in_threadpool(identity.record_proof, body.conversation_id, "staff_id_check",
+                            id_number=checked.value, staff_username=identity_of_staff.username)
+
+
 @router.get("/kiosk/api/qr/{reference}", include_in_schema=False)
 async def slip_qr(reference: Annotated[str, PathParam(max_length=32)]) -> Response:
     """The QR code of an appointment's confirmation code (YY-7K3Q9P) as SVG, for the printed slip."""
@@ -73,12 +94,13 @@ async def slip_qr(reference: Annotated[str, PathParam(max_length=32)]) -> Respon
 
 @router.post("/kiosk/api/assisted-chat", response_model=ChatResponse)
 async def assisted_chat(body: ChatRequest, request: Request, identity: CurrentStaff, settings: SettingsDep,
-                        service: ConversationsDep) -> ChatResponse:
+                        service: ConversationsDep, token: TokenHeader = None) -> ChatResponse:
     """One kiosk turn typed by a logged-in staff member; an application it submits is written to the audit log."""
-    before = await service.state(body.conversation_id)
-    reply = await chat(body.model_copy(update={"channel": "kiosk"}), request, settings, service)
+    # A staff token does not open a resident's conversation: chat() wants the kiosk's conversation token as well.
+    before = await service.state(body.conversation_id) if body.conversation_id else None
+    reply = await chat(body.model_copy(update={"channel": "kiosk"}), request, settings, service, token)
     submitted = reply.state.application_reference
-    if submitted and submitted != before.application_reference:
+    if submitted and (before is None or submitted != before.application_reference):
         await run_in_threadpool(audit.record, identity.username, "kiosk_assisted_submission",
-                                f"application:{submitted}", f"conversation:{body.conversation_id}")
+                                f"application:{submitted}", f"conversation:{reply.conversation_id}")
     return reply

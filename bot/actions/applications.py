@@ -19,14 +19,23 @@ from bot.actions.context import catalogue, channel_of, understand_latest
 from bot.actions.forms import FORMS, fields
 from bot.actions.forms.base import CONFIRM, DECLINED, FAILURES, REQUESTED, say
 from bot.actions.questions import ActionAnswerQuestion
-from bot.services import applications
+from bot.actions.forms import verification
+from bot.notify.sms import SmsUnavailable
+from bot.services import applications, guessing, identity
 from bot.services.answers import payload
 
 LOOKUP_PENDING = "status_lookup_pending"
+# The purpose of a code sent for a status question by ID number: the number's fingerprint follows.
+STATUS_PURPOSE = "status:"
 # At most this many applications are read out in one status answer (it may be read aloud on the phone).
 MAX_STATUS_LINES = 3
 # Numbers as people type them in a status question: digits with dashes inside.
 _NUMBER_TOKEN = re.compile(r"[0-9Xx][0-9Xx\-－—]*[0-9Xx]")
+
+
+def id_fingerprint(id_number: str | None) -> str | None:
+    """The keyed fingerprint of an ID number typed in a lookup, for counting failures per person."""
+    return identity.fingerprint(id_number) if id_number else None
 
 
 def service_name(service_id: str) -> str:
@@ -196,9 +205,21 @@ class ActionApplicationStatus(Action):
         service_id = understand_latest(tracker).service
         in_form = active_form(tracker) is not None
         reference, id_number, phone = numbers_in(text)
+        if tracker.get_slot(LOOKUP_PENDING) and not reference:
+            checked = verification.code_turn(dispatcher, tracker)
+            if checked is not None:
+                return self._after_code(dispatcher, checked, tracker)
+        if (reference or id_number) and guessing.paused(guessing.keys(tracker.sender_id, id_fingerprint(id_number))):
+            verification.say_paused(dispatcher)
+            return [SlotSet(LOOKUP_PENDING, False)]
+        if phone and id_number and not reference and not identity.proven_for(tracker.sender_id, id_number, phone):
+            # Knowing someone's numbers lists nothing: the code goes to the phone, and its holder sees the list.
+            return self._send_code(dispatcher, tracker, id_number, phone)
         if phone and (reference or id_number):
             found = applications.identify(tracker.sender_id, phone, reference=reference, id_number=id_number)
-            if not found:
+            if not found and guessing.count_failure(guessing.keys(tracker.sender_id, id_fingerprint(id_number))):
+                verification.say_paused(dispatcher)
+            elif not found:
                 say(dispatcher, "utter_application_status_not_found", hotline=catalogue().city.hotline)
             for line in status_lines(found):
                 dispatcher.utter_message(text=line)
@@ -219,3 +240,31 @@ class ActionApplicationStatus(Action):
             return [SlotSet(LOOKUP_PENDING, False)]
         say(dispatcher, "utter_application_status_identify")
         return [SlotSet(LOOKUP_PENDING, True)]
+
+    @staticmethod
+    def _send_code(dispatcher: CollectingDispatcher, tracker: Tracker, id_number: str, phone: str) -> list[dict]:
+        try:
+            sent = identity.send_code(tracker.sender_id, phone, STATUS_PURPOSE + identity.fingerprint(id_number),
+                                      id_number=id_number)
+        except identity.LookupsPaused:
+            verification.say_paused(dispatcher)
+            return [SlotSet(LOOKUP_PENDING, False)]
+        except SmsUnavailable:
+            say(dispatcher, "utter_application_status_no_sms", hotline=catalogue().city.hotline)
+            return [SlotSet(LOOKUP_PENDING, False)]
+        say(dispatcher, "utter_application_status_code_sent", tail=sent.phone_tail, minutes=identity.CODE_MINUTES)
+        return [SlotSet(LOOKUP_PENDING, True)]
+
+    @staticmethod
+    def _after_code(dispatcher: CollectingDispatcher, checked: identity.CodeChecked, tracker: Tracker) -> list[dict]:
+        purpose = checked.purpose or ""
+        if not checked.proven:
+            return [SlotSet(LOOKUP_PENDING, checked.tries_left > 0)]
+        if purpose.startswith(STATUS_PURPOSE) and checked.phone_fingerprint:
+            found = applications.proven_lookup(tracker.sender_id, purpose.removeprefix(STATUS_PURPOSE),
+                                               checked.phone_fingerprint)
+            if not found:
+                say(dispatcher, "utter_application_status_not_found", hotline=catalogue().city.hotline)
+            for line in status_lines(found):
+                dispatcher.utter_message(text=line)
+        return [SlotSet(LOOKUP_PENDING, False)]

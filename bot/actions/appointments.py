@@ -282,7 +282,7 @@ class ActionBookAppointment(Action):
         if centre.green_channel and centre.green_channel_note:
             dispatcher.utter_message(text=texts.text("utter_appointment_green_channel",
                                                      note=centre.green_channel_note))
-        question, buttons = feedback.rating_question(f"appointment:{booked.reference}")
+        question, buttons = feedback.rating_question(tracker.sender_id, f"appointment:{booked.reference}")
         dispatcher.utter_message(text=question, buttons=buttons)
         # The name and phone are kept encrypted with the booking; the conversation need not hold them.
         return [SlotSet("appointment_reference", booked.reference)] + [SlotSet(s, None) for s in BOOKING_SLOTS]

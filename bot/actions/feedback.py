@@ -30,7 +30,12 @@ class ActionRecordRating(Action):
         if not (level_text and level_text.isdigit() and int(level_text) in feedback.LEVELS):
             dispatcher.utter_message(response="utter_rating_not_understood")
             return [SlotSet("rating_low", False)]
-        result = feedback.rate(tracker.sender_id, channel_of(tracker), subject or "conversation", int(level_text))
+        try:
+            result = feedback.rate(tracker.sender_id, channel_of(tracker), subject or "", int(level_text))
+        except feedback.RatingRefused:
+            # Not this conversation's to rate, or rated already: the same short answer either way.
+            dispatcher.utter_message(response="utter_rating_not_understood")
+            return [SlotSet("rating_low", False)]
         low = result.level <= feedback.FOLLOW_UP_AT_OR_BELOW
         if not low:
             dispatcher.utter_message(response="utter_rating_thanks")

@@ -56,6 +56,8 @@ class Conversation(Base):
     channel: Mapped[str] = mapped_column(String(32), default="web")
     locale: Mapped[str] = mapped_column(String(16), default="zh-CN")
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # SHA-256 of the web client's conversation token; None for channels bound to their own identity.
+    token_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class VaultEntry(Base):
@@ -324,6 +326,48 @@ class StaffTask(Base):
     done_note: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     done_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+# Proofs of identity and one-time codes: who has shown they hold the phone on file, or was checked by staff.
+
+class IdentityProof(Base):
+    """A conversation proved it belongs to a person: it holds their phone, or staff checked their ID card."""
+
+    __tablename__ = "identity_proofs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    conversation_id: Mapped[str] = mapped_column(String(128), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # "phone" or "id_number"
+    fingerprint: Mapped[str] = mapped_column(String(128))  # keyed fingerprint, never the number itself
+    method: Mapped[str] = mapped_column(String(32))  # sms_code, caller_id, telegram_contact, staff_id_check
+    proven_by: Mapped[str | None] = mapped_column(String(64), nullable=True)  # the staff member who checked
+    proven_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class OneTimeCode(Base):
+    """The one code a conversation is waiting for: sent by SMS, kept only as a keyed hash, a few tries."""
+
+    __tablename__ = "one_time_codes"
+
+    conversation_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    phone_fingerprint: Mapped[str] = mapped_column(String(128))
+    code_hash: Mapped[str] = mapped_column(String(128))
+    purpose: Mapped[str] = mapped_column(String(128))  # what the proof is for, e.g. resume:<service>
+    id_fingerprint: Mapped[str | None] = mapped_column(String(128), nullable=True)  # whose ID number, for limits
+    tries_left: Mapped[int] = mapped_column(Integer)
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    sent_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class GuessCounter(Base):
+    """Failed verifications and lookups of one conversation or one ID number, counted in one statement each."""
+
+    __tablename__ = "guess_counters"
+
+    key: Mapped[str] = mapped_column(String(160), primary_key=True)  # conversation:<id> or id:<fingerprint>
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    window_started_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    paused_until: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 class SeenMessage(Base):

@@ -154,7 +154,7 @@ def create_app(settings: Settings | None = None, rasa_transport: httpx.AsyncBase
     if settings.cors_origins:
         # Government sites on another origin embed the widget; only they may call the chat and speech APIs.
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
-                           allow_headers=["Content-Type"], max_age=3600)
+                           allow_headers=["Content-Type", "X-Conversation-Token"], max_age=3600)
     install_error_handlers(app)
     for module in (health, chat_api, understand, services, applications, staff, staff_work, staff_analytics,
                    residents, speech, telegram, wechat, webchat, kiosk, handwriting):

@@ -22,7 +22,7 @@ from bot.db.models import Application, ApplicationStatusChange, utcnow
 from bot.db.session import unit_of_work
 from bot.errors import Conflict, InvalidRequest, NotFound
 from bot.privacy import mask_id_number, mask_phone
-from bot.services import conversations, people
+from bot.services import audit, conversations, identity, people
 
 PERSONAL_FIELDS = ("full_name", "id_number", "phone", "address")
 DRAFT = "draft"
@@ -195,21 +195,33 @@ def draft_for(conversation_id: str, service_id: str) -> Draft | None:
         return Draft(service_id, conversation_id, _values_of(row)) if row else None
 
 
+def _draft_elsewhere_query(conversation_id: str, service_id: str, id_number: str, phone: str) -> Any:
+    cipher = people.cipher()
+    return select(Application).where(
+        Application.service_id == service_id, Application.status == DRAFT,
+        Application.conversation_id != conversation_id,
+        Application.id_fingerprint == cipher.fingerprint(id_number),
+        Application.phone_fingerprint == cipher.fingerprint(phone),
+    ).order_by(Application.updated_at.desc()).limit(1)
+
+
+def draft_elsewhere_exists(conversation_id: str, service_id: str, id_number: str, phone: str) -> bool:
+    """Whether this ID number and phone left a draft of the service in another conversation (says nothing more)."""
+    with unit_of_work() as session:
+        return session.scalars(_draft_elsewhere_query(conversation_id, service_id, id_number, phone)).first() is not None
+
+
 def resume_elsewhere(conversation_id: str, service_id: str, id_number: str, phone: str) -> Draft | None:
     """Moves a draft started in another conversation by the same person (same ID number and phone) here.
 
-    Answers given here win over the older ones; the older draft row is merged into this conversation's.
+    Only for a conversation that has proved it holds that phone (or whose ID card staff checked):
+    knowing the numbers is not enough. Answers given here win over the older ones; the older draft
+    row is merged into this conversation's.
     """
-    cipher = people.cipher()
+    if not identity.proven_for(conversation_id, id_number, phone):
+        return None
     with unit_of_work() as session:
-        other = session.scalars(
-            select(Application).where(
-                Application.service_id == service_id, Application.status == DRAFT,
-                Application.conversation_id != conversation_id,
-                Application.id_fingerprint == cipher.fingerprint(id_number),
-                Application.phone_fingerprint == cipher.fingerprint(phone),
-            ).order_by(Application.updated_at.desc()).limit(1)
-        ).first()
+        other = session.scalars(_draft_elsewhere_query(conversation_id, service_id, id_number, phone)).first()
         if other is None:
             return None
         merged = _values_of(other)
@@ -245,7 +257,14 @@ def submit(conversation_id: str, channel: str, service_id: str, values: dict[str
         session.flush()
         session.add(ApplicationStatusChange(application_id=row.id, status="submitted"))
         reference = row.reference
-    people.remember(conversation_id, {k: values.get(k) for k in PERSONAL_FIELDS})
+    personal = {k: values.get(k) for k in PERSONAL_FIELDS}
+    id_number = personal.get("id_number")
+    on_file = people.phone_on_file(id_number) if id_number else None
+    may_update = on_file is None or (id_number is not None and identity.proven_for(conversation_id, id_number, on_file))
+    if not people.remember(conversation_id, personal, may_update=may_update):
+        # The application keeps what was submitted; staff reconcile it with the person on file.
+        audit.record(identity.RESIDENT, "unverified_submission", f"application:{display_reference(reference)}",
+                     "the person on file was left as it was")
     return reference
 
 
@@ -277,23 +296,40 @@ def for_conversation(conversation_id: str, service_id: str | None = None) -> lis
 
 def identify(conversation_id: str, phone: str, *, reference: str | None = None,
              id_number: str | None = None) -> list[Summary]:
-    """Finds submitted applications by reference + phone or ID number + phone; links the person to this conversation."""
+    """Finds submitted applications by reference + phone (the status only) or, for a conversation that proved
+    it holds the phone, by ID number + phone (the person's applications, and the conversation is linked to them).
+    """
     cipher = people.cipher()
-    if not reference and not id_number:
+    if reference:
+        with unit_of_work() as session:
+            row = session.scalars(select(Application).where(
+                Application.status != DRAFT, Application.reference == reference,
+                Application.phone_fingerprint == cipher.fingerprint(phone))).first()
+            # A reference answers with its status only: no names, no staff notes, no link to the person.
+            return [Summary(row.service_id, row.status, row.reference, None, row.updated_at)] if row else []
+    if not id_number or not identity.proven_for(conversation_id, id_number, phone):
         return []
     with unit_of_work() as session:
         query = select(Application).where(Application.status != DRAFT,
-                                          Application.phone_fingerprint == cipher.fingerprint(phone))
-        if reference:
-            query = query.where(Application.reference == reference)
-        elif id_number:
-            query = query.where(Application.id_fingerprint == cipher.fingerprint(id_number))
+                                          Application.phone_fingerprint == cipher.fingerprint(phone),
+                                          Application.id_fingerprint == cipher.fingerprint(id_number))
         rows = session.scalars(query.order_by(Application.updated_at.desc())).all()
         found = [_summary(r) for r in rows]
-        identity = _values_of(rows[0]) if rows else None
-    if identity and identity.get("id_number"):
-        people.remember(conversation_id, {k: identity.get(k) for k in PERSONAL_FIELDS})
+        newest = _values_of(rows[0]) if rows else None
+    if newest and newest.get("id_number"):
+        people.remember(conversation_id, {k: newest.get(k) for k in PERSONAL_FIELDS})
     return found
+
+
+def proven_lookup(conversation_id: str, id_fingerprint: str, phone_fingerprint: str) -> list[Summary]:
+    """The person's submitted applications, for a conversation that has just proved it holds the phone on them."""
+    if not identity.holds_fingerprint(conversation_id, phone_fingerprint):
+        return []
+    with unit_of_work() as session:
+        rows = session.scalars(select(Application).where(
+            Application.status != DRAFT, Application.id_fingerprint == id_fingerprint,
+            Application.phone_fingerprint == phone_fingerprint).order_by(Application.updated_at.desc())).all()
+        return [_summary(r) for r in rows]
 
 
 def change_status(reference: str, status: str, note: str | None, staff_username: str | None) -> StaffView:

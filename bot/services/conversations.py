@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import secrets
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,8 +14,17 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from bot.db.models import Conversation, OutboxMessage, utcnow
 from bot.db.session import get_engine, unit_of_work
+from bot.errors import Forbidden
 
 KNOWN_QUERY = select(Conversation.id).where(Conversation.id == bindparam("conversation_id"))
+TOKEN_HASH_QUERY = select(Conversation.token_hash).where(Conversation.id == bindparam("conversation_id"))
+# Web clients choose their own conversation ids, so the id proves nothing: every call after the first
+# carries the token the first answer gave. Telegram and phone conversations are bound to the channel's identity.
+TOKEN_CHANNELS = frozenset({"web", "kiosk"})
+TOKEN_HEADER = "X-Conversation-Token"
+MAX_TOKEN_LENGTH = 128  # ours are 43 characters; longer is wrong without hashing it
+# One answer for a missing token, a wrong one and an unknown conversation: it reveals nothing.
+TOKEN_REFUSAL = "这个对话需要有效的对话凭证（X-Conversation-Token），请重新开始一个对话。"
 
 
 @dataclass(frozen=True)
@@ -25,14 +37,50 @@ class PushedMessage:
     buttons: list[dict[str, str]]
 
 
-def ensure(conversation_id: str, channel: str, locale: str) -> None:
-    """Records the conversation unless it is known (two first messages at once: the second leaves the row)."""
+def new_token() -> tuple[str, str]:
+    """A fresh conversation token and its hash: the client keeps the token, the database only the hash."""
+    token = secrets.token_urlsafe(32)
+    return token, hash_token(token)
+
+
+def hash_token(token: str) -> str:
+    """The stored form of a token; 256 random bits need no slow hash, only one that cannot be reversed."""
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def token_matches(token: str | None, stored_hash: str | None) -> bool:
+    """Whether a presented token is the conversation's (constant time; no stored hash matches nothing)."""
+    if not token or not stored_hash or len(token) > MAX_TOKEN_LENGTH:
+        return False
+    return hmac.compare_digest(hash_token(token), stored_hash)
+
+
+def refuse_token() -> Forbidden:
+    """The one 403 for a missing or wrong token and for an unknown conversation."""
+    return Forbidden(TOKEN_REFUSAL, code="conversation_token_invalid")
+
+
+def check_token(conversation_id: str, token: str | None) -> None:
+    """Raises the 403 unless `token` is the conversation's; for calls that are not a turn (reading pushed messages)."""
+    with get_engine().connect() as connection:
+        stored = connection.scalar(TOKEN_HASH_QUERY, {"conversation_id": conversation_id})
+    if not token_matches(token, stored):
+        raise refuse_token()
+
+
+def ensure(conversation_id: str, channel: str, locale: str, token_hash: str | None = None) -> bool:
+    """Records the conversation unless it is known; True if this call created it.
+
+    Two first messages at once: the second leaves the row as it is (and its token is not the conversation's).
+    """
     engine = get_engine()
     dialect_insert = postgresql_insert if engine.dialect.name == "postgresql" else sqlite_insert
     with engine.begin() as connection:
-        connection.execute(dialect_insert(Conversation)
-                           .values(id=conversation_id, channel=channel, locale=locale, created_at=utcnow())
-                           .on_conflict_do_nothing(index_elements=[Conversation.id]))
+        result = connection.execute(dialect_insert(Conversation)
+                                    .values(id=conversation_id, channel=channel, locale=locale,
+                                            created_at=utcnow(), token_hash=token_hash)
+                                    .on_conflict_do_nothing(index_elements=[Conversation.id]))
+    return result.rowcount == 1
 
 
 def channel_of(conversation_id: str) -> str | None:

@@ -6,16 +6,18 @@ a supervisor. Comments and complaints are stored with personal numbers masked.
 
 from __future__ import annotations
 
+import hmac
 import json
 from dataclasses import dataclass
 
 from sqlalchemy import select
 
 from bot import texts
-from bot.db.models import Handoff, Rating, StaffTask, utcnow
+from bot.db.models import Appointment, Handoff, Rating, StaffTask
 from bot.db.session import unit_of_work
 from bot.errors import InvalidRequest
 from bot.privacy import redact_text
+from bot.services import audit, people
 
 LEVELS = (5, 4, 3, 2, 1)  # 非常满意 … 非常不满意, best first as the buttons show them
 FOLLOW_UP_AT_OR_BELOW = 2  # 不满意 and 非常不满意
@@ -36,42 +38,81 @@ def level_name(level: int) -> str:
     return texts.text(f"utter_rating_level_{level}")
 
 
-def rating_payload(subject: str, level: int) -> str:
-    """The button payload that rates `subject` (e.g. "handoff:12") with `level`."""
-    return "/rate" + json.dumps({"rating": str(level), "rated": subject}, ensure_ascii=False)
+class RatingRefused(InvalidRequest):
+    """A rating of something this conversation was not offered to rate, or rated already."""
+
+    code = "rating_refused"
 
 
-def rating_question(subject: str) -> tuple[str, list[dict[str, str]]]:
-    """The question asking for a rating, with its five buttons."""
-    buttons = [{"title": level_name(level), "payload": rating_payload(subject, level)} for level in LEVELS]
+def signed_subject(conversation_id: str, subject: str) -> str:
+    """`subject` with the server's signature for this conversation: a payload nobody else can make or reuse."""
+    return f"{subject}.{_signature(conversation_id, subject)}"
+
+
+def _signature(conversation_id: str, subject: str) -> str:
+    # Keyed by the field key (an HMAC): only the server can make a signature, and it is bound to the conversation.
+    return people.cipher().fingerprint(f"rating|{conversation_id}|{subject}")[:24]
+
+
+def rating_payload(conversation_id: str, subject: str, level: int) -> str:
+    """The button payload that rates `subject` (e.g. "handoff:12") with `level`, signed for the conversation."""
+    rated = signed_subject(conversation_id, subject)
+    return "/rate" + json.dumps({"rating": str(level), "rated": rated}, ensure_ascii=False)
+
+
+def rating_question(conversation_id: str, subject: str) -> tuple[str, list[dict[str, str]]]:
+    """The question asking the conversation for a rating of `subject`, with its five signed buttons."""
+    buttons = [{"title": level_name(level), "payload": rating_payload(conversation_id, subject, level)}
+               for level in LEVELS]
     return texts.text("utter_ask_rating"), buttons
 
 
-def rate(conversation_id: str, channel: str, subject: str, level: int) -> RatingResult:
-    """Stores (or changes) the person's rating of `subject`; a low one opens a task for a supervisor."""
+def rate(conversation_id: str, channel: str, signed: str, level: int) -> RatingResult:
+    """Stores the person's one rating of what they were asked to rate; a low one opens a task for a supervisor.
+
+    Refused (RatingRefused, audited): a payload the server did not sign for this conversation,
+    a handoff or appointment of another conversation, a second rating of the same thing.
+    """
     if level not in LEVELS:
         raise InvalidRequest("a rating is 1 to 5", code="invalid_rating")
+    subject, _, signature = (signed or "").rpartition(".")
+    if not subject or not hmac.compare_digest(signature, _signature(conversation_id, subject)) \
+            or not _belongs_to(conversation_id, subject):
+        _refuse(conversation_id, "a rating payload the server did not sign for this conversation")
     staff_username = _staff_of(subject)
     with unit_of_work() as session:
-        rating = session.scalar(select(Rating).where(Rating.conversation_id == conversation_id,
-                                                    Rating.subject == subject))
-        if rating is None:
-            rating = Rating(conversation_id=conversation_id, channel=channel, subject=subject, level=level,
-                            staff_username=staff_username)
-            session.add(rating)
-        else:
-            rating.level = level
+        if session.scalar(select(Rating.id).where(Rating.conversation_id == conversation_id,
+                                                  Rating.subject == subject)) is not None:
+            _refuse(conversation_id, f"a second rating of {subject}")
+        rating = Rating(conversation_id=conversation_id, channel=channel, subject=subject, level=level,
+                        staff_username=staff_username)
+        session.add(rating)
         session.flush()
-        task = session.scalar(select(StaffTask).where(StaffTask.rating_id == rating.id))
-        if level <= FOLLOW_UP_AT_OR_BELOW and task is None:
+        task = None
+        if level <= FOLLOW_UP_AT_OR_BELOW:
             task = StaffTask(kind="low_rating", audience="supervisor", conversation_id=conversation_id,
                              channel=channel, summary=level_name(level), rating_id=rating.id, status="open")
             session.add(task)
             session.flush()
-        elif task is not None and level > FOLLOW_UP_AT_OR_BELOW and task.status == "open":
-            # The person changed their mind before anyone followed up.
-            task.status, task.done_by, task.done_at = "done", None, utcnow()
-        return RatingResult(rating.id, level, task.id if task is not None and task.status == "open" else None)
+        return RatingResult(rating.id, level, task.id if task is not None else None)
+
+
+def _refuse(conversation_id: str, what: str) -> None:
+    audit.record("resident", "rating_refused", f"conversation:{conversation_id}", what)
+    raise RatingRefused("this rating is not accepted")
+
+
+def _belongs_to(conversation_id: str, subject: str) -> bool:
+    """A handoff of this conversation that staff closed, or an appointment it booked."""
+    kind, _, ident = subject.partition(":")
+    with unit_of_work() as session:
+        if kind == "handoff" and ident.isdigit():
+            row = session.get(Handoff, int(ident))
+            return row is not None and row.conversation_id == conversation_id and row.status == "closed"
+        if kind == "appointment":
+            owner = session.scalar(select(Appointment.conversation_id).where(Appointment.reference == ident))
+            return owner == conversation_id
+    return False
 
 
 def add_comment(rating_id: int, comment: str) -> None:

@@ -42,7 +42,9 @@ QUEUED_SIGNAL = {"handoff": "queued"}
 STATUS_QUERY = (select(Handoff.status)
                 .where(Handoff.conversation_id == bindparam("conversation_id"), Handoff.status != "closed")
                 .order_by(Handoff.id.desc()).limit(1))
-ARRIVAL_QUERY = select(conversations.KNOWN_QUERY.exists(), STATUS_QUERY.scalar_subquery())
+# The token's hash comes with it: a web turn proves its conversation without a query of its own.
+ARRIVAL_QUERY = select(conversations.KNOWN_QUERY.exists(), conversations.TOKEN_HASH_QUERY.scalar_subquery(),
+                       STATUS_QUERY.scalar_subquery())
 # Slots that say who the person is; staff see them only masked.
 NAME_SLOTS = ("full_name", "appointment_name")
 PHONE_SLOTS = ("phone", "appointment_phone", "callback_phone")
@@ -150,11 +152,11 @@ def _position(session: Session, handoff: Handoff) -> int:
     return (session.scalar(ahead) or 0) + 1
 
 
-def arrival(conversation_id: str) -> tuple[bool, str]:
-    """Whether the conversation's first message is recorded, and its handoff status: one read, as each turn starts."""
+def arrival(conversation_id: str) -> tuple[bool, str | None, str]:
+    """Whether the conversation is recorded, its token's hash and its handoff status: one read, as each turn starts."""
     with get_engine().connect() as connection:
-        known, status = connection.execute(ARRIVAL_QUERY, {"conversation_id": conversation_id}).one()
-    return bool(known), status or "none"
+        known, token_hash, status = connection.execute(ARRIVAL_QUERY, {"conversation_id": conversation_id}).one()
+    return bool(known), token_hash, status or "none"
 
 
 def status_of(conversation_id: str) -> str:
@@ -301,7 +303,7 @@ def close(handoff_id: int, identity: staff.StaffIdentity, resolution_note: str |
         row.context = {**(row.context or {}), "closed_by": identity.username}
         view = _view(row)
     conversations.push(view.conversation_id, "assistant", texts.text("utter_handoff_closed"))
-    question, buttons = feedback.rating_question(f"handoff:{handoff_id}")
+    question, buttons = feedback.rating_question(view.conversation_id, f"handoff:{handoff_id}")
     conversations.push(view.conversation_id, "assistant", question, buttons)
     return view
 

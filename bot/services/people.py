@@ -1,8 +1,10 @@
 """What a person already told us (name, ID number, phone, address), so no application asks for it twice.
 
 A person is keyed by the fingerprint of their ID number; a conversation on any
-channel is linked to them once they submit an application there or identify
-with ID number and phone. Everything personal is stored encrypted.
+channel is linked to them once it has proved it is them (bot/services/identity.py:
+it holds the phone on file, or staff checked the ID card), or when its own first
+submission creates the person. Knowing an ID number and a phone proves nothing.
+Everything personal is stored encrypted.
 """
 
 from __future__ import annotations
@@ -54,14 +56,20 @@ def _link(session: Any, conversation_id: str, person_id: int) -> None:
         link.linked_at = utcnow()
 
 
-def remember(conversation_id: str, values: dict[str, Any]) -> None:
-    """Stores (or updates) the person's details and links the conversation to them."""
+def remember(conversation_id: str, values: dict[str, Any], may_update: bool = True) -> bool:
+    """Stores (or updates) the person's details and links the conversation to them; False if left as it was.
+
+    `may_update` is False for a conversation that has not proved it is the person on
+    file: their stored details are never overwritten from it (the submission keeps its own).
+    """
     if not values.get("id_number"):
-        return
+        return True
     c = cipher()
     fingerprint = c.fingerprint(values["id_number"])
     with unit_of_work() as session:
         person = session.scalars(select(Person).where(Person.id_fingerprint == fingerprint)).first()
+        if person is not None and not may_update:
+            return False
         if person is None:
             person = Person(id_fingerprint=fingerprint)
             session.add(person)
@@ -70,6 +78,14 @@ def remember(conversation_id: str, values: dict[str, Any]) -> None:
                 setattr(person, f"{name}_encrypted", c.encrypt(str(values[name])))
         session.flush()
         _link(session, conversation_id, person.id)
+    return True
+
+
+def phone_on_file(id_number: str) -> str | None:
+    """The phone stored for the person with this ID number (None when nobody is on file): where proof goes."""
+    with unit_of_work() as session:
+        person = session.scalars(select(Person).where(Person.id_fingerprint == cipher().fingerprint(id_number))).first()
+        return cipher().decrypt(person.phone_encrypted) if person and person.phone_encrypted else None
 
 
 def known_for(conversation_id: str) -> Known | None:
@@ -81,7 +97,10 @@ def known_for(conversation_id: str) -> Known | None:
 
 
 def identify(conversation_id: str, id_number: str, phone: str) -> Known | None:
-    """Links the conversation to a known person whose ID number and phone both match; None otherwise."""
+    """Links the conversation to a known person whose ID number and phone both match; None otherwise.
+
+    Only for a conversation that has proved it holds that phone (identity.link_person checks it).
+    """
     c = cipher()
     with unit_of_work() as session:
         person = session.scalars(select(Person).where(Person.id_fingerprint == c.fingerprint(id_number))).first()

@@ -1,8 +1,12 @@
 """Staff accounts, console logins and who is on duty.
 
 Passwords are kept only as argon2 hashes and tokens only as SHA-256 hashes, so
-a copy of the database lets nobody log in. Five wrong passwords lock an account
-for fifteen minutes; a token ends after `staff_session_minutes`.
+a copy of the database lets nobody log in. Failed logins are counted atomically
+(bot/services/guessing.py) per account and client address (5), per client
+address (20) and per account from anywhere (50, so that a stranger's few guesses
+never lock a colleague out): a paused login answers exactly like a wrong
+password, after the same password check, so neither the answer nor its timing
+tells whether the user exists or is locked. A token ends after `staff_session_minutes`.
 """
 
 from __future__ import annotations
@@ -19,12 +23,15 @@ from sqlalchemy import func, select, update
 
 from bot.db.models import StaffAccount, StaffSession, utcnow
 from bot.db.session import unit_of_work
-from bot.errors import BianminError, InvalidRequest, Unauthorized
+from bot.errors import InvalidRequest, Unauthorized
+from bot.services import guessing
 from bot.settings import get_settings
 
 ROLES = ("staff", "supervisor", "admin")
 SUPERVISOR_ROLES = ("supervisor", "admin")
-MAX_FAILED_LOGINS = 5
+MAX_FAILED_LOGINS = 5  # per account and client address
+MAX_FAILED_LOGINS_PER_CLIENT = 20
+MAX_FAILED_LOGINS_PER_ACCOUNT = 50
 LOCKOUT = dt.timedelta(minutes=15)
 # A staff member whose console was used this recently counts as on duty (the console polls every few seconds).
 PRESENCE = dt.timedelta(minutes=5)
@@ -36,13 +43,6 @@ MIN_PASSWORD_LENGTH = 8
 _hasher = PasswordHasher()
 # Verifying against this when the username is unknown keeps the answer time the same as for a wrong password.
 _DUMMY_HASH = _hasher.hash("not-a-real-password")
-
-
-class AccountLocked(BianminError):
-    """Too many wrong passwords: the account is locked for a while."""
-
-    code = "account_locked"
-    status = 429
 
 
 @dataclass(frozen=True)
@@ -97,6 +97,8 @@ def create_or_update(username: str, password: str, role: str) -> bool:
         else:
             account.password_hash, account.role, account.active = password_hash, role, True
             account.failed_logins, account.locked_until = 0, None
+            guessing.forget_prefix(f"login:{_user_hash(username)}@")
+            guessing.forget_prefix(_user_key(username))
             # A new password ends every login made with the old one.
             session.execute(update(StaffSession).where(StaffSession.staff_id == account.id,
                                                        StaffSession.revoked_at.is_(None))
@@ -104,22 +106,53 @@ def create_or_update(username: str, password: str, role: str) -> bool:
     return created
 
 
-def login(username: str, password: str, now: dt.datetime | None = None) -> str:
-    """Checks the password and returns a new bearer token; Unauthorized or AccountLocked otherwise."""
-    now = now or utcnow()
+def _user_hash(username: str) -> str:
+    return hashlib.sha256(username.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+def _user_key(username: str) -> str:
+    return f"login-user:{_user_hash(username)}"
+
+
+def deactivate(username: str) -> bool:
+    """Switches an account off and ends its logins at once; False for an unknown username."""
     with unit_of_work() as session:
         account = session.scalar(select(StaffAccount).where(StaffAccount.username == username))
-        if account is None or not account.active:
-            _verify(_DUMMY_HASH, password)
-            raise Unauthorized("wrong username or password", code="invalid_credentials")
-        if account.locked_until is not None and _as_utc(account.locked_until) > now:
-            raise AccountLocked("too many wrong passwords: try again in 15 minutes or ask an admin to reset it")
-        if not _verify(account.password_hash, password):
-            account.failed_logins += 1
-            if account.failed_logins >= MAX_FAILED_LOGINS:
-                account.locked_until, account.failed_logins = now + LOCKOUT, 0
-            session.commit()
-            raise Unauthorized("wrong username or password", code="invalid_credentials")
+        if account is None:
+            return False
+        account.active = False
+        session.execute(update(StaffSession).where(StaffSession.staff_id == account.id,
+                                                   StaffSession.revoked_at.is_(None)).values(revoked_at=utcnow()))
+    return True
+
+
+def login_keys(username: str, client: str) -> tuple[list[str], dict[str, int]]:
+    """The failure counters of a login attempt and their limits (the username only as a hash)."""
+    user = _user_hash(username)
+    keys = [f"login:{user}@{client}", f"login-client:{client}", _user_key(username)]
+    return keys, {keys[0]: MAX_FAILED_LOGINS, keys[1]: MAX_FAILED_LOGINS_PER_CLIENT,
+                  keys[2]: MAX_FAILED_LOGINS_PER_ACCOUNT}
+
+
+def login(username: str, password: str, now: dt.datetime | None = None, client: str = "unknown") -> str:
+    """Checks the password and returns a new bearer token; the one Unauthorized for every failure.
+
+    A wrong password, an unknown or deactivated user and a paused login all take one
+    argon2 check and give the same answer.
+    """
+    now = now or utcnow()
+    keys, limits = login_keys(username, client)
+    refused = Unauthorized("wrong username or password", code="invalid_credentials")
+    if guessing.paused(keys, now):
+        _verify(_DUMMY_HASH, password)
+        raise refused
+    with unit_of_work() as session:
+        account = session.scalar(select(StaffAccount).where(StaffAccount.username == username))
+        usable = account is not None and account.active
+        if account is None or not _verify(account.password_hash if usable else _DUMMY_HASH, password) or not usable:
+            session.rollback()
+            guessing.count_failure(keys, now, limits)
+            raise refused
         account.failed_logins, account.locked_until = 0, None
         if _hasher.check_needs_rehash(account.password_hash):
             account.password_hash = _hasher.hash(password)
@@ -181,5 +214,5 @@ def list_accounts() -> list[AccountView]:
     now = utcnow()
     with unit_of_work() as session:
         accounts = session.scalars(select(StaffAccount).order_by(StaffAccount.username)).all()
-        return [AccountView(a.username, a.role, a.active,
-                            a.locked_until is not None and _as_utc(a.locked_until) > now) for a in accounts]
+        return [AccountView(a.username, a.role, a.active, guessing.paused([_user_key(a.username)], now))
+                for a in accounts]

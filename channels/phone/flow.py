@@ -20,7 +20,7 @@ from starlette.concurrency import run_in_threadpool
 
 from bot.conversation import Button, ConversationService, IncomingMessage, OutgoingMessage, TurnResult
 from bot.privacy import mask_phone, redact_text
-from bot.services import conversations, handoff
+from bot.services import conversations, handoff, identity
 from channels.phone import menus
 from channels.phone.call import AudioFrame, HungUp, KeyPress, PhoneCall
 from channels.phone.keypad import (
@@ -126,6 +126,7 @@ class CallFlow:
     async def run(self) -> CallOutcome:
         """Answers, converses until either side ends the call, and leaves no task behind."""
         log.info("call %s from %s answered", self.call.call_id, mask_phone(self.caller_mobile or self.call.caller or ""))
+        await self._prove_caller()
         pump = asyncio.create_task(self._pump(), name=f"phone-pump-{self.call.call_id}")
         pushed = asyncio.create_task(self._watch_pushed(), name=f"phone-push-{self.call.call_id}")
         try:
@@ -142,6 +143,15 @@ class CallFlow:
                 await self.call.hang_up()
         log.info("call %s ended (%s, %d turns)", self.call.call_id, self.outcome.reason, self.outcome.turns)
         return self.outcome
+
+    async def _prove_caller(self) -> None:
+        """The trunk's caller ID shows the caller holds that mobile, as a code sent to it would."""
+        if not self.caller_mobile:
+            return
+        try:
+            await run_in_threadpool(identity.record_proof, self.conversation_id, "caller_id", phone=self.caller_mobile)
+        except Exception:
+            log.exception("caller ID of %s could not be recorded", self.conversation_id)
 
     async def _pump(self) -> None:
         """Feeds the caller's audio and keys to the pipeline until the call ends."""

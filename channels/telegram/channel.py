@@ -49,6 +49,7 @@ def build_application(settings: Settings, handlers: TelegramHandlers) -> Applica
     application.add_handler(CommandHandler("voice", handlers.voice_switch))
     application.add_handler(CallbackQueryHandler(handlers.button))
     application.add_handler(MessageHandler(filters.VOICE | filters.AUDIO, handlers.voice))
+    application.add_handler(MessageHandler(filters.CONTACT, handlers.contact))
     # Payload-like texts such as "/book_appointment" are ordinary messages to the dialogue.
     application.add_handler(MessageHandler(filters.TEXT, handlers.text))
     application.add_handler(MessageHandler(filters.ALL & ~filters.UpdateType.EDITED, handlers.other))

@@ -7,13 +7,13 @@ from collections.abc import Callable
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
-from telegram import Update
+from telegram import KeyboardButton, ReplyKeyboardMarkup, ReplyKeyboardRemove, Update
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
 from bot import texts
 from bot.conversation import ConversationService, IncomingMessage, OutgoingMessage
 from bot.ratelimit import RateLimited
-from bot.services import channel_state
+from bot.services import audit, channel_state, identity
 from channels.telegram.render import CallbackKeys, keyboard, split_text
 from channels.telegram.sending import send_reliably
 from channels.telegram.voice import OGG_CONTENT_TYPE, ogg_opus_from_wav
@@ -28,6 +28,12 @@ LOCALE = "zh-CN"
 def conversation_id(user_id: int) -> str:
     """Every Telegram user is one conversation."""
     return f"{CHANNEL}:{user_id}"
+
+
+def share_contact_keyboard() -> ReplyKeyboardMarkup:
+    """The one-tap button that shares the user's own phone number (Telegram's request_contact)."""
+    button = KeyboardButton(texts.text("utter_telegram_share_contact_button"), request_contact=True)
+    return ReplyKeyboardMarkup([[button]], one_time_keyboard=True, resize_keyboard=True)
 
 
 class TelegramHandlers:
@@ -103,6 +109,23 @@ class TelegramHandlers:
         await self.say(context, chat_id, texts.text("utter_telegram_heard", text=heard))
         await self.turn(update, context, heard)
 
+    async def contact(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """A shared contact: Telegram vouches for the number only when it is the sender's own."""
+        shared = update.effective_message.contact
+        user_id = update.effective_user.id
+        conversation = conversation_id(user_id)
+        mobile = identity.mainland_mobile(shared.phone_number)
+        chat_id = update.effective_chat.id
+        if shared.user_id != user_id or mobile is None:
+            await run_in_threadpool(audit.record, identity.RESIDENT, "identity_contact_refused",
+                                    f"conversation:{conversation}", "a contact that is not the sender's own")
+            await send_reliably(lambda: context.bot.send_message(
+                chat_id, texts.text("utter_telegram_contact_not_own"), reply_markup=share_contact_keyboard()))
+            return
+        await run_in_threadpool(identity.record_proof, conversation, "telegram_contact", phone=mobile)
+        await send_reliably(lambda: context.bot.send_message(
+            chat_id, texts.text("utter_telegram_contact_confirmed"), reply_markup=ReplyKeyboardRemove()))
+
     async def other(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Photos, stickers and the like: say what the bot understands."""
         await self.say(context, update.effective_chat.id, texts.text("utter_telegram_text_only"))
@@ -118,6 +141,11 @@ class TelegramHandlers:
             return
         for message in result.messages:
             await self.send(context.bot, update.effective_chat.id, message)
+        if await run_in_threadpool(identity.code_pending, conversation_id(user_id)):
+            # A code went to the phone on file: Telegram can vouch for the number instead, with one tap.
+            await send_reliably(lambda: context.bot.send_message(
+                update.effective_chat.id, texts.text("utter_telegram_share_contact"),
+                reply_markup=share_contact_keyboard()))
         if self.voice_answers.get(user_id) and result.messages:
             await self.speak(context.bot, update.effective_chat.id, "\n".join(m.text for m in result.messages))
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import secrets
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Header, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.concurrency import run_in_threadpool
 
@@ -27,7 +28,8 @@ class ChatRequest(BaseModel):
 
     model_config = ConfigDict(extra="ignore", strict=True)
 
-    conversation_id: str = Field(pattern=CONVERSATION_ID)
+    # Omitted: the server chooses an id (and answers with it and the conversation's token).
+    conversation_id: str | None = Field(None, pattern=CONVERSATION_ID)
     text: str = Field(min_length=1)
     locale: str = Field("zh-CN", max_length=16)
     channel: Literal["web", "kiosk"] = "web"
@@ -62,6 +64,8 @@ class ChatResponse(BaseModel):
     conversation_id: str
     messages: list[MessageOut]
     state: StateOut
+    # Only in the answer that created the conversation; the client sends it as X-Conversation-Token from then on.
+    conversation_token: str | None = Field(None, exclude_if=lambda token: token is None)
 
 
 class PushedMessageOut(BaseModel):
@@ -84,19 +88,32 @@ def chat_response(result: TurnResult) -> ChatResponse:
         messages=[MessageOut(text=m.text, buttons=[ButtonOut(title=b.title, payload=b.payload) for b in m.buttons])
                   for m in result.messages],
         state=StateOut(**result.state.__dict__),
+        conversation_token=result.conversation_token,
     )
 
 
+def new_conversation_id() -> str:
+    """An id the server chooses when the client sends none; unguessable, though the token is the proof."""
+    return "web-" + secrets.token_hex(12)
+
+
+TokenHeader = Annotated[str | None, Header(alias=conversations.TOKEN_HEADER)]
+
+
 @router.post("", response_model=ChatResponse)
-async def chat(body: ChatRequest, request: Request, settings: SettingsDep, service: ConversationsDep) -> ChatResponse:
-    """One turn of a web or kiosk conversation; 429 with Retry-After when the address or conversation sends too much."""
+async def chat(body: ChatRequest, request: Request, settings: SettingsDep, service: ConversationsDep,
+               token: TokenHeader = None) -> ChatResponse:
+    """One turn of a web or kiosk conversation; after the first, only with the conversation's token.
+
+    429 with Retry-After when the address or conversation sends too much.
+    """
     if len(body.text) > settings.max_text_length:
         raise InvalidRequest(f"text is longer than {settings.max_text_length} characters", code="text_too_long")
     client = request.client.host if request.client else None
     if client:
         await request.app.state.limiter.hit("chat_per_client", client)
-    message = IncomingMessage(sender_id=body.conversation_id, text=body.text, channel=body.channel,
-                              locale=body.locale, client=client)
+    message = IncomingMessage(sender_id=body.conversation_id or new_conversation_id(), text=body.text,
+                              channel=body.channel, locale=body.locale, token=token, client=client)
     return chat_response(await service.handle(message))
 
 
@@ -104,8 +121,10 @@ async def chat(body: ChatRequest, request: Request, settings: SettingsDep, servi
 async def pushed_messages(
     conversation_id: Annotated[str, Path(pattern=CONVERSATION_ID)],
     after: Annotated[str | None, Query(pattern=r"^\d{1,18}$")] = None,
+    token: TokenHeader = None,
 ) -> PushedMessagesResponse:
-    """Messages that reached the conversation outside a request, oldest first, after the cursor."""
+    """Messages that reached the conversation outside a request, oldest first, after the cursor; token required."""
+    await run_in_threadpool(conversations.check_token, conversation_id, token)
     found = await run_in_threadpool(conversations.messages_after, conversation_id, int(after) if after else None)
     cursor = str(found[-1].id) if found else after
     return PushedMessagesResponse(

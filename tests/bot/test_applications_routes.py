@@ -8,8 +8,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from bot.gateway.app import create_app
-from bot.services import applications, conversations, staff
+from bot.services import applications, staff
 from bot.settings import get_settings
+from tests.chat_tokens import TOKENS, open_web_conversation
 from tests.fakes.rasa import FakeRasa
 
 
@@ -27,7 +28,7 @@ def token() -> str:
 
 def submitted(service_id: str = "residence_permit") -> tuple[str, str, dict[str, str]]:
     conversation_id = f"s-{uuid.uuid4().hex[:10]}"
-    conversations.ensure(conversation_id, "web", "zh-CN")
+    open_web_conversation(conversation_id)
     person = {"full_name": "王秀英", "id_number": "110101194005120024", "phone": f"135{uuid.uuid4().int % 10**8:08d}",
               "address": "西城区建设路88号"}
     reference = applications.submit(conversation_id, "web", service_id, person)
@@ -58,7 +59,7 @@ def test_a_status_change_reaches_the_person_in_their_chat(client, token):
                            json={"status": "under_review", "note": "材料已收到"},
                            headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 200 and response.json()["status"] == "under_review"
-    pushed = client.get(f"/api/chat/{conversation_id}/messages").json()["messages"]
+    pushed = client.get(f"/api/chat/{conversation_id}/messages", headers=TOKENS.headers(conversation_id)).json()["messages"]
     assert pushed[-1]["from"] == "assistant"
     assert reference in pushed[-1]["text"] and "材料已收到" in pushed[-1]["text"]
 
@@ -76,6 +77,20 @@ def test_impossible_changes_are_refused_with_a_json_error(client, token, body, s
 
 
 def test_an_unknown_reference_is_not_found(client, token):
-    response = client.post("/api/staff/applications/100-000-000/status", json={"status": "approved"},
+    response = client.post("/api/staff/applications/100-000-000/status", json={"status": "under_review"},
                            headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 404
+
+
+def test_approving_is_a_supervisors_right(client, token):
+    _, reference, _ = submitted()
+    headers = {"Authorization": f"Bearer {token}"}
+    assert client.post(f"/api/staff/applications/{reference}/status", json={"status": "under_review"},
+                       headers=headers).status_code == 200
+    refused = client.post(f"/api/staff/applications/{reference}/status", json={"status": "approved"}, headers=headers)
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "supervisor_only"
+    supervisor = f"lead-{uuid.uuid4().hex[:6]}"
+    staff.create_or_update(supervisor, "correct-horse-battery", "supervisor")
+    lead = {"Authorization": f"Bearer {staff.login(supervisor, 'correct-horse-battery')}"}
+    approved = client.post(f"/api/staff/applications/{reference}/status", json={"status": "approved"}, headers=lead)
+    assert approved.status_code == 200 and approved.json()["status"] == "approved"

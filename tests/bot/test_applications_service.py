@@ -10,7 +10,7 @@ from sqlalchemy import select, text
 from bot.db.models import Application
 from bot.db.session import unit_of_work
 from bot.errors import Conflict, InvalidRequest, NotFound
-from bot.services import applications, conversations, people
+from bot.services import applications, audit, conversations, identity, people
 
 ID_NUMBER = "110101199003071233"
 PHONE = "13812345678"
@@ -71,11 +71,16 @@ def test_a_draft_keeps_the_answers_and_stores_personal_fields_only_encrypted():
         assert value not in stored
 
 
-def test_a_draft_moves_to_another_channel_only_with_the_same_id_number_and_phone():
+def test_a_draft_moves_to_another_channel_only_with_the_same_id_number_and_the_phone_proven():
     person = other_person()
     web, phone_call = new_conversation(), new_conversation()
     applications.save_draft(web, "web", "residence_permit", {**person, "employer_or_school": None})
     assert applications.resume_elsewhere(phone_call, "residence_permit", person["id_number"], "13000000000") is None
+    # Knowing both numbers is not enough: only holding the phone is.
+    assert applications.resume_elsewhere(phone_call, "residence_permit", person["id_number"], person["phone"]) is None
+    assert applications.draft_elsewhere_exists(phone_call, "residence_permit", person["id_number"], person["phone"])
+    assert applications.draft_for(web, "residence_permit") is not None
+    identity.record_proof(phone_call, "caller_id", phone=person["phone"])
     moved = applications.resume_elsewhere(phone_call, "residence_permit", person["id_number"], person["phone"])
     assert moved is not None and moved.values["address"] == person["address"]
     assert applications.draft_for(phone_call, "residence_permit") is not None
@@ -124,14 +129,41 @@ def test_statuses_follow_the_clerks_order():
         applications.change_status(reference, "approved", None, "li")
 
 
-def test_a_person_is_found_again_by_reference_and_phone_but_not_by_reference_alone():
+def test_a_reference_and_phone_tell_the_status_only():
     person = other_person()
     reference = applications.submit(new_conversation(), "web", "social_security_card", person)
+    applications.change_status(reference, "more_materials_needed", "请补交户口本首页", "li")
     later = new_conversation()
     assert applications.identify(later, "13000000000", reference=reference) == []
     found = applications.identify(later, person["phone"], reference=reference)
+    assert [(f.service_id, f.status, f.note) for f in found] == [("social_security_card", "more_materials_needed", None)]
+    assert people.known_for(later) is None, "a status question links nobody"
+
+
+def test_an_id_number_and_phone_list_applications_only_once_the_phone_is_proven():
+    person = other_person()
+    applications.submit(new_conversation(), "web", "social_security_card", person)
+    later = new_conversation()
+    assert applications.identify(later, person["phone"], id_number=person["id_number"]) == []
+    identity.record_proof(later, "telegram_contact", phone=person["phone"])
+    found = applications.identify(later, person["phone"], id_number=person["id_number"])
     assert [f.service_id for f in found] == ["social_security_card"]
-    assert people.known_for(later).phone == person["phone"]
+
+
+def test_a_submission_from_an_unproven_conversation_leaves_the_person_on_file_as_it_was():
+    person = other_person()
+    first = new_conversation()
+    applications.submit(first, "web", "residence_permit", person)
+    stranger = new_conversation()
+    changed = {**person, "phone": "13700000000", "address": "别处路1号"}
+    reference = applications.submit(stranger, "web", "senior_card", changed)
+    assert people.phone_on_file(person["id_number"]) == person["phone"]
+    assert people.known_for(stranger) is None
+    assert people.known_for(first).address == person["address"]
+    shown = applications.display_reference(reference)
+    assert any(e.subject == f"application:{shown}" and e.action == "unverified_submission"
+               for e in audit.recent(staff_username="resident"))
+    assert any(v.reference == shown for v in applications.staff_list("submitted")), "the submission is kept"
 
 
 def test_submitting_remembers_the_person_for_the_next_application_in_the_conversation():

@@ -18,6 +18,7 @@ from bot.actions import handoff as handoff_actions
 from bot.db.models import Handoff
 from bot.db.session import unit_of_work
 from bot.services import appointments, callbacks, conversations, handoff, staff
+from bot.services import feedback as feedback_service
 from bot.settings import REPO_ROOT
 from bot.knowledge.catalogue import get_catalogue
 
@@ -184,12 +185,24 @@ def test_a_call_back_request_becomes_a_task_with_the_phone_masked_in_the_answer(
 
 
 def test_a_low_rating_asks_for_a_comment_and_a_good_one_is_thanked():
-    slots, messages, _ = run(rating.ActionRecordRating(), tracker(
-        '/rate{"rating": "1", "rated": "handoff:5"}', intent="rate", entities={"rating": "1", "rated": "handoff:5"}))
-    assert slots["rating_low"] is True and not messages
-    slots, messages, _ = run(rating.ActionRecordRating(), tracker(
-        '/rate{"rating": "5", "rated": "handoff:6"}', intent="rate", entities={"rating": "5", "rated": "handoff:6"}))
-    assert slots["rating_low"] is False and "谢谢" in said(messages)
+    for level, low in (("1", True), ("5", False)):
+        state = tracker(f"/rate{level}", intent="rate")
+        with unit_of_work() as session:
+            handoff = Handoff(conversation_id=state.sender_id, channel="web", reason="requested", status="closed")
+            session.add(handoff)
+            session.flush()
+            subject = f"handoff:{handoff.id}"
+        rated = feedback_service.signed_subject(state.sender_id, subject)
+        state.latest_message["entities"] = [{"entity": "rating", "value": level}, {"entity": "rated", "value": rated}]
+        slots, messages, _ = run(rating.ActionRecordRating(), state)
+        assert slots["rating_low"] is low and (not messages if low else "谢谢" in said(messages))
+    # The same button pressed again, or a payload typed by hand, is not another rating.
+    again, messages, _ = run(rating.ActionRecordRating(), state)
+    assert again["rating_low"] is False and "评价按钮" in said(messages)
+    forged = tracker('/rate{"rating": "1", "rated": "handoff:5"}', intent="rate",
+                     entities={"rating": "1", "rated": "handoff:5"})
+    _, messages, _ = run(rating.ActionRecordRating(), forged)
+    assert "评价按钮" in said(messages)
 
 
 def test_emergencies_get_the_emergency_numbers_before_the_queue():

@@ -14,7 +14,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from bot import texts
 from bot.actions.forms import FORMS
-from bot.services import applications, conversations
+from bot.services import applications, conversations, identity
 from bot.settings import REPO_ROOT
 
 ID_NUMBER = "110101199003071233"      # born 1990-03-07
@@ -228,13 +228,16 @@ def test_every_answer_is_kept_as_a_draft():
     assert draft.values["phone"] == PHONE and draft.values["full_name"] == "张建国"
 
 
-def test_a_draft_from_another_channel_is_picked_up_once_id_number_and_phone_match():
-    web = f"f-{uuid.uuid4().hex[:10]}"
+def test_a_draft_from_another_channel_is_picked_up_once_id_number_and_phone_match_in_a_proven_conversation():
+    web, phone_line = f"f-{uuid.uuid4().hex[:10]}", f"f-{uuid.uuid4().hex[:10]}"
     id_number = "440303198506215513"
     phone = f"137{uuid.uuid4().int % 10**8:08d}"
     applications.save_draft(web, "web", "residence_permit", {"full_name": "李秀英", "id_number": id_number,
                                                                "phone": phone, "address": "南湖区光明街道5栋201"})
-    tracker = answer("residence_permit", "phone", phone, slots={"full_name": "李秀英", "id_number": id_number})
+    # Caller ID on the phone line proves the caller holds the phone (test_forms_identity: the code in chat).
+    identity.record_proof(phone_line, "caller_id", phone=phone)
+    tracker = answer("residence_permit", "phone", phone, slots={"full_name": "李秀英", "id_number": id_number},
+                     conversation_id=phone_line)
     slots, messages = run("residence_permit", tracker)
     assert slots["address"] == "南湖区光明街道5栋201"
     assert texts.text("utter_application_resumed_elsewhere", name="居住证") in said(messages)

@@ -14,6 +14,7 @@ from bot.gateway.app import create_app
 from bot.ratelimit import AsyncLimiter, Limiter, RateLimited
 from bot.services import appointments, callbacks, handoff
 from bot.settings import load_settings
+from tests.chat_tokens import TOKENS
 from tests.fakes.rasa import FakeRasa
 
 
@@ -76,6 +77,15 @@ def test_a_quota_setting_that_is_not_a_quota_stops_the_start():
         load_settings(rate_limit_chat_per_client="many")
 
 
+def chat(client: TestClient, conversation_id: str, text: str):
+    """One web chat turn with the conversation's token, as the widget sends it."""
+    response = client.post("/api/chat", json={"conversation_id": conversation_id, "text": text},
+                           headers=TOKENS.headers(conversation_id))
+    if response.status_code == 200:
+        TOKENS.remember(response.json())
+    return response
+
+
 def _client(**quotas: str) -> TestClient:
     settings = load_settings(**{f"rate_limit_{k}": v for k, v in quotas.items()})
     return TestClient(create_app(settings, rasa_transport=FakeRasa().transport()))
@@ -85,26 +95,26 @@ def test_a_conversation_that_sends_too_fast_gets_a_polite_429_and_others_go_on()
     client = _client(chat_per_conversation="3/minute")
     flooding, other = f"flood-{uuid.uuid4().hex[:8]}", f"calm-{uuid.uuid4().hex[:8]}"
     for _ in range(3):
-        assert client.post("/api/chat", json={"conversation_id": flooding, "text": "你好"}).status_code == 200
-    refused = client.post("/api/chat", json={"conversation_id": flooding, "text": "你好"})
+        assert chat(client, flooding, "你好").status_code == 200
+    refused = chat(client, flooding, "你好")
     assert refused.status_code == 429
     assert refused.json()["error"]["code"] == "rate_limited" and "请休息一下" in refused.json()["error"]["message"]
     assert 1 <= int(refused.headers["Retry-After"]) <= 60
-    assert client.post("/api/chat", json={"conversation_id": other, "text": "你好"}).status_code == 200
+    assert chat(client, other, "你好").status_code == 200
 
 
 def test_one_address_cannot_open_conversations_without_end():
     client = _client(new_conversations_per_client="3/minute")
     started = [f"new-{uuid.uuid4().hex[:8]}" for _ in range(4)]
-    answers = [client.post("/api/chat", json={"conversation_id": c, "text": "你好"}).status_code for c in started]
+    answers = [chat(client, c, "你好").status_code for c in started]
     assert answers == [200, 200, 200, 429]
     # The conversations it already has go on.
-    assert client.post("/api/chat", json={"conversation_id": started[0], "text": "社保卡"}).status_code == 200
+    assert chat(client, started[0], "社保卡").status_code == 200
 
 
 def test_one_address_cannot_flood_the_chat_across_conversations():
     client = _client(chat_per_client="4/minute")
-    answers = [client.post("/api/chat", json={"conversation_id": f"m-{i}-{uuid.uuid4().hex[:6]}", "text": "你好"})
+    answers = [chat(client, f"m-{i}-{uuid.uuid4().hex[:6]}", "你好")
                .status_code for i in range(5)]
     assert answers == [200, 200, 200, 200, 429]
 

@@ -55,9 +55,40 @@ def test_five_wrong_passwords_lock_the_account_for_fifteen_minutes():
     for _ in range(5):
         with pytest.raises(Unauthorized):
             staff.login(username, "guess", now=now)
-    with pytest.raises(staff.AccountLocked):
+    with pytest.raises(Unauthorized) as paused:
         staff.login(username, PASSWORD, now=now + dt.timedelta(minutes=14))
+    assert paused.value.message == "wrong username or password"
     assert staff.login(username, PASSWORD, now=now + dt.timedelta(minutes=16))
+
+
+def test_a_strangers_guesses_from_another_address_do_not_lock_a_colleague_out():
+    username = new_account()
+    now = dt.datetime(2026, 11, 23, 3, 0, tzinfo=dt.timezone.utc)
+    for _ in range(5):
+        with pytest.raises(Unauthorized):
+            staff.login(username, "guess", now=now, client="203.0.113.9")
+    assert staff.login(username, PASSWORD, now=now, client="10.0.0.5"), "the colleague at their own desk gets in"
+    with pytest.raises(Unauthorized):
+        staff.login(username, PASSWORD, now=now, client="203.0.113.9")
+
+
+def test_parallel_wrong_passwords_are_all_counted():
+    import threading
+
+    username = new_account()
+    now = dt.datetime(2026, 11, 23, 4, 0, tzinfo=dt.timezone.utc)
+
+    def guess() -> None:
+        with pytest.raises(Unauthorized):
+            staff.login(username, "guess", now=now, client="198.51.100.7")
+
+    threads = [threading.Thread(target=guess) for _ in range(5)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    with pytest.raises(Unauthorized):
+        staff.login(username, PASSWORD, now=now, client="198.51.100.7")
 
 
 def test_a_token_stops_working_after_the_session_length_and_after_logout():
@@ -110,3 +141,21 @@ def test_the_command_line_creates_the_first_admin(capsys):
     assert "created" in capsys.readouterr().out
     assert staff.identity_for_token(staff.login(username, PASSWORD)).role == "admin"
     assert main(["staff", "--username", username, "--password", "x", "--role", "admin"]) == 2
+
+
+def test_a_deactivated_account_cannot_log_in_and_its_tokens_end_at_once():
+    import subprocess
+    import sys
+
+    from bot.settings import REPO_ROOT
+
+    username = new_account()
+    token = staff.login(username, PASSWORD)
+    # The same database: the test session's DATABASE_URL is in the environment the command inherits.
+    result = subprocess.run([sys.executable, "-m", "bot.cli", "staff", "--username", username, "--active", "no"],
+                            cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert staff.identity_for_token(token) is None
+    with pytest.raises(Unauthorized) as refused:
+        staff.login(username, PASSWORD)
+    assert refused.value.message == "wrong username or password"

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import functools
 import shutil
+import subprocess
+import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -23,6 +26,7 @@ CHROMIUM_ARGS = [
     "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream", "--autoplay-policy=no-user-gesture-required",
 ]
 DESKTOP = {"width": 1280, "height": 860}
+KIOSK_STAFF = ("kiosk-helper", "kiosk-helper-password-1")   # the staff account the kiosk tests log in with
 # WCAG 2.0, 2.1 and 2.2 at levels A and AA.
 WCAG_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22a", "wcag22aa"]
 
@@ -62,7 +66,9 @@ def axe() -> Callable[..., list[dict]]:
 
     def run(page, tags: list[str] | None = None) -> list[dict]:
         if not page.evaluate("typeof window.axe !== 'undefined'"):
-            page.add_script_tag(path=str(AXE_SCRIPT))
+            # Evaluated through the debugging protocol, which the page's Content-Security-Policy does not govern
+            # (a script tag would be refused: the pages allow only their own scripts).
+            page.evaluate(AXE_SCRIPT.read_text(encoding="utf-8") + "\n;undefined")
         result = page.evaluate("(tags) => axe.run(document, {runOnly: {type: 'tag', values: tags}})",
                                tags or [*WCAG_TAGS, "best-practice"])
         return result["violations"]
@@ -75,3 +81,30 @@ def describe(violations: list[dict]) -> str:
     return "\n".join(f"{v['id']} ({v['impact']}): {v['help']} — "
                      + "; ".join(str(node["target"]) + " " + node.get("failureSummary", "") for node in v["nodes"][:3])
                      for v in violations)
+
+
+@pytest.fixture(scope="session")
+def kiosk_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """The whole assistant with speech on and one staff account, shared by the kiosk's browser tests."""
+    from bot.settings import REPO_ROOT
+    from tests.speech.conftest import ko_model_path
+    from tests.stack.conftest import PORT_OFFSETS, start_stack
+
+    for attempt in (1, 2):
+        try:
+            running = start_stack(tmp_path_factory.mktemp("kiosk-stack"), port_offset=PORT_OFFSETS["kiosk"],
+                                  vosk_model_path=str(ko_model_path()),
+                                  # Turns wait longer than in production: the test machine is shared and busy.
+                                  chat_timeout_seconds="20")
+            break
+        except RuntimeError as err:
+            # A port in Linux's ephemeral range (32768 and up, where large TEST_PORT_OFFSETs land) can be taken for a
+            # moment by an outgoing connection; a second start, a little later, finds it free.
+            if attempt == 2 or not ("already in use" in str(err) or "cannot be used" in str(err)):
+                raise
+            time.sleep(5)
+    username, password = KIOSK_STAFF
+    subprocess.run([sys.executable, "-m", "bot.cli", "staff", "--username", username, "--password", password],
+                   cwd=REPO_ROOT, env=running.env, check=True, capture_output=True)
+    yield running
+    running.stop()

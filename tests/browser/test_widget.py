@@ -202,8 +202,9 @@ class Desk:
         username = f"widget{uuid.uuid4().hex[:6]}"
         subprocess.run([sys.executable, "-m", "bot.cli", "staff", "--username", username, "--password", STAFF_PASSWORD,
                         "--role", "staff"], cwd=REPO_ROOT, env=stack.env, check=True, capture_output=True)
-        token = httpx.post(f"{self.base}/api/staff/login", json={"username": username, "password": STAFF_PASSWORD}
-                           ).json()["token"]
+        response = httpx.post(f"{self.base}/api/staff/login", json={"username": username, "password": STAFF_PASSWORD})
+        assert response.status_code == 200, response.text
+        token = response.json()["token"]
         self.headers = {"Authorization": f"Bearer {token}"}
 
     def answer(self, conversation_id: str, text: str) -> None:
@@ -254,6 +255,25 @@ def test_reloading_the_page_keeps_the_conversation(demo, stack):
     assert demo.locator(".bm-staff .bm-text").all_text_contents() == ["您好，请问还需要什么帮助"]
     assert conversation_id(demo) == conversation
     assert demo.locator(".bm-msg .bm-text").all_text_contents()[:len(before)] == before
+
+
+def test_the_conversation_token_lasts_as_long_as_the_tab(demo, stack):
+    open_widget(demo)
+    ask(demo, QUESTION)
+    conversation = conversation_id(demo)
+    proof = json.loads(demo.evaluate("sessionStorage.getItem('bianmin.widget.proof')"))
+    assert proof["id"] == conversation and proof["token"]
+    assert proof["token"] not in demo.evaluate("JSON.stringify(localStorage)")
+    stolen = httpx.get(f"{stack.base_url}/api/chat/{conversation}/messages", timeout=10)
+    assert stolen.status_code == 403, "the id alone, as kept in localStorage, opens nothing"
+
+    # The tab closed (its sessionStorage went with it): the next visit starts a new conversation.
+    demo.evaluate("sessionStorage.clear()")
+    demo.reload()
+    demo.locator(".bm-panel").wait_for(state="visible")
+    wait_for_count(demo, "assistant", 1)
+    assert conversation_id(demo) != conversation
+    assert QUESTION not in demo.locator(".bm-msg .bm-text").all_text_contents()
 
 
 def test_markup_typed_by_a_person_is_shown_as_text(demo):

@@ -120,6 +120,13 @@ class FakeBotApi:
                  "file_size": len(ogg)}
         return {"message": self._message(user_id, voice=voice)}
 
+    def contact_update(self, user_id: int, phone_number: str, contact_user_id: int | None) -> dict[str, Any]:
+        """The update of a shared contact: the user's own (request_contact button) or someone else's card."""
+        contact = {"phone_number": phone_number, "first_name": "王"}
+        if contact_user_id is not None:
+            contact["user_id"] = contact_user_id
+        return {"message": self._message(user_id, contact=contact)}
+
     def callback_update(self, user_id: int, data: str, message_id: int) -> dict[str, Any]:
         """The update of a pressed inline button under the bot's message `message_id` (not queued)."""
         message = {"message_id": message_id, "date": int(time.time()), "text": "…",

@@ -9,6 +9,7 @@ from bot.gateway.app import create_app
 from bot.services import handoff
 from bot.settings import get_settings
 from bot.knowledge.catalogue import get_catalogue
+from tests.chat_tokens import TOKENS
 from tests.fakes.rasa import FakeRasa
 
 
@@ -23,9 +24,10 @@ def client(rasa: FakeRasa) -> TestClient:
 
 
 def chat(client: TestClient, text: str, conversation_id: str = "c1") -> dict:
-    response = client.post("/api/chat", json={"conversation_id": conversation_id, "text": text})
+    response = client.post("/api/chat", json={"conversation_id": conversation_id, "text": text},
+                           headers=TOKENS.headers(conversation_id))
     assert response.status_code == 200, response.text
-    return response.json()
+    return TOKENS.remember(response.json())
 
 
 def test_state_comes_from_the_engine_tracker(client, rasa):
@@ -107,7 +109,7 @@ def test_the_assistant_is_silent_while_staff_serve_the_person(client, rasa):
 
 
 def test_json_errors_for_bad_requests(client):
-    assert client.post("/api/chat", json={"text": "x"}).status_code == 422
+    assert client.post("/api/chat", json={"conversation_id": "c"}).status_code == 422
     too_long = client.post("/api/chat", json={"conversation_id": "c", "text": "字" * 2001})
     assert too_long.status_code == 422 and too_long.json()["error"]["code"] == "text_too_long"
     wrong_method = client.get("/api/chat")

@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from bot.gateway.app import create_app
 from bot.services import audit, staff
 from bot.settings import get_settings
+from tests.chat_tokens import TOKENS
 from tests.fakes.rasa import WEBHOOK, FakeRasa
 
 PASSWORD = "password-123"
@@ -48,8 +49,10 @@ def staff_headers(client: TestClient) -> tuple[str, dict[str, str]]:
 
 
 def assisted(client: TestClient, headers: dict[str, str], conversation: str, text: str = "确认") -> httpx.Response:
-    return client.post("/kiosk/api/assisted-chat", headers=headers,
-                       json={"conversation_id": conversation, "text": text, "channel": "kiosk"})
+    response = client.post("/kiosk/api/assisted-chat", headers={**headers, **TOKENS.headers(conversation)},
+                           json={"conversation_id": conversation, "text": text, "channel": "kiosk"})
+    TOKENS.remember(response.json())
+    return response
 
 
 def submissions(username: str) -> list[tuple[str, str]]:
@@ -84,3 +87,25 @@ def test_the_slip_qr_code_is_an_svg_of_a_confirmation_code_only(client):
     for wrong in ("yy-7k3q9p", "YY-7K3Q9P-1", "hello", "x" * 40):
         answer = client.get(f"/kiosk/api/qr/{wrong}")
         assert answer.status_code == 422 and "error" in answer.json(), wrong
+
+
+def test_a_staff_member_who_checked_the_id_card_proves_the_resident_and_it_is_audited(client):
+    from bot.services import identity
+
+    username, headers = staff_headers(client)
+    conversation = f"kiosk-{uuid.uuid4().hex[:8]}"
+    assert assisted(client, headers, conversation, "你好").status_code == 200
+    body = {"conversation_id": conversation, "id_number": "110101194005120024"}
+    without_token = client.post("/kiosk/api/assisted-identity", headers=headers, json=body)
+    assert without_token.status_code == 403
+    without_staff = client.post("/kiosk/api/assisted-identity", headers=TOKENS.headers(conversation), json=body)
+    assert without_staff.status_code == 401
+    assert not identity.id_checked(conversation, "110101194005120024")
+    done = client.post("/kiosk/api/assisted-identity", headers={**headers, **TOKENS.headers(conversation)}, json=body)
+    assert done.status_code == 204
+    assert identity.id_checked(conversation, "110101194005120024")
+    entries = [e for e in audit.recent(staff_username=username) if e.action == "identity_proven"]
+    assert [(e.subject, e.detail) for e in entries] == [(f"conversation:{conversation}", "staff_id_check")]
+    bad = client.post("/kiosk/api/assisted-identity", headers={**headers, **TOKENS.headers(conversation)},
+                      json={**body, "id_number": "110101194005120025"})
+    assert bad.status_code == 422

@@ -22,6 +22,8 @@ import httpx
 import pytest
 
 from bot.settings import REPO_ROOT
+from tests.chat_tokens import TOKENS
+from tests.fakes.smsc import PASSWORD, SYSTEM_ID, FakeSmsc
 
 START_TIMEOUT_SECONDS = 240
 # Each stack fixture has its own port offset, so any two may run at once, whatever order the modules run in.
@@ -41,11 +43,17 @@ class Stack:
     port_offset: int = 0
 
     def chat(self, conversation_id: str, text: str, timeout: float = 30.0) -> dict:
-        """One turn through POST /api/chat; fails the test on a non-200 answer."""
+        """One turn through POST /api/chat with the conversation's token; fails the test on a non-200 answer."""
         response = httpx.post(f"{self.base_url}/api/chat", json={"conversation_id": conversation_id, "text": text},
-                              timeout=timeout)
+                              headers=TOKENS.headers(conversation_id), timeout=timeout)
         assert response.status_code == 200, response.text
-        return response.json()
+        return TOKENS.remember(response.json())
+
+    def pushed(self, conversation_id: str, after: str | None = None) -> httpx.Response:
+        """GET /api/chat/{id}/messages with the conversation's token."""
+        params = {"after": after} if after else {}
+        return httpx.get(f"{self.base_url}/api/chat/{conversation_id}/messages", params=params,
+                         headers=TOKENS.headers(conversation_id), timeout=10)
 
     def pids(self) -> dict[str, int]:
         """The supervised processes' ids."""
@@ -132,9 +140,22 @@ def start_stack(workdir: Path, port_offset: int, **settings: str) -> Stack:
 
 
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """The assistant in its default configuration (embedded SQLite), shared by the end-to-end tests."""
-    running = start_stack(tmp_path_factory.mktemp("stack"), port_offset=PORT_OFFSETS["stack"])
+def smsc() -> Iterator[FakeSmsc]:
+    """The SMSC double the stack sends one-time codes to; it records every text message."""
+    with FakeSmsc() as running:
+        yield running
+
+
+def smpp_settings(smsc: FakeSmsc) -> dict[str, str]:
+    """The settings that point a stack's SMS sender at the SMSC double."""
+    return {"sms_provider": "smpp", "smpp_host": "127.0.0.1", "smpp_port": str(smsc.port),
+            "smpp_system_id": SYSTEM_ID, "smpp_password": PASSWORD, "smpp_source_addr": "10690000"}
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory, smsc: FakeSmsc) -> Iterator[Stack]:
+    """The assistant in its default configuration (embedded SQLite, codes to the SMSC double), shared by the tests."""
+    running = start_stack(tmp_path_factory.mktemp("stack"), port_offset=PORT_OFFSETS["stack"], **smpp_settings(smsc))
     yield running
     running.stop()
 

@@ -220,8 +220,8 @@ def test_a_form_survives_a_restart_of_every_process(stack):
     assert reply["state"]["application_reference"]
 
 
-def test_a_draft_started_on_the_web_is_finished_on_another_channel_after_identifying(stack):
-    person = unique_person()
+def test_a_draft_started_on_the_web_is_finished_on_another_channel_with_the_code_sent_to_its_phone(stack, smsc):
+    person = {**unique_person(), "address": "西城区槐树胡同7号"}  # not the question's own example address
     web, kiosk = new_id(), new_id()
     reply = stack.chat(web, "帮我办居住证")
     reply, _ = answer_until_done(stack, web, reply, person, stop_at="employer_or_school")
@@ -231,6 +231,15 @@ def test_a_draft_started_on_the_web_is_finished_on_another_channel_after_identif
     for slot in ("full_name", "id_number", "phone"):
         assert reply["state"]["requested_slot"] == slot
         reply = stack.chat(kiosk, person[slot])
+    # Knowing the numbers only tells that a draft exists; its answers stay where they are.
+    assert "没填完" in text_of(reply) and person["phone"][-4:] in text_of(reply)
+    assert reply["state"]["requested_slot"] == "address" and person["address"] not in text_of(reply)
+    sms = smsc.wait_for_to("86" + person["phone"])
+    code = re.search(r"\d{6}", sms.text).group()
+    wrong = f"{(int(code) + 1) % 10**6:06d}"
+    reply = stack.chat(kiosk, wrong)
+    assert "验证码不对" in text_of(reply) and reply["state"]["requested_slot"] == "address"
+    reply = stack.chat(kiosk, code)
     assert reply["state"]["requested_slot"] == "employer_or_school", "address and arrival date were picked up"
     assert "接上" in text_of(reply)
     reply, _ = answer_until_done(stack, kiosk, reply, person)
@@ -253,7 +262,7 @@ def test_status_is_told_and_a_staff_change_reaches_the_person(stack):
                           json={"status": "more_materials_needed", "note": "请补交租房合同"},
                           headers={"Authorization": f"Bearer {staff_token(stack)}"}, timeout=10)
     assert response.status_code == 200, response.text
-    pushed = httpx.get(f"{stack.base_url}/api/chat/{conversation_id}/messages", timeout=10).json()["messages"]
+    pushed = stack.pushed(conversation_id).json()["messages"]
     assert reference in pushed[-1]["text"] and "请补交租房合同" in pushed[-1]["text"]
 
     elsewhere = new_id()
@@ -261,12 +270,14 @@ def test_status_is_told_and_a_staff_change_reaches_the_person(stack):
     assert reference not in text_of(reply), "a stranger learns nothing without identifying"
     reply = stack.chat(elsewhere, f"{reference} {person['phone']}")
     assert reference in text_of(reply) and "补充材料" in text_of(reply)
+    assert "请补交租房合同" not in text_of(reply), "a reference tells the status only, not the staff's note"
 
 
 def test_details_given_once_are_offered_instead_of_asked_again(stack):
     conversation_id = new_id()
+    person = {**unique_person(), "phone": "13900005678"}  # a new ID number: a new person, linked to this conversation
     reply = stack.chat(conversation_id, "帮我办居住证")
-    answer_until_done(stack, conversation_id, reply, ANSWERS)
+    answer_until_done(stack, conversation_id, reply, person)
     reply = stack.chat(conversation_id, "社保卡丢了 帮我补办一张")
     assert reply["state"]["requested_slot"] == "full_name"
     assert "张建国" in text_of(reply)

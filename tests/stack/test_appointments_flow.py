@@ -8,7 +8,6 @@ import sqlite3
 import subprocess
 import sys
 
-import httpx
 import pytest
 
 from bot.services import appointments
@@ -34,7 +33,7 @@ def nobody_on_duty(stack) -> None:
 
 
 def inbox(stack, conversation_id: str) -> list[dict]:
-    return httpx.get(f"{stack.base_url}/api/chat/{conversation_id}/messages", timeout=10).json()["messages"]
+    return stack.pushed(conversation_id).json()["messages"]
 
 
 def test_nobody_on_duty_appointment_booked_reminded_and_cancelled(stack, conversation_id):

@@ -53,8 +53,7 @@ class Desk:
 
 
 def inbox(stack, conversation_id: str, after: str | None = None) -> dict:
-    params = {"after": after} if after else {}
-    return httpx.get(f"{stack.base_url}/api/chat/{conversation_id}/messages", params=params, timeout=10).json()
+    return stack.pushed(conversation_id, after).json()
 
 
 def test_ask_for_a_human_accepted_messages_both_ways_close_and_rating(stack, conversation_id):

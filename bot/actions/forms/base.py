@@ -26,7 +26,8 @@ from bot import texts
 from bot.actions.context import catalogue, channel_of
 from bot.actions.forms import fields
 from bot.actions.forms.fields import Accepted, Answer, Rejected, is_no, is_yes
-from bot.services import applications, people
+from bot.actions.forms import verification
+from bot.services import applications, identity, people
 
 COMMON_FIELDS = ("full_name", "id_number", "phone", "address")
 CONFIRM = "application_confirmed"
@@ -151,10 +152,15 @@ class ApplicationForm(FormValidationAction, ABC):
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[dict]:
         """Checks this turn's answers, then keeps the draft (and picks up one from another channel)."""
+        checked = verification.code_turn(dispatcher, tracker)
+        if checked is not None:
+            return self._after_code(dispatcher, tracker, checked)
         events = await super().run(dispatcher, tracker, domain)
         changed = {e["name"] for e in events if e.get("event") == "slot"}
         values = {slot: tracker.slots.get(slot) for slot in self.fields}
-        if values.get("id_number") and values.get("phone") and changed & {"id_number", "phone"}:
+        if values.get("id_number") and values.get("phone") and (
+                changed & {"id_number", "phone"}
+                or verification.proven_another_way(tracker, self.service_id, values["id_number"], values["phone"])):
             events += self._pick_up_elsewhere(dispatcher, tracker, values)
         if changed & set(self.fields) and any(v not in (None, "") for v in values.values()):
             asking = [e.get("value") for e in events if e.get("event") == "slot" and e.get("name") == REQUESTED]
@@ -374,8 +380,18 @@ class ApplicationForm(FormValidationAction, ABC):
 
     def _pick_up_elsewhere(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                            values: dict[str, Any]) -> list[dict]:
-        """Once ID number and phone are known: the draft from another channel, and the person's details."""
+        """Once ID number and phone are known: the draft from another channel, and the person's details.
+
+        Only for a conversation that proved it holds the phone; until then the person hears that a
+        draft exists and gets a code on that phone.
+        """
         events: list[dict] = []
+        if not identity.proven_for(tracker.sender_id, values["id_number"], values["phone"]):
+            if applications.draft_elsewhere_exists(tracker.sender_id, self.service_id, values["id_number"],
+                                                   values["phone"]):
+                verification.offer_resume(dispatcher, tracker, self.service_id, self.service_name(), values["phone"],
+                                          values["id_number"])
+            return events
         draft = applications.resume_elsewhere(tracker.sender_id, self.service_id, values["id_number"],
                                               values["phone"])
         if draft is not None:
@@ -386,5 +402,16 @@ class ApplicationForm(FormValidationAction, ABC):
                 tracker.slots[slot] = value
                 events.append(SlotSet(slot, value))
             say(dispatcher, "utter_application_resumed_elsewhere", name=self.service_name())
-        people.identify(tracker.sender_id, values["id_number"], values["phone"])
+        identity.link_person(tracker.sender_id, values["id_number"], values["phone"])
+        return events
+
+    def _after_code(self, dispatcher: CollectingDispatcher, tracker: Tracker,
+                    checked: verification.CodeChecked) -> list[dict]:
+        """A code was typed instead of an answer: the asked field stays empty; a proven code resumes the draft."""
+        requested = tracker.get_slot(REQUESTED)
+        events: list[dict] = [SlotSet(requested, None)] if requested else []
+        values = {slot: (None if slot == requested else tracker.slots.get(slot)) for slot in self.fields}
+        if checked.proven and checked.purpose == verification.RESUME + self.service_id \
+                and values.get("id_number") and values.get("phone"):
+            events += self._pick_up_elsewhere(dispatcher, tracker, values)
         return events

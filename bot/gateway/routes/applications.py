@@ -13,6 +13,7 @@ from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
+from bot.errors import Forbidden
 from bot.gateway.deps import CurrentStaff
 from bot.services import applications, audit
 
@@ -65,7 +66,14 @@ async def list_applications(staff: CurrentStaff,
 @router.post("/{reference}/status", response_model=ApplicationOut)
 async def change_status(reference: Annotated[str, Path(max_length=20)], body: StatusChange,
                         staff: CurrentStaff) -> ApplicationOut:
-    """Moves an application on (e.g. under_review → approved); the person is told on their channel."""
+    """Moves an application on (e.g. under_review → approved); the person is told on their channel.
+
+    Approving is a supervisor's right: a clerk's approval is refused (403) and audited.
+    """
+    if body.status == "approved" and not staff.is_supervisor:
+        await run_in_threadpool(audit.record, staff.username, "refused_approval", f"application:{reference}",
+                                "approving needs a supervisor")
+        raise Forbidden("approving an application is a supervisor's right", code="supervisor_only")
     view = await run_in_threadpool(applications.change_status, reference, body.status, body.note, staff.username)
     await run_in_threadpool(audit.record, staff.username, "change_application_status", f"application:{view.reference}",
                             body.status)

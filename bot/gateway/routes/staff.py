@@ -120,9 +120,10 @@ def handoff_out(view: handoff.HandoffView) -> HandoffOut:
 
 
 @router.post("/login", response_model=LoginResponse)
-async def login(body: LoginRequest) -> LoginResponse:
-    """Exchanges a username and password for a bearer token (401 when wrong, 429 while locked)."""
-    token = await run_in_threadpool(staff.login, body.username, body.password)
+async def login(body: LoginRequest, request: Request) -> LoginResponse:
+    """Exchanges a username and password for a bearer token (the same 401 for every failure)."""
+    client = request.client.host if request.client else "unknown"
+    token = await run_in_threadpool(staff.login, body.username, body.password, None, client)
     identity = await run_in_threadpool(staff.identity_for_token, token)
     assert identity is not None  # the token was issued a moment ago
     await run_in_threadpool(audit.record, identity.username, "login", f"staff:{identity.username}", "")

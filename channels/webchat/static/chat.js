@@ -2,10 +2,14 @@
 (() => {
   const log = document.getElementById("log");
   const input = document.getElementById("text");
-  const key = "bianmin.conversation";
-  let id = localStorage.getItem(key);
-  if (!id) { id = "web-" + crypto.randomUUID(); localStorage.setItem(key, id); }
+  // The conversation and its token last as long as the tab: the server chooses the id on the first message,
+  // and only the token it hands out then continues the conversation.
+  const store = { get: (k) => { try { return sessionStorage.getItem(k); } catch (e) { return null; } },
+                  set: (k, v) => { try { sessionStorage.setItem(k, v); } catch (e) { /* this page view only */ } } };
+  let id = store.get("bianmin.conversation");
+  let token = store.get("bianmin.conversation-token");
   let cursor = null;
+  const headers = () => (token ? {"X-Conversation-Token": token} : {});
 
   // Everything is inserted as text, never as HTML: nothing a person or the assistant sends can run.
   function show(text, who, buttons) {
@@ -30,18 +34,24 @@
 
   async function send(text, shown) {
     show(shown || text, "person");
-    const response = await fetch("/api/chat", {method: "POST", headers: {"Content-Type": "application/json"},
-      body: JSON.stringify({conversation_id: id, text, locale: "zh-CN"})});
+    const body = id && token ? {conversation_id: id, text, locale: "zh-CN"} : {text, locale: "zh-CN"};
+    const response = await fetch("/api/chat", {method: "POST", headers: {"Content-Type": "application/json", ...headers()},
+      body: JSON.stringify(body)});
     const data = await response.json();
+    if (response.status === 403) { id = token = null; }  // the conversation is no longer this tab's: start anew
     if (!response.ok) { show(data.error ? data.error.message : "出错了", "assistant"); return; }
+    if (data.conversation_token) {
+      id = data.conversation_id; token = data.conversation_token;
+      store.set("bianmin.conversation", id); store.set("bianmin.conversation-token", token);
+    }
     for (const m of data.messages) show(m.text, "assistant", m.buttons);
   }
 
   async function poll() {
     try {
       const url = `/api/chat/${encodeURIComponent(id)}/messages` + (cursor ? `?after=${cursor}` : "");
-      const response = await fetch(url);
-      if (response.ok) {
+      const response = id && token ? await fetch(url, {headers: headers()}) : null;
+      if (response && response.ok) {
         const data = await response.json();
         for (const m of data.messages) show(m.text, m.from, m.buttons);
         cursor = data.cursor || cursor;

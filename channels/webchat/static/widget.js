@@ -41,12 +41,21 @@
     return "web-" + Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
   }
 
+  // The server's token for the conversation proves it on every call. It lasts as long as the tab
+  // (sessionStorage): a conversation kept in localStorage without its token starts anew.
+  const proof = (() => { try { return JSON.parse(sessionStorage.getItem(KEY + "proof")) || {}; } catch (e) { return {}; } })();
+  const resumed = Boolean(proof.token) && proof.id === store.get("id", null);
+  function keepProof(id, token) {
+    try { sessionStorage.setItem(KEY + "proof", JSON.stringify({ id, token })); } catch (e) { /* this page view only */ }
+  }
+
   const state = {
-    id: store.get("id", null) || newConversationId(),
-    history: store.get("history", []), // [{who: "person"|"assistant"|"staff"|"notice", text}]
-    replies: store.get("replies", []), // the latest buttons: [{title, payload}]
-    cursor: store.get("cursor", null),
-    handoff: store.get("handoff", "none"),
+    id: resumed ? proof.id : newConversationId(),
+    token: resumed ? proof.token : null,
+    history: resumed ? store.get("history", []) : [], // [{who: "person"|"assistant"|"staff"|"notice", text}]
+    replies: resumed ? store.get("replies", []) : [], // the latest buttons: [{title, payload}]
+    cursor: resumed ? store.get("cursor", null) : null,
+    handoff: resumed ? store.get("handoff", "none") : "none",
     prefs: store.get("prefs", { large: false, contrast: false }),
     open: store.get("open", false),
     unread: false,
@@ -55,6 +64,7 @@
     asr: false,
   };
   store.set("id", state.id);
+  if (!resumed) for (const name of ["history", "replies", "cursor", "handoff"]) store.set(name, state[name]);
 
   function el(tag, attrs, ...children) {
     const node = document.createElement(tag);
@@ -155,13 +165,25 @@
 
   function showStatus(text) { status.textContent = text; }
 
+  function proofHeaders() { return state.token ? { "X-Conversation-Token": state.token } : {}; }
+
   async function postChat(text) {
     const response = await fetch(api("api/chat"), {
-      method: "POST", headers: { "Content-Type": "application/json" },
+      method: "POST", headers: { "Content-Type": "application/json", ...proofHeaders() },
       body: JSON.stringify({ conversation_id: state.id, text, locale: "zh-CN" }),
     });
     const data = await response.json().catch(() => ({}));
+    if (response.status === 403) {
+      // The conversation is no longer this tab's: the next message starts a new one.
+      Object.assign(state, { id: newConversationId(), token: null, cursor: null });
+      store.set("id", state.id);
+      store.set("cursor", null);
+    }
     if (!response.ok) throw new Error((data.error && data.error.message) || String(response.status));
+    if (data.conversation_token) {
+      state.token = data.conversation_token;
+      keepProof(state.id, state.token);
+    }
     return data;
   }
 
@@ -204,11 +226,12 @@
 
   let polling = false;
   async function poll() {
-    if (polling) return;
+    if (polling || !state.token) return;
     polling = true;
     try {
       const query = state.cursor ? "?after=" + encodeURIComponent(state.cursor) : "";
-      const response = await fetch(api("api/chat/" + encodeURIComponent(state.id) + "/messages" + query));
+      const response = await fetch(api("api/chat/" + encodeURIComponent(state.id) + "/messages" + query),
+        { headers: proofHeaders() });
       if (response.ok) {
         const data = await response.json();
         if (data.messages.length) {

@@ -556,3 +556,19 @@ def test_a_slow_answer_is_bridged_by_a_soft_tone_not_silence(line):
     # The tone is not the answer: the response latency is measured to the answer's first audio.
     fillers = [e for e in call_line.flow.events if e.type is EventType.PROMPT_START and e.data.get("filler")]
     assert len(fillers) == len(tones)
+
+
+def test_the_trunks_caller_id_proves_the_caller_holds_that_mobile_and_an_extension_proves_nothing(line):
+    from bot.services import identity
+
+    async def scenario(caller: str):
+        call_line = line(call=FakePhoneCall(speed=SPEED, caller=caller, call_id=f"caller-id-{caller}"))
+        await greeted(call_line)
+        call_line.call.hang_up_caller()
+        await call_line.finish()
+        return call_line
+
+    mobile = run(scenario("sip:+8613912346789@trunk.example.cn"))
+    assert identity.holds_phone(mobile.flow.conversation_id, "13912346789")
+    extension = run(scenario("sip:8001@pbx.example.cn"))
+    assert not identity.holds_phone(extension.flow.conversation_id, "13912346789")
