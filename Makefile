@@ -1,5 +1,5 @@
 # 便民助手: `make run` sets everything up and runs the assistant; `make test` sets up and runs the tests.
-.PHONY: run test lint unit setup setup-test staff rotate-keys lock benchmark clean
+.PHONY: run cluster test test-cluster lint unit mutation setup setup-test staff rotate-keys lock benchmark clean
 
 PY := .venv/bin/python
 RASA := .venv-rasa/bin/rasa
@@ -10,12 +10,23 @@ run: setup
 	$(PY) -m kiosk.handwriting build
 	$(PY) -m bot.runner
 
+# The replicated topology on one machine: HAProxy on 127.0.0.1:8080 in front of 2 replicas of each server.
+cluster: setup
+	$(PY) -m kiosk.handwriting build
+	$(PY) -m bot.cluster.run
+
 test: setup-test lint
 	$(PY) -m bot.cli prepare
 	$(PY) -m kiosk.handwriting build
 	$(RASA) data validate --config config.yml --domain dialogues/domain --data dialogues/data var/build/nlu
-	$(PY) -m pytest
+	$(PY) -m pytest -m "not cluster"
 	$(PY) -m tests.mutation.run --quick
+
+# Faults on `make cluster` with traffic running (a few minutes; .ci/run calls it after `make test`).
+test-cluster: setup-test
+	$(PY) -m bot.cli prepare
+	$(PY) -m kiosk.handwriting build
+	$(PY) -m pytest -m cluster
 
 # Ruff, mypy and the import contracts of docs/architecture.md; the same checks as .pre-commit-config.yaml.
 lint:

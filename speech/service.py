@@ -25,7 +25,7 @@ MAX_RECOGNITIONS = 8
 _NO_PROVIDER = (None, "", "none")
 
 
-def build_recognizer(provider: str | None, model_paths: Mapping[str, Path | str | None] | None) -> SpeechToText | None:
+def build_recogniser(provider: str | None, model_paths: Mapping[str, Path | str | None] | None) -> SpeechToText | None:
     """The configured recogniser, or None when no model path is set."""
     if provider in _NO_PROVIDER:
         return None
@@ -34,9 +34,9 @@ def build_recognizer(provider: str | None, model_paths: Mapping[str, Path | str 
     paths = {locale: Path(p) for locale, p in (model_paths or {}).items() if p}
     if not paths:
         return None
-    from speech.vosk_asr import VoskRecognizer
+    from speech.vosk_asr import VoskRecogniser
 
-    return VoskRecognizer(paths)
+    return VoskRecogniser(paths)
 
 
 def build_synthesizer(provider: str | None, cache_dir: Path,
@@ -84,24 +84,24 @@ class SpeechService:
     ) -> SpeechService:
         """Build from plain settings; an unset model path leaves recognition off, a wrong one raises ModelMissing."""
         return cls(
-            build_recognizer(asr_provider, model_paths),
+            build_recogniser(asr_provider, model_paths),
             build_synthesizer(tts_provider, Path(cache_dir), keep_in_cache),
             max_seconds=max_seconds,
             max_decodes=max_decodes,
             max_recognitions=max_recognitions,
         )
 
-    def can_recognize(self, locale: str = "zh-CN") -> bool:
+    def can_recognise(self, locale: str = "zh-CN") -> bool:
         """Whether a recognition model is loaded for the locale."""
         return self.asr is not None and locale in self.asr.languages
 
-    def _recognizer(self, locale: str) -> SpeechToText:
-        if not self.can_recognize(locale):
+    def _recogniser(self, locale: str) -> SpeechToText:
+        if not self.can_recognise(locale):
             raise RecognitionUnavailable(
                 f"speech recognition for {locale} is not configured: set VOSK_MODEL_PATH "
                 f"to the unzipped {ZH_MODEL_NAME} folder and restart"
             )
-        assert self.asr is not None  # can_recognize says so
+        assert self.asr is not None  # can_recognise says so
         return self.asr
 
     async def transcribe_bytes(
@@ -115,7 +115,7 @@ class SpeechService:
 
         SpeechBusy when max_recognitions uploads (or max_decodes ffmpeg decodes) are already under way.
         """
-        asr = self._recognizer(locale)
+        asr = self._recogniser(locale)
         with self.recognitions.hold():
             clip = await decode_audio(
                 data, content_type, sample_rate=RECOGNITION_RATE, max_seconds=self.max_seconds,

@@ -221,7 +221,7 @@ class VoskStream(RecognitionStream):
         return await asyncio.get_running_loop().run_in_executor(self._executor, self.finish)
 
 
-class VoskRecognizer(SpeechToText):
+class VoskRecogniser(SpeechToText):
     """vosk speech recognition for the locales whose model directories are given."""
 
     def __init__(

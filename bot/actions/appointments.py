@@ -1,4 +1,4 @@
-"""Booking a visit to a service centre, and cancelling or moving it by its code.
+"""Booking a visit to a service centre, and cancelling or moving it by its code and the booking phone's last 4 digits.
 
 The person picks everything from buttons (district, then one of the next free
 slots of the nearest centre that handles the service); typed answers work too,
@@ -16,19 +16,24 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from bot import texts
 from bot.actions.context import catalogue, channel_of, understand_latest
+from bot.actions.forms.verification import say_paused
 from bot.actions.forms.fields import Accepted, check_full_name, check_phone, is_yes
 from bot.actions.handoff import (ENDED_EARLY, FAILURES, HandsOffAfterTwoFailures, ended_early, entity,
                                  latest_intent)
 from bot.errors import Conflict, InvalidRequest, NotFound
 from bot.privacy import mask_name, mask_phone
 from bot.ratelimit import RateLimited
-from bot.services import appointments, feedback, handoff
+from bot.services import appointments, feedback, guessing, handoff
 from bot.services.answers import payload
 
 POPULAR_SERVICES = ("social_security_card", "residence_permit", "id_card", "senior_card", "medical_reimbursement",
                     "housing_fund_withdrawal")
 BOOKING_SLOTS = ("appointment_slot", "appointment_options", "appointment_name", "appointment_phone")
-CHANGE_SLOTS = ("appointment_code", "appointment_change", "appointment_new_slot", "appointment_options")
+CHANGE_SLOTS = ("appointment_code", "appointment_phone_tail", "appointment_change", "appointment_new_slot",
+                "appointment_options")
+PHONE_TAIL = re.compile(r"(?<!\d)(\d{4})(?!\d)")
+# Digits as a caller says them (the phone line hears words, not keys): 五六七八, 幺三两零.
+SPOKEN_DIGITS = str.maketrans("零〇一幺二两三四五六七八九", "0011223456789")
 ORDINALS = {"一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8}
 
 
@@ -320,8 +325,9 @@ class ActionAskAppointmentChange(Action):
         return "action_ask_appointment_change"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[dict]:
-        found = appointments.find(tracker.get_slot("appointment_code") or "")
+        found = _held(tracker)
         if found is None:
+            dispatcher.utter_message(response="utter_appointment_not_matched")
             return _end_form()
         response = "utter_ask_appointment_change"
         dispatcher.utter_message(
@@ -338,7 +344,7 @@ class ActionAskAppointmentNewSlot(Action):
         return "action_ask_appointment_new_slot"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[dict]:
-        found = appointments.find(tracker.get_slot("appointment_code") or "")
+        found = _held(tracker)
         options = appointments.free_slots(found.centre_id) if found else []
         if found is None or not options:
             response = "utter_appointment_no_slots"
@@ -351,27 +357,55 @@ class ActionAskAppointmentNewSlot(Action):
         return [SlotSet("appointment_options", [o.key for o in options])]
 
 
+def _held(tracker: Tracker) -> appointments.AppointmentView | None:
+    """The appointment of the code in the conversation, if the digits given match its booking phone."""
+    return appointments.held_by(tracker.get_slot("appointment_code") or "",
+                                tracker.get_slot("appointment_phone_tail") or "")
+
+
+def _change_keys(tracker: Tracker) -> list[str]:
+    """The guessing counters of a change: the conversation's (shared with identity lookups) and the code's."""
+    return guessing.keys(tracker.sender_id) + [f"appointment:{tracker.get_slot('appointment_code') or ''}"]
+
+
 class ValidateAppointmentChangeForm(HandsOffAfterTwoFailures):
-    """Checks the code, the choice (cancel or move) and, for a move, the new slot."""
+    """Checks the code and the booking phone's last 4 digits, the choice (cancel or move) and, for a move, the slot."""
 
     def name(self) -> str:
         return "validate_appointment_change_form"
 
     async def required_slots(self, domain_slots: list[str], dispatcher: CollectingDispatcher, tracker: Tracker,
                              domain: dict[str, Any]) -> list[str]:
-        needed = ["appointment_code", "appointment_change"]
+        needed = ["appointment_code", "appointment_phone_tail", "appointment_change"]
         return needed + ["appointment_new_slot"] if tracker.slots.get("appointment_change") == "reschedule" else needed
 
     def validate_appointment_code(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
                                   domain: dict[str, Any]) -> dict[str, Any]:
+        # Only the shape is checked here: whether the code exists is told to nobody before the digits match.
         code = appointments.find_reference(str(value))
-        found = appointments.find(code) if code else None
-        if found is None:
+        if code is None:
             return self.rejected("appointment_code", "utter_appointment_code_unknown", dispatcher, tracker)
-        if found.status != "booked":
-            dispatcher.utter_message(text=texts.text("utter_appointment_code_not_booked", reference=found.reference))
-            return {"appointment_code": None, ENDED_EARLY: True, "requested_slot": None}
-        return self.accepted("appointment_code", found.reference)
+        # A new code needs its own digits.
+        return {**self.accepted("appointment_code", code), "appointment_phone_tail": None}
+
+    def validate_appointment_phone_tail(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
+                                        domain: dict[str, Any]) -> dict[str, Any]:
+        counters = _change_keys(tracker)
+        if guessing.paused(counters):
+            say_paused(dispatcher)
+            return {"appointment_phone_tail": None, "appointment_code": None, ENDED_EARLY: True,
+                    "requested_slot": None}
+        digits = PHONE_TAIL.findall(re.sub(r"\s+", "", str(value).translate(SPOKEN_DIGITS)))
+        found = appointments.held_by(tracker.get_slot("appointment_code") or "", digits[-1] if digits else "")
+        if found is not None:
+            return self.accepted("appointment_phone_tail", digits[-1])
+        # Unknown code, wrong digits, cancelled or already done: one answer, one counted failure.
+        if guessing.count_failure(counters):
+            say_paused(dispatcher)
+            return {"appointment_phone_tail": None, "appointment_code": None, ENDED_EARLY: True,
+                    "requested_slot": None}
+        return {**self.rejected("appointment_phone_tail", "utter_appointment_not_matched", dispatcher, tracker),
+                "appointment_code": None}
 
     def validate_appointment_change(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
                                     domain: dict[str, Any]) -> dict[str, Any]:
@@ -387,7 +421,7 @@ class ValidateAppointmentChangeForm(HandsOffAfterTwoFailures):
     def validate_appointment_new_slot(self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker,
                                       domain: dict[str, Any]) -> dict[str, Any]:
         chosen = chosen_slot(value, tracker)
-        found = appointments.find(tracker.get_slot("appointment_code") or "")
+        found = _held(tracker)
         if not chosen or not found or chosen[0] != found.centre_id:
             return self.rejected("appointment_new_slot", "utter_appointment_slot_unknown", dispatcher, tracker)
         return self.accepted("appointment_new_slot", appointments.slot_key(*chosen))
@@ -404,6 +438,10 @@ class ActionChangeAppointment(Action):
         reset = [SlotSet(name, None) for name in CHANGE_SLOTS] + [SlotSet(ENDED_EARLY, None)]
         if ended_early(tracker) or not code or change not in ("cancel", "reschedule"):
             return reset
+        if _held(tracker) is None:
+            # The code changed after its digits were checked, or the appointment meanwhile: the same one answer.
+            dispatcher.utter_message(response="utter_appointment_not_matched")
+            return reset
         try:
             if change == "cancel":
                 cancelled = appointments.cancel(code)
@@ -415,13 +453,13 @@ class ActionChangeAppointment(Action):
                 return reset
             moved = appointments.reschedule(code, chosen[1])
         except NotFound:
-            dispatcher.utter_message(response="utter_appointment_code_unknown")
+            dispatcher.utter_message(response="utter_appointment_not_matched")
             return reset
         except (Conflict, InvalidRequest) as err:
             if err.code in ("slot_full", "not_a_slot"):
                 dispatcher.utter_message(response="utter_appointment_slot_taken")
                 return [SlotSet("appointment_new_slot", None), FollowupAction("appointment_change_form")]
-            dispatcher.utter_message(text=texts.text("utter_appointment_code_not_booked", reference=code))
+            dispatcher.utter_message(response="utter_appointment_not_matched")
             return reset
         dispatcher.utter_message(text=texts.text("utter_appointment_rescheduled",
                                                  when=appointments.slot_label(moved.start, moved.end),

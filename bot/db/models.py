@@ -393,6 +393,29 @@ class OfferedChoices(Base):
     offered_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+class ChannelPreference(Base):
+    """A person's choice on a channel (Telegram's /voice on), kept for every gateway replica and across restarts."""
+
+    __tablename__ = "channel_preferences"
+
+    conversation_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    voice_answers: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class CallbackKey(Base):
+    """A short key standing for a button payload too long for Telegram's callback data (64 bytes).
+
+    Shared by the replicas: the gateway that receives the press is often not the one that drew the button.
+    """
+
+    __tablename__ = "callback_keys"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    payload: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+
+
 class ChannelCredential(Base):
     """A short-lived credential a channel fetches from its platform (WeChat's access token), one for all replicas."""
 

@@ -5,12 +5,17 @@ the replies and the state of the tracker Rasa has just saved, in one round trip.
 
 Several Rasa worker processes can run side by side; a conversation always goes
 to the same worker (chosen by a stable hash of its id), so each worker's lock
-keeps one conversation's turns in order without a shared lock store.
+keeps one conversation's turns in order without a shared lock store. With the
+Redis lock store (LOCK_STORE=redis, as `make cluster` runs) any worker can
+continue any conversation, so a message whose worker cannot be reached goes to
+the next one instead.
 """
 
 from __future__ import annotations
 
+import asyncio
 import zlib
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,6 +48,14 @@ class EngineTurn:
     state: ConversationState | None
 
 
+class _Unreachable(EngineUnavailable):
+    """No connection could be made: the request never reached the engine, so another worker may take it."""
+
+
+class _Dropped(EngineUnavailable):
+    """The connection broke before an answer came (the worker died with the turn in hand, or before it)."""
+
+
 class RasaClient:
     """Talks to the Rasa HTTP API (the gateway channel for messages, tracker and parse endpoints with the token)."""
 
@@ -56,6 +69,8 @@ class RasaClient:
         self._transport = transport or httpx.AsyncHTTPTransport(
             limits=httpx.Limits(max_connections=64, max_keepalive_connections=32))
         self._timeout = httpx.Timeout(settings.chat_timeout_seconds).as_dict()
+        # Only a lock shared by every worker keeps one conversation's turns in order across workers.
+        self._failover = settings.lock_store == "redis"
 
     def _owner(self, conversation_id: str) -> int:
         return zlib.crc32(conversation_id.encode()) % len(self._workers)
@@ -63,6 +78,12 @@ class RasaClient:
     def worker_for(self, conversation_id: str) -> str:
         """The Rasa worker that owns this conversation."""
         return self._workers[self._owner(conversation_id)]
+
+    def _candidates(self, conversation_id: str) -> list[int]:
+        """The owner first, then (with failover) the other workers in a fixed order."""
+        owner = self._owner(conversation_id)
+        count = len(self._workers) if self._failover else 1
+        return [(owner + step) % len(self._workers) for step in range(count)]
 
     async def close(self) -> None:
         """Closes the connection pool."""
@@ -78,13 +99,18 @@ class RasaClient:
             if response.status_code != 200:
                 raise EngineUnavailable(f"the dialogue engine answered {response.status_code}")
             return response.json()
+        except (httpx.ConnectError, httpx.ConnectTimeout) as err:
+            raise _Unreachable(f"the dialogue engine cannot be reached: {type(err).__name__}") from err
+        except (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError) as err:
+            raise _Dropped(f"the dialogue engine dropped the connection: {type(err).__name__}") from err
         except (httpx.HTTPError, ValueError) as err:
             raise EngineUnavailable(f"the dialogue engine did not answer: {type(err).__name__}") from err
 
     async def send_message(self, conversation_id: str, text: str, metadata: dict[str, Any]) -> EngineTurn:
         """Sends one message of the person; returns the assistant's replies and the state after the turn."""
         body = {"sender": conversation_id, "message": text, "metadata": metadata}
-        answer = await self._request("POST", self._message_urls[self._owner(conversation_id)], json=body)
+        answer = await self._first_reachable(
+            conversation_id, lambda worker: self._request("POST", self._message_urls[worker], json=body))
         if not isinstance(answer, dict) or not isinstance(answer.get("messages"), list):
             raise EngineUnavailable("the dialogue engine answered in an unknown shape")
         state = answer.get("state")
@@ -95,24 +121,52 @@ class RasaClient:
 
     async def state(self, conversation_id: str) -> ConversationState:
         """The active form, the slot being asked for, and all slots."""
-        url = f"{self.worker_for(conversation_id)}/conversations/{conversation_id}/tracker"
-        tracker = await self._request("GET", url, params={"include_events": "NONE", "token": self._settings.rasa_token})
+        params = {"include_events": "NONE", "token": self._settings.rasa_token}
+        tracker = await self._first_reachable(conversation_id, lambda worker: self._request(
+            "GET", f"{self._workers[worker]}/conversations/{conversation_id}/tracker", params=params))
         return ConversationState.from_tracker((tracker.get("active_loop") or {}).get("name"),
                                               tracker.get("slots") or {})
 
+    async def _first_reachable(self, conversation_id: str, call: Callable[[int], Awaitable[Any]]) -> Any:
+        """`call` on the conversation's worker, or on the next one while a worker cannot be reached."""
+        candidates = self._candidates(conversation_id)
+        for worker in candidates[:-1]:
+            try:
+                return await call(worker)
+            except _Unreachable:
+                continue
+            except _Dropped:
+                # A worker killed with the turn in hand saved nothing (Rasa saves the tracker once the turn is
+                # done), so the turn may go to the next one; a worker still listening may have done it: not resent.
+                if await self._listening(worker):
+                    raise
+        return await call(candidates[-1])
+
+    async def _listening(self, worker: int) -> bool:
+        """True when the worker accepts a new connection."""
+        url = httpx.URL(self._workers[worker])
+        try:
+            _reader, writer = await asyncio.wait_for(asyncio.open_connection(url.host, url.port), timeout=1.0)
+        except (OSError, TimeoutError):
+            return False
+        writer.close()
+        return True
+
     async def parse(self, text: str) -> dict[str, Any]:
         """The engine's reading of a text (intent, entities, ranking), without touching any conversation."""
-        url = f"{self._workers[0]}/model/parse"
-        return await self._request("POST", url, json={"text": text}, params={"token": self._settings.rasa_token})
+        params = {"token": self._settings.rasa_token}
+        return await self._first_reachable(text, lambda worker: self._request(
+            "POST", f"{self._workers[worker]}/model/parse", json={"text": text}, params=params))
 
     async def healthy(self) -> bool:
-        """True when every worker answers and has a model loaded."""
-        for worker in self._workers:
-            try:
-                status = await self._request("GET", f"{worker}/status", params={"token": self._settings.rasa_token},
-                                             timeout=2.0)
-            except EngineUnavailable:
-                return False
-            if not isinstance(status, dict) or not status.get("model_file"):
-                return False
-        return True
+        """True when every worker answers with a model loaded (with failover: when one does)."""
+        answers = [await self._worker_ready(worker) for worker in self._workers]
+        return any(answers) if self._failover else all(answers)
+
+    async def _worker_ready(self, worker: str) -> bool:
+        try:
+            status = await self._request("GET", f"{worker}/status", params={"token": self._settings.rasa_token},
+                                         timeout=2.0)
+        except EngineUnavailable:
+            return False
+        return isinstance(status, dict) and bool(status.get("model_file"))

@@ -6,7 +6,9 @@ library. The REST channel answers with the replies alone, and a second request f
 the tracker would load the whole conversation from the tracker store again; this
 channel runs the same turn as `MessageProcessor.handle_message` (Rasa 3.6) and
 reports the state of the tracker it has just saved. Loading it also makes Rasa check custom
-actions' answers with one validator (`bot/rasa_plugins/action_validation.py`).
+actions' answers with one validator (`bot/rasa_plugins/action_validation.py`), and fail a turn whose
+tracker store does not answer instead of answering from an empty conversation
+(`bot/rasa_plugins/tracker_failures.py`).
 """
 
 from __future__ import annotations
@@ -21,11 +23,12 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from bot.rasa_plugins import action_validation
+from bot.rasa_plugins import action_validation, tracker_failures
 from bot.rasa_plugins.rasa_private import run_prediction_loop
 
 log = logging.getLogger(__name__)
 action_validation.install()
+tracker_failures.install()
 # Any text will do; it touches no conversation.
 WARM_UP_TEXT = "你好"
 

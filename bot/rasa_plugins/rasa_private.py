@@ -28,3 +28,8 @@ def action_result_check() -> ActionResultCheck:
 def replace_action_result_check(check: ActionResultCheck) -> None:
     """Makes RemoteAction check every answer of the action server with `check`."""
     RemoteAction._validate_action_result = check
+
+
+def primary_tracker_store(fail_safe: Any) -> Any:
+    """The tracker store a FailSafeTrackerStore wraps."""
+    return fail_safe._tracker_store

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import hmac
 import random
 import re
 import secrets
@@ -339,6 +340,23 @@ def find(reference: str) -> AppointmentView | None:
     with unit_of_work() as session:
         row = session.scalar(select(Appointment).where(Appointment.reference == reference))
         return _view(row) if row else None
+
+
+def held_by(reference: str, phone_tail: str) -> AppointmentView | None:
+    """The booked appointment whose booking phone ends in `phone_tail`, or None for any failure alike.
+
+    Unknown code, wrong digits, cancelled or already checked in all give None, so
+    the answer never tells a guesser which codes exist.
+    """
+    found = None
+    with unit_of_work() as session:
+        row = session.scalar(select(Appointment).where(Appointment.reference == reference))
+        tail = cipher().decrypt(row.phone_encrypted)[-4:] if row else "----"
+        # Compared in constant time, and only when the input has the right shape.
+        matches = hmac.compare_digest(tail.encode(), phone_tail.encode()) if len(phone_tail) == 4 else False
+        if row is not None and matches and row.status == "booked":
+            found = _view(row)
+    return found
 
 
 def latest_for_conversation(conversation_id: str) -> AppointmentView | None:

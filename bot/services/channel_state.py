@@ -2,7 +2,9 @@
 
 - seen messages: a platform that retries (WeChat after 5 s, Telegram's webhook) gets one turn per message;
 - offered choices: on a channel without buttons, "2" means the second choice offered last;
-- platform credentials: one access token for all replicas, refreshed before it expires.
+- platform credentials: one access token for all replicas, refreshed before it expires;
+- preferences: a person's choices on a channel (answers as voice notes too);
+- callback keys: the payload a short button key stands for, whichever replica drew the button.
 """
 
 from __future__ import annotations
@@ -13,7 +15,14 @@ from collections.abc import Callable, Sequence
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
-from bot.db.models import ChannelCredential, OfferedChoices, SeenMessage, utcnow
+from bot.db.models import (
+    CallbackKey,
+    ChannelCredential,
+    ChannelPreference,
+    OfferedChoices,
+    SeenMessage,
+    utcnow,
+)
 from bot.db.session import unit_of_work
 from bot.services.people import cipher
 
@@ -22,6 +31,8 @@ SEEN_FOR = dt.timedelta(days=2)
 # Numbered choices older than this no longer stand for anything: "1" is then just a message.
 CHOICES_FOR = dt.timedelta(hours=24)
 MAX_CHOICES = 9
+# A button's key outlives any keyboard a person might still press.
+CALLBACK_KEYS_FOR = dt.timedelta(days=30)
 # A credential is replaced this long before it expires, so no request carries one that expires on the way.
 REFRESH_MARGIN = dt.timedelta(minutes=5)
 
@@ -37,10 +48,47 @@ def first_time(channel: str, key: str) -> bool:
 
 
 def forget_old_seen(now: dt.datetime | None = None) -> int:
-    """Drops message ids older than SEEN_FOR; returns how many."""
+    """Drops message ids older than SEEN_FOR and button keys older than CALLBACK_KEYS_FOR; returns how many."""
+    now = now or utcnow()
     with unit_of_work() as session:
-        result = session.execute(delete(SeenMessage).where(SeenMessage.created_at < (now or utcnow()) - SEEN_FOR))
-        return result.rowcount or 0  # type: ignore[attr-defined]  # a DELETE answers with a CursorResult
+        # A DELETE answers with a CursorResult, which has a rowcount.
+        seen = session.execute(delete(SeenMessage).where(SeenMessage.created_at < now - SEEN_FOR))
+        keys = session.execute(delete(CallbackKey).where(CallbackKey.created_at < now - CALLBACK_KEYS_FOR))
+        return (seen.rowcount or 0) + (keys.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def set_voice_answers(conversation_id: str, on: bool) -> None:
+    """Records whether this person wants answers as voice notes too."""
+    with unit_of_work() as session:
+        row = session.get(ChannelPreference, conversation_id)
+        if row is None:
+            row = ChannelPreference(conversation_id=conversation_id)
+            session.add(row)
+        row.voice_answers, row.updated_at = on, utcnow()
+
+
+def voice_answers(conversation_id: str) -> bool:
+    """True when this person asked for answers as voice notes too."""
+    with unit_of_work() as session:
+        row = session.get(ChannelPreference, conversation_id)
+        return bool(row and row.voice_answers)
+
+
+def remember_callback(key: str, payload: str) -> None:
+    """Stores the payload a button key stands for (the same key always stands for the same payload)."""
+    try:
+        with unit_of_work() as session:
+            if session.get(CallbackKey, key) is None:
+                session.add(CallbackKey(key=key, payload=payload, created_at=utcnow()))
+    except IntegrityError:
+        pass  # another replica stored the same key at the same moment
+
+
+def callback_payload(key: str) -> str | None:
+    """The payload a button key stands for; None for a key never stored or forgotten."""
+    with unit_of_work() as session:
+        row = session.get(CallbackKey, key)
+        return row.payload if row else None
 
 
 def offer(conversation_id: str, payloads: Sequence[str]) -> None:

@@ -15,6 +15,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from bot.db.models import Conversation, OutboxMessage, utcnow
 from bot.db.session import get_engine, unit_of_work
 from bot.errors import Forbidden
+from bot.services import audit
 
 KNOWN_QUERY = select(Conversation.id).where(Conversation.id == bindparam("conversation_id"))
 TOKEN_HASH_QUERY = select(Conversation.token_hash).where(Conversation.id == bindparam("conversation_id"))
@@ -25,6 +26,8 @@ TOKEN_HEADER = "X-Conversation-Token"
 MAX_TOKEN_LENGTH = 128  # ours are 43 characters; longer is wrong without hashing it
 # One answer for a missing token, a wrong one and an unknown conversation: it reveals nothing.
 TOKEN_REFUSAL = "这个对话需要有效的对话凭证（X-Conversation-Token），请重新开始一个对话。"
+# The audit log's "who" of a refused token: the caller proved nothing, so it is nobody we know.
+TOKEN_REFUSED_BY = "anonymous"
 
 
 @dataclass(frozen=True)
@@ -60,11 +63,18 @@ def refuse_token() -> Forbidden:
     return Forbidden(TOKEN_REFUSAL, code="conversation_token_invalid")
 
 
+def audit_refusal(conversation_id: str, token: str | None, during: str) -> None:
+    """Notes a refused token in the audit log: which conversation, when, during what; never the token tried."""
+    audit.record(TOKEN_REFUSED_BY, "conversation_token_refused", f"conversation:{conversation_id}"[:160],
+                 f"{during}: {'a wrong token' if token else 'no token'}")
+
+
 def check_token(conversation_id: str, token: str | None) -> None:
     """Raises the 403 unless `token` is the conversation's; for calls that are not a turn (reading pushed messages)."""
     with get_engine().connect() as connection:
         stored = connection.scalar(TOKEN_HASH_QUERY, {"conversation_id": conversation_id})
     if not token_matches(token, stored):
+        audit_refusal(conversation_id, token, "reading messages")
         raise refuse_token()
 
 
@@ -79,8 +89,10 @@ def ensure(conversation_id: str, channel: str, locale: str, token_hash: str | No
         result = connection.execute(dialect_insert(Conversation)
                                     .values(id=conversation_id, channel=channel, locale=locale,
                                             created_at=utcnow(), token_hash=token_hash)
-                                    .on_conflict_do_nothing(index_elements=[Conversation.id]))
-    return result.rowcount == 1
+                                    .on_conflict_do_nothing(index_elements=[Conversation.id])
+                                    .returning(Conversation.id))
+        # The row it inserted, if any: psycopg reports no rowcount (-1) for an INSERT … ON CONFLICT DO NOTHING.
+        return result.first() is not None
 
 
 def channel_of(conversation_id: str) -> str | None:

@@ -6,7 +6,8 @@ a copy of the database lets nobody log in. Failed logins are counted atomically
 address (20) and per account from anywhere (50, so that a stranger's few guesses
 never lock a colleague out): a paused login answers exactly like a wrong
 password, after the same password check, so neither the answer nor its timing
-tells whether the user exists or is locked. A token ends after `staff_session_minutes`.
+tells whether the user exists or is locked. A token ends after `staff_session_minutes`,
+or earlier when the console was not used for `staff_idle_minutes` (a desk left unattended).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from sqlalchemy import func, select, update
 from bot.db.models import StaffAccount, StaffSession, utcnow
 from bot.db.session import unit_of_work
 from bot.errors import InvalidRequest, Unauthorized
-from bot.services import guessing
+from bot.services import audit, guessing
 from bot.settings import get_settings
 
 ROLES = ("staff", "supervisor", "admin")
@@ -145,6 +146,7 @@ def login(username: str, password: str, now: dt.datetime | None = None, client: 
     refused = Unauthorized("wrong username or password", code="invalid_credentials")
     if guessing.paused(keys, now):
         _verify(_DUMMY_HASH, password)
+        _audit_refused_login(username, client, "paused after too many failures")
         raise refused
     with unit_of_work() as session:
         account = session.scalar(select(StaffAccount).where(StaffAccount.username == username))
@@ -152,6 +154,7 @@ def login(username: str, password: str, now: dt.datetime | None = None, client: 
         if account is None or not _verify(account.password_hash if usable else _DUMMY_HASH, password) or not usable:
             session.rollback()
             guessing.count_failure(keys, now, limits)
+            _audit_refused_login(username, client, "wrong username or password")
             raise refused
         account.failed_logins, account.locked_until = 0, None
         if _hasher.check_needs_rehash(account.password_hash):
@@ -163,6 +166,16 @@ def login(username: str, password: str, now: dt.datetime | None = None, client: 
         return token
 
 
+def _audit_refused_login(username: str, client: str, why: str) -> None:
+    # The username only masked (a password typed into the name field must not land in the log), never the password.
+    audit.record(mask_username(username), "staff_login_refused", f"client:{client}"[:160], why)
+
+
+def mask_username(username: str) -> str:
+    """A tried username as the audit log keeps it: its first character only."""
+    return f"{username[:1]}***"
+
+
 def _verify(password_hash: str, password: str) -> bool:
     try:
         return _hasher.verify(password_hash, password)
@@ -171,7 +184,7 @@ def _verify(password_hash: str, password: str) -> bool:
 
 
 def identity_for_token(token: str, now: dt.datetime | None = None) -> StaffIdentity | None:
-    """The staff member of a valid, unexpired token (and notes they are on duty); None otherwise."""
+    """The staff member of a valid, unexpired, recently used token (and notes they are on duty); None otherwise."""
     if not token:
         return None
     now = now or utcnow()
@@ -185,6 +198,10 @@ def identity_for_token(token: str, now: dt.datetime | None = None) -> StaffIdent
         login_session, account = row
         if (login_session.revoked_at is not None or _as_utc(login_session.expires_at) <= now
                 or not account.active):
+            return None
+        if now - _as_utc(login_session.last_seen_at) > dt.timedelta(minutes=get_settings().staff_idle_minutes):
+            # Left idle: the login ends for good, so a console left open at an empty desk is of no use.
+            login_session.revoked_at = now
             return None
         if now - _as_utc(login_session.last_seen_at) > SEEN_WRITE_INTERVAL:
             login_session.last_seen_at = now

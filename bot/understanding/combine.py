@@ -112,7 +112,10 @@ def combine(parse: dict[str, Any], text: str, matcher: ServiceMatcher, known_ser
     if matches:
         best = matches[0]
         close = tuple(m.service_id for m in matches if best.score - m.score <= AMBIGUITY_GAP)
-        if tagged and (tagged == best.service_id or best.score < STRONG_MATCH):
+        # The engine tags any service name; the matcher knows when that name is only a document the person
+        # holds or must bring ("我们有居住证" in a question about school), and then the other service wins.
+        tagged_background = any(m.service_id == tagged and m.background for m in matches)
+        if tagged and not tagged_background and (tagged == best.service_id or best.score < STRONG_MATCH):
             service = tagged
             same = next((m.score for m in matches if m.service_id == tagged), 0.0)
             service_confidence = max(tagged_confidence, same)
@@ -122,6 +125,9 @@ def combine(parse: dict[str, Any], text: str, matcher: ServiceMatcher, known_ser
         elif best.score >= WEAK_MATCH:
             service, service_confidence = best.service_id, best.score
             candidates = close if len(close) > 1 else ()
+            if tagged and tagged != service and tagged not in candidates:
+                # The engine and the catalogue disagree about the service: ask rather than answer about a wrong one.
+                candidates = (*(candidates or (service,)), tagged)
     elif tagged:
         service, service_confidence = tagged, tagged_confidence
 

@@ -70,12 +70,17 @@ def question_focus(parts: list[str]) -> int | None:
     return None
 
 
-def focus_service(whole: Understanding, parts: list[str], matcher: ServiceMatcher) -> Understanding:
-    """Among equally likely services of a long message, the one named in the latest clause comes first."""
+def focus_service(whole: Understanding, text: str, parts: list[str], matcher: ServiceMatcher) -> Understanding:
+    """Among equally likely services of a long message, the one named in the latest clause comes first.
+
+    A document the story says the person holds or must bring ("我们有居住证") is not its topic, however late.
+    """
     if not whole.ambiguous:
         return whole
+    background = {m.service_id for m in matcher.match(text, limit=3) if m.background}
     for clause in reversed(parts):
-        named = [m.service_id for m in matcher.match(clause, limit=3) if m.service_id in whole.candidates]
+        named = [m.service_id for m in matcher.match(clause, limit=3)
+                 if m.service_id in whole.candidates and m.service_id not in background]
         if named:
             first = named[0]
             candidates = (first, *(c for c in whole.candidates if c != first))
@@ -94,7 +99,7 @@ async def read(rasa: RasaClient, raw_text: str, context_service: str | None = No
     if not is_rambling(text):
         return Reading(text, whole, parse)
     parts = clauses(text)
-    whole = focus_service(whole, parts, matcher)
+    whole = focus_service(whole, text, parts, matcher)
     best = Reading(text, whole, parse)
     end = question_focus(parts)
     asks = end is not None

@@ -60,6 +60,13 @@ _TERM_SEPARATORS = re.compile(r"[()（）、，,/]")
 _MATERIAL_CUE = re.compile("带|拿|需要|要不要|用|提供|交|复印|准备|凭|出示|还要|得有")
 # ... or a document the person already holds ("居住证我们都有"), told as background for another service.
 _MATERIAL_AFTER = re.compile("原件|复印件|照片|号码|(?:我们|我|俺|咱们|咱|他们|他|她)(?:都|也|早就|已经)?有")
+# A document the person says they hold ("我们有居住证", "拿着身份证", "社保卡早办了") is background to the
+# service they ask about, even when the catalogue does not list it among that service's materials.
+# Before the name only verbs that take it as object: "办了" may end the clause before ("早办了，养老金认证…");
+# and "要有/得有/没有" is a condition asked about ("老师说要有居住证"), not a document held.
+_HELD_BEFORE = re.compile("(?:(?<![要得需须没才能])有|拿着|带着|带了|揣着)(?:个|张|本)?$")
+_HELD_AFTER = re.compile(
+    "(?:号|号码)?(?:我们|我|俺|咱们|咱|他们|他|她|家里)?(?:都|也|早就|早|已经)?(?:有|办了|办好了|办过|领了|准备好|备好|备齐)")
 
 
 @dataclass(frozen=True)
@@ -70,6 +77,8 @@ class ServiceMatch:
     score: float
     alias: str
     method: str  # exact | pinyin | homophone | near_homophone | typo | keyword
+    # True when the name is only a document to bring or one already held, for another service named too.
+    background: bool = False
 
 
 @dataclass(frozen=True)
@@ -92,6 +101,7 @@ class _Evidence:
     end: int
     # False for a keyword whose words lie apart: whatever is between them is not part of the phrase.
     solid: bool = True
+    background: bool = False
 
 
 @dataclass(frozen=True)
@@ -496,13 +506,14 @@ class ServiceMatcher:
         mentions = {}
         for e in kept:
             written = message[e.start:e.end].replace(" ", "")
-            if not _MATERIAL_CUE.search(message[max(0, e.start - 4):e.start]) and not _MATERIAL_AFTER.match(
-                message, e.end
-            ):
+            before = message[max(0, e.start - 4):e.start]
+            if not (_MATERIAL_CUE.search(before) or _HELD_BEFORE.search(before) or _MATERIAL_AFTER.match(message, e.end)
+                    or _HELD_AFTER.match(message, e.end)):
                 continue
+            held = bool(_HELD_BEFORE.search(before) or _HELD_AFTER.match(message, e.end))
             hosts = [
                 s for s in services
-                if s != e.service_id and written and written in self._materials.get(s, "")
+                if s != e.service_id and written and (held or written in self._materials.get(s, ""))
                 and any(o.service_id == s and (o.end <= e.start or o.start >= e.end) for o in kept)
             ]
             if hosts:
@@ -519,9 +530,16 @@ class ServiceMatcher:
                     if id(o) in mentions and o.service_id in named_in and e.service_id in mentions[id(o)]
                 ]
                 if not mutual or all(e.start > o.start for o in mutual):
-                    e = replace(e, score=e.score * MATERIAL_MENTION_FACTOR)
+                    e = replace(e, score=e.score * MATERIAL_MENTION_FACTOR, background=True)
             result.append(e)
-        return result
+        # A phrase that begins with a background name ("身份证 在哪 办" over "拿着身份证，…在哪办") is background too.
+        held_names = [(e.service_id, e.start) for e in result if e.background]
+        return [
+            replace(e, score=e.score * MATERIAL_MENTION_FACTOR, background=True)
+            if not e.background and any(s == e.service_id and e.start <= start < e.end for s, start in held_names)
+            else e
+            for e in result
+        ]
 
     @staticmethod
     def _rank(evidence: list[_Evidence], limit: int) -> list[ServiceMatch]:
@@ -537,7 +555,7 @@ class ServiceMatcher:
                 score = min(KEYWORD_CAP, score + KEYWORD_EXTRA_HIT * (len(phrases) - 1))
             methods = {e.method for e in items if e.score >= MIN_SCORE}
             score = min(1.0, score + METHOD_AGREEMENT_BONUS * max(0, len(methods) - 1))
-            matches.append(ServiceMatch(service_id, round(score, 4), best.alias, best.method))
+            matches.append(ServiceMatch(service_id, round(score, 4), best.alias, best.method, best.background))
         matches.sort(key=lambda m: (-m.score, m.service_id))
         if not matches:
             return []

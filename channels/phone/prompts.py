@@ -124,7 +124,7 @@ class PhonePrompts:
     def listening(self) -> bool:
         """Whether callers' speech can be recognised (otherwise the line offers keys only)."""
         speech = self.cache.speech
-        return speech is not None and speech.can_recognize(self.cache.locale)
+        return speech is not None and speech.can_recognise(self.cache.locale)
 
     def fixed_texts(self) -> list[str]:
         """Every prompt spoken without a dialogue turn, as it is said."""

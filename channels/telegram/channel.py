@@ -23,6 +23,7 @@ from telegram.ext import (
 from bot.channel import Capabilities
 from bot.conversation import ConversationService
 from bot.errors import ConfigurationError
+from bot.services.leases import Lease
 from bot.settings import Settings
 from channels.telegram.handlers import CHANNEL, TelegramHandlers
 from channels.telegram.outbox import TelegramPushes
@@ -80,6 +81,10 @@ class TelegramChannel:
         self.application = build_application(settings, self.handlers)
         self.delivery = TelegramPushes(self.application.bot, self.handlers).delivery()
         self._runner: asyncio.Task[None] | None = None
+        # Replicas sharing Redis poll one at a time (two pollers would make Telegram refuse both with 409).
+        self.lease = (Lease(settings.redis_url, "telegram-poller", settings.telegram_poll_lease_seconds)
+                      if settings.telegram_mode == "polling" and settings.lock_store == "redis" else None)
+        self._poller: asyncio.Task[None] | None = None
 
     @property
     def webhook(self) -> bool:
@@ -106,12 +111,39 @@ class TelegramChannel:
                 log.warning("telegram Bot API not reachable (%s); trying again in %.0fs", err, wait)
                 await asyncio.sleep(wait)
         await self.application.start()
-        if not self.webhook:
-            assert self.application.updater is not None  # the builder makes one unless told not to
-            await self.application.updater.start_polling(
-                timeout=POLL_TIMEOUT_SECONDS, drop_pending_updates=False, allowed_updates=Update.ALL_TYPES)
+        if self.lease is not None:
+            self._poller = asyncio.create_task(self._poll_while_holding(self.lease))
+        elif not self.webhook:
+            await self._start_polling()
         log.info("telegram channel started (%s) as @%s", self.settings.telegram_mode, self.application.bot.username)
         await self.delivery.run()
+
+    async def _start_polling(self) -> None:
+        assert self.application.updater is not None  # the builder makes one unless told not to
+        await self.application.updater.start_polling(
+            timeout=POLL_TIMEOUT_SECONDS, drop_pending_updates=False, allowed_updates=Update.ALL_TYPES)
+
+    async def _stop_polling(self) -> None:
+        updater = self.application.updater
+        if updater is not None and updater.running:
+            await updater.stop()
+
+    @property
+    def polling(self) -> bool:
+        """True while this gateway takes updates from Telegram by polling."""
+        return self.application.updater is not None and self.application.updater.running
+
+    async def _poll_while_holding(self, lease: Lease) -> None:
+        """Polls while this replica holds the lease, renewing it every third of its length; stops when it is lost."""
+        while True:
+            held = await lease.hold()
+            if held and not self.polling:
+                log.info("telegram: this gateway takes over polling")
+                await self._start_polling()
+            elif not held and self.polling:
+                log.warning("telegram: the polling lease is lost; another gateway polls now")
+                await self._stop_polling()
+            await asyncio.sleep(lease.seconds / 3)
 
     async def feed(self, data: dict[str, Any]) -> None:
         """Queues one update posted to the webhook."""
@@ -119,12 +151,15 @@ class TelegramChannel:
 
     async def stop(self) -> None:
         """Stops delivering and polling, finishes the updates in hand and shuts the application down."""
-        if self._runner is not None:
-            self._runner.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._runner
-        if self.application.updater is not None and self.application.updater.running:
-            await self.application.updater.stop()
+        for task in (self._poller, self._runner):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        await self._stop_polling()
+        if self.lease is not None:
+            await self.lease.release()  # another gateway polls at once, not after the lease runs out
+            await self.lease.close()
         if self.application.running:
             await self.application.stop()
         await self.application.shutdown()

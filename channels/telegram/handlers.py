@@ -43,8 +43,6 @@ class TelegramHandlers:
         self.conversations = conversations
         self.speech = speech
         self.keys = CallbackKeys()
-        # Kept in memory: no table holds per-person channel preferences, so a restart switches voice off.
-        self.voice_answers: dict[int, bool] = {}
 
     async def drop_duplicates(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
         """Stops an update Telegram delivered before (a webhook retry, an overlapping poll)."""
@@ -63,7 +61,9 @@ class TelegramHandlers:
         """/voice on|off: whether answers also come as voice notes."""
         choice = (context.args or [""])[0].lower()
         if choice in ("on", "off"):
-            self.voice_answers[update.effective_user.id] = choice == "on"
+            # In the database: the next message may reach another gateway replica, or one restarted since.
+            await run_in_threadpool(channel_state.set_voice_answers, conversation_id(update.effective_user.id),
+                                    choice == "on")
             answer = "utter_telegram_voice_on" if choice == "on" else "utter_telegram_voice_off"
         else:
             answer = "utter_telegram_voice_usage"
@@ -82,7 +82,7 @@ class TelegramHandlers:
                 await send_reliably(lambda: query.edit_message_reply_markup(reply_markup=None))
             except Exception:  # noqa: BLE001 - an old message may no longer be editable; the press still counts
                 log.info("could not remove the keyboard of message %s", query.message.message_id)
-        payload = self.keys.payload_for(query.data or "")
+        payload = await run_in_threadpool(self.keys.payload_for, query.data or "")
         if payload is None:
             await self.say(context, update.effective_chat.id, texts.text("utter_telegram_button_expired"))
             return
@@ -92,7 +92,7 @@ class TelegramHandlers:
         """A voice note is transcribed, shown back to the person, then answered like text."""
         chat_id = update.effective_chat.id
         speech = self.speech()
-        if speech is None or not speech.can_recognize(LOCALE):
+        if speech is None or not speech.can_recognise(LOCALE):
             await self.say(context, chat_id, texts.text("utter_telegram_voice_unavailable"))
             return
         note = update.effective_message.voice or update.effective_message.audio
@@ -146,7 +146,9 @@ class TelegramHandlers:
             await send_reliably(lambda: context.bot.send_message(
                 update.effective_chat.id, texts.text("utter_telegram_share_contact"),
                 reply_markup=share_contact_keyboard()))
-        if self.voice_answers.get(user_id) and result.messages:
+        if not result.messages:
+            return
+        if await run_in_threadpool(channel_state.voice_answers, conversation_id(user_id)):
             await self.speak(context.bot, update.effective_chat.id, "\n".join(m.text for m in result.messages))
 
     async def say(self, context: ContextTypes.DEFAULT_TYPE, chat_id: int, text: str) -> None:
@@ -157,7 +159,8 @@ class TelegramHandlers:
                    on_part: Callable[[int], None] | None = None, retry: bool = True) -> None:
         """Sends a message in parts of at most 4096 characters; the keyboard goes under the last part."""
         parts = split_text(message.text) if message.text else [""]
-        markup = keyboard(message.buttons, self.keys)
+        # Off the event loop: a long payload's key is written to the database.
+        markup = await run_in_threadpool(keyboard, message.buttons, self.keys) if message.buttons else None
         for index, part in enumerate(parts):
             if index < skip_parts:
                 continue

@@ -189,7 +189,7 @@ class WeChatChannel:
     async def _recognise(self, media_id: str | None) -> str | None:
         """The words of a voice message WeChat did not transcribe; None when recognition is unavailable."""
         speech = self.speech()
-        if speech is None or self.api is None or not media_id or not speech.can_recognize(LOCALE):
+        if speech is None or self.api is None or not media_id or not speech.can_recognise(LOCALE):
             return None
         try:
             audio, content_type = await self.api.media(media_id)

@@ -54,6 +54,6 @@ async def get_handwriting(request: Request) -> HandwritingService:
 
 @router.post("/api/handwriting/recognize", response_model=HandwritingOut,
              dependencies=[per_client("handwriting_per_client")])
-async def recognize(body: HandwritingIn, service: Annotated[HandwritingService, Depends(get_handwriting)]) -> HandwritingOut:
+async def recognise(body: HandwritingIn, service: Annotated[HandwritingService, Depends(get_handwriting)]) -> HandwritingOut:
     """Recognises one character as the resident writes it; keeps nothing of it."""
     return HandwritingOut(candidates=await service.recognise(body.strokes))

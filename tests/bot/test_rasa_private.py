@@ -61,3 +61,47 @@ def test_the_private_parts_of_rasa_we_use_are_as_rasa_3_6_has_them():
     assert found["run_checks_answers"]
     assert found["check_parameters"] == ["self", "result"]
     assert found["check_replaced"]
+
+
+FAILURES_SCRIPT = r'''
+import asyncio
+import json
+
+from rasa.core.tracker_store import FailSafeTrackerStore, InMemoryTrackerStore
+from rasa.shared.core.domain import Domain
+
+from bot.rasa_plugins import rasa_private, tracker_failures
+
+
+class Away(InMemoryTrackerStore):
+    async def retrieve(self, sender_id):
+        raise ConnectionError("the database does not answer")
+
+    async def save(self, tracker):
+        raise ConnectionError("the database does not answer")
+
+
+async def outcome(store):
+    try:
+        return repr(await store.retrieve("x"))
+    except ConnectionError:
+        return "raised"
+
+store = FailSafeTrackerStore(Away(Domain.empty()))
+before = asyncio.run(outcome(store))
+tracker_failures.install()
+print(json.dumps({"before": before, "after": asyncio.run(outcome(store)),
+                  "wrapped": rasa_private.primary_tracker_store(store).__class__.__name__}))
+'''
+
+
+def test_a_tracker_store_that_does_not_answer_fails_the_turn_instead_of_starting_afresh():
+    python = RASA_ENV / "bin" / "python"
+    if not python.exists():
+        pytest.skip("the Rasa environment is not set up (packaging/setup-environments.sh)")
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    result = subprocess.run([str(python), "-c", FAILURES_SCRIPT], capture_output=True, text=True, env=env,
+                            timeout=180, cwd=REPO_ROOT)
+    assert result.returncode == 0, result.stderr[-2000:]
+    found = json.loads(result.stdout.strip().splitlines()[-1])
+    assert found == {"before": "None", "after": "raised", "wrapped": "Away"}

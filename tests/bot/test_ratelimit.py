@@ -197,3 +197,17 @@ def test_a_call_back_over_its_quota_is_refused_in_words(strict):
     assert "下午" in said(messages)
     slots, messages, _ = run(handoff_actions.ActionRequestCallback(), tracker("/inform", slots=state))
     assert "太频繁" in said(messages) and slots["callback_phone"] is None
+
+
+def test_memory_windows_let_uses_age_out_and_forget_idle_keys():
+    windows = ratelimit.MemoryWindows()
+    assert windows.hit("k", 2, 60, now=1000.0) is None
+    assert windows.hit("k", 2, 60, now=1010.0) is None
+    assert windows.hit("k", 2, 60, now=1020.0) == pytest.approx(40.0)  # the first use ages out at 1060
+    assert windows.hit("k", 2, 60, now=1060.5) is None
+    for n in range(windows.SWEEP_EVERY):
+        windows.hit(f"other-{n}", 5, 1, now=2000.0)
+    windows.hit("late", 5, 1, now=3000.0)  # a sweep runs on a later use
+    for _ in range(windows.SWEEP_EVERY):
+        windows.hit("late", 10**6, 1, now=3000.0)
+    assert "other-0" not in windows._uses and "k" not in windows._uses

@@ -8,7 +8,7 @@ import uuid
 import pytest
 
 from bot.errors import InvalidRequest, Unauthorized
-from bot.services import staff
+from bot.services import audit, staff
 from bot.settings import get_settings
 
 PASSWORD = "correct horse 1"
@@ -95,13 +95,26 @@ def test_a_token_stops_working_after_the_session_length_and_after_logout():
     username = new_account()
     now = dt.datetime(2026, 11, 23, 2, 0, tzinfo=dt.timezone.utc)
     token = staff.login(username, PASSWORD, now=now)
-    minutes = get_settings().staff_session_minutes
+    minutes, idle = get_settings().staff_session_minutes, get_settings().staff_idle_minutes
+    for used in range(idle - 1, minutes, idle - 1):  # kept in use all along
+        assert staff.identity_for_token(token, now=now + dt.timedelta(minutes=used)) is not None
     assert staff.identity_for_token(token, now=now + dt.timedelta(minutes=minutes - 1)) is not None
     assert staff.identity_for_token(token, now=now + dt.timedelta(minutes=minutes + 1)) is None
     fresh = staff.login(username, PASSWORD)
     staff.logout(fresh)
     assert staff.identity_for_token(fresh) is None
     assert staff.identity_for_token("made-up-token") is None
+
+
+def test_a_login_left_idle_ends_and_stays_ended_while_use_keeps_it_alive():
+    username = new_account()
+    now = dt.datetime(2026, 11, 23, 2, 0, tzinfo=dt.timezone.utc)
+    idle = dt.timedelta(minutes=get_settings().staff_idle_minutes)
+    used, left = staff.login(username, PASSWORD, now=now), staff.login(username, PASSWORD, now=now)
+    assert staff.identity_for_token(used, now=now + idle - dt.timedelta(minutes=1)) is not None
+    assert staff.identity_for_token(used, now=now + 2 * idle - dt.timedelta(minutes=2)) is not None
+    assert staff.identity_for_token(left, now=now + idle + dt.timedelta(minutes=1)) is None
+    assert staff.identity_for_token(left, now=now + idle + dt.timedelta(minutes=2)) is None
 
 
 def test_a_new_password_ends_the_old_logins():
@@ -159,3 +172,15 @@ def test_a_deactivated_account_cannot_log_in_and_its_tokens_end_at_once():
     with pytest.raises(Unauthorized) as refused:
         staff.login(username, PASSWORD)
     assert refused.value.message == "wrong username or password"
+
+
+def test_a_refused_login_is_audited_with_the_username_masked_and_the_client_address():
+    username = new_account()
+    client = f"198.51.100.{uuid.uuid4().int % 250}"
+    with pytest.raises(Unauthorized):
+        staff.login(username, "wrong-password-typed", client=client)
+    with pytest.raises(Unauthorized):
+        staff.login("nobody-" + username, PASSWORD, client=client)
+    refused = [e for e in audit.recent(subject=f"client:{client}") if e.action == "staff_login_refused"]
+    assert len(refused) == 2 and {e.staff_username for e in refused} == {username[:1] + "***", "n***"}
+    assert not any(username in e.staff_username + e.detail or "wrong-password" in e.detail for e in refused)

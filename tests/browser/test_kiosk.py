@@ -515,6 +515,28 @@ def test_an_application_filled_in_by_staff_is_audited_and_its_status_is_then_che
     assert len(audit_rows(stack, "kiosk_assisted_submission")) == 1
 
 
+def test_the_staff_member_records_the_id_card_check_from_the_banner_and_it_is_audited(kiosk, stack):
+    page = kiosk("staff_idle=600")
+    staff_login(page)
+    conversation = page.evaluate("kiosk.conversationId()")
+    page.locator(".tile", has_text="老年证").tap()
+    settle(page)
+    page.locator("#assist-banner").get_by_role("button", name="核验身份证").tap()
+    keypad(page, RESIDENT_ID[:-1] + "0")  # a wrong check digit is refused on the screen
+    tap(page, "确定")
+    page.locator("main [role=alert]", has_text="不对").wait_for(timeout=10_000)
+    for _ in range(18):
+        page.locator(".keypad").get_by_role("button", name="删除", exact=True).tap()
+    keypad(page, RESIDENT_ID)
+    tap(page, "确定")
+    page.wait_for_selector("main h1:text('身份已核验')")
+    rows = [r for r in audit_rows(stack, "identity_proven") if r[1] == f"conversation:{conversation}"]
+    assert rows == [(STAFF_USER, f"conversation:{conversation}", "staff_id_check")]
+    assert RESIDENT_ID not in screen_text(page)
+    tap(page, "继续办理")
+    assert "老年证" in screen_text(page)
+
+
 def test_status_check_with_unknown_numbers_says_so_and_offers_a_person(kiosk):
     page = kiosk()
     page.locator(".tile", has_text="查办理进度").tap()

@@ -193,3 +193,25 @@ def test_a_supervisor_sees_follow_ups_and_the_audit_log(gateway, desk):
         page.click('[data-tab="audit"]')
         playwright_api.expect(page.locator("#audit-rows")).to_contain_text("查看会话")
         browser.close()
+
+
+def test_an_admin_switches_an_account_off_on_the_accounts_page(gateway):
+    admin, clerk = f"adm{uuid.uuid4().hex[:4]}", f"clk{uuid.uuid4().hex[:4]}"
+    staff.create_or_update(admin, PASSWORD, "admin")
+    staff.create_or_update(clerk, PASSWORD, "staff")
+    clerk_token = staff.login(clerk, PASSWORD)
+    with playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport=TABLET, locale="zh-CN", timezone_id="Asia/Shanghai")
+        page.goto(f"{gateway}/staff")
+        page.fill("input[name=username]", admin)
+        page.fill("input[name=password]", PASSWORD)
+        page.click("button[type=submit]")
+        page.click('[data-tab="accounts"]')
+        row = page.locator("#account-rows tr", has_text=clerk)
+        playwright_api.expect(row).to_contain_text("正常")
+        page.once("dialog", lambda dialog: dialog.accept())
+        row.get_by_role("button", name="停用").click()
+        playwright_api.expect(row).to_contain_text("已停用")
+        browser.close()
+    assert staff.identity_for_token(clerk_token) is None

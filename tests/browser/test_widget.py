@@ -341,7 +341,7 @@ def test_read_aloud_and_the_microphone_use_the_speech_endpoints(demo):
         spoken.append(body)
         route.fulfill(status=200, body=silent_wav(), headers={"Content-Type": "audio/wav"})
 
-    def recognize(route):
+    def recognise(route):
         content_type = route.request.headers.get("content-type", "")
         if not content_type.startswith("audio/"):
             route.fulfill(status=415, json={"error": {"code": "unsupported_media_type", "message": "audio only"}})
@@ -350,7 +350,7 @@ def test_read_aloud_and_the_microphone_use_the_speech_endpoints(demo):
         route.fulfill(status=200, json={"text": QUESTION, "confidence": 0.9})
 
     demo.route("**/api/speech/synthesize", synthesize)
-    demo.route("**/api/speech/recognize", recognize)
+    demo.route("**/api/speech/recognize", recognise)
     open_widget(demo)
     greeting = texts(demo, "assistant")[0]
     demo.get_by_role("button", name="朗读这条消息").first.click()

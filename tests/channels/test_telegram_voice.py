@@ -33,19 +33,19 @@ def synthesizer(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def recognizer():
-    from speech.vosk_asr import VoskRecognizer
+def recogniser():
+    from speech.vosk_asr import VoskRecogniser
 
-    rec = VoskRecognizer({"zh-CN": ko_model_path()})
+    rec = VoskRecogniser({"zh-CN": ko_model_path()})
     yield rec
     rec.close()
 
 
-def test_a_voice_note_is_shown_back_then_answered(gateway, bot_api, rasa, synthesizer, recognizer):
+def test_a_voice_note_is_shown_back_then_answered(gateway, bot_api, rasa, synthesizer, recogniser):
     rasa.replies = [{"text": "好的，我来帮您。"}]
     note = ogg_opus(write_wav(korean(synthesizer, WORD)))
     assert note.startswith(b"OggS")
-    with gateway(speech=SpeechService(recognizer, synthesizer)):
+    with gateway(speech=SpeechService(recogniser, synthesizer)):
         bot_api.add_update(bot_api.voice_update(USER, note))
         # Loading the recognition model on first use takes a while on a busy machine.
         sent = bot_api.wait_for(lambda: len(bot_api.sent_texts(USER)) >= 2 and bot_api.sent_texts(USER), timeout=90)

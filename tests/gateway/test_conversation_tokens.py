@@ -16,7 +16,7 @@ from bot.db.session import get_engine, unit_of_work
 from bot.engine.client import RasaClient
 from bot.errors import Forbidden
 from bot.gateway.app import create_app
-from bot.services import conversations, staff
+from bot.services import audit, conversations, staff
 from bot.settings import get_settings
 from tests.chat_tokens import HEADER
 from tests.fakes.rasa import FakeRasa
@@ -87,6 +87,19 @@ def test_another_conversations_token_opens_nothing(client):
     response = client.post("/api/chat", json={"conversation_id": theirs, "text": "你好"}, headers={HEADER: my_token})
     assert response.status_code == 403
     assert client.get(f"/api/chat/{theirs}/messages", headers={HEADER: my_token}).status_code == 403
+
+
+def test_every_refused_token_is_audited_without_the_token_tried(client):
+    conversation_id = new_id()
+    first_turn(client, conversation_id)
+    tried = "stolen-looking-token-" + uuid.uuid4().hex
+    client.post("/api/chat", json={"conversation_id": conversation_id, "text": "你好"}, headers={HEADER: tried})
+    client.get(f"/api/chat/{conversation_id}/messages")
+    logged = audit.recent(subject=f"conversation:{conversation_id}")
+    refused = [e for e in logged if e.action == "conversation_token_refused"]
+    assert len(refused) == 2 and {e.staff_username for e in refused} == {conversations.TOKEN_REFUSED_BY}
+    assert {e.detail for e in refused} == {"a message: a wrong token", "reading messages: no token"}
+    assert all(tried not in e.detail and tried[:20] not in e.subject for e in logged)
 
 
 def test_an_unknown_conversation_and_a_wrong_token_answer_alike(client):

@@ -95,6 +95,22 @@ def test_roles_without_the_right_get_403(client):
     assert client.get("/api/staff/accounts", headers=admin).status_code == 200
 
 
+def test_an_admin_deactivates_an_account_from_the_console_and_its_logins_end_at_once(client):
+    clerk_name, clerk = login(client, "staff")
+    admin_name, admin = login(client, "admin")
+    assert client.post(f"/api/staff/accounts/{clerk_name}/deactivate", headers=clerk).status_code == 403
+    assert client.post(f"/api/staff/accounts/{clerk_name}/deactivate", headers=admin).status_code == 204
+    assert client.get("/api/staff/me", headers=clerk).status_code == 401
+    refused = client.post("/api/staff/login", json={"username": clerk_name, "password": PASSWORD})
+    assert refused.status_code == 401
+    listed = {a["username"]: a for a in client.get("/api/staff/accounts", headers=admin).json()}
+    assert listed[clerk_name]["active"] is False
+    assert any(e.subject == f"staff:{clerk_name}" for e in audit.recent(staff_username=admin_name))
+    unknown = client.post("/api/staff/accounts/nobody-here/deactivate", headers=admin)
+    assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "unknown_account"
+    assert client.post(f"/api/staff/accounts/{admin_name}/deactivate", headers=admin).status_code == 422
+
+
 def test_the_queue_lists_waiting_people_in_the_contract_shape(client):
     conversation_id, handoff_id = waiting_person()
     _, headers = login(client)
@@ -170,6 +186,24 @@ def test_a_staff_member_cannot_read_a_conversation_someone_else_handles_but_a_su
     assert client.get(f"/api/staff/handoffs/{handoff_id}", headers=supervisor).status_code == 200
     logged = audit.recent(staff_username=supervisor_name)
     assert any(e.action == "view_conversation" and e.subject == f"handoff:{handoff_id}" for e in logged)
+
+
+def test_a_staff_member_lists_the_queue_and_their_own_handoffs_only_a_supervisor_all(client):
+    _, first = waiting_person()
+    _, second = waiting_person()
+    _, owner = login(client)
+    _, colleague = login(client)
+    _, supervisor = login(client, "supervisor")
+    client.post(f"/api/staff/handoffs/{first}/accept", headers=owner)
+
+    def listed(headers: dict[str, str], status: str) -> set[int]:
+        return {h["id"] for h in client.get(f"/api/staff/handoffs?status={status}", headers=headers).json()}
+
+    assert second in listed(colleague, "waiting") and first not in listed(colleague, "active")
+    assert first in listed(owner, "active") and first in listed(supervisor, "active")
+    client.post(f"/api/staff/handoffs/{first}/close", headers=owner)
+    assert first in listed(owner, "closed") and first not in listed(colleague, "closed")
+    assert first in listed(supervisor, "closed")
 
 
 def test_call_back_numbers_are_masked_and_revealing_one_is_audited(client):

@@ -202,6 +202,27 @@ def test_a_document_the_person_already_holds_is_background(real_matcher):
 
 
 @needs_real_catalogue
+@pytest.mark.parametrize("text, topic, held", [
+    ("孩子转学要啥条件，我们有居住证", "school_enrollment", "residence_permit"),
+    ("我拿着身份证，想问问社保卡在哪办", "social_security_card", "id_card"),
+    ("社保卡我早办了，养老金资格认证怎么做", "pension_qualification", "social_security_card"),
+    ("帮我申请失业金，身份证号都准备好了", "unemployment_benefit", "id_card"),
+])
+def test_a_document_the_person_says_they_hold_is_background_even_when_not_a_listed_material(
+        real_matcher, text, topic, held):
+    matches = real_matcher.match(text)
+    assert matches[0].service_id == topic, matches
+    assert [m.background for m in matches if m.service_id == held] in ([True], []), matches
+
+
+@needs_real_catalogue
+def test_a_verb_ending_the_clause_before_a_name_does_not_make_it_held(real_matcher):
+    matches = real_matcher.match("社保卡早办了养老金资格认证怎么做")
+    assert matches[0].service_id == "pension_qualification"
+    assert not matches[0].background
+
+
+@needs_real_catalogue
 def test_a_word_next_to_a_name_without_its_first_character_is_not_a_typo(real_matcher):
     assert "minimum_living_allowance" not in {m.service_id for m in real_matcher.match("自由职业参保申请多久生效")}
 

@@ -30,11 +30,11 @@ def ko_model() -> Path:
 
 
 @pytest.fixture(scope="session")
-def recognizer(ko_model: Path):
+def recogniser(ko_model: Path):
     """A real vosk recogniser for the Korean test model."""
-    from speech.vosk_asr import VoskRecognizer
+    from speech.vosk_asr import VoskRecogniser
 
-    rec = VoskRecognizer({KO: ko_model})
+    rec = VoskRecogniser({KO: ko_model})
     yield rec
     rec.close()
 

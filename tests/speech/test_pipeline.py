@@ -22,7 +22,7 @@ from speech.pipeline import (
 from speech.providers import AudioClip
 from speech.service import SpeechService
 from tests.fakes.phone_call import FakePhoneCall
-from tests.fakes.recognizer import ScriptedRecognizer
+from tests.fakes.recogniser import ScriptedRecogniser
 from tests.speech.conftest import KO, korean, silence, tone
 
 QUICK = EndpointConfig(no_speech_timeout_ms=2000)
@@ -128,7 +128,7 @@ def test_digits_are_collected_until_hash_and_a_star_starts_again(tts):
 class FailingSynthesis:
     asr = None
 
-    def can_recognize(self, locale="zh-CN"):
+    def can_recognise(self, locale="zh-CN"):
         return False
 
     async def synthesize(self, *args, **kwargs):
@@ -153,8 +153,8 @@ def test_failed_synthesis_plays_the_apology_recording():
     assert any(e.type is EventType.ERROR and e.data["code"] == "tts_failed" for e in pipeline.events)
 
 
-def test_streaming_recognition_with_a_grammar_the_model_lacks_falls_back_to_free_speech(recognizer, tts):
-    speech = SpeechService(recognizer, tts)
+def test_streaming_recognition_with_a_grammar_the_model_lacks_falls_back_to_free_speech(recogniser, tts):
+    speech = SpeechService(recogniser, tts)
     # A few words: long enough for the recogniser to report partial results before the end.
     words = resample(korean(tts, "엄마 아버지 라디오").pcm16, 16000, 8000)
 
@@ -190,7 +190,7 @@ def test_response_latency_is_measured_from_the_end_of_speech():
 def test_the_words_are_finished_while_the_endpointer_still_waits_for_silence(tts):
     order: list[str] = []
 
-    class Recording(ScriptedRecognizer):
+    class Recording(ScriptedRecogniser):
         def open_stream(self, sample_rate, grammar=None, *, locale="zh-CN"):
             stream = super().open_stream(sample_rate, grammar, locale=locale)
             finish = stream.finish
@@ -220,8 +220,8 @@ def test_the_words_are_finished_while_the_endpointer_still_waits_for_silence(tts
     assert order.count("finish") == 1 and order.index("finish") < order.index(EventType.SPEECH_END.value)
 
 
-def test_a_pause_shorter_than_the_silence_wait_keeps_every_word(recognizer, tts):
-    speech = SpeechService(recognizer, tts)
+def test_a_pause_shorter_than_the_silence_wait_keeps_every_word(recogniser, tts):
+    speech = SpeechService(recogniser, tts)
     # espeak-ng's clips hold 0.3 s of silence before the word and about 1 s after it: cut to a pause of
     # 500 ms, past the point where the recogniser is finished early and short of the end of the turn.
     first, second = (resample(korean(tts, word).pcm16, 16000, 8000) for word in ("엄마", "라디오"))

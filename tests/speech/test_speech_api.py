@@ -32,8 +32,8 @@ def make_client(service: SpeechService | None) -> TestClient:
 
 
 @pytest.fixture(scope="module")
-def client(recognizer, tts):
-    return make_client(SpeechService(recognizer, tts))
+def client(recogniser, tts):
+    return make_client(SpeechService(recogniser, tts))
 
 
 def assert_error(response, status: int, code: str) -> None:
@@ -84,12 +84,12 @@ def stereo_wav(clip: AudioClip) -> bytes:
     return buffer.getvalue()
 
 
-def test_a_full_minute_of_48_khz_stereo_gets_through_the_gateway(recognizer, tts):
+def test_a_full_minute_of_48_khz_stereo_gets_through_the_gateway(recogniser, tts):
     spoken = resample_clip(korean(tts, "라디오"), 48000)
     rest = 60 * 48000 - len(spoken.pcm16) // 2
     wav = stereo_wav(AudioClip(spoken.pcm16 + silence(rest / 48000, 48000), 48000))
     assert len(wav) > 11_000_000
-    response = gateway_client(SpeechService(recognizer, tts)).post(
+    response = gateway_client(SpeechService(recogniser, tts)).post(
         f"/api/speech/recognize?locale={KO}", files={"file": ("voice.wav", wav, "audio/wav")})
     assert response.status_code == 200, response.text
     assert "라디오" in response.json()["text"]
@@ -174,7 +174,7 @@ def test_without_a_speech_service_both_endpoints_answer_503():
 
 def test_settings_without_a_model_path_leave_recognition_off(tmp_path):
     service = SpeechService.from_settings(model_paths={"zh-CN": None}, tts_provider=None, cache_dir=tmp_path)
-    assert not service.can_recognize("zh-CN")
+    assert not service.can_recognise("zh-CN")
 
 
 def test_settings_with_a_wrong_model_path_stop_start_up(tmp_path):
@@ -191,7 +191,7 @@ def test_an_unknown_provider_name_is_refused(tmp_path):
 def test_settings_build_working_providers(ko_model, tmp_path):
     service = SpeechService.from_settings(model_paths={KO: ko_model}, cache_dir=tmp_path)
     try:
-        assert service.can_recognize(KO)
+        assert service.can_recognise(KO)
         assert service.tts.voices["zh-CN"] == "cmn-latn-pinyin"
     finally:
         service.close()

@@ -47,8 +47,8 @@ def _assert_busy(response: httpx.Response) -> None:
     assert int(response.headers["retry-after"]) >= 1
 
 
-def test_uploads_beyond_the_ffmpeg_cap_are_told_to_retry_and_the_next_one_is_served(recognizer, tts, webm):
-    service = SpeechService(recognizer, tts, max_decodes=1, max_recognitions=8)
+def test_uploads_beyond_the_ffmpeg_cap_are_told_to_retry_and_the_next_one_is_served(recogniser, tts, webm):
+    service = SpeechService(recogniser, tts, max_decodes=1, max_recognitions=8)
     app = _app(service)
     responses = asyncio.run(_burst(app, [(webm, "audio/webm")] * 3))
     statuses = sorted(r.status_code for r in responses)
@@ -63,9 +63,9 @@ def test_uploads_beyond_the_ffmpeg_cap_are_told_to_retry_and_the_next_one_is_ser
     assert after.status_code == 200
 
 
-def test_uploads_beyond_the_recognition_cap_are_refused_not_queued(recognizer, tts):
+def test_uploads_beyond_the_recognition_cap_are_refused_not_queued(recogniser, tts):
     wav = write_wav(korean(tts, "엄마"))
-    service = SpeechService(recognizer, tts, max_decodes=4, max_recognitions=2)
+    service = SpeechService(recogniser, tts, max_decodes=4, max_recognitions=2)
     responses = asyncio.run(_burst(_app(service), [(wav, "audio/wav")] * 5))
     assert sorted(r.status_code for r in responses) == [200, 200, 503, 503, 503]
     for response in responses:

@@ -71,6 +71,12 @@ def test_nobody_on_duty_appointment_booked_reminded_and_cancelled(stack, convers
     assert len(reminders) == 1 and reminders[0]["from"] == "assistant"
 
     reply = stack.chat(conversation_id, reminders[0]["buttons"][0]["payload"])
+    assert reply["state"]["requested_slot"] == "appointment_phone_tail", all_text(reply)
+    reply = stack.chat(conversation_id, "5679")
+    assert "对不上" in all_text(reply) and code not in all_text(reply)
+    reply = stack.chat(conversation_id, code)
+    assert reply["state"]["requested_slot"] == "appointment_phone_tail", all_text(reply)
+    reply = stack.chat(conversation_id, "5678")
     assert code in all_text(reply)
     cancel = next(b for b in buttons(reply) if "取消" in b["title"])
     reply = stack.chat(conversation_id, cancel["payload"])

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.stack.test_handoff_flow import Desk, all_text, payloads
+from tests.stack.test_handoff_flow import Desk, all_text, inbox, payloads
 
 pytestmark = [pytest.mark.stack, pytest.mark.timeout(300)]
 
@@ -89,8 +89,14 @@ def test_an_everyday_request_gets_the_hotline_and_services_and_never_a_form(stac
 
 
 def test_a_rating_comment_about_booking_is_saved_not_booked(stack, conversation_id):
-    supervisor = Desk(stack, "supervisor")
-    reply = stack.chat(conversation_id, '/rate{"rating": "2", "rated": "conversation"}')
+    desk, supervisor = Desk(stack), Desk(stack, "supervisor")
+    stack.chat(conversation_id, "我要找工作人员")
+    queued = desk.waiting_for(conversation_id)
+    desk.post(f"/handoffs/{queued['id']}/accept")
+    cursor = inbox(stack, conversation_id)["cursor"]
+    desk.post(f"/handoffs/{queued['id']}/close", {"resolution_note": "已答复"})
+    rating = [b for m in inbox(stack, conversation_id, cursor)["messages"] for b in m["buttons"]]
+    reply = stack.chat(conversation_id, next(b["payload"] for b in rating if b["title"] == "不满意"))
     assert reply["state"]["requested_slot"] == "feedback_comment"
     reply = stack.chat(conversation_id, "预约的时间太少")
     assert reply["state"]["requested_slot"] is None and "负责人" in all_text(reply), all_text(reply)

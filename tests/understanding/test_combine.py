@@ -21,6 +21,21 @@ def test_the_matcher_finds_the_service_the_engine_missed():
     assert (result.public_intent, result.service) == ("ask_materials", "residence_permit")
 
 
+def test_a_held_document_the_engine_tagged_yields_to_the_service_asked_about():
+    tagged = [{"entity": "service", "value": "residence_permit", "confidence_entity": 0.99}]
+    result = combine(parse("ask_eligibility", 0.9, tagged), "孩子转学要什么条件，我们有居住证", MATCHER, KNOWN)
+    assert result.service == "school_enrollment"
+    untagged_topic = combine(parse("ask_materials", 0.9, tagged), "办居住证要什么材料", MATCHER, KNOWN)
+    assert untagged_topic.service == "residence_permit"
+
+
+def test_when_the_engine_and_the_catalogue_disagree_about_the_service_both_are_offered():
+    tagged = [{"entity": "service", "value": "unemployment_benefit", "confidence_entity": 0.7}]
+    result = combine(parse("ask_materials", 0.9, tagged), "办社保卡要带什么", MATCHER, KNOWN)
+    assert result.service == "social_security_card"
+    assert result.ambiguous and set(result.candidates) == {"social_security_card", "unemployment_benefit"}
+
+
 def test_a_bare_service_name_is_a_question_about_it():
     result = combine(parse("out_of_scope", 0.6), "低保", MATCHER, KNOWN)
     assert (result.public_intent, result.service) == ("ask_how_to_apply", "minimum_living_allowance")

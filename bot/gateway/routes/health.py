@@ -1,4 +1,8 @@
-"""GET /healthz: 200 when the dialogue engine, the action server and the database answer, 503 otherwise."""
+"""GET /healthz: 200 when the dialogue engine, the action server and the database answer, 503 otherwise.
+
+GET /livez: 200 while this process serves requests (what a balancer checks: a gateway whose database is away
+still answers residents politely, and must stay in rotation).
+"""
 
 from __future__ import annotations
 
@@ -46,3 +50,9 @@ async def healthz(settings: SettingsDep, rasa: RasaDep) -> JSONResponse:
     healthy = all(v == "ok" for v in components.values())
     return JSONResponse({"status": "ok" if healthy else "degraded", "components": components},
                         status_code=200 if healthy else 503)
+
+
+@router.get("/livez")
+async def livez() -> JSONResponse:
+    """200 while the process serves requests, whatever its dependencies do."""
+    return JSONResponse({"status": "ok"})

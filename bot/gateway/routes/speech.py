@@ -21,7 +21,7 @@ router = APIRouter(prefix="/api/speech", tags=["speech"], dependencies=[per_clie
 _AUDIO_TYPES = ("audio/", "video/webm", "video/ogg", "application/octet-stream")
 
 
-class RecognizeResponse(BaseModel):
+class RecognitionResponse(BaseModel):
     """What was heard."""
 
     text: str
@@ -82,7 +82,7 @@ async def _read_upload(request: Request) -> tuple[bytes, str] | JSONResponse:
 
 @router.post(
     "/recognize",
-    response_model=RecognizeResponse,
+    response_model=RecognitionResponse,
     openapi_extra={
         "requestBody": {
             "content": {
@@ -97,11 +97,11 @@ async def _read_upload(request: Request) -> tuple[bytes, str] | JSONResponse:
         }
     },
 )
-async def recognize(request: Request, service: SpeechDep, locale: str = "zh-CN") -> Response:
+async def recognise(request: Request, service: SpeechDep, locale: str = "zh-CN") -> Response:
     """Recognise up to 60 s of speech sent as a raw audio body or a multipart file."""
     if service is None:
         return _unavailable()
-    if not service.can_recognize(locale):
+    if not service.can_recognise(locale):
         return error_answer(
             errors.RecognitionUnavailable(
                 f"speech recognition for {locale} is not configured on this server"
@@ -115,7 +115,7 @@ async def recognize(request: Request, service: SpeechDep, locale: str = "zh-CN")
         transcript = await service.transcribe_bytes(data, content_type, locale=locale)
     except errors.SpeechError as err:
         return error_answer(err)
-    return JSONResponse(RecognizeResponse(text=transcript.text, confidence=transcript.confidence).model_dump())
+    return JSONResponse(RecognitionResponse(text=transcript.text, confidence=transcript.confidence).model_dump())
 
 
 @router.post(

@@ -149,8 +149,10 @@ async def me(identity: CurrentStaff) -> MeOut:
 async def list_handoffs(identity: CurrentStaff,
                         status: Annotated[Literal["waiting", "active", "closed"], Query()] = "waiting",
                         mine: Annotated[bool, Query()] = False) -> list[HandoffOut]:
-    """The queue (waiting, emergencies first), or the active or closed handoffs, optionally only one's own."""
-    found = await run_in_threadpool(handoff.queue, status, identity.username if mine else None)
+    """The queue (waiting, emergencies first), or the active or closed handoffs: a staff member's own, a supervisor's all."""
+    # Anyone on duty may take a waiting person; who else is being served is a supervisor's business.
+    own = mine or (status != "waiting" and not identity.is_supervisor)
+    found = await run_in_threadpool(handoff.queue, status, identity.username if own else None)
     return [handoff_out(v) for v in found]
 
 

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
+from bot.errors import InvalidRequest, NotFound
 from bot.gateway.deps import AdminStaff, CurrentStaff, SupervisorStaff
 from bot.services import appointments, audit, callbacks, staff
 from bot.knowledge.catalogue import get_catalogue
@@ -200,3 +201,14 @@ async def list_accounts(identity: AdminStaff) -> list[AccountOut]:
     """Every staff account (admins only); accounts are created with `make staff`."""
     found = await run_in_threadpool(staff.list_accounts)
     return [AccountOut(**a.__dict__) for a in found]
+
+
+@router.post("/accounts/{username}/deactivate", status_code=204)
+async def deactivate_account(username: Annotated[str, Path(min_length=2, max_length=64)],
+                             identity: AdminStaff) -> None:
+    """Switches an account off and ends its logins at once (admins only; audited), as `make staff ACTIVE=no` does."""
+    if username == identity.username:
+        raise InvalidRequest("an admin cannot switch off their own account", code="own_account")
+    if not await run_in_threadpool(staff.deactivate, username):
+        raise NotFound("no such staff account", code="unknown_account")
+    await run_in_threadpool(audit.record, identity.username, "deactivate_account", f"staff:{username}", "")

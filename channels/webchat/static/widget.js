@@ -384,7 +384,7 @@
       micButton.textContent = "语音输入";
       micButton.setAttribute("aria-pressed", "false");
       showStatus("正在识别…");
-      await recognize(new Blob(chunks, { type }));
+      await recognise(new Blob(chunks, { type }));
     });
     recorder.start();
     micButton.textContent = "停止录音";
@@ -393,7 +393,7 @@
   }
 
   // What was heard goes into the input, not straight to the assistant: the person checks it and sends it.
-  async function recognize(blob) {
+  async function recognise(blob) {
     try {
       const response = await fetch(api("api/speech/recognize"), { method: "POST", headers: { "Content-Type": blob.type }, body: blob });
       if (response.status === 404 || response.status === 503) micButton.hidden = true;

@@ -37,11 +37,11 @@ def synthesizer(tmp_path_factory: pytest.TempPathFactory):
 @pytest.fixture(scope="session")
 def speech(synthesizer) -> SpeechService:
     """Recognition with the Korean test model standing in for the Chinese one (zh-CN), real synthesis."""
-    from speech.vosk_asr import VoskRecognizer
+    from speech.vosk_asr import VoskRecogniser
 
-    recognizer = VoskRecognizer({"zh-CN": ko_model_path()})
-    yield SpeechService(recognizer, synthesizer)
-    recognizer.close()
+    recogniser = VoskRecogniser({"zh-CN": ko_model_path()})
+    yield SpeechService(recogniser, synthesizer)
+    recogniser.close()
 
 
 @pytest.fixture(scope="session")

@@ -287,7 +287,7 @@ class BrokenSynthesis:
     def __init__(self, speech: SpeechService) -> None:
         self.asr = speech.asr
 
-    def can_recognize(self, locale: str = "zh-CN") -> bool:
+    def can_recognise(self, locale: str = "zh-CN") -> bool:
         return self.asr is not None
 
     async def synthesize(self, text, locale="zh-CN", rate="slow", sample_rate=16000):
@@ -419,12 +419,12 @@ def test_spoken_words_reach_the_dialogue_through_real_recognition(line, synthesi
 # --- Chinese voice commands, with a scripted recogniser (the test model knows no Chinese) -----------------------
 
 def scripted(synthesizer, texts_heard: list[str]):
-    from tests.fakes.recognizer import ScriptedRecognizer
+    from tests.fakes.recogniser import ScriptedRecogniser
 
-    recognizer = ScriptedRecognizer(texts_heard)
-    rendered = PhonePrompts(SpeechService(recognizer, synthesizer))
+    recogniser = ScriptedRecogniser(texts_heard)
+    rendered = PhonePrompts(SpeechService(recogniser, synthesizer))
     assert asyncio.run(rendered.warm()) == []
-    return rendered, recognizer
+    return rendered, recogniser
 
 
 def utterance() -> bytes:
@@ -467,7 +467,7 @@ def test_saying_slower_repeats_the_prompt_at_a_slower_rate(line, synthesizer):
 
 
 def test_a_spoken_number_is_read_back_and_a_spoken_yes_sends_it(line, synthesizer):
-    rendered, recognizer = scripted(synthesizer, ["幺三八 零零幺三 八零零零", "对"])
+    rendered, recogniser = scripted(synthesizer, ["幺三八 零零幺三 八零零零", "对"])
     rasa = FakeRasa(replies=[{"recipient_id": "x", "text": "请告诉我您的手机号。"}], slots={"requested_slot": "phone"},
                     active_loop="residence_permit")
 
@@ -486,7 +486,7 @@ def test_a_spoken_number_is_read_back_and_a_spoken_yes_sends_it(line, synthesize
     call_line = run(scenario())
     assert call_line.sent()[0] == "居住证怎么办理" and held_back(call_line.sent()[1]) == "13800138000"
     # The yes/no answer was heard with the confirmation grammar.
-    assert recognizer.grammars[-1] and "对" in recognizer.grammars[-1]
+    assert recogniser.grammars[-1] and "对" in recogniser.grammars[-1]
 
 
 def test_saying_transfer_to_a_person_puts_the_caller_through(line, synthesizer):

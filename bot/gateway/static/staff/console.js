@@ -22,7 +22,8 @@ const APPLICATION_STATUS = { submitted: "已提交", under_review: "审核中", 
   approved: "已通过", rejected: "未通过", ready_for_collection: "可领取" };
 const AUDIT_ACTIONS = { login: "登录", view_conversation: "查看会话", accept_handoff: "接待", close_handoff: "结束服务",
   reveal_phone: "查看电话", reveal_contact: "查看姓名电话", check_in: "签到", complete_task: "完成任务",
-  list_applications: "查看申请", change_application_status: "更改申请状态" };
+  list_applications: "查看申请", change_application_status: "更改申请状态", deactivate_account: "停用账号",
+  conversation_token_refused: "对话凭证被拒", staff_login_refused: "登录被拒" };
 
 const state = { token: sessionStorage.getItem("staffToken"), me: null, tab: "queue", selected: null,
   detailKey: null, transcriptKey: null, timer: null, services: {} };
@@ -121,6 +122,7 @@ async function start() {
   document.querySelectorAll(".supervisor-only").forEach((node) => { node.hidden = !isSupervisor(); });
   document.querySelector('[data-tab="audit"]').hidden = !isSupervisor();
   document.querySelector('[data-tab="analytics"]').hidden = !isSupervisor();
+  document.querySelector('[data-tab="accounts"]').hidden = state.me.role !== "admin";
   try {
     await api("GET", "/api/staff/applications");
     document.querySelector('[data-tab="applications"]').hidden = false;
@@ -145,7 +147,8 @@ function showTab(name) {
   document.querySelectorAll(".tabs button").forEach((b) => b.setAttribute("aria-selected", String(b.dataset.tab === name)));
   document.querySelectorAll(".tab").forEach((section) => { section.hidden = section.id !== `tab-${name}`; });
   ({ queue: refreshQueue, appointments: refreshAppointments, tasks: refreshTasks,
-     applications: refreshApplications, audit: refreshAudit, analytics: () => StaffAnalytics.refresh() })[name]();
+     applications: refreshApplications, audit: refreshAudit, accounts: refreshAccounts,
+     analytics: () => StaffAnalytics.refresh() })[name]();
 }
 
 async function poll() {
@@ -435,6 +438,22 @@ async function refreshAudit() {
   const rows = await api("GET", "/api/staff/audit?limit=200");
   $("audit-rows").replaceChildren(...rows.map((r) => el("tr", {}, el("td", {}, new Date(r.created_at).toLocaleString("zh-CN")),
     el("td", {}, r.staff_username), el("td", {}, AUDIT_ACTIONS[r.action] || r.action), el("td", {}, r.subject), el("td", {}, r.detail))));
+}
+
+// An admin switches an account off here (as `make staff ... ACTIVE=no` does); its logins end at once.
+async function refreshAccounts() {
+  const accounts = await api("GET", "/api/staff/accounts");
+  const roles = { staff: "工作人员", supervisor: "值班长", admin: "管理员" };
+  $("account-rows").replaceChildren(...accounts.map((a) => {
+    const off = el("button", { type: "button", class: "danger", onclick: async () => {
+      if (!confirm(`停用账号 ${a.username}？停用后立即退出登录。`)) return;
+      await api("POST", `/api/staff/accounts/${encodeURIComponent(a.username)}/deactivate`);
+      refreshAccounts();
+    } }, "停用");
+    return el("tr", {}, el("td", {}, a.username), el("td", {}, roles[a.role] || a.role),
+      el("td", {}, a.active ? (a.locked ? "暂时锁定" : "正常") : "已停用"),
+      el("td", {}, a.active && a.username !== state.me.username ? off : ""));
+  }));
 }
 
 // ---- start ----------------------------------------------------------------------------------------------------

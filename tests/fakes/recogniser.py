@@ -7,7 +7,7 @@ from collections import deque
 from speech.providers import AudioClip, FinalResult, PartialResult, RecognitionStream, SpeechToText, Transcript
 
 
-class ScriptedRecognizer(SpeechToText):
+class ScriptedRecogniser(SpeechToText):
     """Stands in for vosk where the words matter (Chinese commands) and the test model cannot say them."""
 
     def __init__(self, texts: list[str], locale: str = "zh-CN") -> None:
@@ -40,7 +40,7 @@ class ScriptedRecognizer(SpeechToText):
 
 
 class _ScriptedStream(RecognitionStream):
-    def __init__(self, owner: ScriptedRecognizer) -> None:
+    def __init__(self, owner: ScriptedRecogniser) -> None:
         self.owner = owner
 
     def accept(self, pcm16: bytes) -> PartialResult | FinalResult | None:
