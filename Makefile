@@ -1,5 +1,5 @@
 # 便民助手: `make run` sets everything up and runs the assistant; `make test` sets up and runs the tests.
-.PHONY: run cluster test test-cluster lint unit setup setup-test staff rotate-keys lock benchmark clean
+.PHONY: run cluster test test-cluster lint unit mutation setup setup-test staff rotate-keys lock benchmark clean
 
 PY := .venv/bin/python
 RASA := .venv-rasa/bin/rasa
@@ -20,6 +20,7 @@ test: setup-test lint
 	$(PY) -m kiosk.handwriting build
 	$(RASA) data validate --config config.yml --domain dialogues/domain --data dialogues/data var/build/nlu
 	$(PY) -m pytest -m "not cluster"
+	$(PY) -m tests.mutation.run --quick
 
 # Faults on `make cluster` with traffic running (a few minutes; .ci/run calls it after `make test`).
 test-cluster: setup-test
@@ -36,6 +37,10 @@ lint:
 # The fast tests: run them before every commit.
 unit:
 	$(PY) -m pytest -m "$(UNIT)"
+
+# Plants bugs in the code that guards residents' data and fails when the tests catch too few (README, "Mutation scores").
+mutation: setup-test
+	$(PY) -m tests.mutation.run
 
 setup:
 	@bash packaging/setup-system.sh

@@ -82,14 +82,17 @@ def mask_address(address: str) -> str:
 # ---- redaction of free text --------------------------------------------------------------------
 
 # Digits as they reach logs: ASCII, full-width, and Chinese as spoken on the phone.
-_DIGITS = "0-9０-９零〇一二三四五六七八九幺两"
+# Chinese digits include the capital forms of bank slips (壹贰叁) and the radio digits read out on the phone (洞幺拐勾).
+_CHINESE_DIGITS = "零〇一二三四五六七八九幺两壹贰叁肆伍陆柒捌玖洞拐勾"
+_DIGITS = "0-9０-９" + _CHINESE_DIGITS
 _TO_ASCII = str.maketrans({**{chr(0xFF10 + i): str(i) for i in range(10)},
-                           "零": "0", "〇": "0", "一": "1", "幺": "1", "二": "2", "两": "2", "三": "3",
-                           "四": "4", "五": "5", "六": "6", "七": "7", "八": "8", "九": "9",
-                           "Ｘ": "X", "ｘ": "X", "x": "X"})
+                           "零": "0", "〇": "0", "洞": "0", "一": "1", "幺": "1", "壹": "1", "二": "2", "两": "2",
+                           "贰": "2", "三": "3", "叁": "3", "四": "4", "肆": "4", "五": "5", "伍": "5", "六": "6",
+                           "陆": "6", "七": "7", "拐": "7", "柒": "7", "八": "8", "捌": "8", "九": "9", "勾": "9",
+                           "玖": "9", "Ｘ": "X", "ｘ": "X", "x": "X"})
 # Arabic and Chinese digits form separate groups, so "第一13812345678" still shows the phone number in it.
-_GROUP = r"[0-9０-９]+[XxＸｘ]?|[零〇一二三四五六七八九幺两]+"
-_RUN = re.compile(rf"(?<![{_DIGITS}])(?:{_GROUP})(?:[ \t\u3000\-－‐–—_.．]{{0,3}}(?:{_GROUP}))*")
+_GROUP = rf"[0-9０-９]+[XxＸｘ]?|[{_CHINESE_DIGITS}]+"
+_RUN = re.compile(rf"(?<![{_DIGITS}])(?:{_GROUP})(?:[ \t\u3000\-－‐–—_.．·/／]{{0,3}}(?:{_GROUP}))*")
 _GROUP_PATTERN = re.compile(_GROUP)
 
 

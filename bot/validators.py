@@ -264,7 +264,8 @@ def _numeral_tokens(text: str) -> list[tuple[str, Decimal]] | None:
 
 def _parse_numeral(text: str) -> Decimal | None:
     """A number written with Arabic digits, Chinese numerals or both: "三千五", "1.2万", "一万二", "两千零五十"."""
-    if not re.search(r"[0-9零〇一幺二两三四五六七八九]", text):
+    # A leading 十 is a number on its own ("十块", "十万"); other units alone are words ("千万别").
+    if not re.search(r"[0-9零〇一幺二两三四五六七八九]|^十", text):
         return None
     if not re.search(r"[十百千万亿]", text):
         # No units: digits read one by one ("一五零零") or a plain Arabic number.
@@ -366,6 +367,9 @@ def _count_value(text: str) -> Decimal | Invalid:
     """The count in `text`, a period in years turned into months."""
     if re.search(r"多个?月|几", text):
         return Invalid("count_vague", "an estimate")
+    # Two Chinese digits side by side in a count are a range ("三四个月"), never digits read one by one.
+    if re.search(r"[一二两三四五六七八九]{2}", text):
+        return Invalid("count_vague", "a range")
     numeral = f"[{_NUMERAL_CHARS}]+"
     if m := re.search(rf"({numeral})年零?({numeral})个?月", text):
         years, months = _parse_numeral(m.group(1)), _parse_numeral(m.group(2))
@@ -482,13 +486,14 @@ def _read_date(text: str, today: date) -> ParsedDate | None | Literal["impossibl
     for word in sorted(_DAY_WORDS, key=len, reverse=True):
         if word in text:
             return made(*(today + timedelta(days=_DAY_WORDS[word])).timetuple()[:3])
-    if m := re.search(r"(\d+)(天|日|周|星期|礼拜|个月|月|年)(?:以|之)?前", text):
+    # 个 may stand before any unit of time: "三个星期前" as well as "三个月前".
+    if m := re.search(r"(\d+)个?(天|日|周|星期|礼拜|月|年)(?:以|之)?前", text):
         amount, unit = int(m.group(1)), m.group(2)
         if unit in ("天", "日"):
             return made(*(today - timedelta(days=amount)).timetuple()[:3])
         if unit in ("周", "星期", "礼拜"):
             return made(*(today - timedelta(weeks=amount)).timetuple()[:3])
-        if unit in ("个月", "月"):
+        if unit == "月":
             return made(*_shift_months(today.year, today.month, -amount), precision="month")
         return made(today.year - amount, precision="year")
     if "半年前" in text:

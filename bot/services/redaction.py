@@ -41,7 +41,13 @@ _DIGIT_FORMS = {
     "5": "5５五伍", "6": "6６六陆", "7": "7７七拐柒", "8": "8８八捌", "9": "9９九勾玖", "X": "XxＸｘ",
 }
 # At most three separators between two digits, as redact_text allows: a bounded window keeps matching linear.
-_SEPARATORS = r"[\s\-－—·.]{0,3}"
+_SEPARATORS = r"[\s\-－—·./／]{0,3}"
+_TO_DIGIT = {form: digit for digit, forms in _DIGIT_FORMS.items() for form in forms}
+_ANY_DIGIT = re.escape("".join(_TO_DIGIT))
+# A stretch of digits in any form, standing alone (no digit right before or after it).
+_DIGIT_RUN = re.compile(rf"(?<![{_ANY_DIGIT}])[{_ANY_DIGIT}](?:{_SEPARATORS}[{_ANY_DIGIT}])*(?![{_ANY_DIGIT}])")
+# A piece this long of a known number is masked wherever it stands alone, e.g. a number sent in two messages.
+FRAGMENT_DIGITS = 4
 
 
 def spelled_pattern(number: str) -> re.Pattern[str]:
@@ -70,11 +76,27 @@ def replacer(values: dict[str, str]) -> Callable[[str], str]:
     # One alternation, one scan of the text: group i is rule i.
     combined = re.compile("|".join(f"({pattern})" for pattern, _ in rules))
     masks = [masked for _, masked in rules]
+    numbers = [values[key].upper() for key in ("id_number", "phone") if values.get(key)]
 
     def replace(text: str) -> str:
+        text = _mask_fragments(text, numbers)
         return _redact_but_references(combined.sub(lambda m: masks[(m.lastindex or 1) - 1], text))
 
     return replace
+
+
+def _mask_fragments(text: str, numbers: list[str]) -> str:
+    """Masks every stand-alone piece of a known number (a number split across messages); whole ones are left."""
+    if not numbers:
+        return text
+
+    def mask(match: re.Match[str]) -> str:
+        digits = "".join(_TO_DIGIT.get(ch, "") for ch in match.group(0))
+        if len(digits) >= FRAGMENT_DIGITS and any(digits in n and digits != n for n in numbers):
+            return "*" * len(digits)
+        return match.group(0)
+
+    return _DIGIT_RUN.sub(mask, text)
 
 
 def _redact_but_references(text: str) -> str:

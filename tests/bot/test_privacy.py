@@ -162,7 +162,9 @@ def test_a_traceback_in_the_log_is_redacted_too(captured_logger):
 
 def test_values_passed_as_extras_are_redacted(captured_logger):
     logger, stream = captured_logger
-    logger.handlers[0].setFormatter(logging.Formatter("%(message)s caller=%(caller)s"))
+    # The fixture's own handler: a handler another test left on this logger must not take the formatter.
+    handler = next(h for h in logger.handlers if getattr(h, "stream", None) is stream)
+    handler.setFormatter(logging.Formatter("%(message)s caller=%(caller)s"))
     logger.info("callback requested", extra={"caller": PHONE})
     assert PHONE not in stream.getvalue() and "138****5678" in stream.getvalue()
 
@@ -272,3 +274,34 @@ def test_a_passphrase_setting_is_turned_into_a_stable_key_and_a_real_key_is_kept
 def test_the_cipher_never_shows_its_key():
     key = generate_key()
     assert key not in repr(FieldCipher(key))
+
+
+def test_install_redaction_also_covers_the_handlers_of_named_loggers_that_do_not_propagate():
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    named = logging.getLogger("tests.privacy.uvicorn-like")
+    named.addHandler(handler)
+    named.propagate = False
+    try:
+        install_redaction(["tests.privacy.uvicorn-like"])
+        named.warning("caller %s", PHONE)
+        assert "138****5678" in stream.getvalue() and PHONE not in stream.getvalue()
+    finally:
+        named.removeHandler(handler)
+
+
+@pytest.mark.parametrize("token", ["not a token", "gAAAAA" + "x" * 40, "令牌"])
+def test_rotating_a_token_no_key_made_fails_with_the_decrypt_error(token):
+    with pytest.raises(FieldDecryptError, match="could not be decrypted with the configured keys"):
+        FieldCipher(generate_key()).rotate(token)
+    with pytest.raises(FieldDecryptError, match="could not be decrypted with the configured keys"):
+        FieldCipher(generate_key()).decrypt(token)
+
+
+def test_rotating_moves_a_token_to_the_current_key():
+    old, new = generate_key(), generate_key()
+    token = FieldCipher(old).encrypt(PHONE)
+    rotated = FieldCipher(new, [old]).rotate(token)
+    assert FieldCipher(new).decrypt(rotated) == PHONE
+    with pytest.raises(FieldDecryptError):
+        FieldCipher(old).decrypt(rotated)

@@ -247,6 +247,69 @@ def test_words_without_a_date_are_refused():
     assert rejected(parse_date("1899年5月", TODAY)) == "date_impossible"
 
 
+@pytest.mark.parametrize("said, day, precision", [
+    ("三个星期前", dt.date(2024, 5, 25), "day"),
+    ("3个星期前", dt.date(2024, 5, 25), "day"),
+    ("3星期前", dt.date(2024, 5, 25), "day"),
+    ("两个礼拜前", dt.date(2024, 6, 1), "day"),
+    ("2周前", dt.date(2024, 6, 1), "day"),
+    ("5日前", dt.date(2024, 6, 10), "day"),
+    ("三天以前", dt.date(2024, 6, 12), "day"),
+    ("两年之前", dt.date(2022, 1, 1), "year"),
+    ("大前天", dt.date(2024, 6, 12), "day"),
+    ("前天", dt.date(2024, 6, 13), "day"),
+    ("今日", TODAY, "day"),
+    ("今天", TODAY, "day"),
+    ("昨日", dt.date(2024, 6, 14), "day"),
+    ("上上个月", dt.date(2024, 4, 1), "month"),
+    ("本月", dt.date(2024, 6, 1), "month"),
+    ("这个月", dt.date(2024, 6, 1), "month"),
+    ("去年3月5日", dt.date(2023, 3, 5), "day"),
+    ("去年3月份", dt.date(2023, 3, 1), "month"),
+    ("大前年", dt.date(2021, 1, 1), "year"),
+    ("去年", dt.date(2023, 1, 1), "year"),
+    ("2019年", dt.date(2019, 1, 1), "year"),
+    ("5月", dt.date(2024, 5, 1), "month"),
+    ("5月3号", dt.date(2024, 5, 3), "day"),
+    ("2024.3.5", dt.date(2024, 3, 5), "day"),
+    ("十五个月前", dt.date(2023, 3, 1), "month"),
+])
+def test_every_way_of_saying_a_past_date_is_understood(said, day, precision):
+    result = parse_date(said, TODAY)
+    assert isinstance(result, Valid) and isinstance(result.value, ParsedDate)
+    assert (result.value, result.value.precision) == (day, precision)
+
+
+def test_weeks_before_today_cross_the_month_and_year():
+    assert parse_date("三个星期前", dt.date(2024, 1, 10)) == Valid(dt.date(2023, 12, 20))
+    assert parse_date("两个月前", dt.date(2024, 1, 10)) == Valid(dt.date(2023, 11, 1))
+
+
+def test_the_earliest_year_taken_is_1900():
+    assert parse_date("1900年1月1日", TODAY) == Valid(dt.date(1900, 1, 1))
+    assert rejected(parse_date("1899年12月31日", TODAY)) == "date_impossible"
+
+
+def test_a_date_keeps_its_precision_through_pickling_and_repr():
+    import pickle
+
+    value = parse_date("2023年5月", TODAY).value
+    copy = pickle.loads(pickle.dumps(value))
+    assert copy == value and copy.precision == "month"
+    assert repr(value) == "ParsedDate(2023-05-01, precision='month')"
+
+
+def test_an_empty_answer_is_no_date():
+    assert rejected(parse_date("   ", TODAY)) == "empty"
+    assert rejected(parse_date("2023年13月", TODAY)) == "date_impossible"
+    assert rejected(parse_date("20230230", TODAY)) == "date_impossible"
+
+
+def test_a_past_date_without_a_year_that_does_not_exist_last_year_stays_refused_as_future():
+    assert rejected(parse_date("明天", dt.date(2024, 6, 15), must_be_past=True)) == "date_not_found"
+    assert rejected(parse_date("2024年6月16日", TODAY, must_be_past=True)) == "date_future"
+
+
 # ---- amounts and counts -------------------------------------------------------------------------
 
 @pytest.mark.parametrize("said, amount", [
@@ -291,6 +354,49 @@ def test_counts_that_are_not_a_whole_number_are_refused(said, code):
 
 def test_a_count_above_the_limit_is_refused():
     assert rejected(parse_count("30个月", maximum=24)) == "count_too_large"
+
+
+@pytest.mark.parametrize("said, amount", [
+    ("一亿两千万", "120000000"), ("一亿", "100000000"), ("两千万", "20000000"), ("押金1000，房租500元", "500"),
+    ("1000块押金，房租500", "1000"), ("一百零一", "101"), ("十块", "10"), ("十万元", "100000"), ("十五万", "150000"), ("0.01元", "0.01"), ("3 500", "3500"),
+    ("五万零五百", "50500"),
+])
+def test_large_amounts_and_the_one_marked_in_yuan_are_read(said, amount):
+    assert parse_amount(said) == Valid(Decimal(amount))
+
+
+@pytest.mark.parametrize("said, code", [
+    ("三四千", "amount_not_number"), ("五六百块", "amount_not_number"), ("几百块", "amount_not_number"),
+    ("三千来块", "amount_vague"), ("", "empty"), ("0.001", "amount_precision"),
+])
+def test_a_range_or_an_estimate_is_not_taken_for_an_amount(said, code):
+    assert rejected(parse_amount(said)) == code
+
+
+@pytest.mark.parametrize("said, code", [
+    ("二十来个月", "count_vague"), ("几个月", "count_vague"), ("三四个月", "count_vague"), ("五六年", "count_vague"), ("", "empty"),
+    ("-3个月", "count_too_small"),
+])
+def test_a_vague_count_is_refused(said, code):
+    assert rejected(parse_count(said)) == code
+
+
+def test_the_count_limits_are_inclusive():
+    assert parse_count("24个月", maximum=24) == Valid(24)
+    assert rejected(parse_count("25个月", maximum=24)) == "count_too_large"
+    assert parse_count("2个月", minimum=2) == Valid(2)
+    assert rejected(parse_count("1个月", minimum=2)) == "count_too_small"
+    assert parse_count("600个月") == Valid(600)
+    assert rejected(parse_count("601个月")) == "count_too_large"
+
+
+@pytest.mark.parametrize("said, count", [("两年半", 30), ("三年", 36), ("一个半月", None), ("2年零1个月", 25)])
+def test_years_in_a_count_become_months(said, count):
+    result = parse_count(said)
+    if count is None:
+        assert rejected(result) == "count_not_whole"
+    else:
+        assert result == Valid(count)
 
 
 # ---- names and addresses ------------------------------------------------------------------------

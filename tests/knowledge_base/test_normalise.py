@@ -135,3 +135,73 @@ def test_normalising_twice_changes_nothing_for_any_mix_of_fillers_stutters_and_s
         text = "".join(generator.choice(pieces) for _ in range(generator.randint(1, 14)))
         once = normalise(text)
         assert normalise(once) == once, text
+
+
+@pytest.mark.parametrize(
+    ("typed", "cleaned"),
+    [
+        ("乾隆皇帝", "乾隆皇帝"),  # the phrase table keeps 乾 in a name; the character table alone makes it 干
+        ("乾淨", "干净"),
+        ("甚麼時候辦", "什么时候办"),
+        ("頭髮", "头发"),
+    ],
+)
+def test_traditional_characters_are_converted_by_phrase_where_the_phrase_decides(typed, cleaned):
+    assert normalise(typed) == cleaned
+
+
+@pytest.mark.parametrize(
+    ("typed", "cleaned"),
+    [
+        ("社保卡。。。", "社保卡"),
+        ("第一句。第二句", "第一句。第二句"),
+        ("完了...", "完了"),
+        ("我要.办", "我要。办"),
+        ("你好~", "你好"),
+        ("你好？。", "你好？"),
+        ("你好，。请问", "你好。请问"),
+        ("??你好", "你好"),
+        ("社保卡丢了，", "社保卡丢了"),
+        ("-办", "办"),
+        ("x.", "x"),
+        ("a.com", "a.com"),
+        ("3.5元", "3.5元"),
+        ("2024/5/1", "2024/5/1"),
+        ("9:30到", "9:30到"),
+        ("138-1234-5678", "138-1234-5678"),
+        ("地址:北京", "地址，北京"),
+        ("北京/上海", "北京上海"),
+        ("a/b", "a/b"),
+        ("a-", "a"),
+    ],
+)
+def test_full_stops_and_symbols_end_a_clause_except_between_letters_or_digits(typed, cleaned):
+    assert normalise(typed) == cleaned
+
+
+@pytest.mark.parametrize(
+    ("typed", "cleaned"),
+    [
+        ("  前后空格  ", "前后空格"),
+        ("我\t想\n办", "我想办"),
+        ("a  b", "a b"),
+        ("a\u3000b", "a b"),
+        ("   ", ""),
+        ("", ""),
+    ],
+)
+def test_whitespace_is_trimmed_and_collapsed(typed, cleaned):
+    assert normalise(typed) == cleaned
+
+
+def test_a_stutter_of_a_doubled_word_keeps_the_word_and_numerals_are_never_collapsed():
+    assert normalise("谢谢谢谢谢谢") == "谢谢"
+    assert normalise("哈哈哈哈") == "哈哈"
+    assert normalise("办办办证") == "办证"
+    assert normalise("一一一一") == "一一一一"
+
+
+def test_the_check_letter_of_an_id_number_stays_upper_case():
+    assert normalise("11010119900307123x") == "11010119900307123X"
+    assert normalise("身份证11010119900307123x。") == "身份证11010119900307123X"
+    assert normalise("110101199003071234x") == "110101199003071234x"  # 18 digits then x: no ID number

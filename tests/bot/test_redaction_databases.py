@@ -1,0 +1,109 @@
+"""Redaction of stored conversations, and the other code that branches on the database, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import uuid
+
+import pytest
+from sqlalchemy import text
+
+from bot.db import session as db_session
+from bot.db.session import get_engine
+from bot.services import applications, conversations, redaction
+
+ID_NUMBER, PHONE = "11010119900307451X", "13812345678"
+VALUES = {"id_number": ID_NUMBER, "phone": PHONE, "full_name": "欧阳明月", "address": "北山区青松路27号院2栋301"}
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def dialect(request) -> str:
+    """Each test runs on the module's SQLite database and on a throw-away migrated PostgreSQL one."""
+    if request.param == "postgresql":
+        request.getfixturevalue("postgres")
+    assert get_engine().dialect.name == request.param
+    return request.param
+
+
+def _store(conversation_id: str, events: list[dict]) -> None:
+    # The shape of Rasa's SQL tracker store table (rasa/core/tracker_store.py, SQLEvent).
+    key = "SERIAL PRIMARY KEY" if get_engine().dialect.name == "postgresql" else "INTEGER PRIMARY KEY"
+    with get_engine().begin() as connection:
+        connection.execute(text(f"CREATE TABLE IF NOT EXISTS events (id {key}, sender_id VARCHAR(255) NOT NULL, "
+                                "type_name VARCHAR(255) NOT NULL, timestamp FLOAT, intent_name VARCHAR(255), "
+                                "action_name VARCHAR(255), data TEXT)"))
+        for event in events:
+            connection.execute(text("INSERT INTO events (sender_id, type_name, timestamp, data) VALUES (:s, :t, 1, :d)"),
+                               {"s": conversation_id, "t": event.get("event", "x"), "d": json.dumps(event) if event
+                                else ""})
+
+
+def _stored(conversation_id: str) -> list[dict | str]:
+    with get_engine().connect() as connection:
+        rows = connection.execute(text("SELECT data FROM events WHERE sender_id = :s ORDER BY id"),
+                                  {"s": conversation_id}).all()
+    return [json.loads(r.data) if r.data else r.data for r in rows]
+
+
+def test_redaction_rewrites_only_the_events_that_held_a_value(dialect):
+    mine, other = f"r-{uuid.uuid4().hex[:8]}", f"r-{uuid.uuid4().hex[:8]}"
+    said = {"event": "user", "text": f"我叫欧阳明月，身份证 {ID_NUMBER}，电话 幺三八 1234 5678", "timestamp": 1.5,
+            "parse_data": {"entities": [{"entity": "phone", "confidence": 0.97}]}}
+    plain = {"event": "bot", "text": "请问还有什么可以帮您？", "timestamp": 2.5}
+    _store(mine, [said, plain, {}])
+    _store(other, [said])
+    assert redaction.redact_events(get_engine(), [mine], VALUES) == 1
+    stored = _stored(mine)
+    assert stored[1:] == [plain, ""]
+    assert stored[0]["text"] == "我叫欧***，身份证 110***********451X，电话 138****5678"
+    assert stored[0]["parse_data"] == said["parse_data"] and stored[0]["timestamp"] == 1.5
+    assert _stored(other) == [said]  # another conversation is not this application's
+
+
+def test_redaction_without_a_tracker_table_changes_nothing(dialect):
+    with get_engine().begin() as connection:
+        connection.execute(text("DROP TABLE IF EXISTS events"))
+    assert redaction.redact_events(get_engine(), ["anyone"], VALUES) == 0
+
+
+def test_the_write_ahead_log_is_emptied_on_sqlite_and_nothing_is_needed_on_postgresql(dialect):
+    _store(f"r-{uuid.uuid4().hex[:8]}", [{"event": "user", "text": PHONE}])
+    assert redaction.truncate_wal(get_engine()) is True
+    if dialect == "sqlite":
+        wal = get_engine().url.database + "-wal"
+        with open(wal, "rb") as log_file:
+            assert log_file.read() == b""
+
+
+def test_a_failing_redaction_is_logged_and_never_reaches_the_person(monkeypatch, caplog):
+    asked = []
+
+    def broken(conversation_id):
+        asked.append(conversation_id)
+        raise RuntimeError("database gone")
+
+    monkeypatch.setattr(applications, "awaiting_redaction", broken)
+    with caplog.at_level(logging.ERROR, logger=redaction.__name__):
+        redaction.after_turn_safely("c-1")
+    assert asked == ["c-1"]
+    assert caplog.messages == ["redaction after the turn failed (RuntimeError); it is retried on the next turn"]
+
+
+def test_a_turn_with_nothing_submitted_redacts_nothing(monkeypatch):
+    monkeypatch.setattr(redaction, "get_engine", lambda: pytest.fail("no application, no database work"))
+    redaction.after_turn(f"c-{uuid.uuid4().hex[:8]}")
+
+
+def test_a_conversation_is_recorded_once_even_when_its_first_message_arrives_twice(dialect):
+    conversation_id = f"c-{uuid.uuid4().hex[:8]}"
+    conversations.ensure(conversation_id, "web", "zh-CN")
+    conversations.ensure(conversation_id, "telegram", "en")
+    assert conversations.channel_of(conversation_id) == "web"
+
+
+def test_a_short_read_gives_the_same_answer_on_either_database(dialect):
+    conversation_id = f"c-{uuid.uuid4().hex[:8]}"
+    conversations.ensure(conversation_id, "kiosk", "zh-CN")
+    assert asyncio.run(db_session.read(conversations.channel_of, conversation_id)) == "kiosk"
