@@ -121,6 +121,13 @@ class MemoryWindows:
                 self._sweep(now)
             return None
 
+    def count(self, quota: str, items: tuple[RateLimitItem, ...], key: str) -> None:
+        """Counts one use of `quota` by `key` in each of its windows; RateLimited when one is used up."""
+        for item in items:
+            wait = self.hit(f"{quota}/{item}/{key}", item.amount, item.get_expiry())
+            if wait is not None:
+                raise RateLimited(quota, max(1, math.ceil(wait)))
+
     def _sweep(self, now: float) -> None:
         idle = [key for key, (seconds, uses) in self._uses.items() if not uses or uses[-1] <= now - seconds]
         for key in idle:
@@ -148,13 +155,11 @@ class Limiter:
 
     def hit(self, quota: str, key: str) -> None:
         """Counts one use of `quota` by `key`; RateLimited (nothing counted further) when it is used up."""
+        if self._memory is not None:
+            self._memory.count(quota, self._quotas[quota].items, key)
+            return
+        assert self._redis is not None
         for item in self._quotas[quota].items:
-            if self._memory is not None:
-                wait = self._memory.hit(f"{quota}/{item}/{key}", item.amount, item.get_expiry())
-                if wait is not None:
-                    raise RateLimited(quota, max(1, math.ceil(wait)))
-                continue
-            assert self._redis is not None
             try:
                 allowed = self._redis.hit(item, quota, key)
                 reset = None if allowed else self._redis.get_window_stats(item, quota, key).reset_time
@@ -180,13 +185,11 @@ class AsyncLimiter:
 
     async def hit(self, quota: str, key: str) -> None:
         """Counts one use of `quota` by `key`; RateLimited when it is used up."""
+        if self._memory is not None:
+            self._memory.count(quota, self._quotas[quota].items, key)
+            return
+        assert self._redis is not None
         for item in self._quotas[quota].items:
-            if self._memory is not None:
-                wait = self._memory.hit(f"{quota}/{item}/{key}", item.amount, item.get_expiry())
-                if wait is not None:
-                    raise RateLimited(quota, max(1, math.ceil(wait)))
-                continue
-            assert self._redis is not None
             try:
                 if await self._redis.hit(item, quota, key):
                     continue
