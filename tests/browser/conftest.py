@@ -6,15 +6,19 @@ tests are skipped, saying what is missing, when either is absent.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import shutil
+import threading
+import time
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
+import uvicorn
 
 HERE = Path(__file__).resolve().parent
 AXE_SCRIPT = HERE / "node_modules" / "axe-core" / "axe.min.js"
@@ -108,3 +112,24 @@ def kiosk_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
                    cwd=REPO_ROOT, env=running.env, check=True, capture_output=True)
     yield running
     running.stop()
+
+
+@contextlib.contextmanager
+def serving(app: object, port: int) -> Iterator[str]:
+    """Serves an app on 127.0.0.1:`port` in a background thread until the block ends; yields its base URL."""
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(f"{base}/healthz", timeout=1)
+            break
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    try:
+        yield base
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

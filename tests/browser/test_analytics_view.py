@@ -12,15 +12,12 @@ import os
 import random
 import shutil
 import socket
-import threading
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 
 import bot.knowledge.catalogue as catalogue_module
 from bot.db.models import (
@@ -40,6 +37,7 @@ from bot.services import audit, staff
 from bot.settings import REPO_ROOT, get_settings
 from tests.browser.conftest import DESKTOP, describe
 from tests.fakes import tracker
+from tests.browser.conftest import serving
 from tests.fakes.rasa import FakeRasa
 
 playwright_api = pytest.importorskip("playwright.sync_api")
@@ -76,22 +74,8 @@ def knowledge_base(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 @pytest.fixture(scope="module")
 def gateway(knowledge_base: Path) -> Iterator[str]:
     """The gateway on a free port, in a background thread."""
-    port = free_port()
-    app = create_app(get_settings(), rasa_transport=FakeRasa().transport())
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            httpx.get(f"{base}/staff", timeout=1)
-            break
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    yield base
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving(create_app(get_settings(), rasa_transport=FakeRasa().transport()), free_port()) as base:
+        yield base
 
 
 @pytest.fixture(scope="module")

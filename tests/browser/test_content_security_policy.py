@@ -5,15 +5,13 @@ The gateway runs in this process in front of a fake Rasa: what is checked is wha
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 
 import pytest
-import uvicorn
 
 from bot.gateway.app import create_app
 from bot.settings import get_settings
+from tests.browser.conftest import serving
 from tests.fakes.rasa import FakeRasa
 from tests.fakes.telegram_bot_api import free_port
 
@@ -23,17 +21,8 @@ PAGES = ["/", "/widget/demo", "/kiosk", "/staff"]
 @pytest.fixture(scope="module")
 def gateway_url() -> Iterator[str]:
     rasa = FakeRasa(replies=[{"recipient_id": "x", "text": "补办社保卡请带身份证。"}])
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(get_settings(), rasa_transport=rasa.transport()),
-                                           host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving(create_app(get_settings(), rasa_transport=rasa.transport()), free_port()) as base:
+        yield base
 
 
 @pytest.mark.parametrize("path", PAGES)

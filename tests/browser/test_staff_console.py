@@ -10,15 +10,11 @@ import datetime as dt
 import os
 import shutil
 import socket
-import threading
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
-import uvicorn
 from sqlalchemy import update
 
 from bot.db.models import Handoff
@@ -27,6 +23,7 @@ from bot.gateway.app import create_app
 from bot.services import appointments, callbacks, conversations, feedback, handoff, staff
 from bot.settings import REPO_ROOT, get_settings
 from tests.fakes import tracker
+from tests.browser.conftest import serving
 from tests.fakes.rasa import FakeRasa
 
 playwright_api = pytest.importorskip("playwright.sync_api")
@@ -47,22 +44,8 @@ def free_port() -> int:
 @pytest.fixture(scope="module")
 def gateway() -> Iterator[str]:
     """The gateway on a free port, in a background thread."""
-    port = free_port()
-    app = create_app(get_settings(), rasa_transport=FakeRasa().transport())
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            httpx.get(f"{base}/staff", timeout=1)
-            break
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    yield base
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving(create_app(get_settings(), rasa_transport=FakeRasa().transport()), free_port()) as base:
+        yield base
 
 
 def person(channel: str, events: list[dict] | None = None) -> str:
