@@ -407,6 +407,7 @@
   // ---- the conversation ---------------------------------------------------------------------------------
   // One turn; while a staff member helps, it goes through the kiosk's audited route with their token.
   async function post(text) {
+    const conversation = state.id;
     const headers = { "Content-Type": "application/json", ...proof() };
     if (state.staff) headers.Authorization = "Bearer " + state.staff.token;
     const r = await fetch(state.staff ? "/kiosk/api/assisted-chat" : "/api/chat", { method: "POST", headers,
@@ -417,7 +418,8 @@
     }
     if (!r.ok) throw new Error(String(r.status));
     const reply = await r.json();
-    if (reply.conversation_token) state.token = reply.conversation_token;
+    // A token that arrives after the kiosk was wiped proves the old conversation, not the one on screen.
+    if (reply.conversation_token && state.id === conversation) state.token = reply.conversation_token;
     return reply;
   }
 
@@ -427,16 +429,20 @@
   // the kiosk's own screens have already shown (the status check's "please give your numbers").
   async function send(text, opening) {
     screen.setAttribute("aria-busy", "true");
+    const conversation = state.id;
     let reply;
     try {
       if (opening) await post(opening);
       reply = await post(text);
     } catch (err) {
+      if (state.id !== conversation) return;
       screen.removeAttribute("aria-busy");
       show("系统正忙", el("p", { text: "请稍等一会儿再试，或者点下面的红色按钮找工作人员。" }),
         el("div", { class: "actions" }, button("回到首页", home)));
       return;
     }
+    // The person ended (or the kiosk wiped) while the answer was on its way: it belongs to nobody on screen now.
+    if (state.id !== conversation) return;
     screen.removeAttribute("aria-busy");
     state.lastReply = reply;
     render(reply);
@@ -640,6 +646,7 @@
     try { localStorage.clear(); sessionStorage.clear(); } catch (err) { /* storage may be disabled */ }
     if (state.staff) staffLogout();
     $("idle").hidden = true;
+    screen.removeAttribute("aria-busy");   // an answer still on its way is dropped when it comes
     home();
   }
 

@@ -378,10 +378,33 @@ def test_end_forgets_the_person(kiosk):
     page = kiosk()
     first_id = page.evaluate("kiosk.conversationId()")
     page.locator(".tile", has_text="居住证").tap()
-    settle(page)
+    page.locator("main .answer").wait_for()
     tap(page, "结束")
     assert "居住证：" not in screen_text(page) and page.evaluate("kiosk.conversationId()") != first_id
     assert page.evaluate("kiosk.conversationId()").startswith("kiosk-")
+
+
+def test_an_answer_that_arrives_after_end_is_not_shown_to_the_next_person(kiosk):
+    page = kiosk()
+    held = []
+
+    def hold_the_first_answer(route, request):
+        if not held:
+            held.append(route)
+        else:
+            route.continue_()
+
+    page.context.route("**/api/chat", hold_the_first_answer)
+    page.locator(".tile", has_text="居住证").tap()
+    while not held:
+        page.wait_for_timeout(50)
+    tap(page, "结束")
+    held[0].continue_()
+    page.wait_for_timeout(2_000)
+    assert "居住证：" not in screen_text(page) and page.locator(".tile").count() >= 6, "the home screen stays"
+    page.locator(".tile", has_text="老年证").tap()
+    page.locator("main .answer").wait_for()
+    assert "老年证" in screen_text(page), "the next person's conversation works with its own token"
 
 
 def test_a_service_answer_is_short_with_next_step_buttons_and_the_full_list_one_tap_away(kiosk):
