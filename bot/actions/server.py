@@ -15,11 +15,17 @@ from rasa_sdk import endpoint, utils
 from bot.actions.vaulted import VaultedExecutor
 from sanic import Sanic
 from sanic.worker.loader import AppLoader
+from sanic.worker.manager import WorkerManager
+from sanic.worker.process import WorkerProcess
 
 from bot.logs import configure_logging
 from bot.process.lifetime import die_with_parent
 from bot.settings import get_settings
 from bot.understanding.rewrite import warm_up
+
+# Sanic stops everything when a worker has not said it is up within 30 s (in tenths of a second). The warm-up
+# alone takes a few seconds; on a machine busy with a restart of every process, 30 s is too short a wait.
+WORKER_START_LIMIT_TENTHS = 1200
 
 
 async def _warm_up(_app: Sanic, _loop: object) -> None:
@@ -45,6 +51,7 @@ def main() -> None:
     """Serves the custom actions in bot.actions on the configured loopback address."""
     settings = get_settings()
     _configure_logging()
+    WorkerManager.THRESHOLD = WorkerProcess.THRESHOLD = WORKER_START_LIMIT_TENTHS
     executor = VaultedExecutor()
     executor.register_package("bot.actions")
     loader = AppLoader(factory=partial(create_app, executor))
