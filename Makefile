@@ -50,9 +50,10 @@ setup-test:
 	@bash packaging/setup-environments.sh --test
 
 # Creates or updates a staff account: make staff USERNAME=li PASSWORD=... ROLE=staff|supervisor|admin
+# CENTRE=<centre id from knowledge_base/centres.yml> (or none): the centre whose appointments a staff member sees
 # Deactivates one (its logins end at once): make staff USERNAME=li ACTIVE=no
 staff: setup
-	$(PY) -m bot.cli staff --username "$(USERNAME)" $(if $(PASSWORD),--password "$(PASSWORD)") --role "$(or $(ROLE),staff)" --active "$(or $(ACTIVE),yes)"
+	$(PY) -m bot.cli staff --username "$(USERNAME)" $(if $(PASSWORD),--password "$(PASSWORD)") --role "$(or $(ROLE),staff)" $(if $(CENTRE),--centre "$(CENTRE)") --active "$(or $(ACTIVE),yes)"
 
 # Re-encrypts every personal field with a new key (written first in the key file); former keys still decrypt.
 rotate-keys: setup

@@ -19,6 +19,9 @@ def main(argv: list[str] | None = None) -> int:
     staff.add_argument("--username", required=True)
     staff.add_argument("--password", default=None, help="required unless the account is being deactivated")
     staff.add_argument("--role", choices=("staff", "supervisor", "admin"), default="staff")
+    staff.add_argument("--centre", default=None,
+                       help="the service centre (an id from knowledge_base/centres.yml) whose appointments the account "
+                            "sees; 'none' for none; left as it was when not given")
     staff.add_argument("--active", choices=("yes", "no"), default="yes",
                        help="no: deactivate the account (its logins end at once); yes with a password: (re)activate")
     reminders = commands.add_parser("reminders", help="send the appointment reminders that are due now")
@@ -42,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
             return _deactivate(settings.database_url, args.username)
         if not args.password:
             parser.error("staff: --password is required (or --active no to deactivate)")
-        return _staff(settings.database_url, args.username, args.password, args.role)
+        return _staff(settings.database_url, args.username, args.password, args.role, args.centre)
     elif args.command == "reminders":
         from bot.db.migrate import upgrade
         from bot.services import reminders as reminder_service
@@ -86,18 +89,21 @@ def _rotate_keys(settings) -> int:  # noqa: ANN001 - Settings, imported lazily l
     return 0
 
 
-def _staff(database_url: str, username: str, password: str, role: str) -> int:
+def _staff(database_url: str, username: str, password: str, role: str, centre: str | None = None) -> int:
     from bot.db.migrate import upgrade
     from bot.errors import BianminError
     from bot.services import staff
 
     upgrade(database_url)
     try:
-        created = staff.create_or_update(username, password, role)
+        created = staff.create_or_update(username, password, role, None if centre in (None, "none") else centre)
+        if centre == "none":
+            staff.set_centre(username, None)
     except BianminError as err:
         print(f"cannot save the account: {err.message}", file=sys.stderr)
         return 2
-    print(f"staff account {username!r} {'created' if created else 'updated'} with role {role}")
+    where = f" at centre {centre}" if centre and centre != "none" else ""
+    print(f"staff account {username!r} {'created' if created else 'updated'} with role {role}{where}")
     return 0
 
 

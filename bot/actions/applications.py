@@ -97,8 +97,13 @@ class ActionStartApplication(Action):
         draft = applications.draft_for(tracker.sender_id, service_id)
         answers = {k: v for k, v in (draft.values if draft else {}).items()
                    if k in FORMS[service_id].fields and v is not None}
+        elsewhere = None if answers else applications.resume_by_proven_phone(tracker.sender_id, service_id)
+        if elsewhere is not None:
+            # The caller's number or a contact Telegram vouches for is the phone on file of a draft left elsewhere.
+            answers = {k: v for k, v in elsewhere.values.items() if k in FORMS[service_id].fields and v is not None}
         if answers:
-            say(dispatcher, "utter_application_resume", name=service_name(service_id))
+            resumed = "utter_application_resumed_elsewhere" if elsewhere is not None else "utter_application_resume"
+            say(dispatcher, resumed, name=service_name(service_id))
             events += [SlotSet(slot, value) for slot, value in answers.items()]
         else:
             say(dispatcher, "utter_application_start", name=service_name(service_id))

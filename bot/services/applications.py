@@ -222,19 +222,40 @@ def resume_elsewhere(conversation_id: str, service_id: str, id_number: str, phon
         return None
     with unit_of_work() as session:
         other = session.scalars(_draft_elsewhere_query(conversation_id, service_id, id_number, phone)).first()
-        if other is None:
-            return None
-        merged = _values_of(other)
-        here = _draft_row(session, conversation_id, service_id)
-        if here is not None:
-            merged.update({k: v for k, v in _values_of(here).items() if v is not None})
-            for earlier in here.conversation_ids or []:
-                _remember_conversation(other, earlier)
-            session.delete(here)
-        other.conversation_id = conversation_id
-        _remember_conversation(other, conversation_id)
-        _store_values(other, merged)
-        return Draft(service_id, conversation_id, merged)
+        return _move_here(session, other, conversation_id, service_id) if other is not None else None
+
+
+def resume_by_proven_phone(conversation_id: str, service_id: str) -> Draft | None:
+    """Moves here the one draft of the service left elsewhere with a phone this conversation has proved it holds.
+
+    Holding the phone on file is the proof (the caller's number on the phone line, a contact Telegram
+    vouches for), so nothing need be typed first. Two drafts on the same phone (relatives sharing one)
+    are left where they are: the form then asks, and the ID number tells them apart.
+    """
+    phones = identity.proven_phone_fingerprints(conversation_id)
+    if not phones:
+        return None
+    with unit_of_work() as session:
+        found = session.scalars(select(Application).where(
+            Application.service_id == service_id, Application.status == DRAFT,
+            Application.conversation_id != conversation_id, Application.phone_fingerprint.in_(phones),
+        ).order_by(Application.updated_at.desc()).limit(2)).all()
+        return _move_here(session, found[0], conversation_id, service_id) if len(found) == 1 else None
+
+
+def _move_here(session: Session, other: Application, conversation_id: str, service_id: str) -> Draft:
+    # Answers given here win over the older ones; this conversation's own draft row is merged into the older one.
+    merged = _values_of(other)
+    here = _draft_row(session, conversation_id, service_id)
+    if here is not None:
+        merged.update({k: v for k, v in _values_of(here).items() if v is not None})
+        for earlier in here.conversation_ids or []:
+            _remember_conversation(other, earlier)
+        session.delete(here)
+    other.conversation_id = conversation_id
+    _remember_conversation(other, conversation_id)
+    _store_values(other, merged)
+    return Draft(service_id, conversation_id, merged)
 
 
 # ---- submissions -------------------------------------------------------------------------------

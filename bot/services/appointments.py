@@ -387,8 +387,18 @@ def _booked(session: Session, reference: str) -> Appointment:
 
 # --- staff ----------------------------------------------------------------------------------------------------
 
-def for_day(day: dt.date, centre_id: str | None = None) -> list[AppointmentView]:
-    """A day's appointments (booked, checked in and cancelled), by time, optionally of one centre."""
+# Which centres' appointments a staff member may see (StaffIdentity.sees_centre): the core knows no staff roles.
+CentreFilter = Callable[[str], bool]
+
+
+def every_centre(centre_id: str) -> bool:
+    """The filter of someone who sees every centre's appointments."""
+    return True
+
+
+def for_day(day: dt.date, centre_id: str | None = None, visible: CentreFilter = every_centre) -> list[AppointmentView]:
+    """A day's appointments (booked, checked in and cancelled), by time, optionally of one centre, of the visible
+    centres only."""
     start = dt.datetime.combine(day, dt.time())
     with unit_of_work() as session:
         query = select(Appointment).where(Appointment.slot_start >= start,
@@ -396,27 +406,32 @@ def for_day(day: dt.date, centre_id: str | None = None) -> list[AppointmentView]
         if centre_id:
             query = query.where(Appointment.centre_id == centre_id)
         rows = session.scalars(query.order_by(Appointment.slot_start, Appointment.id)).all()
-        return [_view(r) for r in rows]
+        # Filtered before the names and phones are decrypted for the view.
+        return [_view(r) for r in rows if visible(r.centre_id)]
 
 
-def check_in(appointment_id: int, staff_username: str) -> AppointmentView:
+def _visible_row(session: Session, appointment_id: int, visible: CentreFilter) -> Appointment:
+    # Another centre's appointment answers exactly like one that does not exist.
+    row = session.get(Appointment, appointment_id)
+    if row is None or not visible(row.centre_id):
+        raise NotFound(f"no appointment {appointment_id}")
+    return row
+
+
+def check_in(appointment_id: int, staff_username: str, visible: CentreFilter = every_centre) -> AppointmentView:
     """Marks that the person has arrived at the centre."""
     with unit_of_work() as session:
-        row = session.get(Appointment, appointment_id)
-        if row is None:
-            raise NotFound(f"no appointment {appointment_id}")
+        row = _visible_row(session, appointment_id, visible)
         if row.status == "cancelled":
             raise Conflict("a cancelled appointment cannot be checked in", code="appointment_cancelled")
         row.status, row.checked_in_at, row.checked_in_by = "checked_in", utcnow(), staff_username
         return _view(row)
 
 
-def contact(appointment_id: int) -> tuple[str, str]:
+def contact(appointment_id: int, visible: CentreFilter = every_centre) -> tuple[str, str]:
     """The person's full name and phone in clear, for a staff member who needs them (the caller audits)."""
     with unit_of_work() as session:
-        row = session.get(Appointment, appointment_id)
-        if row is None:
-            raise NotFound(f"no appointment {appointment_id}")
+        row = _visible_row(session, appointment_id, visible)
         c = cipher()
         return c.decrypt(row.full_name_encrypted), c.decrypt(row.phone_encrypted)
 

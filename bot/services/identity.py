@@ -121,6 +121,13 @@ def proven_for(conversation_id: str, id_number: str, phone_on_file: str | None) 
                                                      and holds_phone(conversation_id, phone_on_file))
 
 
+def proven_phone_fingerprints(conversation_id: str) -> list[str]:
+    """The keyed fingerprints of every phone the conversation has proved it holds."""
+    with unit_of_work() as session:
+        return list(session.scalars(select(IdentityProof.fingerprint).distinct().where(
+            IdentityProof.conversation_id == conversation_id, IdentityProof.kind == "phone")))
+
+
 def holds_fingerprint(conversation_id: str, phone_fingerprint: str) -> bool:
     """Whether the conversation has proved it holds the phone with this fingerprint."""
     with unit_of_work() as session:

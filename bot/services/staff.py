@@ -8,6 +8,8 @@ never lock a colleague out): a paused login answers exactly like a wrong
 password, after the same password check, so neither the answer nor its timing
 tells whether the user exists or is locked. A token ends after `staff_session_minutes`,
 or earlier when the console was not used for `staff_idle_minutes` (a desk left unattended).
+A staff member belongs to one service centre and sees its appointments only (none without a
+centre); supervisors and admins see every centre's.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from sqlalchemy import func, select, update
 from bot.db.models import StaffAccount, StaffSession, utcnow
 from bot.db.session import unit_of_work
 from bot.errors import InvalidRequest, Unauthorized
+from bot.knowledge.catalogue import get_catalogue
 from bot.services import audit, guessing
 from bot.settings import get_settings
 
@@ -53,11 +56,16 @@ class StaffIdentity:
     username: str
     role: str
     expires_at: dt.datetime
+    centre_id: str | None = None
 
     @property
     def is_supervisor(self) -> bool:
         """Supervisors and admins may read every conversation and follow up ratings and complaints."""
         return self.role in SUPERVISOR_ROLES
+
+    def sees_centre(self, centre_id: str) -> bool:
+        """Whether this staff member may see the appointments of a centre: their own, or all for a supervisor."""
+        return self.is_supervisor or (self.centre_id is not None and centre_id == self.centre_id)
 
 
 @dataclass(frozen=True)
@@ -68,6 +76,7 @@ class AccountView:
     role: str
     active: bool
     locked: bool
+    centre_id: str | None
 
 
 def _as_utc(value: dt.datetime) -> dt.datetime:
@@ -79,8 +88,21 @@ def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def create_or_update(username: str, password: str, role: str) -> bool:
-    """Creates the account, or sets a new password and role (and unlocks it); True when it was created."""
+def check_centre(centre_id: str) -> str:
+    """A centre id of the catalogue (knowledge_base/centres.yml), or InvalidRequest naming the valid ones."""
+    centres = get_catalogue().centres
+    if centre_id not in centres:
+        raise InvalidRequest(f"centre must be one of {', '.join(centres)}", code="unknown_centre")
+    return centre_id
+
+
+def create_or_update(username: str, password: str, role: str, centre_id: str | None = None) -> bool:
+    """Creates the account, or sets a new password and role (and unlocks it); True when it was created.
+
+    `centre_id` sets the account's centre; None leaves an existing account's centre as it was.
+    """
+    if centre_id is not None:
+        check_centre(centre_id)
     if not USERNAME.match(username or ""):
         raise InvalidRequest("username must be 2-64 letters, digits or . _ -", code="invalid_username")
     if len(password or "") < MIN_PASSWORD_LENGTH:
@@ -93,10 +115,12 @@ def create_or_update(username: str, password: str, role: str) -> bool:
         created = account is None
         if account is None:
             account = StaffAccount(username=username, password_hash=password_hash, role=role, active=True,
-                                   failed_logins=0)
+                                   failed_logins=0, centre_id=centre_id)
             session.add(account)
         else:
             account.password_hash, account.role, account.active = password_hash, role, True
+            if centre_id is not None:
+                account.centre_id = centre_id
             account.failed_logins, account.locked_until = 0, None
             guessing.forget_prefix(f"login:{_user_hash(username)}@")
             guessing.forget_prefix(_user_key(username))
@@ -113,6 +137,18 @@ def _user_hash(username: str) -> str:
 
 def _user_key(username: str) -> str:
     return f"login-user:{_user_hash(username)}"
+
+
+def set_centre(username: str, centre_id: str | None) -> bool:
+    """Moves an account to a centre (None: to none, so it sees no appointments); False for an unknown username."""
+    if centre_id is not None:
+        check_centre(centre_id)
+    with unit_of_work() as session:
+        account = session.scalar(select(StaffAccount).where(StaffAccount.username == username))
+        if account is None:
+            return False
+        account.centre_id = centre_id
+    return True
 
 
 def deactivate(username: str) -> bool:
@@ -205,7 +241,7 @@ def identity_for_token(token: str, now: dt.datetime | None = None) -> StaffIdent
             return None
         if now - _as_utc(login_session.last_seen_at) > SEEN_WRITE_INTERVAL:
             login_session.last_seen_at = now
-        return StaffIdentity(account.username, account.role, _as_utc(login_session.expires_at))
+        return StaffIdentity(account.username, account.role, _as_utc(login_session.expires_at), account.centre_id)
 
 
 def logout(token: str) -> None:
@@ -231,5 +267,5 @@ def list_accounts() -> list[AccountView]:
     now = utcnow()
     with unit_of_work() as session:
         accounts = session.scalars(select(StaffAccount).order_by(StaffAccount.username)).all()
-        return [AccountView(a.username, a.role, a.active, guessing.paused([_user_key(a.username)], now))
+        return [AccountView(a.username, a.role, a.active, guessing.paused([_user_key(a.username)], now), a.centre_id)
                 for a in accounts]

@@ -87,6 +87,31 @@ def test_a_draft_moves_to_another_channel_only_with_the_same_id_number_and_the_p
     assert applications.draft_for(web, "residence_permit") is None
 
 
+def test_holding_the_phone_on_file_alone_brings_the_one_draft_on_it_here():
+    person = other_person()
+    web, caller, stranger = new_conversation(), new_conversation(), new_conversation()
+    applications.save_draft(web, "web", "residence_permit", {**person, "employer_or_school": None})
+    identity.record_proof(stranger, "caller_id", phone="13000000000")
+    assert applications.resume_by_proven_phone(stranger, "residence_permit") is None
+    assert applications.resume_by_proven_phone(new_conversation(), "residence_permit") is None, "nothing proven"
+    identity.record_proof(caller, "caller_id", phone=person["phone"])
+    assert applications.resume_by_proven_phone(caller, "social_security_card") is None, "another service"
+    moved = applications.resume_by_proven_phone(caller, "residence_permit")
+    assert moved is not None and moved.values["full_name"] == person["full_name"]
+    assert applications.draft_for(web, "residence_permit") is None
+
+
+def test_two_drafts_on_one_phone_are_left_for_the_id_number_to_tell_apart():
+    person, relative = other_person(), other_person()
+    relative["phone"] = person["phone"]
+    for who in (person, relative):
+        applications.save_draft(new_conversation(), "web", "residence_permit", who)
+    caller = new_conversation()
+    identity.record_proof(caller, "caller_id", phone=person["phone"])
+    assert applications.resume_by_proven_phone(caller, "residence_permit") is None
+    assert applications.resume_elsewhere(caller, "residence_permit", person["id_number"], person["phone"]) is not None
+
+
 # ---- submissions and status ------------------------------------------------------------------------
 
 def test_submitting_gives_a_reference_and_staff_see_the_application_masked():

@@ -103,3 +103,23 @@ def test_an_old_database_gets_its_messages_encrypted_and_the_engine_events_purge
     assert [cipher().decrypt(value) for value in stored] == ["请回电13812345678", "我的身份证11010519491231002X"]
     assert not any("13812345678" in value or "19491231" in value for value in stored + events)
     assert "138****5678" in events[0] and "110***********002X" in events[0]
+
+
+def test_accounts_from_before_centres_keep_logging_in_and_belong_to_no_centre_until_given_one(database_url):
+    command.upgrade(alembic_config(database_url), "0010")
+    engine = make_engine(database_url)
+    with engine.begin() as connection:
+        connection.execute(text("INSERT INTO staff_accounts (username, password_hash, role, active, failed_logins, "
+                                "created_at, updated_at) VALUES ('li', 'hash', 'staff', :yes, 0, :then, :then)"),
+                           {"then": THEN, "yes": True})
+
+    command.upgrade(alembic_config(database_url), "0011")
+
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT username, centre_id FROM staff_accounts")).all() == [("li", None)]
+    command.downgrade(alembic_config(database_url), "0010")
+    with engine.connect() as connection:
+        columns = {c["name"] for c in inspect(connection).get_columns("staff_accounts")}
+        assert connection.execute(text("SELECT username FROM staff_accounts")).scalars().all() == ["li"]
+    engine.dispose()
+    assert "centre_id" not in columns and "role" in columns

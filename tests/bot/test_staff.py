@@ -156,6 +156,29 @@ def test_the_command_line_creates_the_first_admin(capsys):
     assert main(["staff", "--username", username, "--password", "x", "--role", "admin"]) == 2
 
 
+def test_the_command_line_puts_an_account_in_a_centre_and_keeps_it_there_until_told_otherwise(capsys):
+    from bot.cli import main
+
+    username = f"clerk{uuid.uuid4().hex[:6]}"
+    assert main(["staff", "--username", username, "--password", PASSWORD, "--centre", "east_centre"]) == 0
+    assert staff.identity_for_token(staff.login(username, PASSWORD)).centre_id == "east_centre"
+    assert main(["staff", "--username", username, "--password", PASSWORD]) == 0, "a new password only"
+    assert staff.identity_for_token(staff.login(username, PASSWORD)).centre_id == "east_centre"
+    assert main(["staff", "--username", username, "--password", PASSWORD, "--centre", "moon_base"]) == 2
+    assert "east_centre" in capsys.readouterr().err, "the valid centre ids are named"
+    assert main(["staff", "--username", username, "--password", PASSWORD, "--centre", "none"]) == 0
+    identity = staff.identity_for_token(staff.login(username, PASSWORD))
+    assert identity.centre_id is None and not identity.sees_centre("east_centre")
+
+
+def test_only_supervisors_see_every_centre():
+    now = dt.datetime.now(dt.timezone.utc)
+    clerk = staff.StaffIdentity("li", "staff", now, "east_centre")
+    assert clerk.sees_centre("east_centre") and not clerk.sees_centre("west_centre")
+    assert not staff.StaffIdentity("wang", "staff", now).sees_centre("east_centre")
+    assert all(staff.StaffIdentity("zhao", role, now).sees_centre("west_centre") for role in ("supervisor", "admin"))
+
+
 def test_a_deactivated_account_cannot_log_in_and_its_tokens_end_at_once():
     import subprocess
     import sys

@@ -20,6 +20,7 @@ from sqlalchemy import update
 from bot.db.models import Handoff
 from bot.db.session import unit_of_work
 from bot.gateway.app import create_app
+from bot.knowledge.catalogue import get_catalogue
 from bot.services import appointments, callbacks, conversations, feedback, handoff, staff
 from bot.settings import REPO_ROOT, get_settings
 from tests.fakes import tracker
@@ -62,7 +63,7 @@ def desk() -> dict[str, str]:
     with unit_of_work() as session:
         session.execute(update(Handoff).where(Handoff.status != "closed").values(status="closed"))
     username = f"li{uuid.uuid4().hex[:4]}"
-    staff.create_or_update(username, PASSWORD, "staff")
+    staff.create_or_update(username, PASSWORD, "staff", "east_centre")
     served = person("web", [
         tracker.user("居住证怎么办理", "ask_how_to_apply"),
         tracker.bot("居住证：外地户口的人在示例市住满半年，有工作、有住处或在这里上学，就可以办居住证。我也可以现在一步步帮您申请。"),
@@ -131,6 +132,7 @@ def test_staff_log_in_see_the_queue_accept_answer_and_close(gateway, desk, tmp_p
         playwright_api.expect(page.locator("#conv-title")).to_contain_text("张**")
         playwright_api.expect(page.locator("#conv-form")).to_contain_text("身份证号")
         assert "13812345678" not in page.content(), "the console shows numbers masked"
+        assert desk["served"] not in page.content(), "the console never shows a conversation id"
 
         page.fill("#reply-text", "您好，身份证丢了可以先补办身份证，我把材料发给您。")
         page.click(".reply button")
@@ -158,12 +160,18 @@ def test_staff_log_in_see_the_queue_accept_answer_and_close(gateway, desk, tmp_p
 
         page.click('[data-tab="appointments"]')
         playwright_api.expect(page.locator("#tab-appointments")).to_be_visible()
+        # A staff member sees their own centre's appointments: no other centre to choose.
+        centre = page.locator("#appt-centre")
+        playwright_api.expect(centre).to_be_disabled()
+        assert centre.locator("option").all_inner_texts() == [get_catalogue().centres["east_centre"].name]
         browser.close()
 
 
 def test_a_supervisor_sees_follow_ups_and_the_audit_log(gateway, desk):
     username = f"boss{uuid.uuid4().hex[:4]}"
     staff.create_or_update(username, PASSWORD, "supervisor")
+    # Someone tried the conversation with a wrong token: the log names it, by a label and not by its id.
+    conversations.audit_refusal(desk["served"], "a-guessed-token", "reading messages")
     with playwright_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport=TABLET, locale="zh-CN", timezone_id="Asia/Shanghai")
@@ -175,10 +183,12 @@ def test_a_supervisor_sees_follow_ups_and_the_audit_log(gateway, desk):
         playwright_api.expect(page.locator("#tasks")).to_contain_text("态度也不好")
         page.click('[data-tab="audit"]')
         playwright_api.expect(page.locator("#audit-rows")).to_contain_text("查看会话")
+        playwright_api.expect(page.locator("#audit-rows")).to_contain_text("对话凭证被拒")
+        assert desk["served"] not in page.content() and "a-guessed-token" not in page.content()
         browser.close()
 
 
-def test_an_admin_switches_an_account_off_on_the_accounts_page(gateway):
+def test_an_admin_sets_a_centre_and_switches_an_account_off_on_the_accounts_page(gateway):
     admin, clerk = f"adm{uuid.uuid4().hex[:4]}", f"clk{uuid.uuid4().hex[:4]}"
     staff.create_or_update(admin, PASSWORD, "admin")
     staff.create_or_update(clerk, PASSWORD, "staff")
@@ -193,6 +203,9 @@ def test_an_admin_switches_an_account_off_on_the_accounts_page(gateway):
         page.click('[data-tab="accounts"]')
         row = page.locator("#account-rows tr", has_text=clerk)
         playwright_api.expect(row).to_contain_text("正常")
+        row.locator("select").select_option("west_centre")
+        playwright_api.expect(page.locator("#toast")).to_contain_text("已更新")
+        assert {a.username: a.centre_id for a in staff.list_accounts()}[clerk] == "west_centre"
         page.once("dialog", lambda dialog: dialog.accept())
         row.get_by_role("button", name="停用").click()
         playwright_api.expect(row).to_contain_text("已停用")

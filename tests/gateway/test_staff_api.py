@@ -34,14 +34,14 @@ def client(rasa: FakeRasa) -> TestClient:
     return TestClient(create_app(get_settings(), rasa_transport=rasa.transport()))
 
 
-def account(role: str = "staff") -> str:
+def account(role: str = "staff", centre: str | None = None) -> str:
     username = f"a{uuid.uuid4().hex[:8]}"
-    staff.create_or_update(username, PASSWORD, role)
+    staff.create_or_update(username, PASSWORD, role, centre)
     return username
 
 
-def login(client: TestClient, role: str = "staff") -> tuple[str, dict[str, str]]:
-    username = account(role)
+def login(client: TestClient, role: str = "staff", centre: str | None = None) -> tuple[str, dict[str, str]]:
+    username = account(role, centre)
     response = client.post("/api/staff/login", json={"username": username, "password": PASSWORD})
     assert response.status_code == 200, response.text
     return username, {"Authorization": f"Bearer {response.json()['token']}"}
@@ -225,7 +225,7 @@ def test_todays_appointments_per_centre_with_check_in_and_audited_contact(client
     conversations.ensure("ap-1", "kiosk", "zh-CN")
     booked = appointments.book("ap-1", "kiosk", "id_card", "east_centre", dt.datetime.combine(day, dt.time(14, 0)),
                                "刘桂兰", "15907661234", now=dt.datetime(2026, 11, 22, 9, 0))
-    username, headers = login(client)
+    username, headers = login(client, centre="east_centre")
     listed = client.get("/api/staff/appointments", params={"date": day.isoformat(), "centre": "east_centre"},
                         headers=headers).json()
     assert [(a["reference"], a["full_name"], a["phone"]) for a in listed] == \
@@ -235,6 +235,91 @@ def test_todays_appointments_per_centre_with_check_in_and_audited_contact(client
     contact = client.post(f"/api/staff/appointments/{booked.id}/contact", headers=headers).json()
     assert contact == {"full_name": "刘桂兰", "phone": "15907661234"}
     assert audit.recent(staff_username=username)[0].action == "reveal_contact"
+
+
+DAY = dt.date(2026, 12, 9)  # a Wednesday: every centre is open
+
+
+def booked_at(centre: str, name: str, phone: str) -> appointments.AppointmentView:
+    conversation_id = f"ap-{uuid.uuid4().hex[:8]}"
+    conversations.ensure(conversation_id, "web", "zh-CN")
+    first = appointments.free_slots(centre, now=dt.datetime.combine(DAY - dt.timedelta(days=1), dt.time(9)))[0]
+    return appointments.book(conversation_id, "web", "id_card", centre, first.start, name, phone,
+                             now=dt.datetime(2026, 11, 22, 9, 0))
+
+
+def test_a_staff_member_sees_the_appointments_of_their_own_centre_only_a_supervisor_all(client):
+    east, west = booked_at("east_centre", "刘桂兰", "15907661234"), booked_at("west_centre", "赵红梅", "15907665678")
+    clerk_name, clerk = login(client, centre="east_centre")
+    _, nowhere = login(client)
+    _, supervisor = login(client, "supervisor")
+
+    def listed(headers: dict[str, str], **params: str) -> set[str]:
+        response = client.get("/api/staff/appointments", params={"date": DAY.isoformat(), **params}, headers=headers)
+        assert response.status_code == 200, response.text
+        return {a["reference"] for a in response.json()}
+
+    assert east.reference in listed(clerk) and west.reference not in listed(clerk)
+    assert listed(nowhere) == set(), "a staff member without a centre sees no appointments"
+    assert {east.reference, west.reference} <= listed(supervisor)
+    assert listed(supervisor, centre="west_centre") >= {west.reference}
+    asked = client.get("/api/staff/appointments", params={"date": DAY.isoformat(), "centre": "west_centre"},
+                       headers=clerk)
+    assert asked.status_code == 403 and asked.json()["error"]["code"] == "other_centre"
+    assert any(e.action == "appointments_refused" for e in audit.recent(staff_username=clerk_name))
+    # Another centre's appointment answers like one that does not exist: no name, no phone, no check-in.
+    missing = client.post("/api/staff/appointments/2147483647/contact", headers=clerk)
+    for path in (f"/api/staff/appointments/{west.id}/contact", f"/api/staff/appointments/{west.id}/check-in"):
+        refused = client.post(path, headers=clerk)
+        assert refused.status_code == 404 and refused.json()["error"]["code"] == missing.json()["error"]["code"]
+        assert "赵红梅" not in refused.text and "15907665678" not in refused.text
+    assert client.post(f"/api/staff/appointments/{east.id}/contact", headers=nowhere).status_code == 404
+    assert appointments.find(west.reference).status == "booked"
+    assert client.post(f"/api/staff/appointments/{west.id}/contact", headers=supervisor).json()["phone"] == \
+        "15907665678"
+
+
+def test_an_admin_moves_an_account_to_a_centre_and_what_it_sees_follows(client):
+    west = booked_at("west_centre", "孙建华", "15907669999")
+    clerk_name, clerk = login(client, centre="east_centre")
+    admin_name, admin = login(client, "admin")
+    assert client.get("/api/staff/me", headers=clerk).json()["centre_id"] == "east_centre"
+    body = {"centre_id": "west_centre"}
+    assert client.post(f"/api/staff/accounts/{clerk_name}/centre", json=body, headers=clerk).status_code == 403
+    moved = client.post(f"/api/staff/accounts/{clerk_name}/centre", json=body, headers=admin)
+    assert moved.status_code == 200 and moved.json()["centre_id"] == "west_centre"
+    seen = client.get("/api/staff/appointments", params={"date": DAY.isoformat()}, headers=clerk).json()
+    assert west.reference in {a["reference"] for a in seen}
+    assert any(e.action == "set_account_centre" for e in audit.recent(staff_username=admin_name))
+    unknown = client.post(f"/api/staff/accounts/{clerk_name}/centre", json={"centre_id": "moon_base"}, headers=admin)
+    assert unknown.status_code == 422 and unknown.json()["error"]["code"] == "unknown_centre"
+    nobody = client.post("/api/staff/accounts/nobody-here/centre", json=body, headers=admin)
+    assert nobody.status_code == 404
+    assert client.post(f"/api/staff/accounts/{clerk_name}/centre", json={"centre_id": None},
+                       headers=admin).json()["centre_id"] is None
+    assert client.get("/api/staff/appointments", params={"date": DAY.isoformat()}, headers=clerk).json() == []
+
+
+def test_no_staff_answer_carries_a_conversation_token_and_the_audit_log_names_conversations_by_label(client, rasa):
+    rasa.replies = [{"text": "好的，正在为您转人工。"}]
+    first = client.post("/api/chat", json={"text": "转人工"}).json()
+    conversation_id, token = first["conversation_id"], first["conversation_token"]
+    handoff_id = handoff.request(conversation_id, "web", "residence_permit", "requested").handoff_id
+    assert client.get(f"/api/chat/{conversation_id}/messages", headers={"X-Conversation-Token": "wrong"}).status_code \
+        == 403  # a refused token: audited under the conversation
+    _, clerk = login(client)
+    _, supervisor = login(client, "supervisor")
+    client.post(f"/api/staff/handoffs/{handoff_id}/accept", headers=clerk)
+    answers = [client.get(path, headers=headers) for headers in (clerk, supervisor) for path in (
+        "/api/staff/me", "/api/staff/handoffs?status=waiting", "/api/staff/handoffs?status=active",
+        f"/api/staff/handoffs/{handoff_id}", "/api/staff/tasks")]
+    answers.append(client.get("/api/staff/audit", headers=supervisor))
+    assert all(a.status_code == 200 for a in answers)
+    assert not [a.url for a in answers if token in a.text]
+    logged = client.get("/api/staff/audit", headers=supervisor).text
+    assert conversation_id not in logged
+    assert f"conversation:{audit.conversation_label(conversation_id)}" in logged
+    assert any(e.subject == f"conversation:{conversation_id}" for e in audit.recent(limit=1000)), "kept in full"
 
 
 def test_the_console_page_is_served(client):

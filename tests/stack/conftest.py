@@ -27,7 +27,8 @@ from tests.fakes.smsc import PASSWORD, SYSTEM_ID, FakeSmsc
 
 START_TIMEOUT_SECONDS = 240
 # Each stack fixture has its own port offset, so any two may run at once, whatever order the modules run in.
-PORT_OFFSETS = {"stack": 1, "production": 2, "kiosk": 3, "phone_call": 4, "phone_line": 6, "widget": 7}
+PORT_OFFSETS = {"stack": 1, "production": 2, "kiosk": 3, "phone_call": 4, "phone_line": 6, "widget": 7,
+                "identity_channels": 9}
 _running: set[int] = set()
 
 

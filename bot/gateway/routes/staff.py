@@ -43,12 +43,13 @@ class LoginResponse(BaseModel):
 
 
 class MeOut(BaseModel):
-    """The logged-in staff member."""
+    """The logged-in staff member and their service centre (whose appointments they see; null: none)."""
 
     username: str
     role: str
     expires_at: dt.datetime
     on_duty: int
+    centre_id: str | None
 
 
 class HandoffOut(BaseModel):
@@ -142,7 +143,8 @@ async def logout(request: Request, me: CurrentStaff) -> Response:
 async def me(identity: CurrentStaff) -> MeOut:
     """Who is logged in, until when, and how many colleagues are on duty."""
     on_duty = await run_in_threadpool(staff.on_duty_count)
-    return MeOut(username=identity.username, role=identity.role, expires_at=identity.expires_at, on_duty=on_duty)
+    return MeOut(username=identity.username, role=identity.role, expires_at=identity.expires_at, on_duty=on_duty,
+                 centre_id=identity.centre_id)
 
 
 @router.get("/handoffs", response_model=list[HandoffOut])
@@ -164,7 +166,7 @@ async def handoff_detail(handoff_id: HandoffId, identity: CurrentStaff, unmask: 
         raise Forbidden("only the staff member serving this person (or a supervisor) may read the conversation")
     found = await run_in_threadpool(handoff.detail, handoff_id, unmask)
     await run_in_threadpool(audit.record, identity.username, "unmask_conversation" if unmask else "view_conversation",
-                            f"handoff:{handoff_id}", f"conversation {view.conversation_id} ({view.channel})")
+                            f"handoff:{handoff_id}", view.channel)
     return HandoffDetailOut(
         handoff=handoff_out(found.handoff), person=found.person, form=found.form,
         transcript=[TranscriptLineOut(from_=line.sender, text=line.text, at=line.at) for line in found.transcript],

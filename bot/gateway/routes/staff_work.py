@@ -1,7 +1,10 @@
 """Staff routes beside the live queue: call-back and follow-up tasks, the day's appointments, the audit log.
 
 Lists show names and phone numbers masked; the clear values are a separate
-request, and each one is written to the audit log (who, what, when).
+request, and each one is written to the audit log (who, what, when). A staff
+member sees the appointments of their own centre only (none without one),
+supervisors and admins every centre's. The audit log names a conversation by
+a short keyed label, never by its id: the console shows no conversation id.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from bot.errors import InvalidRequest, NotFound
+from bot.errors import Forbidden, InvalidRequest, NotFound
 from bot.gateway.deps import AdminStaff, CurrentStaff, SupervisorStaff
 from bot.services import appointments, audit, callbacks, staff
 from bot.knowledge.catalogue import get_catalogue
@@ -106,6 +109,15 @@ class AccountOut(BaseModel):
     role: str
     active: bool
     locked: bool
+    centre_id: str | None
+
+
+class CentreIn(BaseModel):
+    """The centre an account belongs to; null for none (the account then sees no appointments)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    centre_id: str | None = Field(max_length=64)
 
 
 def _service_name(service_id: str | None) -> str | None:
@@ -163,24 +175,36 @@ async def list_centres(identity: CurrentStaff) -> list[CentreOut]:
 async def list_appointments(identity: CurrentStaff,
                             date: Annotated[dt.date | None, Query()] = None,
                             centre: Annotated[str | None, Query(max_length=64)] = None) -> list[AppointmentOut]:
-    """A day's appointments (today by default), optionally of one centre, with names and phones masked."""
+    """A day's appointments (today by default), optionally of one centre, with names and phones masked.
+
+    A staff member gets their own centre's only (403 for another one asked for by name); supervisors every centre's.
+    """
+    if centre and not identity.sees_centre(centre):
+        await run_in_threadpool(audit.record, identity.username, "appointments_refused", f"centre:{centre}",
+                                "another centre's appointments")
+        raise Forbidden("a staff member sees the appointments of their own centre only", code="other_centre")
     day = date or appointments.local_now().date()
-    found = await run_in_threadpool(appointments.for_day, day, centre)
+    found = await run_in_threadpool(appointments.for_day, day, centre, identity.sees_centre)
     return [_appointment_out(v) for v in found]
 
 
 @router.post("/appointments/{appointment_id}/check-in", response_model=AppointmentOut)
 async def check_in(appointment_id: ItemId, identity: CurrentStaff) -> AppointmentOut:
-    """Marks that the person has arrived."""
-    view = await run_in_threadpool(appointments.check_in, appointment_id, identity.username)
+    """Marks that the person has arrived (404 for another centre's appointment, as for none)."""
+    view = await run_in_threadpool(appointments.check_in, appointment_id, identity.username, identity.sees_centre)
     await run_in_threadpool(audit.record, identity.username, "check_in", f"appointment:{view.reference}", "")
     return _appointment_out(view)
 
 
 @router.post("/appointments/{appointment_id}/contact", response_model=ContactOut)
 async def reveal_appointment_contact(appointment_id: ItemId, identity: CurrentStaff) -> ContactOut:
-    """The person's full name and phone in clear (e.g. to check an ID at the desk); audited."""
-    full_name, phone = await run_in_threadpool(appointments.contact, appointment_id)
+    """The person's full name and phone in clear (e.g. to check an ID at the desk); audited; own centre only."""
+    try:
+        full_name, phone = await run_in_threadpool(appointments.contact, appointment_id, identity.sees_centre)
+    except NotFound:
+        await run_in_threadpool(audit.record, identity.username, "reveal_contact_refused",
+                                f"appointment:{appointment_id}", "unknown or another centre's appointment")
+        raise
     await run_in_threadpool(audit.record, identity.username, "reveal_contact", f"appointment:{appointment_id}",
                             "full name and phone")
     return ContactOut(full_name=full_name, phone=phone)
@@ -193,7 +217,7 @@ async def audit_log(identity: SupervisorStaff,
                     subject: Annotated[str | None, Query(max_length=160)] = None) -> list[AuditOut]:
     """Who looked at or changed what, newest first (supervisors and admins)."""
     found = await run_in_threadpool(audit.recent, limit, staff_username, subject)
-    return [AuditOut(**entry.__dict__) for entry in found]
+    return [AuditOut(**audit.as_shown(entry).__dict__) for entry in found]
 
 
 @router.get("/accounts", response_model=list[AccountOut])
@@ -201,6 +225,18 @@ async def list_accounts(identity: AdminStaff) -> list[AccountOut]:
     """Every staff account (admins only); accounts are created with `make staff`."""
     found = await run_in_threadpool(staff.list_accounts)
     return [AccountOut(**a.__dict__) for a in found]
+
+
+@router.post("/accounts/{username}/centre", response_model=AccountOut)
+async def set_account_centre(username: Annotated[str, Path(min_length=2, max_length=64)], body: CentreIn,
+                             identity: AdminStaff) -> AccountOut:
+    """Moves an account to a service centre, or to none (admins only; audited), as `make staff ... CENTRE=` does."""
+    if not await run_in_threadpool(staff.set_centre, username, body.centre_id):
+        raise NotFound("no such staff account", code="unknown_account")
+    await run_in_threadpool(audit.record, identity.username, "set_account_centre", f"staff:{username}",
+                            body.centre_id or "none")
+    found = await run_in_threadpool(staff.list_accounts)
+    return next(AccountOut(**a.__dict__) for a in found if a.username == username)
 
 
 @router.post("/accounts/{username}/deactivate", status_code=204)

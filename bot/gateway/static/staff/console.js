@@ -23,10 +23,11 @@ const APPLICATION_STATUS = { submitted: "已提交", under_review: "审核中", 
 const AUDIT_ACTIONS = { login: "登录", view_conversation: "查看会话", accept_handoff: "接待", close_handoff: "结束服务",
   reveal_phone: "查看电话", reveal_contact: "查看姓名电话", check_in: "签到", complete_task: "完成任务",
   list_applications: "查看申请", change_application_status: "更改申请状态", deactivate_account: "停用账号",
+  set_account_centre: "设置所属服务中心", appointments_refused: "查看他处预约被拒", reveal_contact_refused: "查看姓名电话被拒",
   conversation_token_refused: "对话凭证被拒", staff_login_refused: "登录被拒" };
 
 const state = { token: sessionStorage.getItem("staffToken"), me: null, tab: "queue", selected: null,
-  detailKey: null, transcriptKey: null, timer: null, services: {} };
+  detailKey: null, transcriptKey: null, timer: null, services: {}, centres: [] };
 
 const $ = (id) => document.getElementById(id);
 
@@ -328,13 +329,19 @@ function today() {
   return `${now.getFullYear()}-${String(now.getMonth() + 1).padStart(2, "0")}-${String(now.getDate()).padStart(2, "0")}`;
 }
 
+// A staff member sees their own centre's appointments only: the choice of centre is a supervisor's.
 async function loadCentres() {
   const select = $("appt-centre");
-  if (select.options.length > 1) return;
-  const centres = await api("GET", "/api/staff/centres");
-  centres.forEach((c) => select.append(el("option", { value: c.id }, c.name)));
-  const services = await fetch("/api/services").then((r) => r.json()).catch(() => []);
-  services.forEach((s) => { state.services[s.id] = s.name; });
+  if (!state.centres.length) {
+    state.centres = await api("GET", "/api/staff/centres");
+    const services = await fetch("/api/services").then((r) => r.json()).catch(() => []);
+    services.forEach((s) => { state.services[s.id] = s.name; });
+  }
+  const own = state.centres.filter((c) => isSupervisor() || c.id === state.me.centre_id);
+  select.replaceChildren(...(isSupervisor() ? [el("option", { value: "" }, "全部")] : []),
+    ...own.map((c) => el("option", { value: c.id }, c.name)));
+  select.disabled = !isSupervisor();
+  $("appt-no-centre").hidden = isSupervisor() || own.length > 0;
   if (!$("appt-date").value) $("appt-date").value = today();
 }
 
@@ -343,6 +350,11 @@ $("appt-date").addEventListener("change", () => refreshAppointments());
 $("appt-centre").addEventListener("change", () => refreshAppointments());
 
 async function refreshAppointments() {
+  if (!isSupervisor() && !state.me.centre_id) {
+    $("appt-rows").replaceChildren();
+    $("appt-empty").hidden = true;
+    return;
+  }
   const params = new URLSearchParams({ date: $("appt-date").value || today() });
   if ($("appt-centre").value) params.set("centre", $("appt-centre").value);
   const rows = await api("GET", `/api/staff/appointments?${params}`);
@@ -440,7 +452,22 @@ async function refreshAudit() {
     el("td", {}, r.staff_username), el("td", {}, AUDIT_ACTIONS[r.action] || r.action), el("td", {}, r.subject), el("td", {}, r.detail))));
 }
 
-// An admin switches an account off here (as `make staff ... ACTIVE=no` does); its logins end at once.
+// An admin sets an account's centre and switches an account off here (as `make staff ... CENTRE=` and
+// `ACTIVE=no` do); a switched-off account's logins end at once.
+function centreChoice(account) {
+  const choice = el("select", { "aria-label": `${account.username} 所属服务中心` },
+    el("option", { value: "" }, "无（看不到预约）"),
+    ...state.centres.map((c) => el("option", { value: c.id, selected: c.id === account.centre_id }, c.name)));
+  choice.addEventListener("change", async () => {
+    try {
+      await api("POST", `/api/staff/accounts/${encodeURIComponent(account.username)}/centre`, { centre_id: choice.value || null });
+      toast("已更新所属服务中心。");
+    } catch (error) { toast(error.message); }
+    refreshAccounts();
+  });
+  return choice;
+}
+
 async function refreshAccounts() {
   const accounts = await api("GET", "/api/staff/accounts");
   const roles = { staff: "工作人员", supervisor: "值班长", admin: "管理员" };
@@ -450,7 +477,7 @@ async function refreshAccounts() {
       await api("POST", `/api/staff/accounts/${encodeURIComponent(a.username)}/deactivate`);
       refreshAccounts();
     } }, "停用");
-    return el("tr", {}, el("td", {}, a.username), el("td", {}, roles[a.role] || a.role),
+    return el("tr", {}, el("td", {}, a.username), el("td", {}, roles[a.role] || a.role), el("td", {}, centreChoice(a)),
       el("td", {}, a.active ? (a.locked ? "暂时锁定" : "正常") : "已停用"),
       el("td", {}, a.active && a.username !== state.me.username ? off : ""));
   }));
