@@ -173,6 +173,16 @@ def test_a_staff_reply_goes_by_sms_only_to_a_resident_who_did_not_read_it_in_tim
     assert [n.status for n in notices(stayed)] == ["not_needed"]
     assert all(m.destination != "86" + stayed_phone for m in smsc.messages)
 
+    # What a staff member answered someone else is for supervisors only, as the conversation is.
+    def listed(role: str) -> dict:
+        username = f"s{uuid.uuid4().hex[:8]}"
+        staff.create_or_update(username, "password-123", role)
+        token = client.post("/api/staff/login", json={"username": username, "password": "password-123"}).json()
+        rows = client.get("/api/staff/sms?status=sent", headers={"Authorization": f"Bearer {token['token']}"}).json()
+        return next(n for n in rows if n["conversation_id"] == left)
+
+    assert listed("staff")["text"] is None and "材料齐了" in listed("supervisor")["text"]
+
 
 def test_the_opt_out_word_is_recorded_confirmed_once_and_stops_every_notice(smsc, caplog):
     phone = mobile()

@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from bot.errors import Conflict
 from bot.gateway.deps import CurrentStaff
 from bot.services import audit, sms_notices
+from bot.services.staff import StaffIdentity
 
 router = APIRouter(prefix="/api/staff/sms", tags=["staff"])
 
@@ -31,7 +32,8 @@ class SmsNoticeOut(BaseModel):
     conversation_id: str
     reference: str | None
     phone: str
-    text: str
+    # A staff reply's text only for supervisors: staff read only the conversations they serve.
+    text: str | None
     status: Literal["waiting", "sent", "failed", "opted_out", "not_needed"]
     attempts: int
     last_error: str | None
@@ -47,7 +49,11 @@ async def list_notices(identity: CurrentStaff,
                        limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> list[SmsNoticeOut]:
     """Text messages newest first; without `status`, the ones that need an eye (waiting or failed)."""
     found = await run_in_threadpool(sms_notices.staff_list, status, limit)
-    return [SmsNoticeOut(**view.__dict__) for view in found]
+    return [SmsNoticeOut(**{**view.__dict__, "text": _readable_text(view, identity)}) for view in found]
+
+
+def _readable_text(view: sms_notices.NoticeView, identity: StaffIdentity) -> str | None:
+    return view.text if view.kind != "staff_reply" or identity.is_supervisor else None
 
 
 @router.post("/{notice_id}/retry", status_code=204)

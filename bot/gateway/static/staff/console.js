@@ -430,7 +430,7 @@ async function refreshSms() {
       ? `${n.attempts} 次，${clock(n.next_attempt_at)} 再试` : `${n.attempts} 次`;
     const again = n.status === "failed" ? el("button", { class: "primary", onclick: () => retrySms(n.id) }, "重新发送") : null;
     return el("tr", {}, el("td", {}, new Date(n.created_at).toLocaleString("zh-CN")), el("td", {}, SMS_KINDS[n.kind] || n.kind),
-      el("td", {}, n.reference || ""), el("td", {}, n.phone), el("td", {}, n.text),
+      el("td", {}, n.reference || ""), el("td", {}, n.phone), el("td", {}, n.text ?? "（工作人员的回复，值班长可见）"),
       el("td", {}, tag, n.last_error ? el("div", { class: "muted" }, n.last_error) : null), el("td", {}, tries), el("td", {}, again));
   }));
 }
