@@ -213,6 +213,21 @@ class Supervisor:
             if self.stopping.wait(self.settings.retention_run_hours * 3600):
                 return
 
+    def _start_sms(self) -> None:
+        """With an SMS provider: sends residents' notifications and takes in their opt-outs, until stopped."""
+        from bot.notify.sms import sms_receiver, sms_sender
+        from bot.notify.sms_outbox import SmsOutbox
+
+        if self.settings.sms_provider == "none":
+            return
+        outbox = SmsOutbox(sms_sender(self.settings))
+        threading.Thread(target=outbox.run, args=(self.stopping, self.settings.sms_poll_seconds),
+                         name="sms-outbox", daemon=True).start()
+        receiver = sms_receiver(self.settings)
+        if receiver is not None:
+            threading.Thread(target=outbox.listen, args=(receiver, self.stopping), name="sms-replies",
+                             daemon=True).start()
+
     def _on_signal(self, signum: int, _frame: object) -> None:
         log.info("received %s: stopping", signal.Signals(signum).name)
         self.stopping.set()
@@ -281,6 +296,7 @@ class Supervisor:
                 return 1
             print(self.banner(time.monotonic() - started), flush=True)
             threading.Thread(target=self._housekeeping, name="retention", daemon=True).start()
+            self._start_sms()
             while not self.stopping.wait(0.5):
                 for child in self.processes:
                     if child.process and child.process.poll() is not None:

@@ -144,6 +144,14 @@ class Settings(BaseSettings):
     smpp_password: SecretStr | None = None
     smpp_source_addr: str | None = Field(None, description="the sender number or name the carrier assigned")
     sms_resend_seconds: int = Field(60, ge=10, le=3600, description="a new code for the same conversation at most this often")
+    sms_notify_channels: list[str] = Field(
+        default_factory=lambda: ["phone", "kiosk"],
+        description="conversations on these channels (none of them can push) get reminders, status changes and "
+                    "staff replies by SMS, as JSON: [\"phone\", \"kiosk\"]")
+    sms_staff_reply_grace_seconds: int = Field(
+        120, ge=0, le=86400, description="a staff reply goes by SMS only if the person has not read it this long")
+    sms_max_attempts: int = Field(8, ge=1, le=50, description="tries of one notification before it is shown as failed")
+    sms_poll_seconds: float = Field(5.0, gt=0, le=600, description="how often the supervisor sends waiting notifications")
 
     # Quotas in the `limits` notation (bot/ratelimit.py); a real resident never reaches them.
     rate_limit_storage: Literal["memory", "redis"] = "memory"

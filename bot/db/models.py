@@ -509,3 +509,43 @@ class HandoffDay(Base):
     served: Mapped[int] = mapped_column(Integer, default=0)
     resolved: Mapped[int] = mapped_column(Integer, default=0)
     waits: Mapped[dict[str, Any]] = mapped_column(default=dict)  # {"seconds": how many accepted after that wait}
+
+
+class SmsNotice(Base):
+    """A text message for a resident without a push channel (a reminder, a status change, a staff reply).
+
+    One row per event (`event` is unique), so a restart or a second replica never texts the same thing twice;
+    the number is kept encrypted, the text holds no personal number. Staff see waiting and failed sends.
+    """
+
+    __tablename__ = "sms_notices"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    event: Mapped[str] = mapped_column(String(160), unique=True)  # e.g. reminder:12, status:40, staff_reply:311
+    conversation_id: Mapped[str] = mapped_column(String(128), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # reminder, status, staff_reply
+    reference: Mapped[str | None] = mapped_column(String(32), nullable=True)  # what staff look it up by
+    phone_encrypted: Mapped[str] = mapped_column(Text)
+    phone_fingerprint: Mapped[str] = mapped_column(String(128), index=True)
+    text: Mapped[str] = mapped_column(Text)
+    # waiting, sent, failed (attempts used up), opted_out, not_needed (the person read it in time)
+    status: Mapped[str] = mapped_column(String(16), index=True, default="waiting")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    outbox_id: Mapped[int | None] = mapped_column(Integer, nullable=True)  # the pushed message it tells of
+    lease_owner: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    lease_until: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class SmsOptOut(Base):
+    """A number that answered with the opt-out word: no notifications go to it (one-time codes still do)."""
+
+    __tablename__ = "sms_opt_outs"
+
+    phone_fingerprint: Mapped[str] = mapped_column(String(128), primary_key=True)
+    phone_encrypted: Mapped[str] = mapped_column(Text)  # so a key rotation can compute the fingerprint anew
+    word: Mapped[str] = mapped_column(String(16))
+    opted_out_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -23,7 +23,7 @@ from bot.gateway import api_docs
 from bot.gateway.errors import install_error_handlers
 from bot.gateway.limits import LARGE_BODY_PATHS, BodySizeLimit
 from bot.gateway.routes import (
-    applications, health, residents, services, speech, staff, staff_analytics, staff_work, understand,
+    applications, health, residents, services, speech, staff, staff_analytics, staff_sms, staff_work, understand,
 )
 from bot.gateway.security import SecurityHeaders
 from bot.logs import configure_logging
@@ -156,7 +156,7 @@ def create_app(settings: Settings | None = None, rasa_transport: httpx.AsyncBase
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
                            allow_headers=["Content-Type", "X-Conversation-Token"], max_age=3600)
     install_error_handlers(app)
-    for module in (health, chat_api, understand, services, applications, staff, staff_work, staff_analytics,
+    for module in (health, chat_api, understand, services, applications, staff, staff_work, staff_sms, staff_analytics,
                    residents, speech, telegram, wechat, webchat, kiosk, handwriting):
         app.include_router(module.router)
     app.mount("/staff/assets", StaticFiles(directory=STATIC_DIR / "staff"), name="staff-assets")

@@ -22,7 +22,7 @@ from bot.db.models import Application, ApplicationStatusChange, utcnow
 from bot.db.session import unit_of_work
 from bot.errors import Conflict, InvalidRequest, NotFound
 from bot.privacy import mask_id_number, mask_phone
-from bot.services import audit, conversations, identity, people
+from bot.services import audit, conversations, identity, people, sms_notices
 
 PERSONAL_FIELDS = ("full_name", "id_number", "phone", "address")
 DRAFT = "draft"
@@ -366,12 +366,17 @@ def change_status(reference: str, status: str, note: str | None, staff_username:
             raise Conflict(f"an application that is {row.status} cannot become {status}", code="invalid_transition")
         row.status = status
         row.status_note = note or None
-        session.add(ApplicationStatusChange(application_id=row.id, status=status, note=note or None,
-                                            changed_by=staff_username))
+        change = ApplicationStatusChange(application_id=row.id, status=status, note=note or None,
+                                         changed_by=staff_username)
+        session.add(change)
         session.flush()
         view = _staff_view(row)
-        conversation_id = row.conversation_id
+        conversation_id, change_id = row.conversation_id, change.id
+        phone = people.cipher().decrypt(row.phone_encrypted) if row.phone_encrypted else None
     conversations.push(conversation_id, "assistant", status_change_text(view.service_id, canonical, status, note))
+    if sms_notices.wanted(conversation_id):
+        sms_notices.status_change(change_id, conversation_id, phone, _service_name(view.service_id),
+                                  display_reference(canonical), status_text(status))
     return view
 
 
@@ -382,13 +387,16 @@ def status_text(status: str) -> str:
 
 def status_change_text(service_id: str, reference: str, status: str, note: str | None) -> str:
     """What the person is told when their application moves on."""
+    note_text = texts.text("utter_application_status_note", note=note) if note else ""
+    return texts.text("utter_application_status_changed", name=_service_name(service_id),
+                      reference=display_reference(reference), status=status_text(status), note=note_text)
+
+
+def _service_name(service_id: str) -> str:
     from bot.knowledge.catalogue import get_catalogue
 
     service = get_catalogue().services.get(service_id)
-    name = service.short_name if service else service_id
-    note_text = texts.text("utter_application_status_note", note=note) if note else ""
-    return texts.text("utter_application_status_changed", name=name, reference=display_reference(reference),
-                      status=status_text(status), note=note_text)
+    return service.short_name if service else service_id
 
 
 def _mask_name(name: str | None) -> str:

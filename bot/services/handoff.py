@@ -24,7 +24,7 @@ from bot.db.session import get_engine, unit_of_work
 from bot.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from bot.privacy import mask_name, mask_phone, redact_text
 from bot.ratelimit import get_limiter
-from bot.services import appointments, conversations, feedback, staff
+from bot.services import appointments, conversations, feedback, sms_notices, staff
 from bot.services.vault import Vault
 from bot.settings import get_settings
 
@@ -286,7 +286,11 @@ def send_staff_message(handoff_id: int, identity: staff.StaffIdentity, message: 
     view = _handled_by(handoff_id, identity)
     with unit_of_work() as session:
         session.add(HandoffMessage(handoff_id=handoff_id, sender="staff", text=message))
-    return conversations.push(view.conversation_id, "staff", message)
+    pushed = conversations.push(view.conversation_id, "staff", message)
+    if sms_notices.wanted(view.conversation_id):
+        # By SMS too, should the person have hung up or left the kiosk before it reached them.
+        sms_notices.staff_reply(handoff_id, view.conversation_id, pushed.id, message)
+    return pushed
 
 
 def close(handoff_id: int, identity: staff.StaffIdentity, resolution_note: str | None = None) -> HandoffView:

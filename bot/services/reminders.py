@@ -1,4 +1,5 @@
-"""Appointment reminders: the day before a visit, a message on the person's own channel.
+"""Appointment reminders: the day before a visit, a message on the person's own channel (and by SMS to a
+resident who booked by phone or at the kiosk, see bot/services/sms_notices.py).
 
 The gateway runs `send_due` every minute; `python -m bot.cli reminders` runs it
 by hand. A reminder goes out within the 24 hours before the slot, in the
@@ -15,7 +16,7 @@ from sqlalchemy import select, update
 from bot import texts
 from bot.db.models import Appointment, utcnow
 from bot.db.session import unit_of_work
-from bot.services import appointments, conversations
+from bot.services import appointments, conversations, sms_notices
 from bot.services.answers import payload
 from bot.knowledge.catalogue import get_catalogue
 
@@ -49,8 +50,18 @@ def send_due(now: dt.datetime | None = None) -> list[str]:
         if claimed:
             conversations.push(conversation_id, "assistant", reminder_text(reference, now.date()),
                                [change_button(reference)])
+            if sms_notices.wanted(conversation_id):
+                view = _view(reference)
+                sms_notices.appointment_reminder(appointment_id, appointments.slot_label(view.start, view.end, now.date()),
+                                                 view.centre_name, view.service_name, view.reference)
             sent.append(reference)
     return sent
+
+
+def _view(reference: str) -> appointments.AppointmentView:
+    view = appointments.find(reference)
+    assert view is not None  # reminders go out for booked appointments, which are never deleted
+    return view
 
 
 def change_button(reference: str) -> dict[str, str]:
@@ -61,8 +72,7 @@ def change_button(reference: str) -> dict[str, str]:
 
 def reminder_text(reference: str, today: dt.date) -> str:
     """The reminder of one appointment in plain words."""
-    view = appointments.find(reference)
-    assert view is not None  # reminders go out for booked appointments, which are never deleted
+    view = _view(reference)
     centre = get_catalogue().centres.get(view.centre_id)
     return texts.text(
         "utter_appointment_reminder", when=appointments.slot_label(view.start, view.end, today),

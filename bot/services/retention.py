@@ -20,8 +20,8 @@ from sqlalchemy import Connection, delete, inspect, select, text
 from sqlalchemy.orm import Session
 
 from bot.db.models import (Application, Appointment, AuditEntry, Conversation, DeliveryCursor, Handoff, OfferedChoices,
-                           OutboxMessage, Person, PersonConversation, Rating, StaffTask, UnansweredQuestion, VaultEntry,
-                           utcnow)
+                           OutboxMessage, Person, PersonConversation, Rating, SmsNotice, StaffTask, UnansweredQuestion,
+                           VaultEntry, utcnow)
 from bot.db.session import get_engine
 from bot.privacy import mask_id_number, mask_phone
 from bot.services import audit
@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 DRAFT = "draft"
 # Tables whose rows belong to one conversation, by their conversation_id column.
 CONVERSATION_TABLES = (VaultEntry, OutboxMessage, UnansweredQuestion, Handoff, Rating, StaffTask, PersonConversation,
-                       Appointment, OfferedChoices, DeliveryCursor)
+                       Appointment, OfferedChoices, DeliveryCursor, SmsNotice)
 
 
 @dataclass

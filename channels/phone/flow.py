@@ -20,7 +20,8 @@ from starlette.concurrency import run_in_threadpool
 
 from bot.conversation import Button, ConversationService, IncomingMessage, OutgoingMessage, TurnResult
 from bot.privacy import mask_phone, redact_text
-from bot.services import conversations, handoff, identity
+from bot.services import conversations, handoff, identity, sms_notices
+from bot.services.vault import Vault
 from channels.phone import menus
 from channels.phone.call import AudioFrame, HungUp, KeyPress, PhoneCall
 from channels.phone.keypad import (
@@ -150,6 +151,8 @@ class CallFlow:
             return
         try:
             await run_in_threadpool(identity.record_proof, self.conversation_id, "caller_id", phone=self.caller_mobile)
+            # Kept (encrypted) with the conversation, so a reply or status change after the call reaches them by SMS.
+            await run_in_threadpool(Vault.of(self.conversation_id).hold, "phone", self.caller_mobile)
         except Exception:
             log.exception("caller ID of %s could not be recorded", self.conversation_id)
 
@@ -177,6 +180,9 @@ class CallFlow:
             except Exception:  # the database is busy: look again next time
                 log.exception("pushed messages of %s could not be read", self.conversation_id)
                 continue
+            if news:
+                # Spoken while the caller is on the line: no SMS needs to follow.
+                await run_in_threadpool(sms_notices.read_up_to, self.conversation_id, news[-1].id)
             for message in news:
                 self._push_cursor = message.id
                 text = say("utter_phone_from_staff", text=message.text) if message.sender == "staff" else message.text

@@ -13,7 +13,7 @@ from bot.channel import Capabilities, ChannelInfo
 from bot.conversation import IncomingMessage, TurnResult
 from bot.errors import InvalidRequest
 from bot.gateway.deps import ConversationsDep, SettingsDep
-from bot.services import conversations
+from bot.services import conversations, sms_notices
 
 router = APIRouter(prefix="/api/chat", tags=["chat"])
 # The page polls for pushed messages; speech buttons appear when the server has speech.
@@ -127,6 +127,9 @@ async def pushed_messages(
     await run_in_threadpool(conversations.check_token, conversation_id, token)
     found = await run_in_threadpool(conversations.messages_after, conversation_id, int(after) if after else None)
     cursor = str(found[-1].id) if found else after
+    if found:
+        # The page has them: a staff reply need not follow by SMS (kiosk residents).
+        await run_in_threadpool(sms_notices.read_up_to, conversation_id, found[-1].id)
     return PushedMessagesResponse(
         messages=[PushedMessageOut(id=str(m.id), from_=m.sender, text=m.text,
                                    buttons=[ButtonOut(**b) for b in m.buttons]) for m in found],

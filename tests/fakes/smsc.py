@@ -2,7 +2,9 @@
 
 Started by the tests themselves (`with FakeSmsc() as smsc:`), it answers as a
 carrier's SMSC does (bind_transmitter_resp, submit_sm_resp with a message id,
-unbind_resp), checks the account, and keeps (destination, text) pairs.
+unbind_resp), checks the account, and keeps (destination, text) pairs. A resident's
+reply (`reply(phone, text)`) goes to a receiver bind as deliver_sm, as a carrier
+forwards mobile-originated messages.
 """
 
 from __future__ import annotations
@@ -54,6 +56,9 @@ class FakeSmsc:
         self.binds: list[tuple[str, str]] = []
         self._parts: dict[tuple[int, int], dict[int, str]] = {}
         self._lock = threading.Lock()
+        self._receivers: list[socket.socket] = []
+        self._connections: list[socket.socket] = []
+        self.replies_acknowledged = 0
         self._thread = threading.Thread(target=self._serve, daemon=True)
 
     def __enter__(self) -> Self:
@@ -61,7 +66,20 @@ class FakeSmsc:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        """Stops listening and drops every open bind, as an SMSC going down does."""
+        try:
+            # A listening socket closed while accept() waits on it keeps listening on Linux: shut it down first.
+            self._server.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
         self._server.close()
+        with self._lock:
+            open_connections = list(self._connections)
+        for connection in open_connections:
+            try:
+                connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
     def wait_for(self, count: int, timeout: float = 15) -> list[ReceivedSms]:
         """The messages once `count` have arrived (the event a test waits on, not a sleep)."""
@@ -84,6 +102,35 @@ class FakeSmsc:
             time.sleep(0.05)
         raise AssertionError(f"no text message to {destination}; received {len(self.messages)}")
 
+    def wait_for_receiver(self, timeout: float = 15) -> None:
+        """Returns once a client holds a receiver bind."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                if self._receivers:
+                    return
+            time.sleep(0.05)
+        raise AssertionError("no client bound as a receiver")
+
+    def reply(self, phone: str, text: str, timeout: float = 15) -> None:
+        """A resident texts `text` from `phone`: deliver_sm to the receiver bind; returns once it was acknowledged."""
+        self.wait_for_receiver(timeout)
+        with self._lock:
+            receiver = self._receivers[-1]
+            expected = self.replies_acknowledged + 1
+        pdu = smpplib.smpp.make_pdu("deliver_sm", client=_Sequences(), source_addr_ton=1, source_addr_npi=1,
+                                    source_addr="86" + phone, dest_addr_ton=0, dest_addr_npi=0,
+                                    destination_addr="1069", esm_class=0, data_coding=0x08,
+                                    short_message=text.encode("utf-16-be"))
+        receiver.sendall(pdu.generate())
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                if self.replies_acknowledged >= expected:
+                    return
+            time.sleep(0.05)
+        raise AssertionError("the receiver did not acknowledge the reply")
+
     def _serve(self) -> None:
         while True:
             try:
@@ -93,25 +140,42 @@ class FakeSmsc:
             threading.Thread(target=self._session, args=(connection,), daemon=True).start()
 
     def _session(self, connection: socket.socket) -> None:
-        with connection:
-            while True:
+        with self._lock:
+            self._connections.append(connection)
+        try:
+            with connection:
+                self._converse(connection)
+        finally:
+            with self._lock:
+                for held in (self._connections, self._receivers):
+                    if connection in held:
+                        held.remove(connection)
+
+    def _converse(self, connection: socket.socket) -> None:
+        while True:
+            try:
                 header = _read(connection, 4)
-                if header is None:
-                    return
-                (length,) = struct.unpack(">L", header)
-                body = _read(connection, length - 4)
-                if body is None:
-                    return
-                pdu = smpplib.smpp.parse_pdu(header + body, client=_Sequences())
-                reply = self._answer(pdu)
-                if reply is not None:
-                    connection.sendall(reply.generate())
-                if pdu.command == "unbind":
-                    return
+                body = _read(connection, struct.unpack(">L", header)[0] - 4) if header else None
+            except OSError:
+                return  # closed by __exit__
+            if header is None or body is None:
+                return
+            pdu = smpplib.smpp.parse_pdu(header + body, client=_Sequences())
+            reply = self._answer(pdu)
+            if reply is not None:
+                connection.sendall(reply.generate())
+            if pdu.command == "bind_receiver" and reply is not None and reply.status == ESME_ROK:
+                with self._lock:
+                    self._receivers.append(connection)
+            elif pdu.command == "deliver_sm_resp":
+                with self._lock:
+                    self.replies_acknowledged += 1
+            if pdu.command == "unbind":
+                return
 
     def _answer(self, pdu):
         sequence = pdu.sequence
-        if pdu.command in ("bind_transmitter", "bind_transceiver"):
+        if pdu.command in ("bind_transmitter", "bind_transceiver", "bind_receiver"):
             system_id, password = _text(pdu.system_id), _text(pdu.password)
             self.binds.append((system_id, password))
             status = ESME_ROK if (system_id, password) == (SYSTEM_ID, PASSWORD) else ESME_RINVPASWD

@@ -148,9 +148,10 @@ def smsc() -> Iterator[FakeSmsc]:
 
 
 def smpp_settings(smsc: FakeSmsc) -> dict[str, str]:
-    """The settings that point a stack's SMS sender at the SMSC double."""
+    """The settings that point a stack's SMS sender at the SMSC double (staff replies texted after a second)."""
     return {"sms_provider": "smpp", "smpp_host": "127.0.0.1", "smpp_port": str(smsc.port),
-            "smpp_system_id": SYSTEM_ID, "smpp_password": PASSWORD, "smpp_source_addr": "10690000"}
+            "smpp_system_id": SYSTEM_ID, "smpp_password": PASSWORD, "smpp_source_addr": "10690000",
+            "sms_staff_reply_grace_seconds": "1", "sms_poll_seconds": "0.5"}
 
 
 @pytest.fixture(scope="session")

@@ -559,7 +559,8 @@ def test_a_slow_answer_is_bridged_by_a_soft_tone_not_silence(line):
 
 
 def test_the_trunks_caller_id_proves_the_caller_holds_that_mobile_and_an_extension_proves_nothing(line):
-    from bot.services import identity
+    """The mobile is also kept (encrypted) for texting a staff reply or a status change after the call."""
+    from bot.services import identity, sms_notices
 
     async def scenario(caller: str):
         call_line = line(call=FakePhoneCall(speed=SPEED, caller=caller, call_id=f"caller-id-{caller}"))
@@ -570,5 +571,7 @@ def test_the_trunks_caller_id_proves_the_caller_holds_that_mobile_and_an_extensi
 
     mobile = run(scenario("sip:+8613912346789@trunk.example.cn"))
     assert identity.holds_phone(mobile.flow.conversation_id, "13912346789")
+    assert sms_notices.phone_of(mobile.flow.conversation_id) == "13912346789"
     extension = run(scenario("sip:8001@pbx.example.cn"))
     assert not identity.holds_phone(extension.flow.conversation_id, "13912346789")
+    assert sms_notices.phone_of(extension.flow.conversation_id) is None

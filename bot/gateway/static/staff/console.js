@@ -24,7 +24,7 @@ const AUDIT_ACTIONS = { login: "登录", view_conversation: "查看会话", acce
   reveal_phone: "查看电话", reveal_contact: "查看姓名电话", check_in: "签到", complete_task: "完成任务",
   list_applications: "查看申请", change_application_status: "更改申请状态", deactivate_account: "停用账号",
   set_account_centre: "设置所属服务中心", appointments_refused: "查看他处预约被拒", reveal_contact_refused: "查看姓名电话被拒",
-  conversation_token_refused: "对话凭证被拒", staff_login_refused: "登录被拒" };
+  conversation_token_refused: "对话凭证被拒", staff_login_refused: "登录被拒", retry_sms: "重新发送短信" };
 
 const state = { token: sessionStorage.getItem("staffToken"), me: null, tab: "queue", selected: null,
   detailKey: null, transcriptKey: null, timer: null, services: {}, centres: [] };
@@ -147,7 +147,7 @@ function showTab(name) {
   state.tab = name;
   document.querySelectorAll(".tabs button").forEach((b) => b.setAttribute("aria-selected", String(b.dataset.tab === name)));
   document.querySelectorAll(".tab").forEach((section) => { section.hidden = section.id !== `tab-${name}`; });
-  ({ queue: refreshQueue, appointments: refreshAppointments, tasks: refreshTasks,
+  ({ queue: refreshQueue, appointments: refreshAppointments, tasks: refreshTasks, sms: refreshSms,
      applications: refreshApplications, audit: refreshAudit, accounts: refreshAccounts,
      analytics: () => StaffAnalytics.refresh() })[name]();
 }
@@ -158,6 +158,8 @@ async function poll() {
     if (state.tab === "queue") await refreshQueue();
     const tasks = await api("GET", "/api/staff/tasks?status=open");
     $("badge-tasks").textContent = tasks.length || "";
+    const failedSms = await api("GET", "/api/staff/sms?status=failed");
+    $("badge-sms").textContent = failedSms.length || "";
   } catch (error) {
     if (error.status !== 401) console.warn(error);
   }
@@ -420,6 +422,34 @@ async function completeTask(id, note) {
   try { await api("POST", `/api/staff/tasks/${id}/done`, { note: note.trim() || null }); toast("已完成。"); } catch (error) { toast(error.message); }
   refreshTasks();
   poll();
+}
+
+// ---- text messages to residents without a push channel: waiting, failed (with their tries), sent again -----
+
+const SMS_KINDS = { reminder: "预约提醒", status: "办理进度", staff_reply: "工作人员回复" };
+const SMS_STATUS = { waiting: "待发送", sent: "已发送", failed: "发送失败", opted_out: "已退订", not_needed: "已在页面看到" };
+
+$("sms-refresh").addEventListener("click", () => refreshSms());
+$("sms-status").addEventListener("change", () => refreshSms());
+
+async function refreshSms() {
+  const status = $("sms-status").value;
+  const rows = await api("GET", `/api/staff/sms${status ? `?status=${status}` : ""}`);
+  $("sms-empty").hidden = rows.length > 0;
+  $("sms-rows").replaceChildren(...rows.map((n) => {
+    const tag = el("span", { class: `tag ${n.status === "failed" ? "warn" : n.status === "sent" ? "ok" : ""}` }, SMS_STATUS[n.status] || n.status);
+    const tries = n.status === "waiting" && n.next_attempt_at
+      ? `${n.attempts} 次，${clock(n.next_attempt_at)} 再试` : `${n.attempts} 次`;
+    const again = n.status === "failed" ? el("button", { class: "primary", onclick: () => retrySms(n.id) }, "重新发送") : null;
+    return el("tr", {}, el("td", {}, new Date(n.created_at).toLocaleString("zh-CN")), el("td", {}, SMS_KINDS[n.kind] || n.kind),
+      el("td", {}, n.reference || ""), el("td", {}, n.phone), el("td", {}, n.text ?? "（工作人员的回复，值班长可见）"),
+      el("td", {}, tag, n.last_error ? el("div", { class: "muted" }, n.last_error) : null), el("td", {}, tries), el("td", {}, again));
+  }));
+}
+
+async function retrySms(id) {
+  try { await api("POST", `/api/staff/sms/${id}/retry`); toast("会在一分钟内重新发送。"); } catch (error) { toast(error.message); }
+  refreshSms();
 }
 
 // ---- applications (when the applications API is there) and the audit log -------------------------------------

@@ -1,0 +1,69 @@
+"""A kiosk resident who walked away, through the real stack: a staff reply reaches them by SMS from the
+supervisor's worker, TD from their phone opts them out, and staff see the next reply held back."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import httpx
+import pytest
+
+from tests.chat_tokens import TOKENS
+from tests.stack.test_handoff_flow import Desk
+
+pytestmark = pytest.mark.stack
+
+
+def kiosk_turn(stack, conversation_id: str, text: str) -> dict:
+    response = httpx.post(f"{stack.base_url}/api/chat", json={"conversation_id": conversation_id, "text": text,
+                                                               "channel": "kiosk"},
+                          headers=TOKENS.headers(conversation_id), timeout=30)
+    assert response.status_code == 200, response.text
+    return TOKENS.remember(response.json())
+
+
+def notices_of(desk: Desk, conversation_id: str, status: str, timeout: float = 30) -> list[dict]:
+    """The conversation's notices in `status`, once there is one (the event a test waits on)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = [n for n in desk.get("/sms", status=status).json() if n["conversation_id"] == conversation_id]
+        if found:
+            return found
+        time.sleep(0.25)
+    raise AssertionError(f"no {status} SMS notice for {conversation_id}")
+
+
+def test_a_kiosk_resident_who_left_gets_the_staff_reply_by_sms_and_td_stops_the_next(stack, smsc):
+    phone = f"139{uuid.uuid4().int % 10**8:08d}"
+    person = f"kiosk-{uuid.uuid4().hex[:10]}"
+    desk = Desk(stack)
+    kiosk_turn(stack, person, f"我的手机号是{phone}")
+    assert kiosk_turn(stack, person, "我要找工作人员")["state"]["handoff"] == "waiting"
+    queued = desk.waiting_for(person)
+    assert queued["channel"] == "kiosk"
+    assert desk.post(f"/handoffs/{queued['id']}/accept").status_code == 200
+
+    # The resident has left the kiosk: nobody reads the page, so the supervisor texts the reply.
+    assert desk.post(f"/handoffs/{queued['id']}/messages", {"text": "您好，居住证材料已经齐了。"}).status_code == 200
+    (sms,) = texts_to(smsc, phone, 1)
+    assert "工作人员回复您" in sms and "材料已经齐了" in sms and phone not in sms
+    assert notices_of(desk, person, "sent")[0]["phone"].endswith(phone[-4:])
+
+    smsc.reply(phone, "TD")
+    assert "已为您退订" in texts_to(smsc, phone, 2)[1]
+    assert desk.post(f"/handoffs/{queued['id']}/messages", {"text": "还有问题可以再来。"}).status_code == 200
+    held = notices_of(desk, person, "opted_out")
+    assert len(held) == 1 and held[0]["attempts"] == 0 and held[0]["text"] is None  # a reply: supervisors only
+    assert len(texts_to(smsc, phone, 2)) == 2
+
+
+def texts_to(smsc, phone: str, count: int, timeout: float = 30) -> list[str]:
+    """The texts the SMSC took for one number, once there are `count` of them."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = [m.text for m in smsc.messages if m.destination == "86" + phone]
+        if len(found) >= count:
+            return found
+        time.sleep(0.1)
+    raise AssertionError(f"{count} texts expected for the number")
