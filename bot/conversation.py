@@ -188,10 +188,20 @@ class ConversationService:
         while len(self._asked) > REMEMBERED_QUESTIONS:
             self._asked.popitem(last=False)
 
-    def _question_of(self, conversation_id: str) -> str | None:
-        # Unknown after a gateway restart: rather than a tracker read on every first turn (a second round trip),
-        # that one answer is taken as not personal; the actions still hold back what they store and read back.
-        return self._asked.get(conversation_id)
+    async def _question_of(self, conversation_id: str, text: str) -> str | None:
+        """The question the conversation was last asked, when `text` may be its answer.
+
+        Remembered from this gateway's own last turn of the conversation; otherwise (after a restart, for a
+        conversation this gateway has not served yet, after a turn the engine did not report) read from the
+        engine's tracker, which keeps it across restarts, so the first answer to "your name?" after a restart is held back like any other.
+        """
+        if conversation_id in self._asked:
+            return self._asked[conversation_id]
+        if not vault.looks_like_an_answer(text):
+            return None  # a request or a question: nothing to hold back whole, whatever was asked
+        state = await self._rasa.state(conversation_id)  # EngineUnavailable: the turn cannot be taken either
+        self._remember_question(conversation_id, state)
+        return state.requested_slot
 
     async def handle(self, message: IncomingMessage) -> TurnResult:
         """Runs one turn: records it, asks the engine (unless staff are serving the person), returns the state.
@@ -209,6 +219,8 @@ class ConversationService:
     async def _handle(self, message: IncomingMessage) -> TurnResult:
         # The token first: someone without it must not use up the conversation's quota either.
         handoff_status, issued_token = await arrive(message, self._limiter)
+        if issued_token:
+            self._remember_question(message.sender_id, None)  # a new conversation: nothing asked yet
         await self._limiter.hit("chat_per_conversation", message.sender_id)
         if handoff_status == "active":
             # A staff member is answering: the assistant stays silent and the message goes to them.
@@ -235,7 +247,10 @@ class ConversationService:
             submitted = bool(engine_state.slots.get("application_reference"))
             if submitted or not answered or handoff_may_have_changed(handoff_status, turn):
                 handoff_status = await after_turn(message.sender_id, submitted)
-        self._remember_question(message.sender_id, engine_state)
+        if turn is not None and turn.state is not None:
+            self._remember_question(message.sender_id, engine_state)
+        else:
+            self._asked.pop(message.sender_id, None)  # the state may be an empty stand-in: read it next time
         return TurnResult(message.sender_id, replies, chat_state(engine_state, handoff_status), issued_token)
 
     async def _engine_turn(self, message: IncomingMessage) -> EngineTurn | None:
@@ -243,7 +258,7 @@ class ConversationService:
         metadata = {"channel": message.channel, "locale": message.locale, **message.metadata}
         try:
             text = message.text
-            asked_for = self._question_of(message.sender_id)
+            asked_for = await self._question_of(message.sender_id, text)
             if vault.must_hold_back(text, asked_for):
                 # Personal numbers, a name or an address reach the engine only as references.
                 text = await run_in_threadpool(vault.shield_message, message.sender_id, text, asked_for)

@@ -1,14 +1,15 @@
 """Personal values held back from the dialogue engine: the engine and its stored events see only references.
 
 Before a message reaches the engine, the gateway replaces ID, mobile and bank
-card numbers in it (and the whole answer to a question for a name or an
-address) with references, and keeps the values encrypted in `vault_entries`.
-The action server turns the references back into values for the actions, so
-validators still check the real number, and turns values the actions send
-back (slots, read-backs) into references again; the gateway shows the person
-the values. A reference is a string of digits of a shape no real number has
-(no ID number starts with 00, no mobile with 10), so the engine's
-understanding sees "a number was given here" just as before.
+card numbers in it, a name the person gives of themselves ("我叫张三丰"), and
+the whole answer to a question for a name or an address with references,
+and keeps the values encrypted in `vault_entries`. The action server turns
+the references back into values for the actions, so validators still check
+the real number, and turns values the actions send back (slots, read-backs)
+into references again; the gateway shows the person the values. A reference
+is a string of digits of a shape no real number has (no ID number starts with
+00, no mobile with 10), so the engine's understanding sees "a number was given
+here" just as before.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.db.models import VaultEntry
 from bot.db.session import unit_of_work
+from bot.names import NAME_IN_TEXT, names_in_text
 from bot.privacy import mask_address, mask_name, personal_numbers, replace_numbers
 
 # kind: (prefix, length) of its references.
@@ -109,6 +111,14 @@ class Vault:
             return written if is_reference(span.digits) else self.hold(span.kind, written)
         return replace_numbers(text, reference)
 
+    def hold_names(self, text: str) -> str:
+        """The text with every name a person gave of themselves in it ("我叫张三丰，…") replaced by its reference."""
+        pieces, position = [], 0
+        for start, end in names_in_text(text):
+            pieces += [text[position:start], self.hold("full_name", text[start:end])]
+            position = end
+        return "".join(pieces) + text[position:] if pieces else text
+
     def hold_known(self, text: str, extra: Iterable[tuple[str, str]] = ()) -> str:
         """The text with numbers, and names and addresses this conversation gave, replaced by references."""
         for kind, value in extra:
@@ -155,7 +165,8 @@ def walk(data: Any, change: Callable[[str], str]) -> Any:
 def must_hold_back(text: str, asked_for: str | None) -> bool:
     """Whether a message holds anything for the vault (cheap: most messages do not, and skip the database)."""
     kind = PERSONAL_SLOTS.get(asked_for or "")
-    return bool(kind and looks_like_an_answer(text)) or bool(personal_numbers(text))
+    return (bool(kind and looks_like_an_answer(text)) or bool(personal_numbers(text))
+            or bool(NAME_IN_TEXT.search(text)))
 
 
 def holds_references(texts: Iterable[str]) -> bool:
@@ -164,15 +175,14 @@ def holds_references(texts: Iterable[str]) -> bool:
 
 
 def shield_message(conversation_id: str, text: str, asked_for: str | None) -> str:
-    """What the engine receives of a person's message: numbers as references, a name or address answer as one."""
+    """What the engine receives of a person's message: numbers and names as references, an answer asked for as one."""
     kind = PERSONAL_SLOTS.get(asked_for or "")
-    numbers = personal_numbers(text)
-    if not numbers and not (kind and looks_like_an_answer(text)):
+    if not must_hold_back(text, asked_for):
         return text
     vault = Vault.of(conversation_id)
     if kind and looks_like_an_answer(text):
         return vault.hold(kind, text.strip())
-    return vault.hold_numbers(text)
+    return vault.hold_names(vault.hold_numbers(text))
 
 
 def reveal_for(conversation_id: str) -> Callable[[str], str]:

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import functools
 
-# The 100 commonest surnames of the 2020 household register, commonest first.
-COMMON_SURNAMES = (
-    "王李张刘陈杨黄赵吴周徐孙马朱胡郭何林高罗郑梁谢宋唐许邓韩冯曹彭曾肖田董潘袁蔡蒋余于杜叶程魏苏吕丁任卢姚沈钟"
-    "姜崔谭陆范汪廖石金韦贾夏付方邹熊白孟秦邱侯江尹薛闫段雷龙黎史陶贺毛郝顾龚邵万覃武钱戴严莫孔向汤"
-)
+from bot.names import COMMON_SURNAMES, RARE_SURNAMES
+
+__all__ = ["COMMON_SURNAMES", "RARE_NAME_CHARACTERS", "gb2312_level", "wanted"]
+
 # Surnames and name characters residents write that are rare; those outside GB2312 are why this list exists.
-RARE_NAME_CHARACTERS = (
-    "覃闫邝仝禤邴隗郗逄乜亓佴缑笪訾鄢郇逯阚酆晁冼佘靳蔺綦璩寇畲"
+RARE_NAME_CHARACTERS = RARE_SURNAMES + (
     "喆堃昇祎彧瑄珺玥琤赟燚犇骉璟淼鑫睿婕妤晗琪萱梓涵浩宇轩铄煜炜昕晟祺瑾瑜"
 )
 

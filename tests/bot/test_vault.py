@@ -132,3 +132,14 @@ def test_actions_see_the_real_values_and_what_they_send_back_is_held_back():
 def test_an_address_typed_to_staff_in_free_text_is_masked_for_them():
     shown = masked_for(conversation())("我的电话是13812345678，住在北山区青松路659号院5栋232室，谢谢")
     assert shown == "我的电话是138****5678，住在北山区青松路****，谢谢"
+
+
+def test_a_name_given_unasked_in_a_sentence_is_held_back_with_the_numbers_in_it():
+    cid = conversation()
+    said = f"我叫张三丰，身份证{ID_NUMBER}，想问社保卡怎么补"
+    held = shield_message(cid, said, None)
+    assert "张三丰" not in held and ID_NUMBER not in held
+    assert held.startswith("我叫") and held.endswith("，想问社保卡怎么补"), "the rest reaches the engine as it is"
+    assert [len(r) for r in REFERENCE.findall(held)] == [8, 18]
+    assert reveal_for(cid)(held) == said
+    assert "张**" in masked_for(cid)(held), "staff see the family name only"

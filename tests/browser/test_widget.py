@@ -215,8 +215,19 @@ class Desk:
         assert httpx.post(f"{base}/messages", json={"text": text}, headers=self.headers).status_code == 200
 
 
+def proof(page) -> dict:
+    """The conversation this tab holds: its id and token, kept in sessionStorage."""
+    return json.loads(page.evaluate("sessionStorage.getItem('bianmin.widget.proof')") or "{}")
+
+
 def conversation_id(page) -> str:
-    return json.loads(page.evaluate("localStorage.getItem('bianmin.widget.id')"))
+    return proof(page)["id"]
+
+
+def stored(page, area: str) -> dict[str, str]:
+    """The widget's keys in localStorage or sessionStorage, with their values."""
+    return page.evaluate(f"""() => Object.fromEntries(Object.keys({area})
+        .filter(k => k.startsWith('bianmin.widget.')).map(k => [k.slice(15), {area}.getItem(k)]))""")
 
 
 def test_a_staff_reply_appears_without_reloading(demo, stack):
@@ -261,11 +272,11 @@ def test_the_conversation_token_lasts_as_long_as_the_tab(demo, stack):
     open_widget(demo)
     ask(demo, QUESTION)
     conversation = conversation_id(demo)
-    proof = json.loads(demo.evaluate("sessionStorage.getItem('bianmin.widget.proof')"))
-    assert proof["id"] == conversation and proof["token"]
-    assert proof["token"] not in demo.evaluate("JSON.stringify(localStorage)")
+    kept = proof(demo)
+    assert kept["id"] == conversation and kept["token"]
+    assert kept["token"] not in demo.evaluate("JSON.stringify(localStorage)")
     stolen = httpx.get(f"{stack.base_url}/api/chat/{conversation}/messages", timeout=10)
-    assert stolen.status_code == 403, "the id alone, as kept in localStorage, opens nothing"
+    assert stolen.status_code == 403, "the id alone opens nothing"
 
     # The tab closed (its sessionStorage went with it): the next visit starts a new conversation.
     demo.evaluate("sessionStorage.clear()")
@@ -377,3 +388,73 @@ def test_a_message_that_could_not_be_sent_says_so_and_keeps_the_question(demo):
     demo.locator(".bm-notice .bm-text").wait_for(timeout=10_000)
     assert "没有发出去" in demo.locator(".bm-notice .bm-text").text_content()
     assert demo.locator(".bm-input").input_value() == QUESTION, "nobody has to type it again"
+
+
+ID_NUMBER = "11010519491231002X"
+TYPED = f"我的身份证号是{ID_NUMBER}，手机13812345678"
+
+
+def test_the_transcript_lasts_as_long_as_the_tab_with_its_numbers_masked(demo):
+    open_widget(demo)
+    ask(demo, TYPED)
+    assert texts(demo, "person") == [TYPED], "the screen shows what the person typed"
+    assert set(stored(demo, "localStorage")) <= {"prefs", "open"}, "nothing of the conversation outlives the tab"
+    session = json.dumps(stored(demo, "sessionStorage"), ensure_ascii=False)
+    assert ID_NUMBER not in session and "13812345678" not in session and "19491231" not in session
+    assert "110***********002X" in session and "138****5678" in session
+
+    demo.reload()
+    demo.locator(".bm-panel").wait_for(state="visible")
+    assert texts(demo, "person") == ["我的身份证号是110***********002X，手机138****5678"]
+
+
+def test_ending_the_conversation_forgets_it_and_it_cannot_be_continued(demo, stack):
+    open_widget(demo)
+    ask(demo, TYPED)
+    old = proof(demo)
+    with demo.expect_request(lambda r: r.url.endswith("/api/chat") and "/stop" in (r.post_data or "")) as stop:
+        demo.get_by_role("button", name="结束对话并清除记录").click()
+    assert stop.value.headers.get("x-conversation-token") == old["token"], "the server hears the end, with the proof"
+    assert json.loads(stop.value.post_data)["conversation_id"] == old["id"]
+
+    assert demo.locator(".bm-msg").count() == 0, "the transcript is gone from the screen"
+    assert stored(demo, "sessionStorage") == {}
+    assert set(stored(demo, "localStorage")) <= {"prefs", "open"}
+    assert "对话已结束" in demo.locator(".bm-status").text_content()
+
+    # The next message is the start of another conversation; the old one cannot be reached from this tab.
+    answers = ask(demo, QUESTION)
+    assert "社保卡" in answers[-1] and texts(demo, "person") == [QUESTION]
+    assert conversation_id(demo) != old["id"]
+    everything = json.dumps([stored(demo, "sessionStorage"), stored(demo, "localStorage")])
+    assert old["id"] not in everything and old["token"] not in everything
+    continued = httpx.post(f"{stack.base_url}/api/chat", json={"conversation_id": old["id"], "text": "你好"}, timeout=10)
+    assert continued.status_code == 403
+    assert httpx.get(f"{stack.base_url}/api/chat/{old['id']}/messages", timeout=10).status_code == 403
+
+
+def test_a_transcript_left_in_local_storage_by_an_older_widget_is_removed(page, stack):
+    page.goto(f"{stack.base_url}/widget/demo")
+    page.evaluate(f"""() => {{
+        localStorage.setItem('bianmin.widget.id', JSON.stringify('web-0123456789abcdef01234567'));
+        localStorage.setItem('bianmin.widget.history', JSON.stringify([{{who: 'person', text: '{TYPED}'}}]));
+        localStorage.setItem('bianmin.widget.handoff', JSON.stringify('none'));
+    }}""")
+    page.reload()
+    page.locator(".bm-launcher").wait_for(state="visible")
+    assert set(stored(page, "localStorage")) <= {"prefs", "open"}
+    assert ID_NUMBER not in page.evaluate("JSON.stringify(localStorage)")
+
+
+def test_the_chat_page_ends_its_conversation_too(page, stack):
+    page.goto(f"{stack.base_url}/")
+    page.get_by_label("输入您的问题").fill(QUESTION)
+    page.get_by_role("button", name="发送").click()
+    page.locator(".msg.assistant").first.wait_for(timeout=60_000)
+    kept = page.evaluate("[sessionStorage.getItem('bianmin.conversation'), sessionStorage.getItem('bianmin.conversation-token')]")
+    assert all(kept)
+    with page.expect_request(lambda r: r.url.endswith("/api/chat") and "/stop" in (r.post_data or "")):
+        page.get_by_role("button", name="结束对话并清除记录").click()
+    assert page.evaluate("sessionStorage.length") == 0
+    assert page.locator(".msg.person").count() == 0
+    assert "对话已结束" in page.locator("#log").text_content()

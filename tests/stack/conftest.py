@@ -7,6 +7,7 @@ developer has running. The model must be trained first (`make test` does it).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -138,6 +139,35 @@ def start_stack(workdir: Path, port_offset: int, **settings: str) -> Stack:
         stack.stop()
         raise
     return stack
+
+
+@contextlib.contextmanager
+def this_process_on(database_url: str) -> Iterator[None]:
+    """Migrates `database_url` and points this test process at it until the block ends.
+
+    For call flows run in the test process against a stack on that database: what the flow stores (the vault,
+    caller ID proofs) lands where the stack's actions read it and where the tests search.
+    """
+    from bot.db import session
+    from bot.db.migrate import upgrade
+    from bot.settings import get_settings
+
+    def use(url: str | None) -> None:
+        if url is None:
+            os.environ.pop("DATABASE_URL", None)
+        else:
+            os.environ["DATABASE_URL"] = url
+        get_settings.cache_clear()
+        session.get_engine.cache_clear()
+
+    previous = os.environ.get("DATABASE_URL")
+    upgrade(database_url)
+    use(database_url)
+    try:
+        yield
+    finally:
+        session.get_engine().dispose()
+        use(previous)
 
 
 @pytest.fixture(scope="session")

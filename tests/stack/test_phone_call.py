@@ -20,7 +20,7 @@ from speech.endpointing import EndpointConfig
 from speech.pyttsx3_tts import Pyttsx3Synthesizer
 from speech.service import SpeechService
 from tests.fakes.phone_call import FakePhoneCall
-from tests.stack.conftest import PORT_OFFSETS, start_stack
+from tests.stack.conftest import PORT_OFFSETS, start_stack, this_process_on
 
 pytestmark = pytest.mark.stack
 
@@ -29,26 +29,12 @@ pytestmark = pytest.mark.stack
 def phone_stack(tmp_path_factory: pytest.TempPathFactory, database: str):
     """The assistant on a database of its own that this test process uses too, so the call flow here and the
     actions there share it; fresh, so staff logged in by earlier tests do not count as on duty."""
-    import os
-
-    from bot.db import session
-    from bot.db.migrate import upgrade
-    from bot.settings import get_settings
-
-    def use(url: str) -> None:
-        os.environ["DATABASE_URL"] = url
-        get_settings.cache_clear()
-        session.get_engine.cache_clear()
-
     workdir = tmp_path_factory.mktemp("phone-stack")
     own = f"sqlite:///{workdir / 'phone.db'}"
-    upgrade(own)
-    use(own)
-    running = start_stack(workdir, port_offset=PORT_OFFSETS["phone_call"], database_url=own)
-    yield running
-    running.stop()
-    session.get_engine().dispose()
-    use(database)
+    with this_process_on(own):
+        running = start_stack(workdir, port_offset=PORT_OFFSETS["phone_call"], database_url=own)
+        yield running
+        running.stop()
 
 
 @pytest.fixture(scope="module")

@@ -2,13 +2,15 @@
 
 The stack runs with its own database, logs and speech cache. Each person has an ID
 number, a mobile number, a name and an address no other test uses; after finished and
-unfinished applications on every form, status lookups, a booking, a call-back and a
-handoff with staff replies, the database file, its write-ahead log, the logs and the
+unfinished applications on every form, status lookups, a booking, a call-back, a
+handoff with staff replies, a name given unasked and a phone call that keys an ID
+number, the database file, its write-ahead log, the logs and the
 speech cache are searched for each of them, in every encoding they could be written in.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import random
 import subprocess
@@ -20,11 +22,18 @@ from pathlib import Path
 import httpx
 import pytest
 
+from bot.conversation import IncomingMessage
 from bot.knowledge.catalogue import get_catalogue
 from bot.services import appointments
+from bot.services.handoff import tracker_events
+from bot.services.vault import REFERENCE
 from bot.settings import REPO_ROOT
-from tests.stack.conftest import Stack, start_stack
+from channels.phone.prompts import PhonePrompts
+from speech.pyttsx3_tts import Pyttsx3Synthesizer
+from speech.service import SpeechService
+from tests.stack.conftest import Stack, start_stack, this_process_on
 from tests.stack.test_applications import OPENINGS, answer_until_done, text_of
+from tests.stack.test_phone_call import keypad_call, said
 
 pytestmark = pytest.mark.stack
 
@@ -60,12 +69,27 @@ def new_id() -> str:
 
 
 @pytest.fixture(scope="module")
-def private_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """The assistant with its own database, logs and speech cache, so the search sees only this test's data."""
+def private_stack(tmp_path_factory: pytest.TempPathFactory, database: str) -> Iterator[Stack]:
+    """The assistant with its own database, logs and speech cache, so the search sees only this test's data.
+
+    This test process uses the database too: the phone call runs its flow here, as the SIP line does in the stack.
+    """
     workdir = tmp_path_factory.mktemp("privacy")
-    running = start_stack(workdir, port_offset=7, speech_cache_dir=str(workdir / "speech-cache"))
-    yield running
-    running.stop()
+    own = f"sqlite:///{workdir / 'bianmin.db'}"
+    with this_process_on(own):
+        running = start_stack(workdir, port_offset=7, database_url=own, speech_cache_dir=str(workdir / "speech-cache"))
+        yield running
+        running.stop()
+
+
+@pytest.fixture(scope="module")
+def phone_prompts(private_stack: Stack) -> Iterator[PhonePrompts]:
+    """The phone line's prompts, synthesised into the stack's speech cache (which the search covers)."""
+    synth = Pyttsx3Synthesizer(Path(private_stack.env["SPEECH_CACHE_DIR"]))
+    rendered = PhonePrompts(SpeechService(None, synth))
+    assert asyncio.run(rendered.warm()) == []
+    yield rendered
+    synth.close()
 
 
 def staff_headers(stack: Stack) -> dict[str, str]:
@@ -88,13 +112,54 @@ def apply(stack: Stack, service_id: str, values: dict[str, str], stop_at: str | 
     return reply
 
 
+def keyed_call(stack: Stack, prompts: PhonePrompts, caller: dict[str, str]) -> list[str]:
+    """A call that asks for a social security card and keys the ID number on the keypad; what the line said.
+
+    The caller's first words (what they want, their name) reach the dialogue as the recogniser would pass them
+    on; then a key of the menu is a question in the middle of the form, and the ID number is asked again.
+    """
+    call_id = f"privacy-{uuid.uuid4().hex[:8]}"
+
+    async def scenario() -> list[str]:
+        rasa, call, flow, task = keypad_call(stack, prompts, call_id, f"sip:{caller['phone']}@127.0.0.1")
+        for words in ("社保卡丢了 帮我补办一张", caller["full_name"]):
+            await flow.conversations.handle(IncomingMessage(flow.conversation_id, words, channel="phone"))
+        await call.wait_until(lambda: call.played, 10)
+        call.press("1")                                           # 社保卡: answered, and the ID number asked again
+        await call.wait_until(lambda: flow.last.number_slot == "id_number", 60)
+        call.press(caller["id_number"].replace("X", "*") + "#")  # * is the X that ends some ID numbers
+        await call.wait_until(lambda: "您输入的是" in said(flow)[-1], 20)
+        turns = flow.outcome.turns
+        call.press("1")                                           # yes, that number
+        await call.wait_until(lambda: flow.outcome.turns > turns, 60)
+        call.hang_up_caller()
+        await asyncio.wait_for(task, 20)
+        await rasa.close()
+        return said(flow)
+
+    return asyncio.run(scenario())
+
+
 def spellings(value: str) -> set[bytes]:
     """The ways a value could be written to disk: UTF-8, JSON's \\u escapes, UTF-16 (SQLite text can be)."""
     escaped = value.encode("ascii", "backslashreplace").decode().replace("\\x", "\\u00").encode()
     return {value.encode("utf-8"), escaped, value.encode("utf-16-le")}
 
 
-def test_no_personal_value_of_any_flow_is_anywhere_on_disk_in_clear(private_stack):
+def test_the_answer_to_a_name_question_after_a_gateway_restart_reaches_the_engine_as_a_reference(private_stack):
+    stack, values, conversation_id = private_stack, person(), new_id()
+    reply = stack.chat(conversation_id, OPENINGS["social_security_card"][0])
+    assert reply["state"]["requested_slot"] == "full_name", text_of(reply)
+    stack.kill("gateway")
+    stack.wait_healthy()
+    reply = stack.chat(conversation_id, values["full_name"])
+    assert reply["state"]["requested_slot"] == "id_number", text_of(reply)
+    typed = [event["text"] for event in tracker_events(conversation_id) if event.get("event") == "user"]
+    assert len(typed) == 2 and REFERENCE.fullmatch(typed[1]), typed
+    assert values["full_name"] not in str(tracker_events(conversation_id))
+
+
+def test_no_personal_value_of_any_flow_is_anywhere_on_disk_in_clear(private_stack, phone_prompts):
     stack = private_stack
     headers = staff_headers(stack)
 
@@ -162,6 +227,14 @@ def test_no_personal_value_of_any_flow_is_anywhere_on_disk_in_clear(private_stac
                          headers=headers, timeout=10).json()
     assert talker["id_number"] in "\n".join(line["text"] for line in unmasked["transcript"])
     httpx.post(f"{stack.base_url}/api/staff/handoffs/{handoff_id}/close", headers=headers, timeout=10)
+
+    # A name and an ID number given unasked, in one sentence.
+    introduced = person()
+    stack.chat(new_id(), f"我叫{introduced['full_name']}，身份证{introduced['id_number']}，想问社保卡丢了怎么补")
+
+    # A phone call that keys an ID number.
+    spoken = keyed_call(stack, phone_prompts, person())
+    assert any("您输入的是" in line for line in spoken), spoken
 
     database = Path(stack.env["DATABASE_URL"].removeprefix("sqlite:///"))
     places = [database, database.with_name(database.name + "-wal"), stack.log_path,

@@ -5,10 +5,12 @@
   // The conversation and its token last as long as the tab: the server chooses the id on the first message,
   // and only the token it hands out then continues the conversation.
   const store = { get: (k) => { try { return sessionStorage.getItem(k); } catch (e) { return null; } },
-                  set: (k, v) => { try { sessionStorage.setItem(k, v); } catch (e) { /* this page view only */ } } };
+                  set: (k, v) => { try { sessionStorage.setItem(k, v); } catch (e) { /* this page view only */ } },
+                  remove: (k) => { try { sessionStorage.removeItem(k); } catch (e) { /* nothing was kept */ } } };
   let id = store.get("bianmin.conversation");
   let token = store.get("bianmin.conversation-token");
   let cursor = null;
+  let ended = 0;  // how many times "结束" was pressed: an answer that arrives for an ended conversation is dropped
   const headers = () => (token ? {"X-Conversation-Token": token} : {});
 
   // Everything is inserted as text, never as HTML: nothing a person or the assistant sends can run.
@@ -34,10 +36,12 @@
 
   async function send(text, shown) {
     show(shown || text, "person");
+    const mine = ended;
     const body = id && token ? {conversation_id: id, text, locale: "zh-CN"} : {text, locale: "zh-CN"};
     const response = await fetch("/api/chat", {method: "POST", headers: {"Content-Type": "application/json", ...headers()},
       body: JSON.stringify(body)});
     const data = await response.json();
+    if (mine !== ended) return;
     if (response.status === 403) { id = token = null; }  // the conversation is no longer this tab's: start anew
     if (!response.ok) { show(data.error ? data.error.message : "出错了", "assistant"); return; }
     if (data.conversation_token) {
@@ -47,11 +51,27 @@
     for (const m of data.messages) show(m.text, "assistant", m.buttons);
   }
 
+  // "结束": the server hears that the person has finished, and the tab forgets the conversation and its token.
+  function end() {
+    if (id && token) {
+      fetch("/api/chat", {method: "POST", headers: {"Content-Type": "application/json", ...headers()},
+        body: JSON.stringify({conversation_id: id, text: "/stop", locale: "zh-CN"})}).catch(() => {});
+    }
+    ended += 1;
+    id = token = cursor = null;
+    store.remove("bianmin.conversation");
+    store.remove("bianmin.conversation-token");
+    log.replaceChildren();
+    show("对话已结束，记录已清除。有新的问题可以直接输入。", "assistant");
+    input.focus();
+  }
+
   async function poll() {
+    const mine = ended;
     try {
       const url = `/api/chat/${encodeURIComponent(id)}/messages` + (cursor ? `?after=${cursor}` : "");
       const response = id && token ? await fetch(url, {headers: headers()}) : null;
-      if (response && response.ok) {
+      if (response && response.ok && mine === ended) {
         const data = await response.json();
         for (const m of data.messages) show(m.text, m.from, m.buttons);
         cursor = data.cursor || cursor;
@@ -60,6 +80,7 @@
     setTimeout(poll, 3000);
   }
 
+  document.getElementById("end").addEventListener("click", end);
   document.getElementById("send").addEventListener("submit", (event) => {
     event.preventDefault();
     const text = input.value.trim();

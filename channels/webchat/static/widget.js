@@ -5,6 +5,9 @@
  *   data-api="https://gateway.example/"  where the API lives (default: where the script came from)
  *   data-title="便民助手"                 the panel's heading
  * Everything the assistant, staff or a person says is inserted with textContent, never as HTML.
+ * The conversation (its id, token and transcript) lasts as long as the tab (sessionStorage), with personal
+ * numbers masked in what is kept; only the display preferences stay in the host site's localStorage.
+ * "结束" ends the conversation and forgets it.
  */
 (() => {
   "use strict";
@@ -27,13 +30,35 @@
   const HANDOFF_STATUS = { waiting: "已转人工，请稍候，工作人员上线后会在这里回复您。", active: "工作人员正在为您服务。" };
 
   // Storage can be switched off or full; the widget then works for this page view only.
-  const store = {
-    get(name, fallback) {
-      try { const v = localStorage.getItem(KEY + name); return v === null ? fallback : JSON.parse(v); }
-      catch (e) { return fallback; }
-    },
-    set(name, value) { try { localStorage.setItem(KEY + name, JSON.stringify(value)); } catch (e) { /* see above */ } },
-  };
+  function storage(area) {
+    return {
+      get(name, fallback) {
+        try { const v = area().getItem(KEY + name); return v === null ? fallback : JSON.parse(v); }
+        catch (e) { return fallback; }
+      },
+      set(name, value) { try { area().setItem(KEY + name, JSON.stringify(value)); } catch (e) { /* see above */ } },
+      remove(name) { try { area().removeItem(KEY + name); } catch (e) { /* see above */ } },
+    };
+  }
+  const store = storage(() => localStorage);  // display preferences and whether the panel is open
+  const session = storage(() => sessionStorage);  // the conversation: gone with the tab or on "结束"
+  const CONVERSATION = ["proof", "history", "replies", "cursor", "handoff"];
+  // Earlier versions kept the conversation, typed numbers included, in localStorage with no expiry.
+  for (const name of ["id", "history", "replies", "cursor", "handoff"]) store.remove(name);
+
+  // Personal numbers as bot.privacy masks them, for what is kept in storage: an ID number keeps its first three
+  // and last four characters, a mobile number its first three and last four digits, a bank card its last four.
+  function mask(text) {
+    return String(text).replace(/(?<![0-9Xx])[0-9](?:[ -]?[0-9]){10,18}(?:[ -]?[Xx])?(?![0-9Xx])/g, (run) => {
+      const digits = run.replace(/[ -]/g, "").toUpperCase();
+      const stars = (n) => "*".repeat(n);
+      if (/^[0-9]{17}[0-9X]$/.test(digits)) return digits.slice(0, 3) + stars(11) + digits.slice(-4);
+      if (digits.includes("X")) return run;
+      if (/^1[3-9][0-9]{9}$/.test(digits)) return digits.slice(0, 3) + stars(4) + digits.slice(-4);
+      if (digits.length >= 15) return stars(digits.length - 4) + digits.slice(-4);
+      return run;
+    });
+  }
 
   // crypto.randomUUID needs a secure context; plain-http intranet pages still have getRandomValues.
   function newConversationId() {
@@ -41,30 +66,27 @@
     return "web-" + Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
   }
 
-  // The server's token for the conversation proves it on every call. It lasts as long as the tab
-  // (sessionStorage): a conversation kept in localStorage without its token starts anew.
-  const proof = (() => { try { return JSON.parse(sessionStorage.getItem(KEY + "proof")) || {}; } catch (e) { return {}; } })();
-  const resumed = Boolean(proof.token) && proof.id === store.get("id", null);
-  function keepProof(id, token) {
-    try { sessionStorage.setItem(KEY + "proof", JSON.stringify({ id, token })); } catch (e) { /* this page view only */ }
-  }
+  // The server's token for the conversation proves it on every call; the conversation goes on only with it.
+  const proof = session.get("proof", {}) || {};
+  const resumed = Boolean(proof.token && proof.id);
+  function keepProof(id, token) { session.set("proof", { id, token }); }
 
   const state = {
     id: resumed ? proof.id : newConversationId(),
     token: resumed ? proof.token : null,
-    history: resumed ? store.get("history", []) : [], // [{who: "person"|"assistant"|"staff"|"notice", text}]
-    replies: resumed ? store.get("replies", []) : [], // the latest buttons: [{title, payload}]
-    cursor: resumed ? store.get("cursor", null) : null,
-    handoff: resumed ? store.get("handoff", "none") : "none",
+    history: resumed ? session.get("history", []) : [], // [{who: "person"|"assistant"|"staff"|"notice", text}], masked
+    replies: resumed ? session.get("replies", []) : [], // the latest buttons: [{title, payload}]
+    cursor: resumed ? session.get("cursor", null) : null,
+    handoff: resumed ? session.get("handoff", "none") : "none",
     prefs: store.get("prefs", { large: false, contrast: false }),
     open: store.get("open", false),
+    ended: 0, // how many times "结束" was pressed in this page view: an answer for an earlier count is dropped
     unread: false,
     busy: false,
     tts: false,
     asr: false,
   };
-  store.set("id", state.id);
-  if (!resumed) for (const name of ["history", "replies", "cursor", "handoff"]) store.set(name, state[name]);
+  if (!resumed) for (const name of CONVERSATION) session.remove(name);
 
   function el(tag, attrs, ...children) {
     const node = document.createElement(tag);
@@ -90,6 +112,7 @@
 
   const largeButton = el("button", { type: "button", class: "bm-tool", "aria-pressed": "false" }, "大字");
   const contrastButton = el("button", { type: "button", class: "bm-tool", "aria-pressed": "false" }, "高对比");
+  const endButton = el("button", { type: "button", class: "bm-tool bm-end", "aria-label": "结束对话并清除记录" }, "结束");
   const closeButton = el("button", { type: "button", class: "bm-tool bm-close", "aria-label": "关闭对话窗口" }, "关闭");
   const list = el("ol", { class: "bm-list" });
   const log = el("div", { class: "bm-log", role: "region", "aria-label": "对话记录", tabindex: "0" }, list);
@@ -108,7 +131,7 @@
   const announcer = el("div", { class: "bm-sr", "aria-live": "polite" });
   const panel = el("section", { id: "bm-panel", class: "bm-panel", role: "dialog", "aria-labelledby": "bm-title", hidden: true },
     el("header", { class: "bm-head" }, el("h2", { id: "bm-title", class: "bm-title" }, TITLE),
-      el("div", { class: "bm-tools" }, largeButton, contrastButton, closeButton)),
+      el("div", { class: "bm-tools" }, largeButton, contrastButton, endButton, closeButton)),
     log, status, form, replies, announcer);
   const frame = el("div", { class: "bm" }, launcher, panel);
   root.append(sheet, frame);
@@ -126,13 +149,14 @@
     list.append(item);
   }
 
+  // The screen shows what was said; what is kept for the next page of the site has its numbers masked.
   function addMessages(messages) {
     for (const message of messages) {
-      state.history.push(message);
+      state.history.push({ who: message.who, text: mask(message.text) });
       renderMessage(message);
     }
     state.history = state.history.slice(-HISTORY_LIMIT);
-    store.set("history", state.history);
+    session.set("history", state.history);
     const spoken = messages.filter((m) => m.who !== "person");
     if (spoken.length) announcer.textContent = spoken.map((m) => SPEAKER[m.who] + m.text).join("\n");
     showLatest();
@@ -148,7 +172,8 @@
 
   function setReplies(buttons) {
     state.replies = buttons.map((b) => ({ title: b.title, payload: b.payload }));
-    store.set("replies", state.replies);
+    // A button that answers with a personal number is not kept: masked, it would answer wrongly.
+    session.set("replies", state.replies.filter((b) => mask(b.title) === b.title && mask(b.payload) === b.payload));
     repliesRow.replaceChildren(...state.replies.map((b) => {
       const button = el("button", { type: "button", class: "bm-reply" }, b.title);
       button.addEventListener("click", () => send(b.payload, b.title));
@@ -159,7 +184,7 @@
 
   function setHandoff(value) {
     state.handoff = value || "none";
-    store.set("handoff", state.handoff);
+    session.set("handoff", state.handoff);
     showStatus(HANDOFF_STATUS[state.handoff] || "");
   }
 
@@ -167,17 +192,22 @@
 
   function proofHeaders() { return state.token ? { "X-Conversation-Token": state.token } : {}; }
 
+  // An answer (or a token) that arrives after "结束" belongs to the ended conversation: Ended, and dropped.
+  class Ended extends Error {}
+
   async function postChat(text) {
+    const { id, ended } = state;
     const response = await fetch(api("api/chat"), {
       method: "POST", headers: { "Content-Type": "application/json", ...proofHeaders() },
-      body: JSON.stringify({ conversation_id: state.id, text, locale: "zh-CN" }),
+      body: JSON.stringify({ conversation_id: id, text, locale: "zh-CN" }),
     });
     const data = await response.json().catch(() => ({}));
+    if (state.ended !== ended) throw new Ended();
     if (response.status === 403) {
       // The conversation is no longer this tab's: the next message starts a new one.
       Object.assign(state, { id: newConversationId(), token: null, cursor: null });
-      store.set("id", state.id);
-      store.set("cursor", null);
+      session.remove("proof");
+      session.remove("cursor");
     }
     if (!response.ok) throw new Error((data.error && data.error.message) || String(response.status));
     if (data.conversation_token) {
@@ -198,6 +228,7 @@
   async function send(text, shown) {
     if (state.busy) return;
     state.busy = true;
+    const ended = state.ended;
     // The pressed suggestion disappears with the others; keep the keyboard focus where typing continues.
     const fromReply = replies.contains(root.activeElement);
     addMessages([{ who: "person", text: shown || text }]);
@@ -207,12 +238,13 @@
     try {
       takeTurn(await postChat(text));
     } catch (err) {
+      if (err instanceof Ended) return;
       setHandoff(state.handoff);
       addMessages([{ who: "notice", text: "消息没有发出去，请稍后再试。" }]);
       // Nobody should have to type it again: a typed question goes back into the box.
       if (!shown && !input.value) input.value = text;
     } finally {
-      state.busy = false;
+      if (state.ended === ended) state.busy = false;
     }
     poll();
   }
@@ -220,20 +252,22 @@
   // A fresh conversation opens with the assistant's own greeting and its suggestions.
   async function greet() {
     state.busy = true;
+    const ended = state.ended;
     try { takeTurn(await postChat("/greet")); } catch (err) { /* the person can still type */ }
-    finally { state.busy = false; }
+    finally { if (state.ended === ended) state.busy = false; }
   }
 
   let polling = false;
   async function poll() {
     if (polling || !state.token) return;
     polling = true;
+    const { id, ended } = state;
     try {
       const query = state.cursor ? "?after=" + encodeURIComponent(state.cursor) : "";
-      const response = await fetch(api("api/chat/" + encodeURIComponent(state.id) + "/messages" + query),
+      const response = await fetch(api("api/chat/" + encodeURIComponent(id) + "/messages" + query),
         { headers: proofHeaders() });
-      if (response.ok) {
-        const data = await response.json();
+      const data = response.ok ? await response.json() : null;
+      if (data && state.ended === ended) {
         if (data.messages.length) {
           addMessages(data.messages.map((m) => ({ who: m.from === "staff" ? "staff" : "assistant", text: m.text })));
           const buttons = data.messages.flatMap((m) => m.buttons || []);
@@ -243,7 +277,7 @@
           if (panel.hidden) setUnread(true);
         }
         state.cursor = data.cursor || state.cursor;
-        store.set("cursor", state.cursor);
+        session.set("cursor", state.cursor);
       }
     } catch (err) { /* offline for a moment: the next round tries again */ }
     finally { polling = false; }
@@ -272,6 +306,27 @@
     probeSpeech();
     if (!state.history.length) greet();
     poll();
+  }
+
+  // "结束": the server hears that the person has finished (as the kiosk's wipe tells it), and the tab forgets the
+  // conversation, its token and its transcript; the next message starts a new conversation.
+  function endConversation() {
+    const { id, token } = state;
+    if (token) {
+      fetch(api("api/chat"), { method: "POST", headers: { "Content-Type": "application/json", "X-Conversation-Token": token },
+        body: JSON.stringify({ conversation_id: id, text: "/stop", locale: "zh-CN" }) }).catch(() => {});
+    }
+    stopAudio();
+    Object.assign(state, { id: newConversationId(), token: null, history: [], replies: [], cursor: null, busy: false,
+      ended: state.ended + 1 });
+    list.replaceChildren();
+    announcer.textContent = "";
+    input.value = "";
+    setReplies([]);
+    setHandoff("none");
+    for (const name of CONVERSATION) session.remove(name);
+    showStatus("对话已结束，记录已清除。有新的问题可以直接输入。");
+    input.focus();
   }
 
   function closePanel() {
@@ -412,6 +467,7 @@
 
   launcher.addEventListener("click", () => openPanel(true));
   closeButton.addEventListener("click", closePanel);
+  endButton.addEventListener("click", endConversation);
   panel.addEventListener("keydown", (event) => {
     if (event.key === "Escape") { event.preventDefault(); closePanel(); }
   });

@@ -1,0 +1,76 @@
+"""The answer to a name question is held back even when the gateway did not see the question asked.
+
+The gateway remembers each conversation's pending question from its own turns; a gateway
+started after the question (a restart, another replica) or one that missed the engine's
+state reads it from the engine's tracker instead of letting the answer through in clear.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from fastapi.testclient import TestClient
+
+from bot.gateway.app import create_app
+from bot.services.vault import REFERENCE, reveal_for
+from bot.settings import get_settings
+from tests.chat_tokens import HEADER
+from tests.fakes.rasa import FakeRasa
+
+pytestmark = pytest.mark.timeout(60)
+
+NAME = "欧阳明月"
+
+
+@pytest.fixture
+def rasa() -> FakeRasa:
+    """An engine in the middle of an application, asking for the person's name."""
+    return FakeRasa(replies=[{"recipient_id": "x", "text": "请告诉我您的姓名。"}],
+                    slots={"requested_slot": "full_name"}, active_loop="social_security_card")
+
+
+def gateway(rasa: FakeRasa) -> TestClient:
+    """A freshly started gateway app: nothing of earlier turns in its memory."""
+    return TestClient(create_app(get_settings(), rasa_transport=rasa.transport()))
+
+
+def start(client: TestClient) -> tuple[str, str]:
+    conversation_id = f"restart-{uuid.uuid4().hex[:10]}"
+    response = client.post("/api/chat", json={"conversation_id": conversation_id, "text": "社保卡丢了 帮我补办一张"})
+    assert response.status_code == 200, response.text
+    assert response.json()["state"]["requested_slot"] == "full_name"
+    return conversation_id, response.json()["conversation_token"]
+
+
+def answer(client: TestClient, conversation_id: str, token: str, text: str) -> None:
+    response = client.post("/api/chat", json={"conversation_id": conversation_id, "text": text},
+                           headers={HEADER: token})
+    assert response.status_code == 200, response.text
+
+
+def test_the_first_answer_after_a_restart_reaches_the_engine_as_a_reference(rasa):
+    conversation_id, token = start(gateway(rasa))
+    answer(gateway(rasa), conversation_id, token, NAME)  # a new app: the gateway restarted meanwhile
+    sent = rasa.messages_sent()[-1]["message"]
+    assert NAME not in sent and REFERENCE.fullmatch(sent), sent
+    assert reveal_for(conversation_id)(sent) == NAME
+
+
+def test_a_request_after_a_restart_is_not_held_back_and_costs_no_tracker_read(rasa):
+    conversation_id, token = start(gateway(rasa))
+    rasa.received.clear()
+    answer(gateway(rasa), conversation_id, token, "转人工")
+    assert rasa.messages_sent()[-1]["message"] == "转人工"
+    assert not [path for _, path, _ in rasa.received if path.endswith("/tracker")]
+
+
+def test_after_a_turn_without_the_engine_the_next_answer_is_still_held_back(rasa):
+    client = gateway(rasa)
+    conversation_id, token = start(client)
+    rasa.down = True
+    answer(client, conversation_id, token, "我先问问")  # answered politely without the engine
+    rasa.down = False
+    answer(client, conversation_id, token, NAME)
+    sent = rasa.messages_sent()[-1]["message"]
+    assert REFERENCE.fullmatch(sent) and reveal_for(conversation_id)(sent) == NAME
