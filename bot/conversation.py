@@ -178,6 +178,9 @@ class ConversationService:
     def __init__(self, rasa: RasaClient, limiter: AsyncLimiter | None = None):
         self._rasa = rasa
         self._limiter = limiter or AsyncLimiter(get_settings())
+        # With several gateways another one may have taken the conversation's last turn, so what this one
+        # remembers can be out of date: an answer to "your name?" must not pass in clear for that.
+        self._memory_is_current = get_settings().gateway_replicas == 1
         # The question each conversation was last asked (its requested slot), from the engine's answers,
         # so an answer to "your name?" is held back without asking the engine first.
         self._asked: OrderedDict[str, str | None] = OrderedDict()
@@ -192,10 +195,11 @@ class ConversationService:
         """The question the conversation was last asked, when `text` may be its answer.
 
         Remembered from this gateway's own last turn of the conversation; otherwise (after a restart, for a
-        conversation this gateway has not served yet, after a turn the engine did not report) read from the
-        engine's tracker, which keeps it across restarts, so the first answer to "your name?" after a restart is held back like any other.
+        conversation this gateway has not served yet, after a turn the engine did not report, always when
+        several gateways share the conversations) read from the engine's tracker, which keeps it across
+        restarts, so the first answer to "your name?" after a restart is held back like any other.
         """
-        if conversation_id in self._asked:
+        if self._memory_is_current and conversation_id in self._asked:
             return self._asked[conversation_id]
         if not vault.looks_like_an_answer(text):
             return None  # a request or a question: nothing to hold back whole, whatever was asked

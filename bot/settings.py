@@ -74,6 +74,9 @@ class Settings(BaseSettings):
     cluster_replicas: int = Field(2, ge=1, le=8, description="`make cluster`: replicas of the gateway, "
                                                               "the Rasa server and the action server each")
     redis_url: str = "redis://127.0.0.1:6379/0"
+    gateway_replicas: int = Field(1, ge=1, le=64, description="gateways serving the same conversations behind a "
+                                                               "balancer; above 1 a gateway reads each pending "
+                                                               "question from the engine instead of its memory")
 
     api_docs: bool = Field(False, description="serve /docs and /openapi.json (off: the API's shape is not advertised)")
     cors_origins: list[str] = Field(default_factory=list, description="sites that embed the widget, e.g. https://www.example.gov.cn")

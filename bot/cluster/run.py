@@ -59,6 +59,7 @@ def cluster_environment(settings: Settings) -> dict[str, str]:
         "LOCK_STORE": "redis",
         "RATE_LIMIT_STORAGE": "redis",
         "RASA_WORKERS": str(settings.cluster_replicas),
+        "GATEWAY_REPLICAS": str(settings.cluster_replicas),
         "ACTION_PORT": str(settings.action_port),
     }
 

@@ -74,3 +74,19 @@ def test_after_a_turn_without_the_engine_the_next_answer_is_still_held_back(rasa
     answer(client, conversation_id, token, NAME)
     sent = rasa.messages_sent()[-1]["message"]
     assert REFERENCE.fullmatch(sent) and reveal_for(conversation_id)(sent) == NAME
+
+
+def test_with_several_gateways_an_answer_is_held_back_though_this_gateway_saw_no_question(rasa, monkeypatch):
+    monkeypatch.setenv("GATEWAY_REPLICAS", "2")
+    get_settings.cache_clear()
+    rasa.slots = {"requested_slot": None}
+    first, second = gateway(rasa), gateway(rasa)
+    conversation_id = f"replicas-{uuid.uuid4().hex[:10]}"
+    response = first.post("/api/chat", json={"conversation_id": conversation_id, "text": "社保卡怎么补办"})
+    token = response.json()["conversation_token"]
+    answer(second, conversation_id, token, "我想办社保卡")  # this gateway sees no question pending
+    rasa.slots = {"requested_slot": "full_name"}
+    answer(first, conversation_id, token, "帮我申请")  # the other gateway's turn asks for the name
+    answer(second, conversation_id, token, NAME)
+    sent = rasa.messages_sent()[-1]["message"]
+    assert REFERENCE.fullmatch(sent) and reveal_for(conversation_id)(sent) == NAME
