@@ -639,9 +639,13 @@
     stopReading();
     clearInterval(pollTimer);
     const old = state.id;
-    // Ends the old conversation on the server side too, so a next person cannot continue it.
-    if (state.lastReply) fetch("/api/chat", { method: "POST", headers: { "Content-Type": "application/json", ...proof() },
-      body: JSON.stringify({ conversation_id: old, text: "/stop", channel: "kiosk" }) }).catch(() => {});
+    // Stops what was under way and ends the old conversation on the server too (its token stops working),
+    // so a next person cannot continue it.
+    if (state.token) {
+      const headers = { "Content-Type": "application/json", ...proof() };
+      fetch("/api/chat", { method: "POST", headers, body: JSON.stringify({ conversation_id: old, text: "/stop", channel: "kiosk" }) })
+        .finally(() => fetch(`/api/chat/${encodeURIComponent(old)}`, { method: "DELETE", headers })).catch(() => {});
+    }
     Object.assign(state, { id: newId(), token: null, lastReply: null, cursor: null, service: null, slipFor: null });
     try { localStorage.clear(); sessionStorage.clear(); } catch (err) { /* storage may be disabled */ }
     if (state.staff) staffLogout();

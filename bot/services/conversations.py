@@ -8,7 +8,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -76,6 +76,25 @@ def check_token(conversation_id: str, token: str | None) -> None:
     if not token_matches(token, stored):
         audit_refusal(conversation_id, token, "reading messages")
         raise refuse_token()
+
+
+# What an ended conversation keeps instead of its token's hash: no token hashes to it, so none continues it.
+ENDED = "ended"
+
+
+def end(conversation_id: str, token: str | None) -> None:
+    """Ends a web or kiosk conversation for good when the person taps 结束: its token stops working.
+
+    The device forgets the conversation too, but a copy of the token (a shared computer's memory, a screenshot
+    at the kiosk) must not let the next person read or continue it. The same 403 as a wrong token otherwise.
+    """
+    with get_engine().connect() as connection:
+        stored = connection.scalar(TOKEN_HASH_QUERY, {"conversation_id": conversation_id})
+    if not token_matches(token, stored):
+        audit_refusal(conversation_id, token, "ending the conversation")
+        raise refuse_token()
+    with get_engine().begin() as connection:
+        connection.execute(update(Conversation).where(Conversation.id == conversation_id).values(token_hash=ENDED))
 
 
 def ensure(conversation_id: str, channel: str, locale: str, token_hash: str | None = None) -> bool:

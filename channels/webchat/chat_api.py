@@ -117,6 +117,13 @@ async def chat(body: ChatRequest, request: Request, settings: SettingsDep, servi
     return chat_response(await service.handle(message))
 
 
+@router.delete("/{conversation_id}", status_code=204)
+async def end_conversation(conversation_id: Annotated[str, Path(pattern=CONVERSATION_ID)],
+                           token: TokenHeader = None) -> None:
+    """Ends the conversation when the person taps 结束: its token no longer continues or reads it (403 after)."""
+    await run_in_threadpool(conversations.end, conversation_id, token)
+
+
 @router.get("/{conversation_id}/messages", response_model=PushedMessagesResponse, response_model_by_alias=True)
 async def pushed_messages(
     conversation_id: Annotated[str, Path(pattern=CONVERSATION_ID)],

@@ -379,7 +379,9 @@ def test_end_forgets_the_person(kiosk):
     first_id = page.evaluate("kiosk.conversationId()")
     page.locator(".tile", has_text="居住证").tap()
     page.locator("main .answer").wait_for()
-    tap(page, "结束")
+    with page.expect_response(lambda r: r.request.method == "DELETE") as ended:
+        tap(page, "结束")
+    assert ended.value.status == 204 and ended.value.url.endswith(f"/api/chat/{first_id}"), "the old token stops working"
     assert "居住证：" not in screen_text(page) and page.evaluate("kiosk.conversationId()") != first_id
     assert page.evaluate("kiosk.conversationId()").startswith("kiosk-")
 

@@ -412,10 +412,15 @@ def test_ending_the_conversation_forgets_it_and_it_cannot_be_continued(demo, sta
     open_widget(demo)
     ask(demo, TYPED)
     old = proof(demo)
-    with demo.expect_request(lambda r: r.url.endswith("/api/chat") and "/stop" in (r.post_data or "")) as stop:
+    with demo.expect_response(lambda r: r.request.method == "DELETE") as ended, \
+            demo.expect_request(lambda r: r.url.endswith("/api/chat") and "/stop" in (r.post_data or "")) as stop:
         demo.get_by_role("button", name="结束对话并清除记录").click()
     assert stop.value.headers.get("x-conversation-token") == old["token"], "the server hears the end, with the proof"
     assert json.loads(stop.value.post_data)["conversation_id"] == old["id"]
+    assert ended.value.status == 204 and ended.value.url.endswith(f"/api/chat/{old['id']}")
+    with_old_token = httpx.post(f"{stack.base_url}/api/chat", json={"conversation_id": old["id"], "text": "你好"},
+                                headers={"X-Conversation-Token": old["token"]}, timeout=10)
+    assert with_old_token.status_code == 403, "a copy of the token no longer continues the conversation"
 
     assert demo.locator(".bm-msg").count() == 0, "the transcript is gone from the screen"
     assert stored(demo, "sessionStorage") == {}

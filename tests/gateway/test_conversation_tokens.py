@@ -184,3 +184,17 @@ def test_a_website_on_another_origin_may_send_the_token(rasa):
         "Access-Control-Request-Headers": "content-type,x-conversation-token"})
     assert preflight.status_code == 200
     assert "x-conversation-token" in preflight.headers["access-control-allow-headers"].lower()
+
+
+def test_an_ended_conversation_is_neither_continued_nor_read_with_its_old_token(client):
+    conversation_id = new_id()
+    token = first_turn(client, conversation_id)
+    assert client.delete(f"/api/chat/{conversation_id}", headers={HEADER: "x" * 43}).status_code == 403
+    assert client.delete(f"/api/chat/{conversation_id}", headers={HEADER: token}).status_code == 204
+    later = client.post("/api/chat", json={"conversation_id": conversation_id, "text": "社保卡怎么补"},
+                        headers={HEADER: token})
+    assert later.status_code == 403 and later.json()["error"]["code"] == "conversation_token_invalid"
+    assert client.get(f"/api/chat/{conversation_id}/messages", headers={HEADER: token}).status_code == 403
+    assert client.delete(f"/api/chat/{conversation_id}", headers={HEADER: token}).status_code == 403
+    fresh = client.post("/api/chat", json={"conversation_id": conversation_id, "text": "你好"})
+    assert fresh.status_code == 403, "the id does not start over with a new token either"

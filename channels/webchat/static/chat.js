@@ -51,11 +51,15 @@
     for (const m of data.messages) show(m.text, "assistant", m.buttons);
   }
 
-  // "结束": the server hears that the person has finished, and the tab forgets the conversation and its token.
+  // "结束": the server stops what was under way and ends the conversation (its token stops working), and the
+  // tab forgets the conversation and its token.
   function end() {
     if (id && token) {
-      fetch("/api/chat", {method: "POST", headers: {"Content-Type": "application/json", ...headers()},
-        body: JSON.stringify({conversation_id: id, text: "/stop", locale: "zh-CN"})}).catch(() => {});
+      const ending = {"Content-Type": "application/json", ...headers()};
+      const url = `/api/chat/${encodeURIComponent(id)}`;
+      fetch("/api/chat", {method: "POST", headers: ending,
+        body: JSON.stringify({conversation_id: id, text: "/stop", locale: "zh-CN"})})
+        .finally(() => fetch(url, {method: "DELETE", headers: ending})).catch(() => {});
     }
     ended += 1;
     id = token = cursor = null;

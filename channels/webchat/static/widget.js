@@ -313,8 +313,10 @@
   function endConversation() {
     const { id, token } = state;
     if (token) {
-      fetch(api("api/chat"), { method: "POST", headers: { "Content-Type": "application/json", "X-Conversation-Token": token },
-        body: JSON.stringify({ conversation_id: id, text: "/stop", locale: "zh-CN" }) }).catch(() => {});
+      // What was under way stops, then the conversation ends on the server: its token no longer works.
+      const headers = { "Content-Type": "application/json", "X-Conversation-Token": token };
+      fetch(api("api/chat"), { method: "POST", headers, body: JSON.stringify({ conversation_id: id, text: "/stop", locale: "zh-CN" }) })
+        .finally(() => fetch(api(`api/chat/${encodeURIComponent(id)}`), { method: "DELETE", headers })).catch(() => {});
     }
     stopAudio();
     Object.assign(state, { id: newConversationId(), token: null, history: [], replies: [], cursor: null, busy: false,
