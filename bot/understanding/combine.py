@@ -59,10 +59,11 @@ _EVERYDAY_TASK = re.compile(
     "(?:写|订|买|查一?下?(?!进度|申请|预约)|注册|翻译|算|叫|点|讲|唱|画|做(?!个登记)|开通|抢|挂个?医院|起个)"
     "|(?:申请|注册|开)(?:一?个)?(?:微信|抖音|快手|QQ|qq|淘宝|邮箱|账号|会员)"
 )
-# Cooking is never a public service: a dish with "how to cook it", or a recipe.
+# Cooking is never a public service: a dish with "how to cook it" or "how long to stew it", or a recipe.
 _COOKING = re.compile(
     "(?:肉|鱼|鸡|鸭|蛋|虾|排骨|饺子|包子|馒头|面条|豆腐|茄子|土豆|白菜|汤|菜)[^，,。]{0,3}"
     "(?:怎么|咋|如何)(?:做|炒|烧|煮|炖|蒸|腌|包|弄才?好吃)|菜谱|食谱|(?:做|烧|炒)法"
+    "|(?:炖|煮|蒸|卤|烤|焖)[^，,。]{0,4}(?:多久|多长时间|几分钟|几个小时)"
 )
 REQUESTS = {"start_application", "book_appointment"}
 _CJK = re.compile(r"[\u3400-\u9fff]")
