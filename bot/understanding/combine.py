@@ -59,6 +59,14 @@ _EVERYDAY_TASK = re.compile(
     "(?:写|订|买|查一?下?(?!进度|申请|预约)|注册|翻译|算|叫|点|讲|唱|画|做(?!个登记)|开通|抢|挂个?医院|起个)"
     "|(?:申请|注册|开)(?:一?个)?(?:微信|抖音|快手|QQ|qq|淘宝|邮箱|账号|会员)"
 )
+# Asking how far something already handed in has got ("审批到哪了", "投诉有人处理没有", "批下来没"): its status,
+# however angry the story around it sounds. "还能办没" asks whether one may, so a bare 办没 is not enough.
+_STATUS = re.compile(
+    "(?:审批|审核|批|办|处理|进展|走)到(?:哪一步|哪了|哪儿了|什么程度)|(?:审批|审核|办理?|处理)得?怎么样了"
+    "|(?:处理|批|审|办)(?:好|完|下来)?了没有?$|(?:处理|批|审|办)(?:好|完|下来)没有?$"
+    "|有(?:人处理|人管|结果|回音|信儿|消息)没有?$"
+)
+STATUS_TRUST = 0.9
 # Cooking is never a public service: a dish with "how to cook it" or "how long to stew it", or a recipe.
 _COOKING = re.compile(
     "(?:肉|鱼|鸡|鸭|蛋|虾|排骨|饺子|包子|馒头|面条|豆腐|茄子|土豆|白菜|汤|菜)[^，,。]{0,3}"
@@ -177,6 +185,8 @@ def combine(parse: dict[str, Any], text: str, matcher: ServiceMatcher, known_ser
     if not service and not context_service and (
             (intent in REQUESTS and _EVERYDAY_TASK.search(text)) or _COOKING.search(text)):
         intent, intent_confidence = "out_of_scope", max(intent_confidence, 0.5)
+    if intent in QUESTIONS | {"complain"} and intent_confidence < STATUS_TRUST and _STATUS.search(text):
+        intent = "check_status"
     kind = asked_kind(text) if intent in QUESTIONS else None
     if kind and kind != intent and intent_confidence < QUESTION_WORDS_TRUST:
         # "…要带啥东西" after a story of a birth is a materials question, whatever the story looks like.
