@@ -15,7 +15,7 @@ from typing import Any
 
 from bot.understanding.normalise import normalise
 from bot.understanding.question_words import QUESTIONS, asked_kind
-from bot.understanding.search import ServiceMatcher
+from bot.understanding.search import ServiceMatch, ServiceMatcher
 from bot.understanding.vocabulary import to_vocabulary
 
 # A matcher score at or above this overrides a different service the engine tagged.
@@ -24,6 +24,18 @@ STRONG_MATCH = 0.85
 WEAK_MATCH = 0.6
 # Candidates within this distance of the best are "too close to call": ask the person.
 AMBIGUITY_GAP = 0.08
+# Services residents mix up (a newborn's 户口 and the birth registration, the allowance for the very old and
+# the card for free buses, ...): when the message also points to the other one of a pair, even clearly less,
+# the person is asked which is meant rather than answered about a wrong one.
+CONFUSABLE = {
+    frozenset({"household_registration", "birth_registration"}),
+    frozenset({"household_registration", "residence_permit"}),
+    frozenset({"senior_allowance", "senior_card"}),
+    frozenset({"senior_allowance", "pension_qualification"}),
+    frozenset({"medical_reimbursement", "medical_transfer_registration"}),
+    frozenset({"unemployment_benefit", "flexible_employment_insurance"}),
+}
+CONFUSABLE_GAP = 0.3
 # When the engine falls back, its best real intent is still used from this confidence on.
 FALLBACK_INTENT_FLOOR = 0.25
 
@@ -33,11 +45,33 @@ QUESTION_WORDS_TRUST = 0.9
 NONSENSE_TRUST = 0.95
 
 QUESTION_LIKE = {"out_of_scope", "nlu_fallback", "inform", "affirm"}
-# Asking for a task of daily life ("帮我写一首诗", "帮我订张火车票", "帮我申请个微信号"): with no service
-# named, "帮我…" is not an application, whatever the engine read in its first words.
+# Below this confidence the engine is guessing; a short message that clearly names a service ("取公积金",
+# "无房证明") is then a question about it, and its question words, if any, say which question.
+UNSURE = 0.5
+SHORT_MESSAGE = 10
+# The readings such a guess may replace: never a form's controls (stop, go back, correct) or an emergency.
+GUESSES = {"check_status", "request_human", "repeat", "complain", "greet", "thank", "goodbye", "deny",
+           "start_application", "book_appointment"}
+# Asking for a task of daily life ("帮我写一首诗", "帮我给老板写封信", "帮我订张火车票", "帮我申请个微信号"):
+# with no service named, "帮我…" is not an application, whatever the engine read in its first words.
 _EVERYDAY_TASK = re.compile(
-    "(?:帮|给|替)(?:我|俺|咱)(?:们)?(?:写|订|买|查一?下?(?!进度|申请|预约)|注册|翻译|算|叫|点|讲|唱|画|做(?!个登记)|开通|抢|挂个?医院|起个)"
+    "(?:帮|给|替)(?:我|俺|咱)(?:们)?(?:给[^，,。]{1,4}?)?"
+    "(?:写|订|买|查一?下?(?!进度|申请|预约)|注册|翻译|算|叫|点|讲|唱|画|做(?!个登记)|开通|抢|挂个?医院|起个)"
     "|(?:申请|注册|开)(?:一?个)?(?:微信|抖音|快手|QQ|qq|淘宝|邮箱|账号|会员)"
+)
+# Asking how far something already handed in has got ("审批到哪了", "投诉有人处理没有", "批下来没"): its status,
+# however angry the story around it sounds. "还能办没" asks whether one may, so a bare 办没 is not enough.
+_STATUS = re.compile(
+    "(?:审批|审核|批|办|处理|进展|走)到(?:哪一步|哪了|哪儿了|什么程度)|(?:审批|审核|办理?|处理)得?怎么样了"
+    "|(?:处理|批|审|办)(?:好|完|下来)?了没有?$|(?:处理|批|审|办)(?:好|完|下来)没有?$"
+    "|有(?:人处理|人管|结果|回音|信儿|消息)没有?$"
+)
+STATUS_TRUST = 0.9
+# Cooking is never a public service: a dish with "how to cook it" or "how long to stew it", or a recipe.
+_COOKING = re.compile(
+    "(?:肉|鱼|鸡|鸭|蛋|虾|排骨|饺子|包子|馒头|面条|豆腐|茄子|土豆|白菜|汤|菜)[^，,。]{0,3}"
+    "(?:怎么|咋|如何)(?:做|炒|烧|煮|炖|蒸|腌|包|弄才?好吃)|菜谱|食谱|(?:做|烧|炒)法"
+    "|(?:炖|煮|蒸|卤|烤|焖)[^，,。]{0,4}(?:多久|多长时间|几分钟|几个小时)"
 )
 REQUESTS = {"start_application", "book_appointment"}
 _CJK = re.compile(r"[\u3400-\u9fff]")
@@ -93,6 +127,15 @@ def looks_like_nonsense(text: str) -> bool:
     return not normalise(text) and bool(set(_CJK.findall(text)) - {"嗯"})
 
 
+def _confusable(service: str, confidence: float, matches: list[ServiceMatch]) -> tuple[str, ...]:
+    """The service and the one it is often mixed up with, when the message points to both; else nothing."""
+    for match in matches:
+        if (frozenset({service, match.service_id}) in CONFUSABLE and not match.background
+                and confidence - match.score <= CONFUSABLE_GAP):
+            return (service, match.service_id)
+    return ()
+
+
 def combine(parse: dict[str, Any], text: str, matcher: ServiceMatcher, known_services: set[str],
             context_service: str | None = None) -> Understanding:
     """Decides intent and service from the engine's parse of `text`, the catalogue matcher and the context.
@@ -128,14 +171,22 @@ def combine(parse: dict[str, Any], text: str, matcher: ServiceMatcher, known_ser
             if tagged and tagged != service and tagged not in candidates:
                 # The engine and the catalogue disagree about the service: ask rather than answer about a wrong one.
                 candidates = (*(candidates or (service,)), tagged)
+        if service and not candidates:
+            candidates = _confusable(service, service_confidence, matches)
     elif tagged:
         service, service_confidence = tagged, tagged_confidence
 
     if service and intent in QUESTION_LIKE and service_confidence >= STRONG_MATCH and intent_confidence < 0.9:
         # A bare service name ("社保卡", "居住证的事") is a question about that service.
         intent, intent_confidence = "ask_how_to_apply", service_confidence
-    if intent in REQUESTS and not service and not context_service and _EVERYDAY_TASK.search(text):
+    if (intent in GUESSES and intent_confidence < UNSURE and service_confidence >= STRONG_MATCH
+            and len(text) <= SHORT_MESSAGE):
+        intent = asked_kind(text) or "ask_how_to_apply"
+    if not service and not context_service and (
+            (intent in REQUESTS and _EVERYDAY_TASK.search(text)) or _COOKING.search(text)):
         intent, intent_confidence = "out_of_scope", max(intent_confidence, 0.5)
+    if intent in QUESTIONS | {"complain"} and intent_confidence < STATUS_TRUST and _STATUS.search(text):
+        intent = "check_status"
     kind = asked_kind(text) if intent in QUESTIONS else None
     if kind and kind != intent and intent_confidence < QUESTION_WORDS_TRUST:
         # "…要带啥东西" after a story of a birth is a materials question, whatever the story looks like.

@@ -20,7 +20,7 @@ import yaml
 
 from bot.settings import REPO_ROOT
 from bot.understanding.normalise import normalise
-from bot.understanding.pinyin import segment_pinyin
+from bot.understanding.pinyin import char_readings, segment_pinyin
 
 NLU_DIR = REPO_ROOT / "dialogues" / "data" / "nlu"
 GLOSSARY_PATH = REPO_ROOT / "knowledge_base" / "english_words.yml"
@@ -118,21 +118,36 @@ def english_to_chinese(text: str) -> str:
     return text
 
 
+def _token_syllables(token: str) -> list[str] | None:
+    """One token's syllables, None when a letter belongs to none; a northern "-r" ("nar", "zher") is 儿."""
+    pieces = segment_pinyin(token)
+    if all(syllable for syllable, _start, _end in pieces):
+        return [syllable for syllable, _start, _end in pieces]
+    if len(token) > 2 and token.endswith("r"):
+        stem = _token_syllables(token[:-1])
+        return None if stem is None else [*stem, "er"]
+    return None
+
+
 def _syllables(run: str) -> list[str] | None:
     """The run's syllables when every letter belongs to one, else None (not pinyin)."""
     syllables: list[str] = []
     for token in run.replace("'", " ").split():
-        pieces = segment_pinyin(token)
-        if any(not syllable for syllable, _start, _end in pieces):
+        pieces = _token_syllables(token)
+        if pieces is None:
             return None
-        syllables += [syllable for syllable, _start, _end in pieces]
+        syllables += pieces
     return syllables
 
 
-def pinyin_to_chinese(run: str) -> str:
-    """Toneless pinyin (with or without spaces) as Chinese words; the run itself when it is not pinyin."""
+def pinyin_to_chinese(run: str, whole_message: bool = False) -> str:
+    """Toneless pinyin (with or without spaces) as Chinese words; the run itself when it is not pinyin.
+
+    One syllable is read only when it is the whole message ("dui", "hao"): inside a sentence it is
+    more often an English word or a code.
+    """
     syllables = _syllables(run)
-    if not syllables or len(syllables) < 2:
+    if not syllables or (len(syllables) < 2 and not (whole_message and len(run) > 1)):
         return run
     words = lexicon()
     n = len(syllables)
@@ -173,16 +188,37 @@ def mark_pauses(text: str) -> str:
     return text
 
 
+# Short replies that a pinyin keyboard or a voice transcript spells with characters of the same sound
+# ("泥好" for 你好, "布是" for 不是, "在见" for 再见): a whole message of that sound is the reply.
+SOUND_ALIKE_REPLIES = ("你好", "您好", "不是", "不对", "是的", "对的", "好的", "谢谢", "再见", "不用",
+                       "没有", "可以", "不要", "不行", "没事")
+
+
+def sound_alike_reply(text: str) -> str:
+    """The short reply `text` sounds like, or `text` itself; a word of its own ("步行", "可疑") stays."""
+    if not 2 <= len(text) <= 3 or text in SOUND_ALIKE_REPLIES or not _CJK_WORD.match(text):
+        return text
+    import jieba
+
+    if jieba.dt.FREQ.get(text):
+        return text
+    for reply in SOUND_ALIKE_REPLIES:
+        if len(reply) == len(text) and all(char_readings(a) & char_readings(b) for a, b in zip(reply, text)):
+            return reply
+    return text
+
+
 def rewrite(text: str) -> str:
     """Normalised text with English glossary words and pinyin turned into Chinese."""
     text = normalise(mark_pauses(text)) or text
     if text.startswith("/"):
         return text
-    text = dialect_to_mandarin(text)
+    text = sound_alike_reply(dialect_to_mandarin(text))
     if not re.search(r"[a-z]", text):
         return text
     text = english_to_chinese(text)
-    return _LATIN_RUN.sub(lambda m: pinyin_to_chinese(m.group(0)), text)
+    whole = _LATIN_RUN.fullmatch(text) is not None
+    return _LATIN_RUN.sub(lambda m: pinyin_to_chinese(m.group(0), whole_message=whole), text)
 
 
 def warm_up() -> None:

@@ -88,6 +88,13 @@ def test_an_everyday_request_gets_the_hotline_and_services_and_never_a_form(stac
         conversation_id += "-next"  # twice in a row would hand over to a person
 
 
+def test_a_message_pointing_to_two_services_residents_mix_up_asks_which_is_meant(stack, conversation_id):
+    reply = stack.chat(conversation_id, "我奶奶九十一了 那个认证是不是每年都要做")
+    buttons = payloads(reply["messages"])
+    assert any('"service": "senior_allowance"' in b for b in buttons), all_text(reply)
+    assert any('"service": "pension_qualification"' in b for b in buttons), all_text(reply)
+
+
 def test_a_rating_comment_about_booking_is_saved_not_booked(stack, conversation_id):
     desk, supervisor = Desk(stack), Desk(stack, "supervisor")
     stack.chat(conversation_id, "我要找工作人员")

@@ -71,6 +71,9 @@ def test_a_situation_alone_is_not_cannot_come(text):
 @pytest.mark.parametrize(("text", "kind"), [
     ("这个卡去哪里办", "ask_location_hours"), ("一个月能发多少钱", "ask_fee"), ("大概要多久能办下来", "ask_processing_time"),
     ("要带啥东西", "ask_materials"), ("怎么弄", None), ("在哪办 要带啥", None),
+    ("辞职了公积金还能取不", "ask_eligibility"), ("我家这情况能不能吃低保", "ask_eligibility"),
+    ("灵活就业交社保能不能选档次", "ask_fee"), ("能不能告诉我在哪办", "ask_location_hours"),
+    ("坐车不要钱的那个卡在哪办", "ask_location_hours"),
 ])
 def test_question_words_name_one_kind_of_question_or_none(text, kind):
     assert asked_kind(text) == kind
@@ -80,10 +83,26 @@ def _parse(intent: str, confidence: float = 0.7) -> dict:
     return {"intent": {"name": intent, "confidence": confidence}, "entities": []}
 
 
-@pytest.mark.parametrize("text", ["帮我写一首诗", "帮我订一张去重庆的火车票", "帮我申请一个微信号"])
+@pytest.mark.parametrize("text", ["帮我写一首诗", "帮我订一张去重庆的火车票", "帮我申请一个微信号",
+                                  "帮我给房东写个条子"])
 def test_an_everyday_task_is_out_of_scope_even_when_read_as_an_application(text):
     matcher = ServiceMatcher.from_catalogue()
     assert combine(_parse("start_application"), text, matcher, set(matcher.catalogue.services)).intent == "out_of_scope"
+
+
+@pytest.mark.parametrize("text", ["红烧排骨怎么做", "饺子咋包", "有没有简单的家常菜谱", "排骨汤要煮几个小时"])
+def test_cooking_is_out_of_scope_whatever_the_engine_read(text):
+    matcher = ServiceMatcher.from_catalogue()
+    assert combine(_parse("ask_how_to_apply"), text, matcher, set(matcher.catalogue.services)).intent == "out_of_scope"
+
+
+def test_a_short_message_naming_a_service_the_engine_is_unsure_about_is_a_question_about_it():
+    matcher = ServiceMatcher.from_catalogue()
+    known = set(matcher.catalogue.services)
+    assert combine(_parse("check_status", 0.3), "提取公积金", matcher, known).intent == "ask_how_to_apply"
+    assert combine(_parse("check_status", 0.3), "公积金取要钱吗", matcher, known).intent == "ask_fee"
+    assert combine(_parse("check_status", 0.8), "提取公积金", matcher, known).intent == "check_status"
+    assert combine(_parse("stop", 0.3), "不办公积金了", matcher, known).intent == "stop"
 
 
 def test_an_application_for_a_service_stays_an_application():

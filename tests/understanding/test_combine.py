@@ -79,3 +79,21 @@ def test_a_transcript_of_nothing_but_hesitations_is_out_of_scope():
 
 def test_a_bare_spoken_yes_is_kept():
     assert combine(parse("affirm", 0.8), "嗯嗯", MATCHER, KNOWN).public_intent == "affirm"
+
+
+def test_of_two_services_residents_mix_up_the_weaker_one_named_too_is_offered():
+    result = combine(parse("ask_how_to_apply"), "我妈九十了要去做认证吗", MATCHER, KNOWN)
+    assert result.service == "senior_allowance"
+    assert result.candidates == ("senior_allowance", "pension_qualification")
+
+
+def test_services_that_are_not_mixed_up_are_not_offered_for_a_weak_mention():
+    result = combine(parse("ask_materials"), "孩子上学要什么材料，我们有居住证", MATCHER, KNOWN)
+    assert (result.service, result.candidates) == ("school_enrollment", ())
+
+
+def test_asking_how_far_a_request_has_got_is_a_status_question_even_in_an_angry_story():
+    for text in ("申请交了快两个月 能不能帮我看看审批到哪了", "我上回投诉的事有人处理没有", "低保批下来了没"):
+        assert combine(parse("complain", 0.7), text, MATCHER, KNOWN).public_intent == "check_status", text
+    assert combine(parse("ask_eligibility", 0.7), "低保还能办没", MATCHER, KNOWN).public_intent == "ask_eligibility"
+    assert combine(parse("complain", 0.95), "审批到哪了都不告诉我 什么态度", MATCHER, KNOWN).public_intent == "complain"

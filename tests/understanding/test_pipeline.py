@@ -6,7 +6,7 @@ import asyncio
 
 from bot.engine.client import RasaClient
 from bot.settings import get_settings
-from bot.understanding.pipeline import engine_input, read
+from bot.understanding.pipeline import clauses, engine_input, question_focus, read
 from tests.fakes.rasa import FakeRasa
 
 
@@ -111,3 +111,14 @@ def test_a_story_ending_in_a_yes_or_no_question_is_not_read_as_a_bare_no():
     understanding = asyncio.run(read(client, story)).understanding
     assert understanding.public_intent == "ask_location_hours"
     assert understanding.service == "housing_fund_withdrawal"
+
+
+def test_a_question_ending_in_mei_you_is_the_focus_and_a_count_or_a_place_told_is_not():
+    story = "我们几个在厂里干了半年，老板娘前几天说先欠着，孩子在医院等着呢，之前投诉的处理了没有，我也不懂"
+    parts = clauses(story)
+    assert parts[question_focus(parts)] == "之前投诉的处理了没有"
+
+
+def test_a_document_the_person_says_they_lack_is_no_question():
+    parts = clauses("想问问去投诉要准备什么，合同我没有")
+    assert question_focus(parts) == 0

@@ -64,3 +64,25 @@ def test_hesitations_do_not_hide_the_pauses_of_a_transcript():
 @pytest.mark.parametrize("typed, expected", [("no", "不是"), ("yes", "是的")])
 def test_english_yes_and_no_become_chinese(typed, expected):
     assert rewrite(typed) == expected
+
+
+@pytest.mark.parametrize("typed, expected", [
+    ("泥好", "你好"), ("您号", "您好"), ("布是", "不是"), ("在见", "再见"), ("蟹蟹", "谢谢"),
+])
+def test_a_short_reply_typed_with_characters_of_the_same_sound_is_that_reply(typed, expected):
+    assert rewrite(typed) == expected
+
+
+@pytest.mark.parametrize("word", ["步行", "可疑", "社保", "你们好"])
+def test_a_real_word_that_sounds_like_a_reply_stays(word):
+    assert rewrite(word) == word
+
+
+def test_one_syllable_of_pinyin_is_read_only_as_a_whole_message():
+    assert rewrite("dui") == "对"
+    assert rewrite("a") == "a"
+    assert rewrite("shebaoka dui").startswith("社保卡")
+
+
+def test_a_northern_r_ending_in_pinyin_is_er():
+    assert rewrite("laonianzheng zai nar ban") == "老年证在哪儿办"
