@@ -231,8 +231,12 @@ class ConversationService:
         result = await self._turn(message, handoff_status, issued_token)
         if message.message_id and result.messages != (engine_unavailable_message(),):
             # Only a real answer is kept: a retry after the polite fallback runs the turn (the engine knows the id).
-            await run_in_threadpool(chat_replies.remember, message.sender_id, message.message_id, message.text,
-                                    turn_as_json(result))
+            try:
+                await run_in_threadpool(chat_replies.remember, message.sender_id, message.message_id, message.text,
+                                        turn_as_json(result))
+            except SQLAlchemyError as err:
+                # The person gets the answer all the same; a retry of it is then answered by the engine's record.
+                log.warning("an answer was not kept for retries: %s", type(err).__name__)
         return result
 
     async def _turn(self, message: IncomingMessage, handoff_status: str, issued_token: str | None) -> TurnResult:

@@ -34,7 +34,9 @@ class ChatRequest(BaseModel):
     locale: str = Field("zh-CN", max_length=16)
     channel: Literal["web", "kiosk"] = "web"
     # The client's id for this message (a UUID): sent again with a retry, it gets the first answer, run once.
-    message_id: str | None = Field(None, pattern=chat_replies.MESSAGE_ID)
+    message_id: str | None = Field(None, pattern=chat_replies.MESSAGE_ID, description=(
+        "Optional: the client's own random id for this message. Sent again with a retry, the message gets the "
+        "answer given the first time and is not run twice; with another text, 409 message_id_reused."))
 
     @field_validator("text")
     @classmethod

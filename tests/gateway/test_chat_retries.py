@@ -7,6 +7,7 @@ import uuid
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 from fastapi.testclient import TestClient
 
 from bot.db.models import ChatReply, HandoffMessage, utcnow
@@ -146,3 +147,15 @@ def test_answers_are_kept_for_the_last_messages_of_a_conversation_and_for_a_day(
         assert session.get(ChatReply, (conversation_id, "m-yesterday")) is None
         assert session.query(ChatReply).filter_by(conversation_id=conversation_id).count() == \
             chat_replies.REPLIES_PER_CONVERSATION
+
+
+def test_an_answer_that_cannot_be_kept_still_reaches_the_person(client, rasa, monkeypatch):
+    conversation_id = new_conversation(client)
+
+    def database_gone(*_args, **_kwargs):
+        raise OperationalError("INSERT", {}, ConnectionError("the database went away"))
+
+    monkeypatch.setattr(chat_replies, "remember", database_gone)
+    rasa.replies = [{"text": "需要身份证"}]
+    assert send(client, conversation_id, "要带什么", "m-unkept-1").json()["messages"] == [
+        {"text": "需要身份证", "buttons": []}]

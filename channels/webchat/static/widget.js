@@ -167,11 +167,18 @@
 
   function proofHeaders() { return state.token ? { "X-Conversation-Token": state.token } : {}; }
 
+  // Each message has an id of its own: sent again after a network error, it is answered once, not run twice.
+  function newMessageId() {
+    return Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("");
+  }
+
   async function postChat(text) {
-    const response = await fetch(api("api/chat"), {
-      method: "POST", headers: { "Content-Type": "application/json", ...proofHeaders() },
-      body: JSON.stringify({ conversation_id: state.id, text, locale: "zh-CN" }),
+    const body = JSON.stringify({ conversation_id: state.id, text, locale: "zh-CN", message_id: newMessageId() });
+    const attempt = () => fetch(api("api/chat"), {
+      method: "POST", headers: { "Content-Type": "application/json", ...proofHeaders() }, body,
     });
+    // A connection that broke (a gateway restarting, a network change) gets one more try with the same message.
+    const response = await attempt().catch(() => attempt());
     const data = await response.json().catch(() => ({}));
     if (response.status === 403) {
       // The conversation is no longer this tab's: the next message starts a new one.
