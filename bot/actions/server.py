@@ -15,6 +15,7 @@ from rasa_sdk import endpoint, utils
 from bot.actions.vaulted import VaultedExecutor
 from sanic import Sanic
 from sanic.worker.loader import AppLoader
+from sanic.worker.manager import WorkerManager
 
 from bot.logs import configure_logging
 from bot.process.lifetime import die_with_parent
@@ -49,6 +50,10 @@ def main() -> None:
     executor.register_package("bot.actions")
     loader = AppLoader(factory=partial(create_app, executor))
     app = loader.load()
+    # A worker that has not started within Sanic's 30 s makes the server shut down; on a machine busy with a
+    # cluster's start (Rasa servers loading their models) the import and warm-up take longer. Sanic's documented
+    # setting, in tenths of a second; a worker that fails still ends the start at once.
+    WorkerManager.THRESHOLD = 1800
     # On loopback like the Rasa server.
     app.prepare(host=settings.action_host, port=settings.action_port, workers=utils.number_of_sanic_workers())
     Sanic.serve(primary=app, app_loader=loader)
