@@ -167,6 +167,12 @@ def cluster() -> Iterator[Cluster]:
     running = Cluster(f"http://127.0.0.1:{base}", workdir / "run", process, log_path, {}, env["DATABASE_URL"])
     try:
         running.wait_ready()
+        # The supervisor sees the cluster ready a moment after a client can: a process that dies before then
+        # ends the start rather than being restarted, so no test kills anything until it says so.
+        deadline = time.monotonic() + 60
+        while "cluster is ready" not in log_path.read_text(errors="replace"):
+            assert time.monotonic() < deadline, "the supervisor never said the cluster is ready"
+            time.sleep(0.5)
         yield running
     finally:
         running.stop()
