@@ -135,6 +135,9 @@ async def arrive(message: IncomingMessage, limiter: AsyncLimiter) -> tuple[str, 
     needs_token = message.channel in conversations.TOKEN_CHANNELS
     if known:
         if needs_token and not conversations.token_matches(message.token, token_hash):
+            lost = await _lost_first_answer(message)
+            if lost:
+                return status, lost
             await run_in_threadpool(conversations.audit_refusal, message.sender_id, message.token, "a message")
             raise conversations.refuse_token()
         return status, None
@@ -144,10 +147,27 @@ async def arrive(message: IncomingMessage, limiter: AsyncLimiter) -> tuple[str, 
     created = await run_in_threadpool(conversations.ensure, message.sender_id, message.channel, message.locale,
                                       new_hash)
     if not created and needs_token:
-        # Two first messages at once: the other one's token is the conversation's.
+        # Two first messages at once (or a retry of one): the other one's token is the conversation's.
+        lost = await _lost_first_answer(message)
+        if lost:
+            return status, lost
         await run_in_threadpool(conversations.audit_refusal, message.sender_id, None, "a second first message")
         raise conversations.refuse_token()
+    if token and message.message_id:
+        await run_in_threadpool(chat_replies.first_message, message.sender_id, message.message_id, message.text,
+                                token)
     return status, token
+
+
+async def _lost_first_answer(message: IncomingMessage) -> str | None:
+    """The conversation's token when this message is a retry of the one that created the conversation."""
+    if not message.message_id:
+        return None
+    try:
+        kept = await database.read(chat_replies.recall, message.sender_id, message.message_id, message.text)
+    except chat_replies.MessageIdReused:
+        return None  # without the token, the same refusal as for any other message: nothing is revealed
+    return kept.conversation_token if kept else None
 
 
 async def after_turn(conversation_id: str, submitted: bool) -> str:
@@ -225,8 +245,8 @@ class ConversationService:
         handoff_status, issued_token = await arrive(message, self._limiter)
         if message.message_id:
             remembered = await database.read(chat_replies.recall, message.sender_id, message.message_id, message.text)
-            if remembered:
-                return turn_from_json(remembered.reply)
+            if remembered and remembered.reply:
+                return replace(turn_from_json(remembered.reply), conversation_token=issued_token)
         await self._limiter.hit("chat_per_conversation", message.sender_id)
         result = await self._turn(message, handoff_status, issued_token)
         if message.message_id and result.messages != (engine_unavailable_message(),):

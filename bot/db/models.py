@@ -401,8 +401,10 @@ class ChatReply(Base):
     message_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     # SHA-256 of the message's text: the same id sent with another text is another message, refused.
     text_digest: Mapped[str] = mapped_column(String(64))
-    # The answer as JSON; it may repeat the person's own values, so it is kept encrypted.
-    reply: Mapped[str] = mapped_column(EncryptedText)
+    # The answer as JSON (None while the turn is in hand); it may repeat the person's values: kept encrypted.
+    reply: Mapped[str | None] = mapped_column(EncryptedText, nullable=True)
+    # Only for the message that created the conversation: its token, for a retry whose first answer was lost.
+    conversation_token: Mapped[str | None] = mapped_column(EncryptedText, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
 
 

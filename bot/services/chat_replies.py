@@ -27,6 +27,8 @@ from bot.errors import Conflict
 # Clients retry within seconds; a day covers a phone that went to sleep in the middle of a request.
 REPLIES_FOR = dt.timedelta(days=1)
 REPLIES_PER_CONVERSATION = 20
+# A first message's token is given again only to a retry soon after: the client that lost the answer.
+FIRST_ANSWER_RETRY_FOR = dt.timedelta(minutes=10)
 # Client-chosen ids: long enough to be unguessable when random (a UUID), short enough to index.
 MESSAGE_ID = r"^[A-Za-z0-9_.\-]{8,64}$"
 
@@ -39,9 +41,11 @@ class MessageIdReused(Conflict):
 
 @dataclass(frozen=True)
 class Remembered:
-    """An answer given before: its JSON form, as `remember` was given it."""
+    """What is kept of a message: the answer given (None while its turn is in hand) and, for the message that
+    created the conversation, the conversation's token."""
 
-    reply: dict[str, Any]
+    reply: dict[str, Any] | None
+    conversation_token: str | None = None
 
 
 def digest(text: str) -> str:
@@ -50,7 +54,7 @@ def digest(text: str) -> str:
 
 
 def recall(conversation_id: str, message_id: str, text: str) -> Remembered | None:
-    """The answer given to this message id, or None; MessageIdReused when the id came with another text."""
+    """What is kept of this message id, or None; MessageIdReused when the id came with another text."""
     with unit_of_work() as session:
         row = session.scalar(select(ChatReply).where(
             ChatReply.conversation_id == conversation_id, ChatReply.message_id == message_id,
@@ -59,17 +63,35 @@ def recall(conversation_id: str, message_id: str, text: str) -> Remembered | Non
             return None
         if row.text_digest != digest(text):
             raise MessageIdReused("this message_id was sent before with another text; send a new id for a new message")
-        return Remembered(json.loads(row.reply))
+        created = row.created_at if row.created_at.tzinfo else row.created_at.replace(tzinfo=dt.UTC)
+        token = row.conversation_token if created >= utcnow() - FIRST_ANSWER_RETRY_FOR else None
+        return Remembered(json.loads(row.reply) if row.reply else None, token)
+
+
+def first_message(conversation_id: str, message_id: str, text: str, token: str) -> None:
+    """Keeps the token of a conversation its first message has just created, before the turn runs.
+
+    If the answer is lost (the gateway killed under the request), the client's retry of this message has no
+    token to show; the same id and text prove it is that client, and it gets the token with the answer.
+    """
+    with unit_of_work() as session:
+        session.add(ChatReply(conversation_id=conversation_id, message_id=message_id, text_digest=digest(text),
+                              reply=None, conversation_token=token, created_at=utcnow()))
 
 
 def remember(conversation_id: str, message_id: str, text: str, reply: dict[str, Any],
              now: dt.datetime | None = None) -> None:
     """Keeps the answer for retries (the first one stored stands); forgets the conversation's oldest and expired ones."""
     now = now or utcnow()
+    encoded = json.dumps(reply, ensure_ascii=False)
     try:
         with unit_of_work() as session:
-            session.add(ChatReply(conversation_id=conversation_id, message_id=message_id, text_digest=digest(text),
-                                  reply=json.dumps(reply, ensure_ascii=False), created_at=now))
+            row = session.get(ChatReply, (conversation_id, message_id))
+            if row is None:
+                session.add(ChatReply(conversation_id=conversation_id, message_id=message_id,
+                                      text_digest=digest(text), reply=encoded, created_at=now))
+            elif row.reply is None:
+                row.reply = encoded
     except IntegrityError:
         return  # a concurrent attempt of the same message stored its answer first: the same turn's answer
     with unit_of_work() as session:

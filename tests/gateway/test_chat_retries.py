@@ -159,3 +159,48 @@ def test_an_answer_that_cannot_be_kept_still_reaches_the_person(client, rasa, mo
     rasa.replies = [{"text": "需要身份证"}]
     assert send(client, conversation_id, "要带什么", "m-unkept-1").json()["messages"] == [
         {"text": "需要身份证", "buttons": []}]
+
+
+def first_message(client: TestClient, conversation_id: str, text: str, message_id: str, token: str | None = None):
+    headers = {"X-Conversation-Token": token} if token else {}
+    return client.post("/api/chat", headers=headers, json={"conversation_id": conversation_id, "text": text,
+                                                           "message_id": message_id})
+
+
+def test_a_first_message_whose_answer_was_lost_gets_the_answer_and_the_token_again(client, rasa):
+    conversation_id = f"r-{uuid.uuid4().hex[:10]}"
+    rasa.replies = [{"text": "您好，我是便民助手"}]
+    lost = first_message(client, conversation_id, "你好", "m-first-001").json()
+    again = first_message(client, conversation_id, "你好", "m-first-001")
+    assert again.status_code == 200, again.text
+    assert again.json() == lost and lost["conversation_token"]
+    assert len([m for m in rasa.messages_sent() if m["sender"] == conversation_id]) == 1
+    assert first_message(client, conversation_id, "要带什么", "m-first-002", lost["conversation_token"]).status_code == 200
+
+
+def test_a_first_message_lost_before_its_answer_was_kept_runs_again_and_gets_the_token(client, rasa):
+    conversation_id = f"r-{uuid.uuid4().hex[:10]}"
+    rasa.down = True  # the turn never finished: nothing but the token was kept
+    first_message(client, conversation_id, "你好", "m-first-101")
+    rasa.down, rasa.replies = False, [{"text": "您好"}]
+    again = first_message(client, conversation_id, "你好", "m-first-101")
+    assert again.status_code == 200 and again.json()["messages"] == [{"text": "您好", "buttons": []}]
+    token = again.json()["conversation_token"]
+    assert first_message(client, conversation_id, "要带什么", "m-first-102", token).status_code == 200
+
+
+@pytest.mark.parametrize(("text", "message_id"), [("你好", "m-other-id"), ("别的话", "m-first-201")])
+def test_without_the_token_only_the_same_first_message_gets_in(client, rasa, text, message_id):
+    conversation_id = f"r-{uuid.uuid4().hex[:10]}"
+    assert first_message(client, conversation_id, "你好", "m-first-201").status_code == 200
+    refused = first_message(client, conversation_id, text, message_id)
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "conversation_token_invalid"
+
+
+def test_the_token_of_a_first_message_is_given_again_only_soon_after(client, rasa):
+    conversation_id = f"r-{uuid.uuid4().hex[:10]}"
+    assert first_message(client, conversation_id, "你好", "m-first-301").status_code == 200
+    with unit_of_work() as session:
+        row = session.get(ChatReply, (conversation_id, "m-first-301"))
+        row.created_at = utcnow() - chat_replies.FIRST_ANSWER_RETRY_FOR - dt.timedelta(seconds=1)
+    assert first_message(client, conversation_id, "你好", "m-first-301").status_code == 403

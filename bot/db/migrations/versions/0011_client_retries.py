@@ -20,7 +20,8 @@ def upgrade() -> None:
         sa.Column('conversation_id', sa.String(128), primary_key=True),
         sa.Column('message_id', sa.String(64), primary_key=True),
         sa.Column('text_digest', sa.String(64), nullable=False),
-        sa.Column('reply', sa.Text(), nullable=False),
+        sa.Column('reply', sa.Text(), nullable=True),
+        sa.Column('conversation_token', sa.Text(), nullable=True),
         sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     )
     op.create_index('ix_chat_replies_created_at', 'chat_replies', ['created_at'])
