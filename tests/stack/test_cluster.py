@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import random
 import shutil
 import signal
 import subprocess
@@ -394,13 +395,20 @@ class Bookers:
         reply = send(conversation_id, '/book_appointment{"service": "social_security_card"}')
         assert reply["state"]["requested_slot"] == "appointment_district", _text(reply)
         reply = send(conversation_id, '/inform{"district": "东城区"}')
-        slots = [b["payload"] for m in reply["messages"] for b in m["buttons"] if "appointment_slot" in b["payload"]]
-        assert slots, _text(reply)
-        reply = send(conversation_id, slots[(worker + len(self.started)) % len(slots)])
-        assert reply["state"]["requested_slot"] == "appointment_name", _text(reply)
-        reply = send(conversation_id, NAMES[worker % len(NAMES)])
-        assert reply["state"]["requested_slot"] == "appointment_phone", _text(reply)
-        reply = send(conversation_id, f"139{uuid.uuid4().int % 10**8:08d}")
+        answers = {"appointment_name": NAMES[worker % len(NAMES)], "appointment_phone": f"139{uuid.uuid4().int % 10**8:08d}"}
+        # As a resident would: a time someone else has just taken is answered by choosing another one offered.
+        for _ in range(8):
+            if reply["state"]["appointment_reference"]:
+                break
+            asked = reply["state"]["requested_slot"]
+            if asked == "appointment_slot":
+                slots = [b["payload"] for m in reply["messages"] for b in m["buttons"]
+                         if "appointment_slot" in b["payload"]]
+                assert slots, _text(reply)
+                reply = send(conversation_id, random.choice(slots))
+            else:
+                assert asked in answers, _text(reply)
+                reply = send(conversation_id, answers[asked])
         reference = reply["state"]["appointment_reference"]
         assert reference and reference in _text(reply), _text(reply)
         return reference
