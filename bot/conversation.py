@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -22,7 +22,7 @@ from bot.db import session as database
 from bot.engine.client import ConversationState, EngineTurn, RasaClient
 from bot.errors import EngineUnavailable
 from bot.ratelimit import AsyncLimiter
-from bot.services import conversations, handoff, redaction, vault
+from bot.services import chat_replies, conversations, handoff, redaction, vault
 from bot.settings import get_settings
 from bot.understanding.pipeline import engine_input
 from bot.knowledge.catalogue import get_catalogue
@@ -60,6 +60,8 @@ class IncomingMessage:
     token: str | None = None
     # The sender's network address (web and kiosk), for per-address quotas; never stored or sent to the engine.
     client: str | None = None
+    # The web client's id for this message: a retry with the same id gets the same answer, and runs nothing twice.
+    message_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,18 @@ class TurnResult:
     state: ChatState
     # Set only in the answer that created a web conversation: the client's proof for every later call.
     conversation_token: str | None = None
+
+
+def turn_as_json(result: TurnResult) -> dict[str, Any]:
+    """A turn's answer as JSON, to be given again to a retry; never the conversation's token (only its hash is kept)."""
+    return asdict(replace(result, conversation_token=None))
+
+
+def turn_from_json(value: dict[str, Any]) -> TurnResult:
+    """The answer `turn_as_json` kept."""
+    messages = tuple(OutgoingMessage(m["text"], tuple(Button(**b) for b in m["buttons"]), m["sender"])
+                     for m in value["messages"])
+    return TurnResult(value["conversation_id"], messages, ChatState(**value["state"]))
 
 
 def to_outgoing(rasa_messages: list[dict[str, Any]]) -> tuple[OutgoingMessage, ...]:
@@ -121,6 +135,9 @@ async def arrive(message: IncomingMessage, limiter: AsyncLimiter) -> tuple[str, 
     needs_token = message.channel in conversations.TOKEN_CHANNELS
     if known:
         if needs_token and not conversations.token_matches(message.token, token_hash):
+            lost = await _lost_first_answer(message)
+            if lost:
+                return status, lost
             await run_in_threadpool(conversations.audit_refusal, message.sender_id, message.token, "a message")
             raise conversations.refuse_token()
         return status, None
@@ -130,10 +147,27 @@ async def arrive(message: IncomingMessage, limiter: AsyncLimiter) -> tuple[str, 
     created = await run_in_threadpool(conversations.ensure, message.sender_id, message.channel, message.locale,
                                       new_hash)
     if not created and needs_token:
-        # Two first messages at once: the other one's token is the conversation's.
+        # Two first messages at once (or a retry of one): the other one's token is the conversation's.
+        lost = await _lost_first_answer(message)
+        if lost:
+            return status, lost
         await run_in_threadpool(conversations.audit_refusal, message.sender_id, None, "a second first message")
         raise conversations.refuse_token()
+    if token and message.message_id:
+        await run_in_threadpool(chat_replies.first_message, message.sender_id, message.message_id, message.text,
+                                token)
     return status, token
+
+
+async def _lost_first_answer(message: IncomingMessage) -> str | None:
+    """The conversation's token when this message is a retry of the one that created the conversation."""
+    if not message.message_id:
+        return None
+    try:
+        kept = await database.read(chat_replies.recall, message.sender_id, message.message_id, message.text)
+    except chat_replies.MessageIdReused:
+        return None  # without the token, the same refusal as for any other message: nothing is revealed
+    return kept.conversation_token if kept else None
 
 
 async def after_turn(conversation_id: str, submitted: bool) -> str:
@@ -221,11 +255,27 @@ class ConversationService:
                               chat_state(ConversationState(None, None, {}), "none"))
 
     async def _handle(self, message: IncomingMessage) -> TurnResult:
-        # The token first: someone without it must not use up the conversation's quota either.
+        # The token first: someone without it must not use up the conversation's quota, nor read a kept answer.
         handoff_status, issued_token = await arrive(message, self._limiter)
+        if message.message_id:
+            remembered = await database.read(chat_replies.recall, message.sender_id, message.message_id, message.text)
+            if remembered and remembered.reply:
+                return replace(turn_from_json(remembered.reply), conversation_token=issued_token)
         if issued_token:
             self._remember_question(message.sender_id, None)  # a new conversation: nothing asked yet
         await self._limiter.hit("chat_per_conversation", message.sender_id)
+        result = await self._turn(message, handoff_status, issued_token)
+        if message.message_id and result.messages != (engine_unavailable_message(),):
+            # Only a real answer is kept: a retry after the polite fallback runs the turn (the engine knows the id).
+            try:
+                await run_in_threadpool(chat_replies.remember, message.sender_id, message.message_id, message.text,
+                                        turn_as_json(result))
+            except SQLAlchemyError as err:
+                # The person gets the answer all the same; a retry of it is then answered by the engine's record.
+                log.warning("an answer was not kept for retries: %s", type(err).__name__)
+        return result
+
+    async def _turn(self, message: IncomingMessage, handoff_status: str, issued_token: str | None) -> TurnResult:
         if handoff_status == "active":
             # A staff member is answering: the assistant stays silent and the message goes to them.
             _, engine_state = await asyncio.gather(
@@ -269,7 +319,7 @@ class ConversationService:
             text, service_hint = await engine_input(self._rasa, text)
             if service_hint:
                 metadata["service_hint"] = service_hint
-            return await self._rasa.send_message(message.sender_id, text, metadata)
+            return await self._rasa.send_message(message.sender_id, text, metadata, message.message_id)
         except EngineUnavailable as err:
             log.warning("turn answered without the dialogue engine: %s", err.message)
             return None

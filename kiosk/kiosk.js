@@ -25,11 +25,11 @@
     handwriting: false };
   let idleTimer = 0, graceTimer = 0, staffTimer = 0, pollTimer = 0, audio = null;
 
-  function newId() {
-    const bytes = new Uint8Array(8);
-    crypto.getRandomValues(bytes);
-    return "kiosk-" + Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+  function randomHex(length) {
+    return Array.from(crypto.getRandomValues(new Uint8Array(length)), (b) => b.toString(16).padStart(2, "0")).join("");
   }
+
+  function newId() { return "kiosk-" + randomHex(8); }
 
   function el(tag, attrs, ...children) {
     const node = document.createElement(tag);
@@ -406,15 +406,20 @@
 
   // ---- the conversation ---------------------------------------------------------------------------------
   // One turn; while a staff member helps, it goes through the kiosk's audited route with their token.
-  async function post(text) {
+  // Each message has an id of its own (`messageId`): sent again after a network error, it is answered once.
+  async function post(text, messageId = randomHex(16)) {
     const conversation = state.id;
     const headers = { "Content-Type": "application/json", ...proof() };
     if (state.staff) headers.Authorization = "Bearer " + state.staff.token;
-    const r = await fetch(state.staff ? "/kiosk/api/assisted-chat" : "/api/chat", { method: "POST", headers,
-      body: JSON.stringify({ conversation_id: state.id, text, locale: "zh-CN", channel: "kiosk" }) });
+    const body = JSON.stringify({ conversation_id: state.id, text, locale: "zh-CN", channel: "kiosk",
+      message_id: messageId });
+    const attempt = () => fetch(state.staff ? "/kiosk/api/assisted-chat" : "/api/chat", { method: "POST", headers,
+      body });
+    // A connection that broke (a gateway restarting) gets one more try with the same message.
+    const r = await attempt().catch(() => attempt());
     if (r.status === 401 && state.staff) {   // the staff session ended on the server: the kiosk follows
       staffLogout();
-      return post(text);
+      return post(text, messageId);
     }
     if (!r.ok) throw new Error(String(r.status));
     const reply = await r.json();

@@ -15,7 +15,7 @@ from rasa_sdk.events import ActiveLoop, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from bot import texts
-from bot.actions.context import catalogue, channel_of, understand_latest
+from bot.actions.context import catalogue, channel_of, turn_of, understand_latest
 from bot.actions.forms import FORMS, fields
 from bot.actions.forms.base import CONFIRM, DECLINED, FAILURES, REQUESTED, say
 from bot.actions.questions import ActionAnswerQuestion
@@ -148,7 +148,8 @@ class ActionSubmitApplication(Action):
             say(dispatcher, "utter_application_not_complete")
             return []
         values = {k: (v if v != "" else None) for k, v in form_values(tracker, service_id).items()}
-        reference = applications.submit(tracker.sender_id, channel_of(tracker), service_id, values)
+        reference = applications.submit(tracker.sender_id, channel_of(tracker), service_id, values,
+                                        turn_key=turn_of(tracker))
         shown = applications.display_reference(reference)
         service = catalogue().services.get(service_id)
         days = service.processing_time.working_days if service else 0

@@ -15,7 +15,7 @@ from rasa_sdk.events import ActiveLoop, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from bot import texts
-from bot.actions.context import catalogue, channel_of, understand_latest
+from bot.actions.context import catalogue, channel_of, turn_of, understand_latest
 from bot.actions.forms.verification import say_paused
 from bot.actions.forms.fields import Accepted, check_full_name, check_phone, is_yes
 from bot.actions.handoff import (ENDED_EARLY, FAILURES, HandsOffAfterTwoFailures, ended_early, entity,
@@ -269,7 +269,7 @@ class ActionBookAppointment(Action):
             return [SlotSet(ENDED_EARLY, None)]
         try:
             booked = appointments.book(tracker.sender_id, channel_of(tracker), service_id, chosen[0], chosen[1],
-                                       name or "", phone)
+                                       name or "", phone, turn_key=turn_of(tracker))
         except RateLimited as err:
             dispatcher.utter_message(text=err.message)
             return [SlotSet("appointment_slot", None), SlotSet(ENDED_EARLY, None)]

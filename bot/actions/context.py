@@ -42,6 +42,12 @@ def send(dispatcher: CollectingDispatcher, replies: list[Reply]) -> None:
         dispatcher.utter_message(text=reply.text, buttons=reply.buttons or None)
 
 
+def turn_of(tracker: Tracker) -> str | None:
+    """The id of the person's message this turn answers: the same message run again has the same one."""
+    message_id = (tracker.latest_message or {}).get("message_id")
+    return str(message_id)[:64] if message_id else None
+
+
 def channel_of(tracker: Tracker) -> str:
     """The channel the conversation came in on (set by the gateway in message metadata)."""
     metadata = (tracker.latest_message or {}).get("metadata") or {}

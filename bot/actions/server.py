@@ -23,9 +23,10 @@ from bot.process.lifetime import die_with_parent
 from bot.settings import get_settings
 from bot.understanding.rewrite import warm_up
 
-# Sanic stops everything when a worker has not said it is up within 30 s (in tenths of a second). The warm-up
-# alone takes a few seconds; on a machine busy with a restart of every process, 30 s is too short a wait.
-WORKER_START_LIMIT_TENTHS = 1200
+# Sanic stops everything when a worker has not said it is up within 30 s (its documented setting, in tenths of
+# a second). On a machine busy with a cluster's start (Rasa servers loading their models) the import and the
+# warm-up take longer; a worker that fails still ends the start at once.
+WORKER_START_LIMIT_TENTHS = 1800
 
 
 async def _warm_up(_app: Sanic, _loop: object) -> None:

@@ -145,6 +145,7 @@ class Application(Base):
     """
 
     __tablename__ = "applications"
+    __table_args__ = (UniqueConstraint("conversation_id", "turn_key", name="uq_applications_turn"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     reference: Mapped[str | None] = mapped_column(String(16), unique=True, nullable=True)
@@ -167,6 +168,8 @@ class Application(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
     submitted_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # The message of the person that submitted it: the same message run again finds this submission.
+    turn_key: Mapped[str | None] = mapped_column(String(64), nullable=True)
     # When the conversations' stored events were rewritten without the personal values.
     redacted_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
@@ -267,6 +270,7 @@ class Appointment(Base):
     __tablename__ = "appointments"
     __table_args__ = (
         UniqueConstraint("centre_id", "slot_start", "seat", name="uq_appointments_seat"),
+        UniqueConstraint("conversation_id", "turn_key", name="uq_appointments_turn"),
         Index("ix_appointments_centre_slot", "centre_id", "slot_start"),
     )
 
@@ -289,6 +293,8 @@ class Appointment(Base):
     checked_in_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     checked_in_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
     reminded_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # The message of the person that booked it: the same message run again finds this booking.
+    turn_key: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class Rating(Base):
@@ -382,6 +388,25 @@ class SeenMessage(Base):
 
     channel: Mapped[str] = mapped_column(String(32), primary_key=True)
     key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+
+
+class ChatReply(Base):
+    """The answer a web or kiosk client got for one of its message ids, so that a retry gets it again.
+
+    Shared by the gateway replicas (a retry often reaches another one); a few per conversation, for a day.
+    """
+
+    __tablename__ = "chat_replies"
+
+    conversation_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    message_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # SHA-256 of the message's text: the same id sent with another text is another message, refused.
+    text_digest: Mapped[str] = mapped_column(String(64))
+    # The answer as JSON (None while the turn is in hand); it may repeat the person's values: kept encrypted.
+    reply: Mapped[str | None] = mapped_column(EncryptedText, nullable=True)
+    # Only for the message that created the conversation: its token, for a retry whose first answer was lost.
+    conversation_token: Mapped[str | None] = mapped_column(EncryptedText, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
 
 

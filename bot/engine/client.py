@@ -14,6 +14,7 @@ the next one instead.
 from __future__ import annotations
 
 import asyncio
+import uuid
 import zlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -106,9 +107,15 @@ class RasaClient:
         except (httpx.HTTPError, ValueError) as err:
             raise EngineUnavailable(f"the dialogue engine did not answer: {type(err).__name__}") from err
 
-    async def send_message(self, conversation_id: str, text: str, metadata: dict[str, Any]) -> EngineTurn:
-        """Sends one message of the person; returns the assistant's replies and the state after the turn."""
-        body = {"sender": conversation_id, "message": text, "metadata": metadata}
+    async def send_message(self, conversation_id: str, text: str, metadata: dict[str, Any],
+                           message_id: str | None = None) -> EngineTurn:
+        """Sends one message of the person; returns the assistant's replies and the state after the turn.
+
+        The message id (the client's, else a new one) names this turn for the engine: the same message sent
+        again, by the client or to the next worker after one died with it, is answered without running twice.
+        """
+        body = {"sender": conversation_id, "message": text, "metadata": metadata,
+                "message_id": message_id or uuid.uuid4().hex}
         answer = await self._first_reachable(
             conversation_id, lambda worker: self._request("POST", self._message_urls[worker], json=body))
         if not isinstance(answer, dict) or not isinstance(answer.get("messages"), list):

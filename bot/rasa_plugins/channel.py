@@ -19,23 +19,49 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, UserMessage
+from rasa.shared.core.events import BotUttered, UserUttered
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot.rasa_plugins import action_validation, tracker_failures
-from bot.rasa_plugins.rasa_private import run_prediction_loop
+from bot.rasa_plugins.rasa_private import handle_message_with_tracker, run_prediction_loop
 
 log = logging.getLogger(__name__)
 action_validation.install()
 tracker_failures.install()
 # Any text will do; it touches no conversation.
 WARM_UP_TEXT = "你好"
+# A message sent again comes soon after the first time: only the conversation's last few messages are looked at.
+RECENT_MESSAGES = 20
 
 
 def tracker_state(tracker: Any) -> dict[str, Any]:
     """The active loop's name and all slot values, as the tracker endpoint reports them."""
     return {"active_loop": tracker.active_loop_name, "slots": tracker.current_slot_values()}
+
+
+def answers_to(tracker: Any, message_id: str | None) -> list[dict[str, Any]] | None:
+    """What the assistant said after the message with this id, if the tracker has it among its recent messages.
+
+    None when the message is not there, or nothing was said after it: then the turn is to be run.
+    """
+    if not message_id:
+        return None
+    said: list[dict[str, Any]] = []
+    seen = 0
+    for event in reversed(tracker.events):
+        if isinstance(event, BotUttered):
+            said.append(event.message())
+        elif isinstance(event, UserUttered):
+            if event.message_id == message_id:
+                # Nothing said: the turn failed (an action server away); it runs again, as a resent message would.
+                return said[::-1] or None
+            seen += 1
+            if seen == RECENT_MESSAGES:
+                return None
+            said = []
+    return None
 
 
 class GatewayInput(InputChannel):
@@ -46,13 +72,24 @@ class GatewayInput(InputChannel):
         return "gateway"
 
     async def turn(self, request: Request, message: UserMessage) -> dict[str, Any] | None:
-        """Handles the message like the agent does and returns the saved tracker's state (None without a model)."""
+        """Handles the message like the agent does and returns the saved tracker's state (None without a model).
+
+        A message this conversation has already handled (the same message id: a client's retry, or the gateway
+        sending again after a Rasa server died) is answered with what was said then, and is not run again.
+        """
         agent = request.app.ctx.agent
         if agent is None or not agent.is_ready():
             return None
         async with agent.lock_store.lock(message.sender_id):
             processor = agent.processor
-            tracker = await processor.log_message(message, should_save_tracker=False)
+            tracker = await processor.fetch_tracker_and_update_session(
+                message.sender_id, message.output_channel, message.metadata)
+            earlier = answers_to(tracker, message.message_id)
+            if earlier is not None:
+                for reply in earlier:
+                    await message.output_channel.send_response(message.sender_id, reply)
+                return tracker_state(tracker)
+            await handle_message_with_tracker(processor, message, tracker)
             tracker = await processor.run_action_extract_slots(message.output_channel, tracker)
             await run_prediction_loop(processor, message.output_channel, tracker)
             await processor.run_anonymization_pipeline(tracker)
@@ -78,11 +115,12 @@ class GatewayInput(InputChannel):
         @hook.route("/webhook", methods=["POST"])
         async def receive(request: Request) -> HTTPResponse:
             body = request.json if isinstance(request.json, dict) else {}
-            sender, text = body.get("sender"), body.get("message")
-            if not isinstance(sender, str) or not isinstance(text, str):
-                return response.json({"error": "sender and message must be strings"}, status=400)
+            sender, text, message_id = body.get("sender"), body.get("message"), body.get("message_id")
+            if not isinstance(sender, str) or not isinstance(text, str) or not isinstance(message_id, str | None):
+                return response.json({"error": "sender, message and message_id must be strings"}, status=400)
             collector = CollectingOutputChannel()
-            message = UserMessage(text, collector, sender, input_channel=self.name(), metadata=body.get("metadata"))
+            message = UserMessage(text, collector, sender, input_channel=self.name(), metadata=body.get("metadata"),
+                                  message_id=message_id)
             state = None
             try:
                 state = await self.turn(request, message)

@@ -20,6 +20,11 @@ async def run_prediction_loop(processor: Any, output_channel: Any, tracker: Any)
     await processor._run_prediction_loop(output_channel, tracker)
 
 
+async def handle_message_with_tracker(processor: Any, message: Any, tracker: Any) -> None:
+    """Understands the message and logs it on the tracker, as `MessageProcessor.log_message` does after its fetch."""
+    await processor._handle_message_with_tracker(message, tracker)
+
+
 def action_result_check() -> ActionResultCheck:
     """How RemoteAction checks each answer of the action server now."""
     return RemoteAction._validate_action_result

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot import texts
@@ -260,8 +261,34 @@ def _move_here(session: Session, other: Application, conversation_id: str, servi
 
 # ---- submissions -------------------------------------------------------------------------------
 
-def submit(conversation_id: str, channel: str, service_id: str, values: dict[str, Any]) -> str:
-    """Turns the conversation's draft into a submission and returns its reference (canonical form)."""
+def submit(conversation_id: str, channel: str, service_id: str, values: dict[str, Any],
+           turn_key: str | None = None) -> str:
+    """Turns the conversation's draft into a submission and returns its reference (canonical form).
+
+    The same turn (`turn_key`: the person's message) run again, after a server died with it in hand, gets the
+    reference of the submission it made the first time, not a second submission.
+    """
+    if turn_key and (earlier := _submitted_in_turn(conversation_id, turn_key)):
+        return earlier
+    try:
+        reference = _submit(conversation_id, channel, service_id, values, turn_key)
+    except IntegrityError:
+        earlier = _submitted_in_turn(conversation_id, turn_key) if turn_key else None
+        if earlier is None:
+            raise
+        return earlier  # the same turn running twice at once: the other one submitted
+    _remember_person(conversation_id, values, reference)
+    return reference
+
+
+def _submitted_in_turn(conversation_id: str, turn_key: str) -> str | None:
+    with unit_of_work() as session:
+        return session.scalar(select(Application.reference).where(Application.conversation_id == conversation_id,
+                                                                  Application.turn_key == turn_key))
+
+
+def _submit(conversation_id: str, channel: str, service_id: str, values: dict[str, Any],
+            turn_key: str | None) -> str:
     with unit_of_work() as session:
         row = _draft_row(session, conversation_id, service_id)
         if row is None:
@@ -273,11 +300,16 @@ def submit(conversation_id: str, channel: str, service_id: str, values: dict[str
         row.channel = channel
         row.submitted_at = utcnow()
         row.redacted_at = None
+        row.turn_key = turn_key
         _remember_conversation(row, conversation_id)
         _store_values(row, values)
         session.flush()
         session.add(ApplicationStatusChange(application_id=row.id, status="submitted"))
-        reference = row.reference
+        return str(row.reference)
+
+
+def _remember_person(conversation_id: str, values: dict[str, Any], reference: str) -> None:
+    """Files the submitted person's details (or audits why they were left as they were)."""
     personal = {k: values.get(k) for k in PERSONAL_FIELDS}
     id_number = personal.get("id_number")
     on_file = people.phone_on_file(id_number) if id_number else None
@@ -286,7 +318,6 @@ def submit(conversation_id: str, channel: str, service_id: str, values: dict[str
         # The application keeps what was submitted; staff reconcile it with the person on file.
         audit.record(identity.RESIDENT, "unverified_submission", f"application:{display_reference(reference)}",
                      "the person on file was left as it was")
-    return reference
 
 
 def _unused_reference(session: Session) -> str:

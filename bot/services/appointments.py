@@ -259,8 +259,14 @@ def find_reference(text: str) -> str | None:
 # --- booking --------------------------------------------------------------------------------------------------
 
 def book(conversation_id: str, channel: str, service_id: str, centre_id: str, start: dt.datetime,
-         full_name: str, phone: str, now: dt.datetime | None = None) -> AppointmentView:
-    """Books a seat of a slot; SlotFull when none is left, InvalidRequest for a slot the centre does not have."""
+         full_name: str, phone: str, now: dt.datetime | None = None, turn_key: str | None = None) -> AppointmentView:
+    """Books a seat of a slot; SlotFull when none is left, InvalidRequest for a slot the centre does not have.
+
+    The same turn (`turn_key`: the person's message) run again, after a server died with it in hand, gets the
+    booking it made the first time, not a second one.
+    """
+    if turn_key and (earlier := _booked_in_turn(conversation_id, turn_key)):
+        return earlier
     centre = get_catalogue().centres.get(centre_id)
     if centre is None or service_id not in centre.services:
         raise InvalidRequest(f"centre {centre_id!r} does not handle {service_id!r}", code="wrong_centre")
@@ -276,11 +282,24 @@ def book(conversation_id: str, channel: str, service_id: str, centre_id: str, st
     def insert(session: Session) -> Appointment:
         row = Appointment(reference=new_reference(), centre_id=centre_id, service_id=service_id, slot_start=start,
                           slot_end=end, seat=_free_seat(session, centre, start), status="booked",
-                          conversation_id=conversation_id, channel=channel, **fields)
+                          conversation_id=conversation_id, channel=channel, turn_key=turn_key, **fields)
         session.add(row)
         return row
 
-    return _with_seat_retries(insert)
+    try:
+        return _with_seat_retries(insert)
+    except SlotFull:
+        # The same turn running twice at once: the seat retries failed on the turn key, not on the seats.
+        if turn_key and (earlier := _booked_in_turn(conversation_id, turn_key)):
+            return earlier
+        raise
+
+
+def _booked_in_turn(conversation_id: str, turn_key: str) -> AppointmentView | None:
+    with unit_of_work() as session:
+        row = session.scalar(select(Appointment).where(Appointment.conversation_id == conversation_id,
+                                                       Appointment.turn_key == turn_key))
+        return _view(row) if row else None
 
 
 def reschedule(reference: str, start: dt.datetime, now: dt.datetime | None = None) -> AppointmentView:

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from sqlalchemy import Connection, Engine, inspect, select, text
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, load_only
 
 from bot.db.models import Application, Appointment
 from bot.db.session import get_engine
@@ -154,11 +154,16 @@ def purge_plain_values(connection: Connection) -> int:
         return 0
     session = Session(bind=connection)
     changed = 0
-    for row in session.scalars(select(Application)).all():
+    # Only the columns read here: the 0007 migration runs this on tables without the columns added later.
+    application_columns = load_only(Application.conversation_id, Application.conversation_ids, Application.details,
+                                    *(getattr(Application, f"{name}_encrypted") for name in applications.PERSONAL_FIELDS))
+    for row in session.scalars(select(Application).options(application_columns)).all():
         values = {k: v for k, v in applications.values_of(row).items() if k in applications.PERSONAL_FIELDS and v}
         changed += redact_events_on(connection, {row.conversation_id, *(row.conversation_ids or [])}, values)
     c = cipher()
-    for booking in session.scalars(select(Appointment)).all():
+    booking_columns = load_only(Appointment.conversation_id, Appointment.full_name_encrypted,
+                                Appointment.phone_encrypted)
+    for booking in session.scalars(select(Appointment).options(booking_columns)).all():
         changed += redact_events_on(connection, [booking.conversation_id],
                                     {"full_name": c.decrypt(booking.full_name_encrypted),
                                      "phone": c.decrypt(booking.phone_encrypted)})

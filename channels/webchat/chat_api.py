@@ -13,7 +13,7 @@ from bot.channel import Capabilities, ChannelInfo
 from bot.conversation import IncomingMessage, TurnResult
 from bot.errors import InvalidRequest
 from bot.gateway.deps import ConversationsDep, SettingsDep
-from bot.services import conversations, sms_notices
+from bot.services import chat_replies, conversations, sms_notices
 
 router = APIRouter(prefix="/api/chat", tags=["chat"])
 # The page polls for pushed messages; speech buttons appear when the server has speech.
@@ -33,6 +33,10 @@ class ChatRequest(BaseModel):
     text: str = Field(min_length=1)
     locale: str = Field("zh-CN", max_length=16)
     channel: Literal["web", "kiosk"] = "web"
+    # The client's id for this message (a UUID): sent again with a retry, it gets the first answer, run once.
+    message_id: str | None = Field(None, pattern=chat_replies.MESSAGE_ID, description=(
+        "Optional: the client's own random id for this message. Sent again with a retry, the message gets the "
+        "answer given the first time and is not run twice; with another text, 409 message_id_reused."))
 
     @field_validator("text")
     @classmethod
@@ -105,7 +109,8 @@ async def chat(body: ChatRequest, request: Request, settings: SettingsDep, servi
                token: TokenHeader = None) -> ChatResponse:
     """One turn of a web or kiosk conversation; after the first, only with the conversation's token.
 
-    429 with Retry-After when the address or conversation sends too much.
+    429 with Retry-After when the address or conversation sends too much. A `message_id` sent again (a retry
+    after a timeout) gets the answer given the first time; with another text, 409.
     """
     if len(body.text) > settings.max_text_length:
         raise InvalidRequest(f"text is longer than {settings.max_text_length} characters", code="text_too_long")
@@ -113,7 +118,8 @@ async def chat(body: ChatRequest, request: Request, settings: SettingsDep, servi
     if client:
         await request.app.state.limiter.hit("chat_per_client", client)
     message = IncomingMessage(sender_id=body.conversation_id or new_conversation_id(), text=body.text,
-                              channel=body.channel, locale=body.locale, token=token, client=client)
+                              channel=body.channel, locale=body.locale, token=token, client=client,
+                              message_id=body.message_id)
     return chat_response(await service.handle(message))
 
 

@@ -212,3 +212,17 @@ def test_submitted_applications_wait_for_redaction_until_marked():
     with unit_of_work() as session:
         assert session.scalars(select(Application.redacted_at).where(
             Application.id == jobs[0].application_id)).one() is not None
+
+
+def test_the_same_turn_run_again_gets_its_submission_not_a_second_one():
+    person = other_person()
+    conversation_id = new_conversation()
+    applications.save_draft(conversation_id, "web", "residence_permit", person)
+    first = applications.submit(conversation_id, "web", "residence_permit", person, turn_key="m-1")
+    again = applications.submit(conversation_id, "web", "residence_permit", person, turn_key="m-1")
+    later = applications.submit(conversation_id, "web", "residence_permit", person, turn_key="m-2")
+    assert again == first and later != first
+    with unit_of_work() as session:
+        submitted = session.scalars(select(Application).where(Application.conversation_id == conversation_id,
+                                                              Application.status == "submitted")).all()
+    assert len(submitted) == 2

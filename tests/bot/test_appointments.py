@@ -156,3 +156,18 @@ def test_the_reminder_command_sends_what_is_due(capsys):
     assert main(["reminders", "--now", "2030-03-11T17:00"]) == 0
     assert "1 reminder(s) sent" in capsys.readouterr().out
     assert booked.reference in conversations.messages_after("remind-cli", None)[0].text
+
+
+def test_the_same_turn_run_again_gets_its_booking_not_a_second_one():
+    centre = "west_centre"
+    start = appointments.free_slots(centre, now=SUNDAY, limit=1)[0].start
+    conversations.ensure("appt-turn", "web", "zh-CN")
+    first = appointments.book("appt-turn", "web", "social_security_card", centre, start, "张建国", "13812345678",
+                              now=SUNDAY, turn_key="m-1")
+    again = appointments.book("appt-turn", "web", "social_security_card", centre, start, "张建国", "13812345678",
+                              now=SUNDAY, turn_key="m-1")
+    other_turn = appointments.book("appt-turn", "web", "social_security_card", centre, start, "张建国",
+                                   "13812345678", now=SUNDAY, turn_key="m-2")
+    assert again.reference == first.reference and other_turn.reference != first.reference
+    with unit_of_work() as session:
+        assert len(session.scalars(select(Appointment).where(Appointment.conversation_id == "appt-turn")).all()) == 2

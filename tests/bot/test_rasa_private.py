@@ -26,6 +26,8 @@ handle = inspect.getsource(MessageProcessor.handle_message)
 steps = ["log_message", "run_action_extract_slots", "_run_prediction_loop", "run_anonymization_pipeline",
          "save_tracker"]
 check = rasa_private.action_result_check()
+logging = inspect.getsource(MessageProcessor.log_message)
+handle_with_tracker = MessageProcessor._handle_message_with_tracker
 
 def mine(self, result):
     return True
@@ -39,6 +41,12 @@ print(json.dumps({
     "run_checks_answers": "self._validate_action_result(" in inspect.getsource(RemoteAction.run),
     "check_parameters": list(inspect.signature(check).parameters),
     "check_replaced": RemoteAction._validate_action_result is mine,
+    "log_message_steps": sorted(["fetch_tracker_and_update_session", "_handle_message_with_tracker"],
+                                key=lambda step: logging.find("self." + step + "(")),
+    "log_message_has_both": all(logging.find("self." + step + "(") > 0
+                                for step in ["fetch_tracker_and_update_session", "_handle_message_with_tracker"]),
+    "handle_with_tracker_is_async": inspect.iscoroutinefunction(handle_with_tracker),
+    "handle_with_tracker_parameters": list(inspect.signature(handle_with_tracker).parameters),
 }))
 '''
 
@@ -61,6 +69,10 @@ def test_the_private_parts_of_rasa_we_use_are_as_rasa_3_6_has_them():
     assert found["run_checks_answers"]
     assert found["check_parameters"] == ["self", "result"]
     assert found["check_replaced"]
+    # Its first step is log_message's two steps, taken one by one to answer a message already handled.
+    assert found["log_message_steps"] == ["fetch_tracker_and_update_session", "_handle_message_with_tracker"]
+    assert found["log_message_has_both"] and found["handle_with_tracker_is_async"]
+    assert found["handle_with_tracker_parameters"] == ["self", "message", "tracker"]
 
 
 FAILURES_SCRIPT = r'''

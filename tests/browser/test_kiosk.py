@@ -9,6 +9,7 @@ for reading aloud and vosk for push-to-talk (with the small Korean test model st
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 import shutil
 import sqlite3
@@ -407,6 +408,26 @@ def test_an_answer_that_arrives_after_end_is_not_shown_to_the_next_person(kiosk)
     page.locator(".tile", has_text="老年证").tap()
     page.locator("main .answer").wait_for()
     assert "老年证" in screen_text(page), "the next person's conversation works with its own token"
+
+
+def test_an_answer_lost_on_the_way_is_asked_for_once_more_with_the_same_message_id(kiosk):
+    page = kiosk()
+    sent = []
+
+    def lose_the_first_answer(route, request):
+        sent.append(json.loads(request.post_data or "{}"))
+        if len(sent) == 1:
+            # The server took the message and answered; the answer never came (a gateway killed under it).
+            route.fetch()
+            route.abort("connectionreset")
+        else:
+            route.continue_()
+
+    page.context.route("**/api/chat", lose_the_first_answer)
+    page.locator(".tile", has_text="居住证").tap()
+    settle(page)
+    assert "居住证" in screen_text(page) and "系统正忙" not in screen_text(page)
+    assert len(sent) == 2 and sent[0]["message_id"] == sent[1]["message_id"] and sent[0]["text"] == sent[1]["text"]
 
 
 def test_a_service_answer_is_short_with_next_step_buttons_and_the_full_list_one_tap_away(kiosk):

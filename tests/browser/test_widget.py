@@ -230,6 +230,33 @@ def stored(page, area: str) -> dict[str, str]:
         .filter(k => k.startsWith('bianmin.widget.')).map(k => [k.slice(15), {area}.getItem(k)]))""")
 
 
+def test_an_answer_lost_on_the_way_is_asked_for_once_more_with_the_same_message_id(demo):
+    sent = []
+
+    def lose_the_first_answer(route, request):
+        body = json.loads(request.post_data or "{}")
+        if body.get("text") != QUESTION:
+            route.continue_()
+            return
+        sent.append(body)
+        if len(sent) == 1:
+            # The server took the message and answered; the answer never came (a gateway killed under it).
+            route.fetch()
+            route.abort("connectionreset")
+        else:
+            route.continue_()
+
+    demo.route("**/api/chat", lose_the_first_answer)
+    open_widget(demo)
+    answers = ask(demo, QUESTION)
+    assert len(sent) == 2 and sent[0]["message_id"] == sent[1]["message_id"] and len(sent[0]["message_id"]) == 32
+    assert not any("消息没有发出去" in notice for notice in texts(demo, "notice"))
+    assert "社保卡" in answers[-1] and len(texts(demo, "person")) == 1
+    demo.unroute("**/api/chat")
+    ask(demo, "要带什么")
+    assert len(sent) == 2, "a new message has an id of its own"
+
+
 def test_a_staff_reply_appears_without_reloading(demo, stack):
     open_widget(demo)
     ask(demo, "转人工")

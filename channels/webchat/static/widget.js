@@ -195,12 +195,19 @@
   // An answer (or a token) that arrives after "结束" belongs to the ended conversation: Ended, and dropped.
   class Ended extends Error {}
 
+  // Each message has an id of its own: sent again after a network error, it is answered once, not run twice.
+  function newMessageId() {
+    return Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("");
+  }
+
   async function postChat(text) {
     const { id, ended } = state;
-    const response = await fetch(api("api/chat"), {
-      method: "POST", headers: { "Content-Type": "application/json", ...proofHeaders() },
-      body: JSON.stringify({ conversation_id: id, text, locale: "zh-CN" }),
+    const body = JSON.stringify({ conversation_id: id, text, locale: "zh-CN", message_id: newMessageId() });
+    const attempt = () => fetch(api("api/chat"), {
+      method: "POST", headers: { "Content-Type": "application/json", ...proofHeaders() }, body,
     });
+    // A connection that broke (a gateway restarting, a network change) gets one more try with the same message.
+    const response = await attempt().catch(() => attempt());
     const data = await response.json().catch(() => ({}));
     if (state.ended !== ended) throw new Ended();
     if (response.status === 403) {

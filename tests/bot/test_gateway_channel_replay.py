@@ -1,0 +1,73 @@
+"""Inside Rasa's environment: the gateway channel finds a message it has handled already by its id, and what
+the assistant said after it, so a retried message is answered again instead of being run twice."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+
+import pytest
+
+from bot.engine.build import RASA_ENV, REPO_ROOT
+
+SCRIPT = r'''
+import asyncio
+import json
+
+from rasa.core.channels.channel import CollectingOutputChannel
+from rasa.shared.core.domain import Domain
+from rasa.shared.core.events import ActionExecuted, BotUttered, SlotSet, UserUttered
+from rasa.shared.core.trackers import DialogueStateTracker
+
+from bot.rasa_plugins.channel import RECENT_MESSAGES, answers_to
+
+tracker = DialogueStateTracker.from_events("c", [
+    UserUttered("高龄津贴怎么申请", message_id="m-1"),
+    BotUttered("先说材料。\n\n再说地点。", {"buttons": [{"title": "要带什么", "payload": "/ask"}]}),
+    SlotSet("service", "senior_allowance"),
+    BotUttered("还有别的吗？"),
+    ActionExecuted("action_listen"),
+    UserUttered("要带什么", message_id="m-2"),
+    BotUttered("身份证。"),
+], slots=Domain.empty().slots)
+many = DialogueStateTracker.from_events("d", [UserUttered("一", message_id="old"), BotUttered("好")] + [
+    event for i in range(RECENT_MESSAGES) for event in (UserUttered(str(i), message_id=f"n-{i}"), BotUttered(str(i)))])
+failed = DialogueStateTracker.from_events("e", [UserUttered("要带什么", message_id="f-1"), ActionExecuted("action_x")])
+
+
+async def replayed(replies):
+    collector = CollectingOutputChannel()
+    for reply in replies:
+        await collector.send_response("c", reply)
+    return [{k: v for k, v in m.items() if k in ("text", "buttons")} for m in collector.messages]
+
+print(json.dumps({
+    "first": asyncio.run(replayed(answers_to(tracker, "m-1"))),
+    "second": asyncio.run(replayed(answers_to(tracker, "m-2"))),
+    "unknown": answers_to(tracker, "m-3"),
+    "none": answers_to(tracker, None),
+    "too_old": answers_to(many, "old"),
+    "recent": asyncio.run(replayed(answers_to(many, "n-0"))),
+    "failed": answers_to(failed, "f-1"),
+}, ensure_ascii=False))
+'''
+
+
+def test_a_handled_message_is_found_by_its_id_with_what_was_said_after_it():
+    python = RASA_ENV / "bin" / "python"
+    if not python.exists():
+        pytest.skip("the Rasa environment is not set up (packaging/setup-environments.sh)")
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    result = subprocess.run([str(python), "-c", SCRIPT], capture_output=True, text=True, env=env, timeout=180,
+                            cwd=REPO_ROOT)
+    assert result.returncode == 0, result.stderr[-2000:]
+    found = json.loads(result.stdout.strip().splitlines()[-1])
+    # As the collecting channel sent them the first time: a text without buttons split at blank lines.
+    assert found["first"] == [{"text": "先说材料。\n\n再说地点。", "buttons": [{"title": "要带什么", "payload": "/ask"}]},
+                              {"text": "还有别的吗？"}]
+    assert found["second"] == [{"text": "身份证。"}]
+    assert found["unknown"] is None and found["none"] is None
+    assert found["too_old"] is None and found["recent"] == [{"text": "0"}]
+    # A turn that said nothing (an action server away) is run again rather than answered with nothing.
+    assert found["failed"] is None
