@@ -100,3 +100,9 @@ def remember(conversation_id: str, message_id: str, text: str, reply: dict[str, 
         session.execute(delete(ChatReply).where(ChatReply.conversation_id == conversation_id,
                                                 ChatReply.message_id.not_in(kept.scalar_subquery())))
         session.execute(delete(ChatReply).where(ChatReply.created_at < now - REPLIES_FOR))
+
+
+def forget(conversation_id: str) -> None:
+    """Drops every answer kept for the conversation (it ended): not even its first message's retry gets its token."""
+    with unit_of_work() as session:
+        session.execute(delete(ChatReply).where(ChatReply.conversation_id == conversation_id))

@@ -15,7 +15,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from bot.db.models import Conversation, OutboxMessage, utcnow
 from bot.db.session import get_engine, unit_of_work
 from bot.errors import Forbidden
-from bot.services import audit
+from bot.services import audit, chat_replies
 
 KNOWN_QUERY = select(Conversation.id).where(Conversation.id == bindparam("conversation_id"))
 TOKEN_HASH_QUERY = select(Conversation.token_hash).where(Conversation.id == bindparam("conversation_id"))
@@ -95,6 +95,7 @@ def end(conversation_id: str, token: str | None) -> None:
         raise refuse_token()
     with get_engine().begin() as connection:
         connection.execute(update(Conversation).where(Conversation.id == conversation_id).values(token_hash=ENDED))
+    chat_replies.forget(conversation_id)
 
 
 def ensure(conversation_id: str, channel: str, locale: str, token_hash: str | None = None) -> bool:

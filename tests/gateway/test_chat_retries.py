@@ -204,3 +204,10 @@ def test_the_token_of_a_first_message_is_given_again_only_soon_after(client, ras
         row = session.get(ChatReply, (conversation_id, "m-first-301"))
         row.created_at = utcnow() - chat_replies.FIRST_ANSWER_RETRY_FOR - dt.timedelta(seconds=1)
     assert first_message(client, conversation_id, "你好", "m-first-301").status_code == 403
+
+
+def test_an_ended_conversation_gives_its_token_to_no_retry_of_its_first_message(client, rasa):
+    conversation_id = f"r-{uuid.uuid4().hex[:10]}"
+    token = first_message(client, conversation_id, "你好", "m-first-401").json()["conversation_token"]
+    assert client.delete(f"/api/chat/{conversation_id}", headers={"X-Conversation-Token": token}).status_code == 204
+    assert first_message(client, conversation_id, "你好", "m-first-401").status_code == 403
