@@ -63,11 +63,16 @@ def load_average() -> str:
 
 # Each conversation's token from its first answer, sent with every later turn as a web client does.
 TOKENS: dict[str, str] = {}
+# Whether each message carries its own message_id, as the widget and the kiosk send (their retries are answered once).
+MESSAGE_IDS = True
 
 
 async def gateway_turn(client: httpx.AsyncClient, url: str, conversation: str, text: str) -> None:
     token = TOKENS.get(conversation)
-    response = await client.post(f"{url}/api/chat", json={"conversation_id": conversation, "text": text},
+    body = {"conversation_id": conversation, "text": text}
+    if MESSAGE_IDS:
+        body["message_id"] = uuid.uuid4().hex
+    response = await client.post(f"{url}/api/chat", json=body,
                                  headers={"X-Conversation-Token": token} if token else {})
     response.raise_for_status()
     if token is None:
@@ -135,7 +140,11 @@ async def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--gateway-pid", type=int, default=None,
                         help="the gateway's process id: also print its own CPU time per message (steady under load)")
+    parser.add_argument("--without-message-ids", action="store_true",
+                        help="send no message_id (as a client that never retries): the cost of keeping answers")
     args = parser.parse_args()
+    global MESSAGE_IDS
+    MESSAGE_IDS = not args.without_message_ids
     rasa, gateway = (rasa_turn, args.rasa), (gateway_turn, args.gateway)
 
     await sequential([gateway, rasa], 20)  # warm-up
