@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
 
-import pytest
 
-from bot.engine.build import RASA_ENV, REPO_ROOT
+from tests.in_rasa import run_in_rasa
 
 # Runs in the Rasa environment (Python 3.10): each answer is checked by Rasa's own way
 # (jsonschema.validate) and by the validator the gateway channel installs; prints both verdicts.
@@ -46,14 +43,8 @@ for answer in answers:
 
 
 def test_answers_are_judged_as_rasa_judges_them():
-    python = RASA_ENV / "bin" / "python"
-    if not python.exists():
-        pytest.skip("the Rasa environment is not set up (packaging/setup-environments.sh)")
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
-    result = subprocess.run([str(python), "-c", SCRIPT], capture_output=True, text=True, env=env, timeout=180,
-                            cwd=REPO_ROOT)
-    assert result.returncode == 0, result.stderr[-2000:]
-    verdicts = [line for line in result.stdout.splitlines() if line.startswith("[")]
+    output = run_in_rasa(SCRIPT)
+    verdicts = [line for line in output.splitlines() if line.startswith("[")]
     assert verdicts == [
         '["valid", "valid"]',
         '["valid", "valid"]',

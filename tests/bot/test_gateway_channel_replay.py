@@ -4,12 +4,9 @@ the assistant said after it, so a retried message is answered again instead of b
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 
-import pytest
 
-from bot.engine.build import RASA_ENV, REPO_ROOT
+from tests.in_rasa import run_in_rasa
 
 SCRIPT = r'''
 import asyncio
@@ -55,14 +52,8 @@ print(json.dumps({
 
 
 def test_a_handled_message_is_found_by_its_id_with_what_was_said_after_it():
-    python = RASA_ENV / "bin" / "python"
-    if not python.exists():
-        pytest.skip("the Rasa environment is not set up (packaging/setup-environments.sh)")
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
-    result = subprocess.run([str(python), "-c", SCRIPT], capture_output=True, text=True, env=env, timeout=180,
-                            cwd=REPO_ROOT)
-    assert result.returncode == 0, result.stderr[-2000:]
-    found = json.loads(result.stdout.strip().splitlines()[-1])
+    output = run_in_rasa(SCRIPT)
+    found = json.loads(output.strip().splitlines()[-1])
     # As the collecting channel sent them the first time: a text without buttons split at blank lines.
     assert found["first"] == [{"text": "先说材料。\n\n再说地点。", "buttons": [{"title": "要带什么", "payload": "/ask"}]},
                               {"text": "还有别的吗？"}]

@@ -4,12 +4,9 @@ exist, take what we pass, and are still what Rasa itself calls, so an upgrade of
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 
-import pytest
 
-from bot.engine.build import RASA_ENV, REPO_ROOT
+from tests.in_rasa import run_in_rasa
 
 # Runs in the Rasa environment (Python 3.10) and prints what it found as one JSON object.
 SCRIPT = r'''
@@ -52,14 +49,8 @@ print(json.dumps({
 
 
 def test_the_private_parts_of_rasa_we_use_are_as_rasa_3_6_has_them():
-    python = RASA_ENV / "bin" / "python"
-    if not python.exists():
-        pytest.skip("the Rasa environment is not set up (packaging/setup-environments.sh)")
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
-    result = subprocess.run([str(python), "-c", SCRIPT], capture_output=True, text=True, env=env, timeout=180,
-                            cwd=REPO_ROOT)
-    assert result.returncode == 0, result.stderr[-2000:]
-    found = json.loads(result.stdout.strip().splitlines()[-1])
+    output = run_in_rasa(SCRIPT)
+    found = json.loads(output.strip().splitlines()[-1])
     # The gateway channel's turn (bot/rasa_plugins/channel.py) repeats handle_message's steps in this order.
     assert found["handle_message_steps"] == ["log_message", "run_action_extract_slots", "_run_prediction_loop",
                                              "run_anonymization_pipeline", "save_tracker"]
@@ -108,12 +99,6 @@ print(json.dumps({"before": before, "after": asyncio.run(outcome(store)),
 
 
 def test_a_tracker_store_that_does_not_answer_fails_the_turn_instead_of_starting_afresh():
-    python = RASA_ENV / "bin" / "python"
-    if not python.exists():
-        pytest.skip("the Rasa environment is not set up (packaging/setup-environments.sh)")
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
-    result = subprocess.run([str(python), "-c", FAILURES_SCRIPT], capture_output=True, text=True, env=env,
-                            timeout=180, cwd=REPO_ROOT)
-    assert result.returncode == 0, result.stderr[-2000:]
-    found = json.loads(result.stdout.strip().splitlines()[-1])
+    output = run_in_rasa(FAILURES_SCRIPT)
+    found = json.loads(output.strip().splitlines()[-1])
     assert found == {"before": "None", "after": "raised", "wrapped": "Away"}
