@@ -20,7 +20,7 @@ from bot.services.vault import shield_message
 from bot.settings import get_settings
 from tests.fakes.rasa import FakeRasa
 
-from .test_applications_redaction import EVENTS_DDL, new_person
+from .test_applications_redaction import EVENTS_DDL, new_person, store_events
 
 LONG_AGO = utcnow() - dt.timedelta(days=400)
 
@@ -104,10 +104,15 @@ def test_the_periods_come_from_the_settings(monkeypatch):
 
 
 def resident() -> tuple[dict[str, str], str, str]:
-    """A resident with a submitted application, a draft in another conversation and a remembered profile."""
+    """A resident with a submitted application, a draft in another conversation and a remembered profile.
+
+    Each conversation has an event stored by the engine, so it is there to be erased (or kept) whatever ran before.
+    """
     values = new_person()
     first, second = f"ret-{uuid.uuid4().hex[:10]}", f"ret-{uuid.uuid4().hex[:10]}"
     conversations.ensure(first, "web", "zh-CN")
+    store_events(first, [{"event": "user", "text": "我要办居住证"}])
+    store_events(second, [{"event": "user", "text": "我要办老年卡"}])
     shield_message(first, f"身份证{values['id_number']}", None)
     applications.submit(first, "web", "residence_permit", values)
     people.remember(first, values)
@@ -126,7 +131,7 @@ def test_an_erasure_deletes_everything_about_the_resident_and_is_audited():
     assert people.identify("x", values["id_number"], values["phone"]) is None
     assert retention.access(values["id_number"], values["phone"]).applications == []
     assert people.identify("y", other["id_number"], other["phone"]) is not None, "nobody else is touched"
-    assert left_of(other_cid)["vault"] == 1
+    assert left_of(other_cid)["vault"] == 1 and left_of(other_cid)["events"] == 1
     entry = audit.recent(staff_username="supervisor-li")[0]
     assert entry.action == "erase_person" and values["id_number"] not in entry.subject + entry.detail
 
@@ -134,7 +139,7 @@ def test_an_erasure_deletes_everything_about_the_resident_and_is_audited():
 def test_an_erasure_with_the_wrong_phone_deletes_nothing():
     values, first, _ = resident()
     retention.erase(values["id_number"], "13900000000", "supervisor-li")
-    assert left_of(first)["conversation"] == 1
+    assert left_of(first)["conversation"] == 1 and left_of(first)["events"] == 1
     assert len(retention.access(values["id_number"], values["phone"]).applications) == 2
 
 
