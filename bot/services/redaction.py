@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 
 EVENTS_TABLE = "events"
 CHECKPOINT_ATTEMPTS = 5
+# How long one checkpoint attempt waits for a writer or reader to finish before the next try.
+CHECKPOINT_BUSY_MS = 50
 
 # How people write each digit: Arabic, full-width, Chinese, and the spoken forms used on the phone.
 _DIGIT_FORMS = {
@@ -172,7 +174,14 @@ def truncate_wal(engine: Engine) -> bool:
         return True
     for attempt in range(CHECKPOINT_ATTEMPTS):
         with engine.connect() as connection:
-            busy, _log_frames, _done = connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").one()
+            # A reader holding an old snapshot would keep the checkpoint in the connection's busy wait (15 s)
+            # on every attempt, and the person who just submitted waits for this: here the loop does the waiting.
+            waiting = connection.exec_driver_sql("PRAGMA busy_timeout").scalar()
+            connection.exec_driver_sql(f"PRAGMA busy_timeout={CHECKPOINT_BUSY_MS}")
+            try:
+                busy, _log_frames, _done = connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").one()
+            finally:
+                connection.exec_driver_sql(f"PRAGMA busy_timeout={int(waiting or 0)}")
         if not busy:
             return True
         # Another process is reading an older snapshot; it finishes within moments.

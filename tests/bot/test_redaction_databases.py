@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import sqlite3
 import uuid
 
 import pytest
@@ -107,3 +108,61 @@ def test_a_short_read_gives_the_same_answer_on_either_database(dialect):
     conversation_id = f"c-{uuid.uuid4().hex[:8]}"
     conversations.ensure(conversation_id, "kiosk", "zh-CN")
     assert asyncio.run(db_session.read(conversations.channel_of, conversation_id)) == "kiosk"
+
+
+def _sqlite_path() -> str:
+    return get_engine().url.database
+
+
+def test_a_reader_on_an_old_snapshot_delays_emptying_the_log_until_it_finishes(monkeypatch):
+    _store(f"r-{uuid.uuid4().hex[:8]}", [{"event": "user", "text": PHONE}])
+    reader = sqlite3.connect(_sqlite_path(), timeout=0)
+    reader.execute("BEGIN")
+    reader.execute("SELECT COUNT(*) FROM events").fetchall()  # holds the snapshot: the log cannot be emptied
+    _store(f"r-{uuid.uuid4().hex[:8]}", [{"event": "user", "text": PHONE}])
+    waits: list[float] = []
+
+    def reader_finishes(seconds: float) -> None:
+        waits.append(seconds)
+        reader.rollback()
+
+    monkeypatch.setattr(redaction.time, "sleep", reader_finishes)
+    assert redaction.truncate_wal(get_engine()) is True
+    assert len(waits) == 1 and waits[0] > 0, "one short wait, then the checkpoint is tried again"
+    with open(_sqlite_path() + "-wal", "rb") as log_file:
+        assert log_file.read() == b""
+    reader.close()
+
+
+# The person who just submitted waits for this: each attempt gives up within moments instead of the connection's
+# usual wait for a busy database (15 s), so five attempts take far less than this limit.
+@pytest.mark.timeout(30)
+def test_a_reader_that_stays_leaves_the_log_to_the_next_redaction_and_says_so(monkeypatch, caplog):
+    _store(f"r-{uuid.uuid4().hex[:8]}", [{"event": "user", "text": PHONE}])
+    reader = sqlite3.connect(_sqlite_path(), timeout=0)
+    reader.execute("BEGIN")
+    reader.execute("SELECT COUNT(*) FROM events").fetchall()
+    _store(f"r-{uuid.uuid4().hex[:8]}", [{"event": "user", "text": PHONE}])
+    waits: list[float] = []
+    monkeypatch.setattr(redaction.time, "sleep", waits.append)
+    try:
+        with caplog.at_level(logging.WARNING, logger=redaction.__name__):
+            assert redaction.truncate_wal(get_engine()) is False
+    finally:
+        reader.close()
+    assert len(waits) == redaction.CHECKPOINT_ATTEMPTS and waits == sorted(set(waits)), "each wait a little longer"
+    assert caplog.messages == ["the write-ahead log could not be truncated yet; it will be at the next redaction"]
+    assert redaction.truncate_wal(get_engine()) is True
+    with get_engine().connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() == 15000, "other work still waits as usual"
+
+
+def test_a_redacted_value_leaves_no_trace_in_the_free_space_of_the_database_file():
+    conversation_id = f"r-{uuid.uuid4().hex[:8]}"
+    # A long event that shrinks when masked: the old record's bytes would stay behind in the page's free space.
+    spelled = " ".join(ID_NUMBER)
+    _store(conversation_id, [{"event": "user", "text": f"身份证号码是 {spelled}，" + "请帮我办理居住证。" * 40}])
+    assert redaction.redact_events(get_engine(), [conversation_id], VALUES) == 1
+    assert redaction.truncate_wal(get_engine()) is True
+    with open(_sqlite_path(), "rb") as database_file:
+        assert spelled.encode() not in database_file.read()
