@@ -140,3 +140,28 @@ def test_the_number_in_a_redacted_text_keeps_only_its_visible_ends():
     stored = _walk({"text": "电话138 1234 5678"}, replacer({"phone": "13812345678"}))
     assert stored == {"text": "电话138****5678"}
     assert re.search(r"1234", stored["text"]) is None
+
+
+def test_a_one_character_name_and_a_short_address_are_not_masked_everywhere_they_appear():
+    # Masking every 李 or every 青松路 in a conversation would hide words that are no one's personal data.
+    replace = replacer({"full_name": "李", "address": "青松路"})
+    assert replace("李先生问青松路怎么走") == "李先生问青松路怎么走"
+    replace = replacer({"full_name": "李雷", "address": "青松路7号"})
+    assert replace("李雷住青松路7号") == "李*住青松路****"
+
+
+def test_a_short_piece_of_a_known_number_is_left_and_a_longer_one_is_masked():
+    replace = replacer({"phone": "13812345678"})
+    assert replace("请到138号窗口") == "请到138号窗口", "three digits are too common to be the number"
+    assert replace("尾号 5 6 7 8") == "尾号 ****"
+
+
+def test_an_id_number_given_with_a_small_x_is_masked_however_its_x_is_written():
+    replace = replacer({"id_number": "11010519491231002x"})
+    assert replace("身份证 110105 1949 1231 002ｘ") == "身份证 110***********002X"
+    assert replace("后几位 1231 002Ｘ") == "后几位 ********"
+
+
+def test_with_no_known_values_other_numbers_are_masked_and_the_vaults_references_stay():
+    replace = replacer({})
+    assert replace("电话13812345678，引用10123456789") == "电话138****5678，引用10123456789"
