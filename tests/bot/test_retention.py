@@ -25,6 +25,18 @@ from .test_applications_redaction import EVENTS_DDL, new_person, store_events
 LONG_AGO = utcnow() - dt.timedelta(days=400)
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def dialect(request) -> str:
+    """The clean-up and the erasure on the module's SQLite database and on a throw-away PostgreSQL one, with the
+    engine's events table as its tracker store creates it there."""
+    if request.param == "postgresql":
+        request.getfixturevalue("postgres")
+    with get_engine().begin() as connection:
+        connection.execute(text(EVENTS_DDL if request.param == "sqlite"
+                                else EVENTS_DDL.replace("INTEGER PRIMARY KEY", "SERIAL PRIMARY KEY")))
+    return request.param
+
+
 def old_conversation(days: int = 200) -> str:
     """A conversation last active `days` ago, with events, a held-back number and a waiting message."""
     cid = f"ret-{uuid.uuid4().hex[:10]}"
@@ -62,7 +74,7 @@ def aged_draft(days: int) -> int:
         return row.id
 
 
-def test_quiet_conversations_and_old_drafts_go_recent_ones_and_submitted_applications_stay():
+def test_quiet_conversations_and_old_drafts_go_recent_ones_and_submitted_applications_stay(dialect):
     old, recent = old_conversation(200), old_conversation(20)
     stale_draft, fresh_draft = aged_draft(40), aged_draft(5)
     submitted_cid = f"ret-{uuid.uuid4().hex[:10]}"
@@ -120,7 +132,7 @@ def resident() -> tuple[dict[str, str], str, str]:
     return values, first, second
 
 
-def test_an_erasure_deletes_everything_about_the_resident_and_is_audited():
+def test_an_erasure_deletes_everything_about_the_resident_and_is_audited(dialect):
     values, first, second = resident()
     other, other_cid, _ = resident()
 
