@@ -53,13 +53,16 @@ def test_redaction_rewrites_only_the_events_that_held_a_value(dialect):
     said = {"event": "user", "text": f"我叫欧阳明月，身份证 {ID_NUMBER}，电话 幺三八 1234 5678", "timestamp": 1.5,
             "parse_data": {"entities": [{"entity": "phone", "confidence": 0.97}]}}
     plain = {"event": "bot", "text": "请问还有什么可以帮您？", "timestamp": 2.5}
-    _store(mine, [said, plain, {}])
+    slot = {"event": "slot", "name": "phone", "value": PHONE}
+    # An event without data first: it is passed over, not the end of the conversation's events.
+    _store(mine, [{}, said, plain, slot])
     _store(other, [said])
-    assert redaction.redact_events(get_engine(), [mine], VALUES) == 1
+    assert redaction.redact_events(get_engine(), [mine], VALUES) == 2
     stored = _stored(mine)
-    assert stored[1:] == [plain, ""]
-    assert stored[0]["text"] == "我叫欧***，身份证 110***********451X，电话 138****5678"
-    assert stored[0]["parse_data"] == said["parse_data"] and stored[0]["timestamp"] == 1.5
+    assert stored[0] == "" and stored[2] == plain
+    assert stored[1]["text"] == "我叫欧***，身份证 110***********451X，电话 138****5678"
+    assert stored[1]["parse_data"] == said["parse_data"] and stored[1]["timestamp"] == 1.5
+    assert stored[3] == {"event": "slot", "name": "phone", "value": "138****5678"}
     assert _stored(other) == [said]  # another conversation is not this application's
 
 
