@@ -52,12 +52,8 @@ _DIGIT_RUN = re.compile(rf"(?<![{_ANY_DIGIT}])[{_ANY_DIGIT}](?:{_SEPARATORS}[{_A
 FRAGMENT_DIGITS = 4
 
 
-def spelled_pattern(number: str) -> re.Pattern[str]:
-    """A pattern matching `number` however it was typed: with spaces or dashes, in Chinese digits."""
-    return re.compile(_spelled(number))
-
-
 def _spelled(number: str) -> str:
+    """A pattern matching `number` however it was typed: with spaces or dashes, in Chinese digits."""
     parts = [f"[{re.escape(_DIGIT_FORMS.get(ch.upper(), ch))}]" for ch in number]
     return _SEPARATORS.join(parts)
 
@@ -181,7 +177,7 @@ def truncate_wal(engine: Engine) -> bool:
             try:
                 busy, _log_frames, _done = connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").one()
             finally:
-                connection.exec_driver_sql(f"PRAGMA busy_timeout={int(waiting or 0)}")
+                connection.exec_driver_sql(f"PRAGMA busy_timeout={int(waiting)}")
         if not busy:
             return True
         # Another process is reading an older snapshot; it finishes within moments.

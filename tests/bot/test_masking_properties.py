@@ -164,4 +164,13 @@ def test_an_id_number_given_with_a_small_x_is_masked_however_its_x_is_written():
 
 def test_with_no_known_values_other_numbers_are_masked_and_the_vaults_references_stay():
     replace = replacer({})
-    assert replace("电话13812345678，引用10123456789") == "电话138****5678，引用10123456789"
+    # References of an ID number and a card have their lengths: masked, they would no longer resolve.
+    assert replace("电话13812345678，引用001234567890123456，卡0000123456789012") == \
+        "电话138****5678，引用001234567890123456，卡0000123456789012"
+
+
+def test_a_known_number_spoken_with_a_digit_right_after_it_is_still_masked():
+    # Twelve Chinese digits in a row are no personal number to the general rule: only the known value finds it.
+    assert replacer({"phone": "13812345678"})("电话幺三八幺二三四五六七八九点前打我") == "电话138****5678九点前打我"
+    assert replacer({"id_number": "11010519491231002X"})("身份证幺幺洞幺洞五幺九四九幺二三幺洞洞二x") == \
+        "身份证110***********002X"
