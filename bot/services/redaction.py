@@ -172,7 +172,7 @@ def truncate_wal(engine: Engine) -> bool:
         with engine.connect() as connection:
             # A reader holding an old snapshot would keep the checkpoint in the connection's busy wait (15 s)
             # on every attempt, and the person who just submitted waits for this: here the loop does the waiting.
-            waiting = connection.exec_driver_sql("PRAGMA busy_timeout").scalar()
+            waiting = connection.exec_driver_sql("PRAGMA busy_timeout").scalar_one()
             connection.exec_driver_sql(f"PRAGMA busy_timeout={CHECKPOINT_BUSY_MS}")
             try:
                 busy, _log_frames, _done = connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").one()
