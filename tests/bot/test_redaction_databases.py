@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import logging
 import sqlite3
@@ -12,8 +13,10 @@ import pytest
 from sqlalchemy import text
 
 from bot.db import session as db_session
-from bot.db.session import get_engine
+from bot.db.models import Appointment
+from bot.db.session import get_engine, unit_of_work
 from bot.services import applications, conversations, redaction
+from bot.services.people import cipher
 
 ID_NUMBER, PHONE = "11010119900307451X", "13812345678"
 VALUES = {"id_number": ID_NUMBER, "phone": PHONE, "full_name": "欧阳明月", "address": "北山区青松路27号院2栋301"}
@@ -175,3 +178,32 @@ def test_a_redacted_value_leaves_no_trace_in_the_free_space_of_the_database_file
     stored_number = json.dumps(spoken)[1:25].encode()  # its first four digits as they are stored
     with open(_sqlite_path(), "rb") as database_file:
         assert stored_number not in database_file.read()
+
+
+def test_cleaning_every_stored_conversation_masks_what_each_was_given_and_any_other_number(dialect):
+    """What the vault's migration does once: values given before the vault held them back are masked."""
+    applicant, booker, anyone = (f"r-{uuid.uuid4().hex[:8]}" for _ in range(3))
+    person = {**VALUES, "id_number": "11010519900307451X", "phone": "13912345678"}
+    conversations.ensure(applicant, "web", "zh-CN")
+    applications.submit(applicant, "web", "residence_permit", person)
+    c = cipher()
+    with unit_of_work() as session:
+        session.add(Appointment(reference=f"A{uuid.uuid4().hex[:8]}", centre_id="district_centre",
+                                service_id="id_card", slot_start=dt.datetime(2026, 12, 2, 9),
+                                slot_end=dt.datetime(2026, 12, 2, 9, 30), conversation_id=booker,
+                                full_name_encrypted=c.encrypt("司马相如"), phone_encrypted=c.encrypt("13700001111")))
+    _store(applicant, [{"event": "user", "text": "我叫欧阳明月，电话 1391234 5678"}])
+    _store(booker, [{"event": "user", "text": "司马相如，幺三七 洞洞洞洞 幺幺幺幺"}])
+    _store(anyone, [{"event": "user", "text": "卡号6222021234567890123"}, {"event": "user", "text": "谢谢"}])
+    with get_engine().begin() as connection:
+        assert redaction.purge_plain_values(connection) >= 3
+    assert _stored(applicant)[0]["text"] == "我叫欧***，电话 139****5678"
+    assert _stored(booker)[0]["text"] == "司***，137****1111"
+    assert _stored(anyone) == [{"event": "user", "text": "卡号***************0123"}, {"event": "user", "text": "谢谢"}]
+
+
+def test_cleaning_without_the_engines_table_has_nothing_to_do(dialect):
+    with get_engine().begin() as connection:
+        connection.execute(text("DROP TABLE IF EXISTS events"))
+    with get_engine().begin() as connection:
+        assert redaction.purge_plain_values(connection) == 0
