@@ -8,6 +8,7 @@ import hmac
 import io
 import logging
 import re
+import sys
 
 import pytest
 from cryptography.hazmat.primitives import hashes
@@ -297,11 +298,14 @@ def test_install_redaction_also_covers_the_handlers_of_named_loggers_that_do_not
         named.removeHandler(handler)
 
 
+DECRYPT_ERROR = "^a stored personal field could not be decrypted with the configured keys$"
+
+
 @pytest.mark.parametrize("token", ["not a token", "gAAAAA" + "x" * 40, "令牌"])
 def test_rotating_a_token_no_key_made_fails_with_the_decrypt_error(token):
-    with pytest.raises(FieldDecryptError, match="could not be decrypted with the configured keys"):
+    with pytest.raises(FieldDecryptError, match=DECRYPT_ERROR):
         FieldCipher(generate_key()).rotate(token)
-    with pytest.raises(FieldDecryptError, match="could not be decrypted with the configured keys"):
+    with pytest.raises(FieldDecryptError, match=DECRYPT_ERROR):
         FieldCipher(generate_key()).decrypt(token)
 
 
@@ -388,6 +392,17 @@ def test_a_record_keeps_its_own_fields_and_only_text_extras_are_rewritten():
     assert record.getMessage() == "caller 138****5678" and record.args is None
     assert record.attempts == 3 and record.caller == "138****5678"
     assert record.lineno == 7 and record.name == "bot" and record.levelno == logging.INFO
+
+
+def test_the_filter_itself_formats_and_redacts_a_traceback_before_any_handler_does():
+    # The first handler to format a record would write the traceback in clear: the filter formats it first.
+    try:
+        raise ValueError(f"no person with ID {ID_NUMBER}")
+    except ValueError:
+        record = logging.LogRecord("bot", logging.ERROR, __file__, 1, "lookup failed", None, sys.exc_info())
+    RedactingFilter().filter(record)
+    assert record.exc_text.startswith("Traceback") and "ValueError: no person with ID 110***********002X" in record.exc_text
+    assert ID_NUMBER not in logging.Formatter().format(record)
 
 
 def test_a_stack_and_an_already_formatted_traceback_are_redacted():
