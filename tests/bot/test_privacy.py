@@ -329,6 +329,7 @@ def test_rotating_moves_a_token_to_the_current_key():
     ("卡号 6222021234567890123", "卡号 ***************0123", ["card"]),
     ("卡号 62220212345678901", "卡号 *************8901", ["card"]),
     ("卡号 6222 0212 3456 7890", "卡号 ************7890", ["card"]),
+    ("编号 123413812345678", "编号 ***********5678", ["card"]),  # 15 digits ending like a mobile: no 0086 in front
     # Not a personal number: an order number of a mobile's length, a time stamp, 13 digits not after 86,
     # a 15-character number ending in X (no card has an X).
     ("订单号 12345678901", "订单号 12345678901", []),
@@ -376,6 +377,7 @@ def test_a_name_is_trimmed_and_keeps_only_its_first_character(name, masked):
     ("某某村3组", "某某村****"),
     ("阳光花园12号", "阳光花园****"),  # no district or street named: what comes before the door number
     ("阳光花园", "阳****"),  # nor a door number: a third of it
+    ("阳光花园东门", "阳光****"),
     ("  ", ""), ("", ""),
     ("ＸＸ区青松路１２号", "XX区青松路****"),
 ])
