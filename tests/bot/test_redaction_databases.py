@@ -10,10 +10,10 @@ import sqlite3
 import uuid
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import text, update
 
 from bot.db import session as db_session
-from bot.db.models import Appointment
+from bot.db.models import Application, Appointment
 from bot.db.session import get_engine, unit_of_work
 from bot.services import applications, conversations, redaction
 from bot.services.people import cipher
@@ -186,8 +186,12 @@ def test_cleaning_every_stored_conversation_masks_what_each_was_given_and_any_ot
     with get_engine().begin() as connection:
         connection.execute(text("DROP TABLE IF EXISTS events"))  # only this test's events: the count is exact
     person = {**VALUES, "id_number": "11010519900307451X", "phone": "13912345678"}
+    earlier = f"r-{uuid.uuid4().hex[:8]}"
     conversations.ensure(applicant, "web", "zh-CN")
-    applications.submit(applicant, "web", "residence_permit", person)
+    reference = applications.submit(applicant, "web", "residence_permit", person)
+    with unit_of_work() as session:  # the application was begun in another conversation
+        session.execute(update(Application).where(Application.reference == reference)
+                        .values(conversation_ids=[earlier, applicant]))
     c = cipher()
     with unit_of_work() as session:
         session.add(Appointment(reference=f"A{uuid.uuid4().hex[:8]}", centre_id="district_centre",
@@ -195,11 +199,13 @@ def test_cleaning_every_stored_conversation_masks_what_each_was_given_and_any_ot
                                 slot_end=dt.datetime(2026, 12, 2, 9, 30), conversation_id=booker,
                                 full_name_encrypted=c.encrypt("司马相如"), phone_encrypted=c.encrypt("13700001111")))
     _store(applicant, [{"event": "user", "text": "我叫欧阳明月，电话 1391234 5678"}])
+    _store(earlier, [{"event": "user", "text": "我住北山区青松路27号院2栋301"}])
     _store(booker, [{"event": "user", "text": "司马相如，幺三七 洞洞洞洞 幺幺幺幺"}])
     _store(anyone, [{"event": "user", "text": "卡号6222021234567890123"}, {"event": "user", "text": "谢谢"}])
     with get_engine().begin() as connection:
-        assert redaction.purge_plain_values(connection) == 3, "every event that held a value, and only those"
+        assert redaction.purge_plain_values(connection) == 4, "every event that held a value, and only those"
     assert _stored(applicant)[0]["text"] == "我叫欧***，电话 139****5678"
+    assert _stored(earlier)[0]["text"] == "我住北山区青松路****"
     assert _stored(booker)[0]["text"] == "司***，137****1111"
     assert _stored(anyone) == [{"event": "user", "text": "卡号***************0123"}, {"event": "user", "text": "谢谢"}]
 
