@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 
 EVENTS_TABLE = "events"
 CHECKPOINT_ATTEMPTS = 5
+# How long one checkpoint attempt waits for a writer or reader to finish before the next try.
+CHECKPOINT_BUSY_MS = 50
 
 # How people write each digit: Arabic, full-width, Chinese, and the spoken forms used on the phone.
 _DIGIT_FORMS = {
@@ -50,12 +52,8 @@ _DIGIT_RUN = re.compile(rf"(?<![{_ANY_DIGIT}])[{_ANY_DIGIT}](?:{_SEPARATORS}[{_A
 FRAGMENT_DIGITS = 4
 
 
-def spelled_pattern(number: str) -> re.Pattern[str]:
-    """A pattern matching `number` however it was typed: with spaces or dashes, in Chinese digits."""
-    return re.compile(_spelled(number))
-
-
 def _spelled(number: str) -> str:
+    """A pattern matching `number` however it was typed: with spaces or dashes, in Chinese digits."""
     parts = [f"[{re.escape(_DIGIT_FORMS.get(ch.upper(), ch))}]" for ch in number]
     return _SEPARATORS.join(parts)
 
@@ -177,7 +175,14 @@ def truncate_wal(engine: Engine) -> bool:
         return True
     for attempt in range(CHECKPOINT_ATTEMPTS):
         with engine.connect() as connection:
-            busy, _log_frames, _done = connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").one()
+            # A reader holding an old snapshot would keep the checkpoint in the connection's busy wait (15 s)
+            # on every attempt, and the person who just submitted waits for this: here the loop does the waiting.
+            waiting = connection.exec_driver_sql("PRAGMA busy_timeout").scalar_one()
+            connection.exec_driver_sql(f"PRAGMA busy_timeout={CHECKPOINT_BUSY_MS}")
+            try:
+                busy, _log_frames, _done = connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").one()
+            finally:
+                connection.exec_driver_sql(f"PRAGMA busy_timeout={int(waiting)}")
         if not busy:
             return True
         # Another process is reading an older snapshot; it finishes within moments.

@@ -7,7 +7,7 @@ import os
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import delete, text
+from sqlalchemy import delete, inspect, text
 
 from bot.db import session as db_session
 from bot.db.migrate import upgrade
@@ -249,3 +249,13 @@ def test_a_bad_period_is_refused(first, last):
 
 def test_no_period_means_this_month_so_far():
     assert parse_period(None, None, today=dt.date(2026, 12, 6)) == Period(dt.date(2026, 12, 1), dt.date(2026, 12, 6))
+
+
+def test_the_engines_events_are_indexed_by_time_once_they_exist(fresh_database):
+    analytics_daily._events_indexed.discard(str(db_session.get_engine().url))
+    assert analytics_daily.index_events() is False, "no events table yet: nothing to index"
+    seed_engine_events()
+    assert analytics_daily.index_events() is True
+    indexes = inspect(db_session.get_engine()).get_indexes("events")
+    assert [(i["name"], i["column_names"]) for i in indexes] == [("ix_events_timestamp", ["timestamp"])]
+    assert analytics_daily.index_events() is True, "a second call finds it done"

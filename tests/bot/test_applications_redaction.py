@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 import uuid
 from pathlib import Path
@@ -81,14 +82,18 @@ def test_submitting_leaves_no_personal_value_in_the_stored_conversation_or_on_di
             assert person["phone"].encode() not in file.read_bytes()
 
 
-def test_redaction_happens_once_and_leaves_other_conversations_alone():
+def test_redaction_happens_once_and_leaves_other_conversations_alone(caplog):
     person = new_person()
     mine, other = f"r-{uuid.uuid4().hex[:10]}", f"r-{uuid.uuid4().hex[:10]}"
     for conversation_id in (mine, other):
         conversations.ensure(conversation_id, "web", "zh-CN")
         store_events(conversation_id, [{"event": "user", "text": f"电话{person['phone']}"}])
     applications.submit(mine, "web", "senior_card", person)
-    redaction.after_turn(mine)
+    [job] = applications.awaiting_redaction(mine)
+    with caplog.at_level(logging.INFO, logger=redaction.__name__):
+        redaction.after_turn(mine)
+    # What an operator reads: which application, how many events were rewritten.
+    assert caplog.messages == [f"application {job.application_id}: 1 stored events redacted"]
     assert person["phone"] not in json.dumps(stored_events(mine))
     assert person["phone"] in json.dumps(stored_events(other))
     assert applications.awaiting_redaction(mine) == []

@@ -12,7 +12,7 @@ import pytest
 
 from bot.errors import ConfigurationError
 from bot.notify.sms import NoSms, SmppSender, SmsUnavailable, sms_sender
-from bot.services import audit, conversations, identity
+from bot.services import audit, conversations, guessing, identity
 from bot.settings import load_settings
 from tests.fakes.smsc import PASSWORD, SYSTEM_ID, FakeSmsc
 
@@ -139,3 +139,145 @@ def test_an_smpp_provider_without_its_account_fails_at_start_up_saying_what_to_s
                                smpp_password=PASSWORD)
     assert isinstance(sms_sender(configured), SmppSender)
     assert isinstance(sms_sender(load_settings(sms_provider="none")), NoSms)
+
+
+# ---- the rules of codes and proofs, each at its edge ----------------------------------------------------------
+
+class RecordingSms:
+    """An SMS sender that keeps what it was asked to send (the SMPP path is tested above with the fake SMSC)."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str]] = []
+
+    def send(self, phone: str, text: str) -> None:
+        self.sent.append((phone, text))
+
+    def code(self, index: int = -1) -> str:
+        return re.search(r"\d{6}", self.sent[index][1]).group()
+
+
+START = dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.timezone.utc)
+
+
+@pytest.mark.parametrize("number, mobile", [
+    ("+86 138 1234 5678", "13812345678"), ("8613812345678", "13812345678"), ("138-1234-5678", "13812345678"),
+    ("23812345678", None), ("1381234567", None), ("008613812345678", None), ("861381234567", None), ("", None),
+    (None, None),
+])
+def test_a_channels_phone_number_is_read_as_a_mainland_mobile_or_not_at_all(number, mobile):
+    assert identity.mainland_mobile(number) == mobile
+
+
+@pytest.mark.parametrize("text, is_code", [
+    ("123456", True), ("123 456", True), (" 12 34 56 ", True), ("12345", False), ("1234567", False),
+    ("１２３４５６", False), ("12345a", False), ("", False),
+])
+def test_only_six_plain_digits_read_as_a_code(text, is_code):
+    assert identity.looks_like_code(text) is is_code
+
+
+def test_a_code_is_sent_six_digits_long_with_its_minutes_and_proves_the_phone_even_typed_with_spaces():
+    conversation_id, sms = new_conversation(), RecordingSms()
+    sent = identity.send_code(conversation_id, PHONE, "status:x", sms, now=START)
+    assert sent == identity.CodeSent("5678")
+    [(phone, text)] = sms.sent
+    assert phone == PHONE and f"{sms.code()}，5分钟内有效" in text
+    code = sms.code()
+    checked = identity.check_code(conversation_id, f"{code[:3]} {code[3:]}", now=START + dt.timedelta(minutes=1))
+    assert checked.proven and checked.purpose == "status:x" and checked.phone_fingerprint == identity.fingerprint(PHONE)
+    assert identity.holds_fingerprint(conversation_id, identity.fingerprint(PHONE))
+    assert not identity.holds_fingerprint(conversation_id, identity.fingerprint("13800000000"))
+
+
+def test_a_code_is_pending_until_the_moment_it_expires():
+    conversation_id, sms = new_conversation(), RecordingSms()
+    identity.send_code(conversation_id, PHONE, "status:x", sms, now=START)
+    assert identity.code_pending(conversation_id, START + dt.timedelta(minutes=4, seconds=59)) == "status:x"
+    assert identity.code_pending(conversation_id, START + dt.timedelta(minutes=5)) is None
+    assert identity.check_code(conversation_id, sms.code(), now=START + dt.timedelta(minutes=4, seconds=59)).proven
+
+
+def test_a_code_with_no_tries_left_is_no_longer_pending_and_a_later_check_finds_nothing():
+    conversation_id, sms = new_conversation(), RecordingSms()
+    identity.send_code(conversation_id, PHONE, "status:x", sms, now=START)
+    wrong = f"{(int(sms.code()) + 1) % 10**6:06d}"
+    for _ in range(4):
+        assert identity.check_code(conversation_id, wrong, now=START).purpose == "status:x"
+    assert identity.code_pending(conversation_id, START) == "status:x", "one try left"
+    assert identity.check_code(conversation_id, wrong, now=START) == identity.CodeChecked(False, "status:x", 0,
+                                                                                          paused=True)
+    assert identity.code_pending(conversation_id, START) is None
+    assert identity.check_code(conversation_id, sms.code(), now=START) == identity.CodeChecked(False, paused=True)
+
+
+def test_the_fifth_wrong_code_pauses_the_conversation_and_is_audited_without_the_code():
+    conversation_id, sms = new_conversation(), RecordingSms()
+    identity.send_code(conversation_id, PHONE, "status:x", sms, now=START)
+    wrong = f"{(int(sms.code()) + 1) % 10**6:06d}"
+    checks = [identity.check_code(conversation_id, wrong, now=START) for _ in range(5)]
+    assert [c.tries_left for c in checks] == [4, 3, 2, 1, 0] and [c.paused for c in checks] == [False] * 4 + [True]
+    with pytest.raises(identity.LookupsPaused):
+        identity.send_code(conversation_id, PHONE, "status:x", sms, now=START + dt.timedelta(minutes=1))
+    assert len(sms.sent) == 1
+    details = [e.detail for e in audit.recent(subject=f"conversation:{conversation_id}")]
+    assert "paused: too many failures" in details and "4 tries left" in details
+    assert all(wrong not in d for d in details)
+
+
+def test_a_code_is_resent_after_the_resend_interval_or_at_once_to_another_phone():
+    conversation_id, sms = new_conversation(), RecordingSms()
+    identity.send_code(conversation_id, PHONE, "status:x", sms, now=START)
+    assert identity.send_code(conversation_id, PHONE, "status:x", sms, now=START + dt.timedelta(seconds=59)).throttled
+    assert not identity.send_code(conversation_id, "13800001111", "status:x", sms,
+                                  now=START + dt.timedelta(seconds=59)).throttled
+    assert not identity.send_code(conversation_id, PHONE, "status:x", sms,
+                                  now=START + dt.timedelta(seconds=120)).throttled
+    assert len(sms.sent) == 3
+    assert identity.check_code(conversation_id, sms.code(), now=START + dt.timedelta(seconds=121)).proven
+
+
+def test_a_proof_needs_a_known_method_and_a_number():
+    conversation_id = new_conversation()
+    with pytest.raises(ValueError, match="a proof needs a known method"):
+        identity.record_proof(conversation_id, "guessed", phone=PHONE)
+    with pytest.raises(ValueError, match="a proof needs a known method"):
+        identity.record_proof(conversation_id, "caller_id")
+    assert not identity.holds_phone(conversation_id, PHONE)
+
+
+def test_a_staff_check_of_the_id_card_proves_the_person_and_names_the_staff_member():
+    conversation_id, id_number = new_conversation(), "11010519491231002X"
+    identity.record_proof(conversation_id, "staff_id_check", id_number=id_number, staff_username="kiosk-wang")
+    assert identity.id_checked(conversation_id, id_number) and not identity.holds_phone(conversation_id, PHONE)
+    assert identity.proven_for(conversation_id, id_number, None)
+    assert not identity.proven_for(conversation_id, "110101199003074514", PHONE)
+    entry = audit.recent(subject=f"conversation:{conversation_id}")[0]
+    assert (entry.staff_username, entry.action, entry.detail) == ("kiosk-wang", "identity_proven", "staff_id_check")
+
+
+def test_a_phone_proof_stands_for_the_person_whose_phone_is_on_file_and_no_one_else():
+    conversation_id = new_conversation()
+    identity.record_proof(conversation_id, "caller_id", phone=PHONE)
+    assert identity.proven_for(conversation_id, "11010519491231002X", PHONE)
+    assert not identity.proven_for(conversation_id, "11010519491231002X", "13800001111")
+    assert not identity.proven_for(conversation_id, "11010519491231002X", None)
+    entry = audit.recent(subject=f"conversation:{conversation_id}")[0]
+    assert (entry.staff_username, entry.detail) == (identity.RESIDENT, "caller_id")
+
+
+def test_a_forgotten_code_is_no_longer_pending():
+    conversation_id, sms = new_conversation(), RecordingSms()
+    identity.send_code(conversation_id, PHONE, "status:x", sms, now=START)
+    identity.forget_code(conversation_id)
+    assert identity.code_pending(conversation_id, START) is None
+    assert not identity.check_code(conversation_id, sms.code(), now=START).proven
+
+
+def test_an_id_number_paused_from_other_conversations_gets_no_code_here():
+    id_number, sms = "11010519491231002X", RecordingSms()
+    fingerprint = identity.fingerprint(id_number)
+    for _ in range(5):
+        guessing.count_failure(guessing.keys(new_conversation(), fingerprint), START)
+    with pytest.raises(identity.LookupsPaused):
+        identity.send_code(new_conversation(), PHONE, "status:x", sms, now=START, id_number=id_number)
+    assert identity.send_code(new_conversation(), PHONE, "status:x", sms, now=START).phone_tail == "5678"

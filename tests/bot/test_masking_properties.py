@@ -140,3 +140,37 @@ def test_the_number_in_a_redacted_text_keeps_only_its_visible_ends():
     stored = _walk({"text": "电话138 1234 5678"}, replacer({"phone": "13812345678"}))
     assert stored == {"text": "电话138****5678"}
     assert re.search(r"1234", stored["text"]) is None
+
+
+def test_a_one_character_name_and_a_short_address_are_not_masked_everywhere_they_appear():
+    # Masking every 李 or every 青松路 in a conversation would hide words that are no one's personal data.
+    replace = replacer({"full_name": "李", "address": "青松路"})
+    assert replace("李先生问青松路怎么走") == "李先生问青松路怎么走"
+    replace = replacer({"full_name": "李雷", "address": "松路9号"})
+    assert replace("李雷住松路9号") == "李*住松路****", "four characters are an address"
+
+
+def test_a_short_piece_of_a_known_number_is_left_and_a_longer_one_is_masked():
+    replace = replacer({"phone": "13812345678"})
+    assert replace("请到138号窗口") == "请到138号窗口", "three digits are too common to be the number"
+    assert replace("尾号 5 6 7 8") == "尾号 ****"
+
+
+def test_an_id_number_given_with_a_small_x_is_masked_however_its_x_is_written():
+    replace = replacer({"id_number": "11010519491231002x"})
+    assert replace("身份证 110105 1949 1231 002ｘ") == "身份证 110***********002X"
+    assert replace("后几位 1231 002Ｘ") == "后几位 ********"
+
+
+def test_with_no_known_values_other_numbers_are_masked_and_the_vaults_references_stay():
+    replace = replacer({})
+    # References of an ID number and a card have their lengths: masked, they would no longer resolve.
+    assert replace("电话13812345678，引用001234567890123456，卡0000123456789012") == \
+        "电话138****5678，引用001234567890123456，卡0000123456789012"
+
+
+def test_a_known_number_spoken_with_a_digit_right_after_it_is_still_masked():
+    # Twelve Chinese digits in a row are no personal number to the general rule: only the known value finds it.
+    assert replacer({"phone": "13812345678"})("电话幺三八幺二三四五六七八九点前打我") == "电话138****5678九点前打我"
+    assert replacer({"id_number": "11010519491231002X"})("身份证幺幺洞幺洞五幺九四九幺二三幺洞洞二x") == \
+        "身份证110***********002X"

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import io
 import logging
 import re
+import sys
 
 import pytest
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
 from bot.privacy import (FieldCipher, FieldDecryptError, RedactingFilter, field_cipher_key, generate_key,
-                         install_redaction, mask_address, mask_id_number, mask_name, mask_phone, redact_text)
+                         install_redaction, mask_address, mask_id_number, mask_name, mask_phone, personal_numbers,
+                         redact_text)
 
 ID_NUMBER = "11010519491231002X"
 PHONE = "13812345678"
@@ -290,11 +298,14 @@ def test_install_redaction_also_covers_the_handlers_of_named_loggers_that_do_not
         named.removeHandler(handler)
 
 
+DECRYPT_ERROR = "^a stored personal field could not be decrypted with the configured keys$"
+
+
 @pytest.mark.parametrize("token", ["not a token", "gAAAAA" + "x" * 40, "令牌"])
 def test_rotating_a_token_no_key_made_fails_with_the_decrypt_error(token):
-    with pytest.raises(FieldDecryptError, match="could not be decrypted with the configured keys"):
+    with pytest.raises(FieldDecryptError, match=DECRYPT_ERROR):
         FieldCipher(generate_key()).rotate(token)
-    with pytest.raises(FieldDecryptError, match="could not be decrypted with the configured keys"):
+    with pytest.raises(FieldDecryptError, match=DECRYPT_ERROR):
         FieldCipher(generate_key()).decrypt(token)
 
 
@@ -305,3 +316,185 @@ def test_rotating_moves_a_token_to_the_current_key():
     assert FieldCipher(new).decrypt(rotated) == PHONE
     with pytest.raises(FieldDecryptError):
         FieldCipher(old).decrypt(rotated)
+
+
+# ---- each kind of number, exactly as it comes out -----------------------------------------------
+
+@pytest.mark.parametrize("text, redacted, kinds", [
+    ("身份证 11010519491231002x", "身份证 110***********002X", ["id_number"]),
+    ("一代证 110105491231002", "一代证 ***********1002", ["card"]),
+    ("手机 8613812345678", "手机 86138****5678", ["phone"]),
+    ("手机 +86 138 1234 5678", "手机 +86138****5678", ["phone"]),
+    ("手机 0086 138 1234 5678", "手机 0086138****5678", ["phone"]),
+    ("卡号 6222021234567890123", "卡号 ***************0123", ["card"]),
+    ("卡号 62220212345678901", "卡号 *************8901", ["card"]),
+    ("卡号 6222 0212 3456 7890", "卡号 ************7890", ["card"]),
+    ("编号 123413812345678", "编号 ***********5678", ["card"]),  # 15 digits ending like a mobile: no 0086 in front
+    # Not a personal number: an order number of a mobile's length, a time stamp, 13 digits not after 86,
+    # a 15-character number ending in X (no card has an X).
+    ("订单号 12345678901", "订单号 12345678901", []),
+    ("时间 20240305123000", "时间 20240305123000", []),
+    ("编号 1234567890123", "编号 1234567890123", []),
+    ("编号 123456789012", "编号 123456789012", []),
+    ("护照 12345678901234X", "护照 12345678901234X", []),
+])
+def test_each_kind_of_personal_number_is_found_and_masked_exactly(text, redacted, kinds):
+    assert redact_text(text) == redacted
+    spans = personal_numbers(text)
+    assert [span.kind for span in spans] == kinds
+    for span in spans:
+        assert redacted[span.start:span.start + len(span.masked)] == span.masked
+        assert text[:span.start] == redacted[:span.start] and text[span.end:] == redacted[span.start + len(span.masked):]
+
+
+def test_text_without_numbers_comes_back_as_it_is():
+    assert redact_text("") == "" and personal_numbers("") == []
+    assert redact_text("请问居住证怎么办？") == "请问居住证怎么办？"
+
+
+@pytest.mark.parametrize("phone, masked", [
+    ("010-6552-8888", "010****8888"), ("１３８-1234_5678", "138****5678"), ("65528888", "****8888"),
+    ("12345", "*2345"), ("8888", "****"), ("", ""),
+])
+def test_a_phone_of_any_length_shows_at_most_its_last_four_digits(phone, masked):
+    assert mask_phone(phone) == masked
+
+
+@pytest.mark.parametrize("number, masked", [("12345678", "123*5678"), ("1234567", "*******"), ("", "")])
+def test_a_number_too_short_to_hide_its_middle_is_hidden_whole(number, masked):
+    assert mask_id_number(number) == masked
+
+
+@pytest.mark.parametrize("name, masked", [("  李雷 ", "李*"), ("李", "李"), ("", ""), (None, "")])
+def test_a_name_is_trimmed_and_keeps_only_its_first_character(name, masked):
+    assert mask_name(name) == masked
+
+
+@pytest.mark.parametrize("address, masked", [
+    ("北京市海淀区", "北京市海淀区"),  # nothing below the district: nothing to hide
+    ("海淀区青松路", "海淀区青松路"),
+    ("中关村大街1号", "中关村大街****"),
+    ("某某村3组", "某某村****"),
+    ("阳光花园12号", "阳光花园****"),  # no district or street named: what comes before the door number
+    ("阳光花园", "阳****"),  # nor a door number: a third of it
+    ("阳光花园东门", "阳光****"),
+    ("  ", ""), ("", ""),
+    ("ＸＸ区青松路１２号", "XX区青松路****"),
+])
+def test_an_address_without_a_street_or_a_door_number_still_hides_something(address, masked):
+    assert mask_address(address) == masked
+
+
+# ---- logging, every part of a record -------------------------------------------------------------
+
+def test_a_record_keeps_its_own_fields_and_only_text_extras_are_rewritten():
+    record = logging.LogRecord("bot", logging.INFO, __file__, 7, "caller %s", (PHONE,), None)
+    record.attempts, record.caller = 3, PHONE
+    assert RedactingFilter().filter(record) is True
+    assert record.getMessage() == "caller 138****5678" and record.args is None
+    assert record.attempts == 3 and record.caller == "138****5678"
+    assert record.lineno == 7 and record.name == "bot" and record.levelno == logging.INFO
+
+
+def test_the_filter_itself_formats_and_redacts_a_traceback_before_any_handler_does():
+    # The first handler to format a record would write the traceback in clear: the filter formats it first.
+    try:
+        raise ValueError(f"no person with ID {ID_NUMBER}")
+    except ValueError:
+        record = logging.LogRecord("bot", logging.ERROR, __file__, 1, "lookup failed", None, sys.exc_info())
+    RedactingFilter().filter(record)
+    assert record.exc_text.startswith("Traceback") and "ValueError: no person with ID 110***********002X" in record.exc_text
+    assert ID_NUMBER not in logging.Formatter().format(record)
+
+
+def test_a_stack_and_an_already_formatted_traceback_are_redacted():
+    record = logging.LogRecord("bot", logging.ERROR, __file__, 1, "failed", None, None)
+    record.exc_text = f"Traceback: ValueError: {ID_NUMBER}"
+    record.stack_info = f"Stack (most recent call last): lookup({PHONE})"
+    RedactingFilter().filter(record)
+    assert record.exc_text == "Traceback: ValueError: 110***********002X"
+    assert record.stack_info == "Stack (most recent call last): lookup(138****5678)"
+
+
+def test_install_redaction_reuses_the_filter_a_handler_already_has():
+    stream = io.StringIO()
+    first, second = logging.StreamHandler(stream), logging.StreamHandler(stream)
+    existing = RedactingFilter()
+    first.addFilter(existing)
+    named = logging.getLogger("tests.privacy.two-handlers")
+    named.addHandler(first)
+    named.addHandler(second)
+    already = [f for h in logging.getLogger().handlers for f in h.filters if isinstance(f, RedactingFilter)]
+    redacting = None
+    try:
+        redacting = install_redaction(["tests.privacy.two-handlers"])
+        # One filter for all: the root's if it has one (it is looked at first), else the one found here.
+        assert redacting is (already[0] if already else existing)
+        assert first.filters == [existing] and second.filters == [redacting]
+    finally:
+        named.removeHandler(first)
+        named.removeHandler(second)
+        if not already:
+            for handler in logging.getLogger().handlers:
+                handler.removeFilter(redacting)
+
+
+# ---- keys --------------------------------------------------------------------------------------
+
+def test_a_key_with_spaces_around_it_or_without_padding_is_the_same_key():
+    key = generate_key()
+    token = FieldCipher(key).encrypt(PHONE)
+    assert FieldCipher(f"  {key}\n").decrypt(token) == PHONE
+    assert FieldCipher(key.rstrip("=")).decrypt(token) == PHONE
+
+
+@pytest.mark.parametrize("key", [
+    base64.b64encode(bytes([251] * 32)).decode(),  # standard base64 (+ and /): not the url-safe form asked for
+    base64.urlsafe_b64encode(bytes(31)).decode(),  # 31 bytes
+    base64.urlsafe_b64encode(bytes(33)).decode(),  # 33 bytes
+    "",
+])
+def test_a_key_of_the_wrong_form_or_length_is_refused(key):
+    with pytest.raises(ValueError, match="32 bytes in url-safe base64"):
+        FieldCipher(key)
+
+
+def test_an_old_key_of_the_wrong_form_is_named_by_its_position():
+    with pytest.raises(ValueError, match="old field encryption key #2"):
+        FieldCipher(generate_key(), [generate_key(), "too-short"])
+    with pytest.raises(ValueError, match="^the field encryption key must"):
+        FieldCipher("too-short", [generate_key()])
+
+
+def test_an_empty_setting_is_refused_rather_than_stretched_into_a_key():
+    with pytest.raises(ValueError, match="the field encryption key is empty"):
+        field_cipher_key("")
+
+
+def test_a_passphrase_is_stretched_into_a_key_with_scrypt():
+    # The key of the development passphrase is fixed: data encrypted with it must stay readable after an upgrade.
+    raw = hashlib.scrypt(b"dev-field-key", salt=b"bianmin-assistant field encryption key", n=2 ** 14, r=8, p=1,
+                         dklen=32)
+    assert field_cipher_key("dev-field-key") == base64.urlsafe_b64encode(raw).decode("ascii")
+
+
+def test_the_cipher_says_how_many_keys_it_holds():
+    assert repr(FieldCipher(generate_key(), [generate_key()])) == "FieldCipher(<2 key(s)>)"
+
+
+@pytest.mark.parametrize("token", [None, "gAAAAAé"])
+def test_a_stored_value_that_is_no_text_or_not_ascii_fails_with_the_decrypt_error(token):
+    with pytest.raises(FieldDecryptError):
+        FieldCipher(generate_key()).decrypt(token)
+    with pytest.raises(FieldDecryptError):
+        FieldCipher(generate_key()).rotate(token)
+
+
+def test_fingerprints_are_keyed_with_a_key_derived_from_the_field_key_not_the_key_itself():
+    key = generate_key()
+    raw = base64.urlsafe_b64decode(key)
+    derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
+                   info=b"bianmin-assistant field fingerprint v1").derive(raw)
+    expected = hmac.new(derived, ID_NUMBER.encode("utf-8"), hashlib.sha256).hexdigest()
+    assert FieldCipher(key).fingerprint(ID_NUMBER) == expected
+    assert FieldCipher(key, [generate_key()]).lookup_fingerprints(ID_NUMBER)[0] == expected

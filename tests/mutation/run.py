@@ -8,6 +8,7 @@ change behaviour) counts neither as killed nor in the total.
 
     .venv/bin/python -m tests.mutation.run              # every module
     .venv/bin/python -m tests.mutation.run --quick      # masking, redaction and the vault (run by `make test`)
+    .venv/bin/python -m tests.mutation.run --module bot/validators.py   # one module (may be repeated)
 """
 
 from __future__ import annotations
@@ -85,9 +86,11 @@ def main(argv: list[str] | None = None) -> int:
     """Runs the mutants, prints the score per module and fails when one is under its floor."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="only the modules fast enough for `make test`")
+    parser.add_argument("--module", action="append", metavar="PATH", choices=[m.path for m in MODULES],
+                        help="only this module (repeatable), e.g. bot/services/guessing.py")
     parser.add_argument("--report-only", action="store_true", help="score the last run without running mutants")
     args = parser.parse_args(argv)
-    modules = [m for m in MODULES if m.quick or not args.quick]
+    modules = [m for m in MODULES if (m.quick or not args.quick) and (not args.module or m.path in args.module)]
     started = time.monotonic()
     if not args.report_only:
         returncode = _run(modules)
