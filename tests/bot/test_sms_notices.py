@@ -17,6 +17,9 @@ from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy import select, update
 
+from bot.actions.applications import ActionSubmitApplication
+from bot.actions.forms import FORMS
+from bot.actions.forms.base import CONFIRM
 from bot.actions.sms import ActionSmsOptIn, offer_sms
 from bot.db.models import Appointment, SmsNotice, SmsOptOut
 from bot.db.session import unit_of_work
@@ -364,3 +367,19 @@ def test_texts_need_a_number_and_a_caller_needs_not_ask():
     conversations.ensure(caller, "phone", "zh-CN")
     Vault.of(caller).hold("phone", mobile())
     assert offered(caller) == [] and "不用另外开通" in ask_for_texts(caller) and notices(caller) == []
+
+
+def test_a_submitted_application_with_a_mobile_number_ends_with_the_offer():
+    conversation_id = new_conversation("web")
+    phone = mobile()
+    answers = {field: {**DETAILS, "phone": phone}.get(field) for field in FORMS["residence_permit"].fields}
+    message = {"text": "/affirm", "intent": {"name": "affirm", "confidence": 1.0}, "entities": [],
+               "metadata": {"channel": "web"}}
+    state = Tracker(conversation_id, {**answers, "service": "residence_permit", CONFIRM: True}, message,
+                    [{"event": "active_loop", "name": "residence_permit"},
+                     {"event": "user", "text": "/affirm", "parse_data": message}], False, None, {}, "action_listen")
+    dispatcher = CollectingDispatcher()
+    asyncio.run(ActionSubmitApplication().run(dispatcher, state, {}))
+    assert "已提交" in dispatcher.messages[0]["text"]
+    assert dispatcher.messages[-1]["buttons"] == [{"title": "短信提醒我", "payload": "/sms_opt_in"}]
+    assert phone[-4:] in dispatcher.messages[-1]["text"]
