@@ -19,6 +19,7 @@ from bot.actions.context import catalogue, channel_of, turn_of, understand_lates
 from bot.actions.forms import FORMS, fields
 from bot.actions.forms.base import CONFIRM, DECLINED, FAILURES, REQUESTED, say
 from bot.actions.questions import ActionAnswerQuestion
+from bot.actions.sms import offer_sms
 from bot.actions.forms import verification
 from bot.notify.sms import SmsUnavailable
 from bot.services import applications, guessing, identity
@@ -160,6 +161,7 @@ class ActionSubmitApplication(Action):
             say(dispatcher, "utter_application_bring_originals", items="、".join(originals))
         elif not FORMS[service_id].in_person_step:
             say(dispatcher, "utter_application_no_visit")
+        offer_sms(dispatcher, tracker.sender_id)
         return reset_events() + [SlotSet("application_reference", shown)]
 
 

@@ -18,6 +18,7 @@ from bot import texts
 from bot.actions.context import catalogue, channel_of, turn_of, understand_latest
 from bot.actions.forms.verification import say_paused
 from bot.actions.forms.fields import Accepted, check_full_name, check_phone, is_yes
+from bot.actions.sms import offer_sms
 from bot.actions.handoff import (ENDED_EARLY, FAILURES, HandsOffAfterTwoFailures, ended_early, entity,
                                  latest_intent)
 from bot.errors import Conflict, InvalidRequest, NotFound
@@ -287,6 +288,7 @@ class ActionBookAppointment(Action):
         if centre.green_channel and centre.green_channel_note:
             dispatcher.utter_message(text=texts.text("utter_appointment_green_channel",
                                                      note=centre.green_channel_note))
+        offer_sms(dispatcher, tracker.sender_id)
         question, buttons = feedback.rating_question(tracker.sender_id, f"appointment:{booked.reference}")
         dispatcher.utter_message(text=question, buttons=buttons)
         # The name and phone are kept encrypted with the booking; the conversation need not hold them.

@@ -548,7 +548,7 @@ class SmsNotice(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     event: Mapped[str] = mapped_column(String(160), unique=True)  # e.g. reminder:12, status:40, staff_reply:311
     conversation_id: Mapped[str] = mapped_column(String(128), index=True)
-    kind: Mapped[str] = mapped_column(String(16))  # reminder, status, staff_reply
+    kind: Mapped[str] = mapped_column(String(16))  # opt_in (the resident asked for texts), reminder, status, staff_reply
     reference: Mapped[str | None] = mapped_column(String(32), nullable=True)  # what staff look it up by
     phone_encrypted: Mapped[str] = mapped_column(Text)
     phone_fingerprint: Mapped[str] = mapped_column(String(128), index=True)

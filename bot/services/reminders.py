@@ -1,5 +1,5 @@
 """Appointment reminders: the day before a visit, a message on the person's own channel (and by SMS to a
-resident who booked by phone or at the kiosk, see bot/services/sms_notices.py).
+resident who booked by phone or at the kiosk, or asked for texts, see bot/services/sms_notices.py).
 
 The gateway runs `send_due` every minute; `python -m bot.cli reminders` runs it
 by hand. A reminder goes out within the 24 hours before the slot, in the

@@ -8,6 +8,11 @@ SMS_MAX_ATTEMPTS a notice is `failed` and staff see it in the console. A staff r
 SMS_STAFF_REPLY_GRACE_SECONDS first: if the person reads it meanwhile (the kiosk page or the call picks it
 up), no text goes out. A number that answered with the opt-out word gets no more notices.
 
+A resident on a channel that can push (web chat, Telegram, WeChat) may ask for texts too, once a booking or
+an application left a mobile number: the opt-in is itself a notice (kind `opt_in`, one per conversation),
+a text that confirms it and names the opt-out word, so the number learns at once who will write to it.
+From then on the conversation is told by SMS like a kiosk resident.
+
 The number is kept encrypted, looked up by its keyed fingerprint, and never written to a log.
 """
 
@@ -33,6 +38,7 @@ from bot.validators import parse_mobile
 log = logging.getLogger(__name__)
 
 WAITING, SENT, FAILED, OPTED_OUT, NOT_NEEDED = "waiting", "sent", "failed", "opted_out", "not_needed"
+OPT_IN = "opt_in"
 STATUSES = (WAITING, SENT, FAILED, OPTED_OUT, NOT_NEEDED)
 # What a resident texts back to stop notifications (carriers' convention: TD, T, 退订).
 OPT_OUT_WORDS = frozenset({"TD", "T", "退订", "退定", "取消订阅"})
@@ -70,7 +76,8 @@ class NoticeView:
     sent_at: dt.datetime | None
 
 
-def _hotline() -> str:
+def hotline() -> str:
+    """The city hotline, which every text names."""
     from bot.knowledge.catalogue import get_catalogue
 
     return get_catalogue().city.hotline
@@ -104,9 +111,53 @@ def phone_of(conversation_id: str) -> str | None:
     return next((phone for value in held if (phone := _mobile(value))), None)
 
 
-def wanted(conversation_id: str) -> bool:
-    """Whether the conversation's channel cannot push, so its resident is told by SMS."""
+def by_channel(conversation_id: str) -> bool:
+    """Whether the conversation's channel cannot push, so its resident is told by SMS without asking."""
     return conversations.channel_of(conversation_id) in get_settings().sms_notify_channels
+
+
+def opted_in(conversation_id: str) -> bool:
+    """Whether the conversation's resident asked for texts."""
+    with unit_of_work() as session:
+        return session.scalar(select(SmsNotice.id).where(SmsNotice.conversation_id == conversation_id,
+                                                         SmsNotice.kind == OPT_IN)) is not None
+
+
+def wanted(conversation_id: str) -> bool:
+    """Whether the conversation's resident is told by SMS: their channel cannot push, or they asked for it."""
+    return by_channel(conversation_id) or opted_in(conversation_id)
+
+
+def offer_to(conversation_id: str) -> str | None:
+    """The masked number texts could go to, when the conversation may be offered them (not yet getting any)."""
+    if wanted(conversation_id) or (phone := phone_of(conversation_id)) is None or opted_out(phone):
+        return None
+    return mask_phone(phone)
+
+
+@dataclass(frozen=True)
+class OptIn:
+    """How asking for texts went: `outcome` is on, already_on, by_channel, no_phone or opted_out."""
+
+    outcome: str
+    phone: str | None = None  # masked
+
+
+def opt_in(conversation_id: str) -> OptIn:
+    """Texts from now on to the number the conversation booked or applied with, confirmed by a first text.
+
+    A number that answered with the opt-out word stays out: only the resident's own text can undo that.
+    """
+    if by_channel(conversation_id):
+        return OptIn("by_channel")
+    phone = phone_of(conversation_id)
+    if phone is None:
+        return OptIn("no_phone")
+    if opted_out(phone):
+        return OptIn("opted_out", mask_phone(phone))
+    text = texts.text("utter_sms_opted_in", hotline=hotline())
+    filed = _file(conversation_id, OPT_IN, f"{OPT_IN}:{conversation_id}", text, phone)
+    return OptIn("on" if filed else "already_on", mask_phone(phone))
 
 
 def opted_out(phone: str) -> bool:
@@ -125,6 +176,11 @@ def file(conversation_id: str, kind: str, event: str, text: str, *, reference: s
     if phone is None:
         log.info("no SMS for %s of %s: the conversation left no mobile number", kind, conversation_id)
         return False
+    return _file(conversation_id, kind, event, text, phone, reference=reference, delay=delay, outbox_id=outbox_id)
+
+
+def _file(conversation_id: str, kind: str, event: str, text: str, phone: str, *, reference: str | None = None,
+          delay: dt.timedelta = dt.timedelta(0), outbox_id: int | None = None) -> bool:
     cipher = people.cipher()
     status = OPTED_OUT if opted_out(phone) else WAITING
     try:
@@ -145,7 +201,7 @@ def appointment_reminder(appointment_id: int, when: str, centre: str, service: s
             return False
         conversation_id, phone = row.conversation_id, people.cipher().decrypt(row.phone_encrypted)
     text = texts.text("utter_sms_appointment_reminder", when=when, centre=centre, service=service,
-                      reference=reference, hotline=_hotline())
+                      reference=reference, hotline=hotline())
     return file(conversation_id, "reminder", f"reminder:{appointment_id}", text, reference=reference, phone=phone)
 
 
@@ -153,7 +209,7 @@ def status_change(change_id: int, conversation_id: str, phone: str | None, name:
                   status: str) -> bool:
     """A status change of an application by SMS (no staff note: it may hold what a text should not)."""
     text = texts.text("utter_sms_application_status", name=name, reference=reference, status=status,
-                      hotline=_hotline())
+                      hotline=hotline())
     return file(conversation_id, "status", f"status:{change_id}", text, reference=reference, phone=phone)
 
 
@@ -166,7 +222,7 @@ def staff_reply(handoff_id: int, conversation_id: str, outbox_id: int, reply: st
     shown = " ".join(redact_text(reply).split())
     if len(shown) > REPLY_CHARS:
         shown = shown[:REPLY_CHARS] + "……"
-    text = texts.text("utter_sms_staff_reply", reply=shown, hotline=_hotline())
+    text = texts.text("utter_sms_staff_reply", reply=shown, hotline=hotline())
     grace = dt.timedelta(seconds=get_settings().sms_staff_reply_grace_seconds)
     return file(conversation_id, "staff_reply", f"staff_reply:{outbox_id}", text, reference=f"handoff:{handoff_id}",
                 delay=grace, outbox_id=outbox_id)
@@ -263,7 +319,7 @@ def opt_out_word(text: str) -> str | None:
 
 def opted_out_text() -> str:
     """The confirmation a number gets once after opting out."""
-    return texts.text("utter_sms_opted_out", hotline=_hotline())
+    return texts.text("utter_sms_opted_out", hotline=hotline())
 
 
 # ---- what staff see ------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ FINER_INTENTS = {
     "skip": "deny",                     # "跳过", "没有"
     "stop": "deny",                     # "不办了"
     "emergency": "request_human",       # urgent: a person at once
+    "sms_opt_in": "affirm",             # "短信提醒我": mostly a yes to the offer of texts
     "nlu_fallback": "out_of_scope",
 }
 

@@ -130,7 +130,9 @@ def test_booking_gives_the_code_the_materials_the_green_channel_and_asks_for_a_r
     assert appointments.find(code).status == "booked" and code in said(messages)
     centre, service = get_catalogue().centres["east_centre"], get_catalogue().services["senior_card"]
     assert service.materials_summary in said(messages) and centre.green_channel_note in said(messages)
-    assert len(buttons(messages)) == 5 and f"appointment:{code}" in buttons(messages)[0]["payload"]
+    # A web resident is offered texts to the number booked with, then asked for a rating.
+    assert buttons(messages)[0]["payload"] == "/sms_opt_in" and "159****1234" in said(messages)
+    assert len(buttons(messages)) == 6 and f"appointment:{code}" in buttons(messages)[1]["payload"]
     assert slots["appointment_name"] is None and slots["appointment_phone"] is None
 
 

@@ -1,8 +1,10 @@
 """Text messages to residents who came by phone or kiosk, through the real SMPP client against the SMSC double:
-reminders once, status changes, staff replies not read in time, the opt-out word, and an SMSC that is down."""
+reminders once, status changes, staff replies not read in time, the opt-out word, and an SMSC that is down;
+and residents on web chat who asked for them with "短信提醒我"."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 import threading
@@ -11,8 +13,14 @@ from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
+from rasa_sdk import Tracker
+from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy import select, update
 
+from bot.actions.applications import ActionSubmitApplication
+from bot.actions.forms import FORMS
+from bot.actions.forms.base import CONFIRM
+from bot.actions.sms import ActionSmsOptIn, offer_sms
 from bot.db.models import Appointment, SmsNotice, SmsOptOut
 from bot.db.session import unit_of_work
 from bot.gateway.app import create_app
@@ -140,11 +148,11 @@ def test_a_web_conversation_gets_no_sms_it_reads_its_messages_on_the_page(smsc):
     assert notices(conversation_id) == []
 
 
-def serving(conversation_id: str) -> tuple[int, staff.StaffIdentity]:
+def serving(conversation_id: str, channel: str = "kiosk") -> tuple[int, staff.StaffIdentity]:
     username = f"s{uuid.uuid4().hex[:8]}"
     staff.create_or_update(username, "password-123", "staff")
     member = staff.identity_for_token(staff.login(username, "password-123"))
-    handoff_id = handoff.request(conversation_id, "kiosk", None, "requested").handoff_id
+    handoff_id = handoff.request(conversation_id, channel, None, "requested").handoff_id
     handoff.accept(handoff_id, member.username)
     return handoff_id, member
 
@@ -284,3 +292,94 @@ def test_phone_numbers_never_reach_the_log(smsc, caplog):
         outbox(smsc).send_round()
         smsc.wait_for(1)
     assert phone not in caplog.text and phone.encode().hex() not in caplog.text  # smpplib dumps PDUs in hex
+
+
+# ---- asking for texts on a channel that pushes ---------------------------------------------------------
+
+def offered(conversation_id: str) -> list[dict]:
+    dispatcher = CollectingDispatcher()
+    offer_sms(dispatcher, conversation_id)
+    return dispatcher.messages
+
+
+def ask_for_texts(conversation_id: str, said: str = "/sms_opt_in") -> str:
+    """Runs the opt-in action as the rule does after "短信提醒我"; returns what the resident reads."""
+    message = {"text": said, "intent": {"name": "sms_opt_in", "confidence": 1.0}, "entities": [],
+               "metadata": {"channel": "web"}}
+    state = Tracker(conversation_id, {}, message, [{"event": "user", "text": said, "parse_data": message}],
+                    False, None, {}, "action_listen")
+    dispatcher = CollectingDispatcher()
+    assert asyncio.run(ActionSmsOptIn().run(dispatcher, state, {})) == []
+    return "\n".join(m["text"] for m in dispatcher.messages)
+
+
+def test_a_web_resident_who_asks_for_texts_gets_reminders_status_changes_and_staff_replies(smsc, settings_env):
+    setting(settings_env, "SMS_STAFF_REPLY_GRACE_SECONDS", "0")
+    phone, start = mobile(), dt.datetime(2030, 4, 16, 9, 0)  # a Tuesday
+    asked, booked = book("web", start, phone)
+    silent, _ = book("web", start.replace(hour=10), mobile())
+
+    (offer,) = offered(asked)
+    assert offer["buttons"] == [{"title": "短信提醒我", "payload": "/sms_opt_in"}]
+    assert phone[-4:] in offer["text"] and phone not in offer["text"]
+    reply = ask_for_texts(asked)
+    assert "TD" in reply and "退订" in reply and phone[-4:] in reply and phone not in reply
+    assert offered(asked) == [] and "已经开通" in ask_for_texts(asked, "给我发短信提醒")
+
+    worker = outbox(smsc)
+    worker.send_round()
+    confirmation = smsc.wait_for_to("86" + phone)
+    assert "开通" in confirmation.text and "TD" in confirmation.text
+
+    reminders.send_due(now=start - dt.timedelta(hours=20))
+    reference = applications.submit(asked, "web", "residence_permit", {**DETAILS, "phone": phone})
+    applications.change_status(reference, "under_review", None, "li")
+    handoff_id, member = serving(asked, "web")
+    handoff.send_staff_message(handoff_id, member, "材料收到了。")
+    worker.send_round()
+    assert [(n.kind, n.status) for n in notices(asked)] == [
+        ("opt_in", "sent"), ("reminder", "sent"), ("status", "sent"), ("staff_reply", "sent")]
+    texted = [m.text for m in smsc.messages if m.destination == "86" + phone]
+    assert booked.reference in texted[1] and applications.display_reference(reference) in texted[2]
+    assert "材料收到了" in texted[3]
+    assert notices(silent) == []  # the resident who did not ask gets no text
+
+
+def test_a_number_that_opted_out_stays_out_though_the_conversation_asked_for_texts(smsc):
+    phone = mobile()
+    conversation_id = new_conversation("web")
+    reference = applications.submit(conversation_id, "web", "senior_card", {**DETAILS, "phone": phone})
+    assert ask_for_texts(conversation_id) and sms_notices.opt_out(phone, "TD")
+
+    applications.change_status(reference, "under_review", None, "li")
+    assert [(n.kind, n.status) for n in notices(conversation_id)] == [("opt_in", "opted_out"),
+                                                                      ("status", "opted_out")]
+    outbox(smsc).send_round()
+    assert all(m.destination != "86" + phone for m in smsc.messages)
+    assert offered(conversation_id) == [] and "回复过退订" in ask_for_texts(conversation_id)
+
+
+def test_texts_need_a_number_and_a_caller_needs_not_ask():
+    nothing_left = new_conversation("web")
+    assert offered(nothing_left) == []
+    assert "手机号" in ask_for_texts(nothing_left) and notices(nothing_left) == []
+    caller = f"phone:{uuid.uuid4().hex[:10]}"
+    conversations.ensure(caller, "phone", "zh-CN")
+    Vault.of(caller).hold("phone", mobile())
+    assert offered(caller) == [] and "不用另外开通" in ask_for_texts(caller) and notices(caller) == []
+
+
+def test_a_submitted_application_with_a_mobile_number_ends_with_the_offer():
+    conversation_id = new_conversation("web")
+    phone = mobile()
+    answers = {field: {**DETAILS, "phone": phone}.get(field) for field in FORMS["residence_permit"].fields}
+    message = {"text": "/affirm", "intent": {"name": "affirm", "confidence": 1.0}, "entities": [],
+               "metadata": {"channel": "web"}}
+    state = Tracker(conversation_id, {**answers, "service": "residence_permit", CONFIRM: True}, message,
+                    [{"event": "active_loop", "name": "residence_permit"},
+                     {"event": "user", "text": "/affirm", "parse_data": message}], False, None, {}, "action_listen")
+    dispatcher = CollectingDispatcher()
+    asyncio.run(ActionSubmitApplication().run(dispatcher, state, {}))
+    assert "已提交" in dispatcher.messages[0]["text"]
+    assert dispatcher.messages[-1]["buttons"] == [{"title": "短信提醒我", "payload": "/sms_opt_in"}]
+    assert phone[-4:] in dispatcher.messages[-1]["text"]

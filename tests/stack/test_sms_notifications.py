@@ -1,14 +1,20 @@
 """A kiosk resident who walked away, through the real stack: a staff reply reaches them by SMS from the
-supervisor's worker, TD from their phone opts them out, and staff see the next reply held back."""
+supervisor's worker, TD from their phone opts them out, and staff see the next reply held back. And a web
+chat resident who says "短信通知我" after booking gets the confirming text and the reminder by SMS."""
 
 from __future__ import annotations
 
+import datetime as dt
+import subprocess
+import sys
 import time
 import uuid
 
 import httpx
 import pytest
 
+from bot.services import appointments
+from bot.settings import REPO_ROOT
 from tests.chat_tokens import TOKENS
 from tests.stack.test_handoff_flow import Desk
 
@@ -67,3 +73,29 @@ def texts_to(smsc, phone: str, count: int, timeout: float = 30) -> list[str]:
             return found
         time.sleep(0.1)
     raise AssertionError(f"{count} texts expected for the number")
+
+
+def test_a_web_resident_who_asks_for_texts_after_booking_gets_the_reminder_by_sms(stack, smsc, conversation_id):
+    phone = f"139{uuid.uuid4().int % 10**8:08d}"
+    stack.chat(conversation_id, "社保卡丢了怎么补")
+    reply = stack.chat(conversation_id, "/book_appointment")
+    district = next(b for m in reply["messages"] for b in m["buttons"] if "东城区" in b["title"])
+    reply = stack.chat(conversation_id, district["payload"])
+    chosen = next(b for m in reply["messages"] for b in m["buttons"])
+    _, start = appointments.parse_slot_key(chosen["payload"].split('"appointment_slot": "')[1].rstrip('"}'))
+    stack.chat(conversation_id, chosen["payload"])
+    stack.chat(conversation_id, "张建国")
+    reply = stack.chat(conversation_id, phone)
+    code = reply["state"]["appointment_reference"]
+    offers = [b for m in reply["messages"] for b in m["buttons"] if b["payload"] == "/sms_opt_in"]
+    assert code and [b["title"] for b in offers] == ["短信提醒我"]
+
+    # Said in words rather than pressed: the engine understands it and the action opts the conversation in.
+    answer = "\n".join(m["text"] for m in stack.chat(conversation_id, "到时候短信提醒我一下")["messages"])
+    assert "TD" in answer and phone[-4:] in answer and phone not in answer
+    assert "开通" in texts_to(smsc, phone, 1)[0]
+
+    subprocess.run([sys.executable, "-m", "bot.cli", "reminders", "--now", (start - dt.timedelta(hours=1)).isoformat()],
+                   cwd=REPO_ROOT, env=stack.env, check=True, capture_output=True)
+    reminder = texts_to(smsc, phone, 2)[1]
+    assert code in reminder and "TD" in reminder and phone not in reminder

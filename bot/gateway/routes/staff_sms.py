@@ -28,7 +28,7 @@ class SmsNoticeOut(BaseModel):
     """A text message to a resident (number masked) and how sending it went."""
 
     id: int
-    kind: Literal["reminder", "status", "staff_reply"]
+    kind: Literal["opt_in", "reminder", "status", "staff_reply"]
     conversation_id: str
     reference: str | None
     phone: str

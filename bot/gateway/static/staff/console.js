@@ -426,7 +426,7 @@ async function completeTask(id, note) {
 
 // ---- text messages to residents without a push channel: waiting, failed (with their tries), sent again -----
 
-const SMS_KINDS = { reminder: "预约提醒", status: "办理进度", staff_reply: "工作人员回复" };
+const SMS_KINDS = { opt_in: "开通确认", reminder: "预约提醒", status: "办理进度", staff_reply: "工作人员回复" };
 const SMS_STATUS = { waiting: "待发送", sent: "已发送", failed: "发送失败", opted_out: "已退订", not_needed: "已在页面看到" };
 
 $("sms-refresh").addEventListener("click", () => refreshSms());
