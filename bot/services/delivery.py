@@ -23,7 +23,7 @@ from starlette.concurrency import run_in_threadpool
 
 from bot.db.models import DeliveryCursor, OutboxMessage, utcnow
 from bot.db.session import unit_of_work
-from bot.services import conversations
+from bot.services import conversations, sms_notices
 from bot.services.conversations import PushedMessage
 
 log = logging.getLogger(__name__)
@@ -87,12 +87,16 @@ def claim(conversation_id: str, owner: str, now: dt.datetime | None = None) -> i
 
 
 def mark_delivered(conversation_id: str, owner: str, message_id: int) -> None:
-    """Moves the cursor past a message the platform accepted (only while this replica holds the lease)."""
+    """Moves the cursor past a message the platform accepted (only while this replica holds the lease).
+
+    The resident has it in their app now: a text telling of a staff reply (they asked for texts) is not needed.
+    """
     with unit_of_work() as session:
         session.execute(update(DeliveryCursor).where(
             DeliveryCursor.conversation_id == conversation_id, DeliveryCursor.lease_owner == owner,
             DeliveryCursor.delivered_id < message_id,
         ).values(delivered_id=message_id, failures=0, not_before=None))
+    sms_notices.read_up_to(conversation_id, message_id)
 
 
 def defer(conversation_id: str, owner: str, wait: float, now: dt.datetime | None = None) -> None:

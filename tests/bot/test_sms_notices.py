@@ -383,3 +383,17 @@ def test_a_submitted_application_with_a_mobile_number_ends_with_the_offer():
     assert "已提交" in dispatcher.messages[0]["text"]
     assert dispatcher.messages[-1]["buttons"] == [{"title": "短信提醒我", "payload": "/sms_opt_in"}]
     assert phone[-4:] in dispatcher.messages[-1]["text"]
+
+
+def test_a_staff_reply_delivered_in_the_app_is_not_texted_as_well(smsc):
+    from bot.services import delivery
+
+    phone, start = mobile(), dt.datetime(2030, 4, 16, 9, 0)
+    asked, _ = book("telegram", start, phone)
+    ask_for_texts(asked)
+    handoff_id, member = serving(asked, "telegram")
+    handoff.send_staff_message(handoff_id, member, "材料收到了。")
+    pushed = conversations.messages_after(asked, None)[-1]
+    assert "材料收到了" in pushed.text and delivery.claim(asked, "gateway-a") == 0
+    delivery.mark_delivered(asked, "gateway-a", pushed.id)  # Telegram accepted it: the resident has it
+    assert [(n.kind, n.status) for n in notices(asked)] == [("opt_in", "waiting"), ("staff_reply", "not_needed")]
