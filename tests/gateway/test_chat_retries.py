@@ -130,7 +130,7 @@ def test_a_malformed_message_id_gets_422(client, message_id):
     assert response.status_code == 422 and "error" in response.json()
 
 
-def test_answers_are_kept_for_the_last_messages_of_a_conversation_and_for_a_day(client, rasa):
+def test_answers_are_kept_for_the_last_messages_of_a_conversation_and_for_a_day(client, rasa, monkeypatch):
     conversation_id = new_conversation(client)
     now = utcnow()
     for i in range(chat_replies.REPLIES_PER_CONVERSATION + 1):
@@ -141,7 +141,9 @@ def test_answers_are_kept_for_the_last_messages_of_a_conversation_and_for_a_day(
     chat_replies.remember(conversation_id, "m-yesterday", "你好", {"n": -1},
                           now=now - chat_replies.REPLIES_FOR - dt.timedelta(minutes=1))
     assert chat_replies.recall(conversation_id, "m-yesterday", "你好") is None
-    # Storing any answer drops every conversation's expired ones.
+    # Now and then, storing an answer drops every conversation's expired ones.
+    monkeypatch.setattr(chat_replies, "PRUNE_EVERY", 2)
+    chat_replies.remember(new_conversation(client), "m-00000000", "你好", {"n": 0})
     chat_replies.remember(new_conversation(client), "m-00000000", "你好", {"n": 0})
     with unit_of_work() as session:
         assert session.get(ChatReply, (conversation_id, "m-yesterday")) is None
