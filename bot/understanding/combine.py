@@ -176,6 +176,10 @@ def combine(parse: dict[str, Any], text: str, matcher: ServiceMatcher, known_ser
     elif tagged:
         service, service_confidence = tagged, tagged_confidence
 
+    if (intent in QUESTIONS | QUESTION_LIKE | {"complain"} and intent_confidence < STATUS_TRUST
+            and _STATUS.search(text)):
+        # How far something handed in has got, however the rest reads (a number after it reads as an answer).
+        intent = "check_status"
     if service and intent in QUESTION_LIKE and service_confidence >= STRONG_MATCH and intent_confidence < 0.9:
         # A bare service name ("社保卡", "居住证的事") is a question about that service.
         intent, intent_confidence = "ask_how_to_apply", service_confidence
@@ -185,8 +189,6 @@ def combine(parse: dict[str, Any], text: str, matcher: ServiceMatcher, known_ser
     if not service and not context_service and (
             (intent in REQUESTS and _EVERYDAY_TASK.search(text)) or _COOKING.search(text)):
         intent, intent_confidence = "out_of_scope", max(intent_confidence, 0.5)
-    if intent in QUESTIONS | {"complain"} and intent_confidence < STATUS_TRUST and _STATUS.search(text):
-        intent = "check_status"
     kind = asked_kind(text) if intent in QUESTIONS else None
     if kind and kind != intent and intent_confidence < QUESTION_WORDS_TRUST:
         # "…要带啥东西" after a story of a birth is a materials question, whatever the story looks like.

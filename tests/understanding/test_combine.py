@@ -97,3 +97,9 @@ def test_asking_how_far_a_request_has_got_is_a_status_question_even_in_an_angry_
         assert combine(parse("complain", 0.7), text, MATCHER, KNOWN).public_intent == "check_status", text
     assert combine(parse("ask_eligibility", 0.7), "低保还能办没", MATCHER, KNOWN).public_intent == "ask_eligibility"
     assert combine(parse("complain", 0.95), "审批到哪了都不告诉我 什么态度", MATCHER, KNOWN).public_intent == "complain"
+
+
+def test_a_status_question_with_its_numbers_after_it_is_not_taken_for_a_bare_service_name():
+    # The numbers make the engine read an answer to a question ("inform"); the service is named too.
+    text = "我的居住证办到哪一步了 567-954-882 13812345678"
+    assert combine(parse("inform", 0.88), text, MATCHER, KNOWN).public_intent == "check_status"
