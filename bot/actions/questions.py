@@ -79,6 +79,11 @@ class ActionNotUnderstood(Action):
         if taken is not None:
             return taken
         understanding = understand_latest(tracker)
+        if understanding.public_intent == "check_status":
+            # The numbers after "办到哪一步了" made the engine read an answer to a question; the words ask for a status.
+            from bot.actions.applications import ActionApplicationStatus  # it imports this module
+
+            return await ActionApplicationStatus().run(dispatcher, tracker, domain)
         if understanding.service and understanding.public_intent != "out_of_scope":
             # The engine was unsure, but the message clearly names a service: answer about it.
             return await ActionAnswerQuestion().run(dispatcher, tracker, domain)
