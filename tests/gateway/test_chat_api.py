@@ -2,25 +2,12 @@
 
 from __future__ import annotations
 
-import pytest
 from fastapi.testclient import TestClient
 
 from bot.gateway.app import create_app
 from bot.services import handoff
-from bot.settings import get_settings
 from bot.knowledge.catalogue import get_catalogue
 from tests.chat_tokens import TOKENS
-from tests.fakes.rasa import FakeRasa
-
-
-@pytest.fixture
-def rasa() -> FakeRasa:
-    return FakeRasa()
-
-
-@pytest.fixture
-def client(rasa: FakeRasa) -> TestClient:
-    return TestClient(create_app(get_settings(), rasa_transport=rasa.transport()))
 
 
 def chat(client: TestClient, text: str, conversation_id: str = "c1") -> dict:

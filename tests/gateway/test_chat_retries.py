@@ -12,25 +12,10 @@ from fastapi.testclient import TestClient
 
 from bot.db.models import ChatReply, HandoffMessage, utcnow
 from bot.db.session import unit_of_work
-from bot.gateway.app import create_app
 from bot.services import chat_replies, handoff
-from bot.settings import get_settings
 from tests.chat_tokens import TOKENS
 from tests.fakes.rasa import FakeRasa
-
-
-@pytest.fixture
-def rasa() -> FakeRasa:
-    return FakeRasa()
-
-
-def gateway(rasa: FakeRasa) -> TestClient:
-    return TestClient(create_app(get_settings(), rasa_transport=rasa.transport()))
-
-
-@pytest.fixture
-def client(rasa: FakeRasa) -> TestClient:
-    return gateway(rasa)
+from tests.gateway.conftest import gateway
 
 
 def send(client: TestClient, conversation_id: str, text: str, message_id: str | None):

@@ -19,19 +19,8 @@ from bot.gateway.app import create_app
 from bot.services import audit, conversations, staff
 from bot.settings import get_settings
 from tests.chat_tokens import HEADER
-from tests.fakes.rasa import FakeRasa
 
 pytestmark = pytest.mark.timeout(60)
-
-
-@pytest.fixture
-def rasa() -> FakeRasa:
-    return FakeRasa()
-
-
-@pytest.fixture
-def client(rasa: FakeRasa) -> TestClient:
-    return TestClient(create_app(get_settings(), rasa_transport=rasa.transport()))
 
 
 def new_id() -> str:

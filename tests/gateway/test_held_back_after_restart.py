@@ -12,11 +12,11 @@ import uuid
 import pytest
 from fastapi.testclient import TestClient
 
-from bot.gateway.app import create_app
 from bot.services.vault import REFERENCE, reveal_for
 from bot.settings import get_settings
 from tests.chat_tokens import HEADER
 from tests.fakes.rasa import FakeRasa
+from tests.gateway.conftest import gateway
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -28,11 +28,6 @@ def rasa() -> FakeRasa:
     """An engine in the middle of an application, asking for the person's name."""
     return FakeRasa(replies=[{"recipient_id": "x", "text": "请告诉我您的姓名。"}],
                     slots={"requested_slot": "full_name"}, active_loop="social_security_card")
-
-
-def gateway(rasa: FakeRasa) -> TestClient:
-    """A freshly started gateway app: nothing of earlier turns in its memory."""
-    return TestClient(create_app(get_settings(), rasa_transport=rasa.transport()))
 
 
 def start(client: TestClient) -> tuple[str, str]:

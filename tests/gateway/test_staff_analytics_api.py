@@ -14,11 +14,9 @@ import bot.knowledge.catalogue as catalogue_module
 from bot.db.models import UnansweredQuestion
 from bot.db.session import unit_of_work
 from bot.engine import build
-from bot.gateway.app import create_app
 from bot.knowledge import learned
 from bot.knowledge.catalogue import KNOWLEDGE_BASE_DIR, CatalogueCache
 from bot.services import audit, staff
-from bot.settings import get_settings
 from tests.fakes.rasa import FakeRasa
 
 PASSWORD = "password-123"
@@ -41,11 +39,6 @@ def knowledge_base(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     shutil.copytree(KNOWLEDGE_BASE_DIR, root, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
     monkeypatch.setattr(catalogue_module, "_default_cache", CatalogueCache(root, interval=0, contract_ids=False))
     return root
-
-
-@pytest.fixture
-def client(rasa: FakeRasa) -> TestClient:
-    return TestClient(create_app(get_settings(), rasa_transport=rasa.transport()))
 
 
 def login(client: TestClient, role: str) -> tuple[str, dict[str, str]]:
