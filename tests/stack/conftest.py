@@ -27,6 +27,8 @@ from tests.chat_tokens import TOKENS
 from tests.fakes.smsc import PASSWORD, SYSTEM_ID, FakeSmsc
 
 START_TIMEOUT_SECONDS = 240
+# What the supervisor prints once every process answers (bot/runner.py Supervisor.banner).
+READY_BANNER = "便民助手 is ready after".encode()
 # Each stack fixture has its own port offset, so any two may run at once, whatever order the modules run in.
 PORT_OFFSETS = {"stack": 1, "production": 2, "kiosk": 3, "phone_call": 4, "phone_line": 6, "widget": 7,
                 "identity_channels": 9}
@@ -74,6 +76,22 @@ class Stack:
     def health(self) -> httpx.Response:
         """GET /healthz."""
         return httpx.get(f"{self.base_url}/healthz", timeout=5)
+
+    def wait_ready(self, timeout: float = START_TIMEOUT_SECONDS) -> None:
+        """Waits until the supervisor itself says the assistant is ready (its banner).
+
+        /healthz may answer 200 before the supervisor's own poll has seen it: a test that
+        then kills a process would find the supervisor still starting, and it gives up
+        on a child that dies while starting instead of restarting it.
+        """
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the assistant exited; log:\n{self.log_path.read_text()[-4000:]}")
+            if READY_BANNER in self.log_path.read_bytes():
+                return
+            time.sleep(0.5)
+        raise TimeoutError(f"the supervisor never said it was ready; log:\n{self.log_path.read_text()[-4000:]}")
 
     def wait_healthy(self, timeout: float = START_TIMEOUT_SECONDS) -> None:
         """Waits until /healthz is 200."""
@@ -134,7 +152,7 @@ def start_stack(workdir: Path, port_offset: int, **settings: str) -> Stack:
     _running.add(port_offset)
     stack = Stack(f"http://127.0.0.1:{env['GATEWAY_PORT']}", env, workdir / "run", process, log_path, port_offset)
     try:
-        stack.wait_healthy()
+        stack.wait_ready()
     except BaseException:
         stack.stop()
         raise
