@@ -24,7 +24,8 @@ from pathlib import Path
 
 import httpx
 
-from bot.engine.build import RASA_ENV, engine_config_dir, engine_environment
+from bot.errors import ConfigurationError
+from bot.engine.build import RASA_ENV, engine_config_dir, engine_environment, prepared_model
 from bot.keys import ensure_key_file
 from bot.logs import configure_logging
 from bot.prepare import prepare
@@ -346,7 +347,11 @@ def main(argv: list[str] | None = None) -> int:
     if created:
         log.info("no field encryption key was configured: created %s (mode 0600); keep it with the database", created)
     if args.skip_prepare:
-        model = max(settings.rasa_model_dir.glob("bianmin-*.tar.gz"), key=lambda p: p.stat().st_mtime)
+        try:
+            model = prepared_model(settings)
+        except ConfigurationError as err:
+            log.error("%s", err)
+            return 1
     else:
         model = prepare(settings)
     if created:

@@ -105,6 +105,21 @@ def training_digest(build_dir: Path = BUILD_DIR) -> str:
     return digest.hexdigest()[:16]
 
 
+def prepared_model(settings: Settings, build_dir: Path = BUILD_DIR) -> Path:
+    """The model `prepare` trained or took for the training data as it was last built; never trains.
+
+    Chosen by digest, not by file time: models/ also holds models of earlier training data.
+    """
+    try:
+        target: Path | None = settings.rasa_model_dir / f"bianmin-{training_digest(build_dir)}.tar.gz"
+    except FileNotFoundError:  # the training inputs were never built here
+        target = None
+    if target is None or not target.exists():
+        raise ConfigurationError("no model for the current training data: run `python -m bot.cli prepare` "
+                                 "(or `make run`) once without --skip-prepare")
+    return target
+
+
 def ensure_model(settings: Settings, build_dir: Path = BUILD_DIR) -> Path:
     """The trained model for the current training data: from models/, the cache, or trained now.
 

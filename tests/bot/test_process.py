@@ -8,6 +8,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from bot.process.ports import describe, holder, is_free
 from bot.runner import Supervisor
 from bot.settings import load_settings
@@ -64,3 +66,26 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+def test_a_start_without_preparing_serves_the_model_of_the_current_training_data(tmp_path):
+    from bot.engine.build import BUILD_DIR, prepared_model, training_digest
+
+    settings = load_settings(rasa_model_dir=tmp_path)
+    current = tmp_path / f"bianmin-{training_digest(BUILD_DIR)}.tar.gz"
+    current.write_bytes(b"current")
+    older_data = tmp_path / "bianmin-0123456789abcdef.tar.gz"
+    older_data.write_bytes(b"older training data, touched later")
+    os.utime(current, (1, 1))
+    assert prepared_model(settings) == current
+
+
+def test_a_start_without_preparing_and_without_a_model_for_the_data_says_what_to_run(tmp_path):
+    from bot.engine.build import prepared_model
+    from bot.errors import ConfigurationError
+
+    (tmp_path / "bianmin-0123456789abcdef.tar.gz").write_bytes(b"older training data")
+    with pytest.raises(ConfigurationError, match="bot.cli prepare"):
+        prepared_model(load_settings(rasa_model_dir=tmp_path))
+    with pytest.raises(ConfigurationError, match="bot.cli prepare"):
+        prepared_model(load_settings(rasa_model_dir=tmp_path), build_dir=tmp_path / "never-built")
