@@ -2,9 +2,9 @@
 
     .venv/bin/python benchmarks/redaction.py
 
-Needs nothing running. Prints, for each 2,000-character shape (the longest message a resident can
-send), the median time of `redact_text` and of the per-application replacer that rewrites stored
-conversations; the target is under 5 ms each, whatever the shape.
+Needs nothing running. Prints, for each shape of tests/bot/redaction_shapes.py (2,000 characters, the
+longest message a resident can send), the median time of `redact_text` and of the per-application
+replacer that rewrites stored conversations; the target is under 5 ms each, whatever the shape.
 """
 
 from __future__ import annotations
@@ -19,22 +19,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot.privacy import redact_text
 from bot.services.redaction import replacer
+from tests.bot.redaction_shapes import LONGEST_MESSAGE, WORST_SHAPES
 
 TARGET_SECONDS = 5e-3
-LENGTH = 2000
-SHAPES = {
-    "digit and X alternating (1X1X...)": "1X" * 1000,
-    "digits split by single spaces": "1 " * 1000,
-    "digits split by every separator": "".join(f"{i % 10}{sep}" for i, sep in
-                                               zip(range(1000), " -－‐–—_.．\u3000\t" * 100)),
-    "Chinese digits split by spaces": "一 " * 1000,
-    "Arabic and Chinese digits glued": "1一" * 1000,
-    "ones with an X every fourteen": "1 1 1 1 1 1 1 1 1 1 1 1 1X " * 80,
-    "twelve-digit groups": "123456789012 " * 160,
-    "mobile numbers, comma-separated": "13812345678，" * 170,
-    "the resident's ID number less one digit": "1 1 0 1 0 1 1 9 9 0 0 3 0 7 4 5 1，" * 60,
-    "ordinary Chinese text": "我想问一下身份证社保卡居住证的事情，" * 110,
-}
 VALUES = {"id_number": "110101199003074514", "phone": "13812345678", "full_name": "张建国",
           "address": "北京市海淀区中关村大街27号院3号楼502室"}
 
@@ -52,11 +39,10 @@ def median_seconds(step: Callable[[], object], repeats: int = 30) -> float:
 
 def main() -> None:
     replace = replacer(VALUES)
-    print(f"Median time per {LENGTH:,}-character message (target < {TARGET_SECONDS * 1000:g} ms):")
+    print(f"Median time per {LONGEST_MESSAGE:,}-character message (target < {TARGET_SECONDS * 1000:g} ms):")
     print(f"  {'shape':<40} {'redact_text':>12} {'replacer':>12}")
     worst = 0.0
-    for name, shape in SHAPES.items():
-        text = shape[:LENGTH]
+    for name, text in WORST_SHAPES.items():
         redact = median_seconds(lambda text=text: redact_text(text))
         rewrite = median_seconds(lambda text=text: replace(text))
         worst = max(worst, redact, rewrite)
