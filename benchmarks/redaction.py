@@ -9,32 +9,20 @@ replacer that rewrites stored conversations; the target is under 5 ms each, what
 
 from __future__ import annotations
 
-import statistics
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks.timing import median_seconds, verdict
 from bot.privacy import redact_text
 from bot.services.redaction import replacer
 from tests.bot.redaction_shapes import LONGEST_MESSAGE, WORST_SHAPES
 
 TARGET_SECONDS = 5e-3
+REPEATS = 30
 VALUES = {"id_number": "110101199003074514", "phone": "13812345678", "full_name": "张建国",
           "address": "北京市海淀区中关村大街27号院3号楼502室"}
-
-
-def median_seconds(step: Callable[[], object], repeats: int = 30) -> float:
-    """The median time of one call of `step`, after one call to warm it."""
-    step()
-    timings = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        step()
-        timings.append(time.perf_counter() - started)
-    return statistics.median(timings)
 
 
 def main() -> None:
@@ -43,11 +31,11 @@ def main() -> None:
     print(f"  {'shape':<40} {'redact_text':>12} {'replacer':>12}")
     worst = 0.0
     for name, text in WORST_SHAPES.items():
-        redact = median_seconds(lambda text=text: redact_text(text))
-        rewrite = median_seconds(lambda text=text: replace(text))
+        redact = median_seconds(lambda text=text: redact_text(text), REPEATS)
+        rewrite = median_seconds(lambda text=text: replace(text), REPEATS)
         worst = max(worst, redact, rewrite)
         print(f"  {name:<40} {redact * 1000:9.3f} ms {rewrite * 1000:9.3f} ms")
-    print(f"  worst {worst * 1000:.3f} ms: {'met' if worst < TARGET_SECONDS else 'NOT met'}")
+    print(f"  worst {worst * 1000:.3f} ms: {verdict(worst, TARGET_SECONDS)}")
 
 
 if __name__ == "__main__":
