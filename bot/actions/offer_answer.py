@@ -2,7 +2,7 @@
 
 This action starts what was offered (an application, a call-back). It lives apart from
 bot/actions/offers.py, which the answers that make offers import, so that no action imports one that
-imports it back.
+imports it back (a contract of pyproject.toml keeps it so).
 """
 
 from __future__ import annotations
