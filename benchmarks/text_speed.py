@@ -9,14 +9,12 @@ normalised in under 0.2 ms, a 50-character message matched in under 2 ms, a mess
 
 from __future__ import annotations
 
-import statistics
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks.timing import median_seconds, verdict
 from bot.knowledge.catalogue import get_catalogue
 from bot.understanding.normalise import normalise
 from bot.understanding.search import ServiceMatcher
@@ -30,20 +28,8 @@ FIFTY_CHARACTER_MESSAGES = [
 LONGEST_MESSAGE = "我想问一下身份证社保卡居住证的事情，" * 110  # about 2,000 characters
 
 
-def median_seconds(step: Callable[[], object], repeats: int) -> float:
-    """The median time of one call of `step`, after one call to warm it."""
-    step()
-    timings = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        step()
-        timings.append(time.perf_counter() - started)
-    return statistics.median(timings)
-
-
 def report(what: str, seconds: float, target: float) -> None:
-    verdict = "met" if seconds < target else "NOT met"
-    print(f"  {what:<58} {seconds * 1000:9.3f} ms   (target < {target * 1000:g} ms): {verdict}")
+    print(f"  {what:<58} {seconds * 1000:9.3f} ms   (target < {target * 1000:g} ms): {verdict(seconds, target)}")
 
 
 def main() -> None:

@@ -58,6 +58,19 @@ def test_a_channel_importing_another_channel_breaks_the_build(tree_copy: Path):
     assert "Channels never import each other" in broken.stdout
 
 
+def test_an_action_importing_back_one_that_imports_it_breaks_the_build_even_from_inside_a_function(tree_copy: Path):
+    # ActionNotUnderstood runs the status action; the status action reaching back for it, even in a function
+    # body, makes the two modules a cycle again.
+    status = tree_copy / "bot" / "actions" / "status.py"
+    status.write_text(status.read_text("utf-8") + "\n\ndef _not_understood() -> object:\n"
+                      "    from bot.actions.questions import ActionNotUnderstood\n\n"
+                      "    return ActionNotUnderstood\n", "utf-8")
+    broken = lint_imports(tree_copy)
+    assert broken.returncode != 0
+    assert "The custom actions import each other one way only BROKEN" in broken.stdout
+    assert "No cycles are allowed in bot.actions" in broken.stdout
+
+
 def test_speech_may_import_the_error_tree_and_no_other_module_of_bot():
     speech_contract = next(c for c in contracts() if c.get("source_modules") == ["speech"])
     bot_modules = {f"bot.{m.name}" for m in pkgutil.iter_modules(bot.__path__)}

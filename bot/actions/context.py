@@ -18,6 +18,12 @@ def catalogue() -> Catalogue:
     return get_catalogue()
 
 
+def service_name(service_id: str) -> str:
+    """A service's short name, e.g. 居住证 (its id when the catalogue no longer has it)."""
+    service = catalogue().services.get(service_id)
+    return service.short_name if service else service_id
+
+
 def matcher() -> ServiceMatcher:
     """The service matcher for the current catalogue, rebuilt only when the catalogue reloads."""
     return ServiceMatcher.from_catalogue()

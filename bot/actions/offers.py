@@ -2,7 +2,7 @@
 
 An answer that ends with "要我现在一步步帮您申请吗？" or "要不要请工作人员给您回个电话？"
 records its offer in the `offer` slot. A yes in the very next turn starts what was
-offered; a no declines it; a yes with no offer just before it keeps the old answer
+offered; a no declines it (bot/actions/offer_answer.py); a yes with no offer just before it keeps the old answer
 ("还有什么可以帮您？"). An offer lapses after one turn: a "好的" said later about
 something else never starts an old offer.
 """
@@ -11,9 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rasa_sdk import Action, Tracker
-from rasa_sdk.events import FollowupAction, SlotSet
-from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.events import SlotSet
 
 OFFER = "offer"
 START_APPLICATION = "start_application"
@@ -35,30 +33,3 @@ def offer_of_last_turn(events: list[dict[str, Any]]) -> str | None:
         if event.get("event") == "slot" and event.get("name") == OFFER:
             offer = event.get("value")
     return offer
-
-
-class ActionAnswerOffer(Action):
-    """A yes or no outside a form: takes or declines the offer just made, if there was one."""
-
-    def name(self) -> str:
-        return "action_answer_offer"
-
-    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[dict]:
-        from bot.actions.applications import ActionStartApplication
-        from bot.actions.handoff import ActionStartCallback
-
-        offer = offer_of_last_turn(tracker.events)
-        events: list[dict] = [SlotSet(OFFER, None)] if tracker.get_slot(OFFER) else []
-        if offer is None:
-            dispatcher.utter_message(response="utter_anything_else")
-            return events
-        if ((tracker.latest_message or {}).get("intent") or {}).get("name") == "deny":
-            dispatcher.utter_message(response="utter_offer_declined")
-            return events
-        if offer == START_APPLICATION:
-            return events + await ActionStartApplication().run(dispatcher, tracker, domain)
-        if offer == REQUEST_CALLBACK:
-            started = await ActionStartCallback().run(dispatcher, tracker, domain)
-            return events + started + [FollowupAction("callback_form")]
-        dispatcher.utter_message(response="utter_anything_else")
-        return events

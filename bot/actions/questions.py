@@ -13,6 +13,7 @@ from bot.actions.feedback import take_as_comment
 from bot.actions.handoff import hand_off
 from bot.actions.context import catalogue, channel_of, send, service_hint, understand_latest
 from bot.actions.offers import REQUEST_CALLBACK, START_APPLICATION, made
+from bot.actions.status import ActionApplicationStatus
 from bot.services import answers, insights
 from bot.understanding.access import cannot_come
 
@@ -81,8 +82,6 @@ class ActionNotUnderstood(Action):
         understanding = understand_latest(tracker)
         if understanding.public_intent == "check_status":
             # The numbers after "办到哪一步了" made the engine read an answer to a question; the words ask for a status.
-            from bot.actions.applications import ActionApplicationStatus  # it imports this module
-
             return await ActionApplicationStatus().run(dispatcher, tracker, domain)
         if understanding.service and understanding.public_intent != "out_of_scope":
             # The engine was unsure, but the message clearly names a service: answer about it.

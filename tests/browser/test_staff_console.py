@@ -1,4 +1,4 @@
-"""The staff console in a real headless Chromium: log in, see the live queue, accept, answer, close.
+"""The staff console in a real headless Chromium: log in, see the live queue, accept, answer, close; text messages.
 
 The gateway runs in this process (a fake Rasa behind it, the real database and
 staff API). Set STAFF_CONSOLE_SCREENSHOTS=docs to refresh the screenshots under docs/.
@@ -17,11 +17,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import update
 
-from bot.db.models import Handoff
+from bot.db.models import Handoff, utcnow
 from bot.db.session import unit_of_work
 from bot.gateway.app import create_app
 from bot.knowledge.catalogue import get_catalogue
-from bot.services import appointments, callbacks, conversations, feedback, handoff, staff
+from bot.services import appointments, audit, callbacks, conversations, feedback, handoff, sms_notices, staff
 from bot.settings import REPO_ROOT, get_settings
 from tests.fakes import tracker
 from tests.browser.conftest import serving
@@ -211,3 +211,65 @@ def test_an_admin_sets_a_centre_and_switches_an_account_off_on_the_accounts_page
         playwright_api.expect(row).to_contain_text("已停用")
         browser.close()
     assert staff.identity_for_token(clerk_token) is None
+
+
+def text_a_kiosk_resident(phone: str, reference: str, status: str) -> int:
+    """Files the status-change text of a resident who came to the kiosk (no channel reaches them later)."""
+    conversation_id = person("kiosk")
+    change_id = uuid.uuid4().int % 2**31
+    assert sms_notices.status_change(change_id, conversation_id, phone, "居住证", reference, status)
+    return next(n.id for n in sms_notices.staff_list(sms_notices.WAITING) if n.reference == reference)
+
+
+def fail_every_attempt(notice_id: int) -> None:
+    """The SMS worker tries the notice until its attempts are used up, the SMSC refusing each time."""
+    now = utcnow()
+    for _ in range(get_settings().sms_max_attempts):
+        assert notice_id in {due.id for due in sms_notices.claim_due("sms-worker", now=now)}
+        sms_notices.mark_failed(notice_id, "sms-worker", "SMSC refused: unknown subscriber", now=now)
+        now += sms_notices.MAX_BACKOFF
+
+
+def test_staff_see_texts_to_residents_with_numbers_masked_and_send_a_failed_one_again(gateway):
+    username = f"sms{uuid.uuid4().hex[:4]}"
+    staff.create_or_update(username, PASSWORD, "staff")
+    unreachable = text_a_kiosk_resident("15907661234", "BM-20240305-0002", "需补材料")
+    fail_every_attempt(unreachable)
+    text_a_kiosk_resident("13812345678", "BM-20240305-0001", "已通过")
+    with playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport=TABLET, locale="zh-CN", timezone_id="Asia/Shanghai")
+        page.goto(f"{gateway}/staff")
+        page.fill("input[name=username]", username)
+        page.fill("input[name=password]", PASSWORD)
+        page.click("button[type=submit]")
+        playwright_api.expect(page.locator("#badge-sms")).to_have_text("1")  # one text could not be sent
+
+        page.click('[data-tab="sms"]')
+        rows = page.locator("#sms-rows tr")
+        playwright_api.expect(rows).to_have_count(2)
+        waiting, failed = rows.filter(has_text="BM-20240305-0001"), rows.filter(has_text="BM-20240305-0002")
+        for text in ("办理进度", "138****5678", "已通过", "待发送", "0 次"):
+            playwright_api.expect(waiting).to_contain_text(text)
+        for text in ("159****1234", "发送失败", "unknown subscriber", f"{get_settings().sms_max_attempts} 次"):
+            playwright_api.expect(failed).to_contain_text(text)
+        playwright_api.expect(waiting.get_by_role("button")).to_have_count(0)  # only a failed text is sent again
+        content = page.content()
+        assert "13812345678" not in content and "15907661234" not in content, "the console shows numbers masked"
+
+        page.select_option("#sms-status", "failed")
+        playwright_api.expect(rows).to_have_count(1)
+        failed.get_by_role("button", name="重新发送").click()
+        playwright_api.expect(page.locator("#toast")).to_contain_text("重新发送")
+        # Sent again, it is no longer failed: the failed list is empty and the tab's badge goes.
+        playwright_api.expect(page.locator("#sms-empty")).to_be_visible()
+        playwright_api.expect(page.locator("#badge-sms")).to_have_text("", timeout=10_000)
+        again = next(n for n in sms_notices.staff_list(sms_notices.WAITING) if n.id == unreachable)
+        assert again.attempts == 0, "its attempts start over"
+        assert [(e.staff_username, e.action) for e in audit.recent(subject=f"sms:{unreachable}")] == [
+            (username, "retry_sms")]
+
+        page.select_option("#sms-status", "")
+        playwright_api.expect(rows).to_have_count(2)
+        playwright_api.expect(failed).to_contain_text("待发送")
+        browser.close()

@@ -7,6 +7,8 @@ dialogues/domain/application_<service id>.yml.
 
 from __future__ import annotations
 
+from rasa_sdk import Tracker
+
 from bot.actions.forms.base import ApplicationForm
 from bot.actions.forms.medical_transfer_registration import ValidateMedicalTransferRegistration
 from bot.actions.forms.residence_permit import ValidateResidencePermit
@@ -26,3 +28,9 @@ FORMS: dict[str, ApplicationForm] = {
         ValidateMedicalTransferRegistration(),
     )
 }
+
+
+def active_form(tracker: Tracker) -> str | None:
+    """The application form being filled in, if any."""
+    name = (tracker.active_loop or {}).get("name")
+    return name if name in FORMS else None

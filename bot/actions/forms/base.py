@@ -23,7 +23,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.forms import FormValidationAction
 
 from bot import texts
-from bot.actions.context import catalogue, channel_of
+from bot.actions.context import catalogue, channel_of, service_name
 from bot.actions.forms import fields
 from bot.actions.forms.fields import Accepted, Answer, Rejected, is_no, is_yes
 from bot.actions.forms import verification
@@ -116,8 +116,7 @@ class ApplicationForm(FormValidationAction, ABC):
 
     def service_name(self) -> str:
         """The service's short name, e.g. 居住证."""
-        service = catalogue().services.get(self.service_id)
-        return service.short_name if service else self.service_id
+        return service_name(self.service_id)
 
     # ---- checks of the common fields (subclasses add check_<slot> for their own) -----------------
 
