@@ -338,8 +338,8 @@ def staff_list(status: str | None = None, limit: int = 200) -> list[NoticeView]:
 
 
 def retry(notice_id: int) -> bool:
-    """A staff member sends a failed notice again now (its attempts start over); False unless it had failed."""
+    """A staff member sends a failed notice again now (its attempts and error start over); False unless it had failed."""
     with unit_of_work() as session:
         return bool(session.execute(update(SmsNotice).where(SmsNotice.id == notice_id, SmsNotice.status == FAILED)
-                                    .values(status=WAITING, attempts=0, next_attempt_at=utcnow()))
+                                    .values(status=WAITING, attempts=0, last_error=None, next_attempt_at=utcnow()))
                     .rowcount)  # type: ignore[attr-defined]  # an UPDATE answers with a CursorResult

@@ -27,7 +27,7 @@ from bot.gateway.app import create_app
 from bot.notify.sms import SmppReceiver, SmppSender
 from bot.notify.sms_outbox import SmsOutbox
 from bot.privacy import personal_numbers
-from bot.services import appointments, applications, conversations, handoff, reminders, sms_notices, staff
+from bot.services import appointments, applications, audit, conversations, handoff, reminders, sms_notices, staff
 from bot.services.vault import Vault
 from bot.settings import get_settings
 from tests.chat_tokens import open_web_conversation
@@ -187,7 +187,8 @@ def test_a_staff_reply_goes_by_sms_only_to_a_resident_who_did_not_read_it_in_tim
         staff.create_or_update(username, "password-123", role)
         token = client.post("/api/staff/login", json={"username": username, "password": "password-123"}).json()
         rows = client.get("/api/staff/sms?status=sent", headers={"Authorization": f"Bearer {token['token']}"}).json()
-        return next(n for n in rows if n["conversation_id"] == left)
+        assert all(left not in str(n) and stayed not in str(n) for n in rows)  # ids open conversations
+        return next(n for n in rows if n["conversation"] == audit.conversation_label(left))
 
     assert listed("staff")["text"] is None and "材料齐了" in listed("supervisor")["text"]
 
@@ -272,6 +273,8 @@ def test_an_smsc_that_is_down_is_retried_with_back_off_and_staff_see_the_attempt
 
     assert client.post(f"/api/staff/sms/{shown['id']}/retry", headers=headers).status_code == 204
     assert client.post(f"/api/staff/sms/{shown['id']}/retry", headers=headers).status_code == 409
+    again = {n["id"]: n for n in client.get("/api/staff/sms", headers=headers).json()}[shown["id"]]
+    assert again["status"] == "waiting" and again["attempts"] == 0 and again["last_error"] is None
     with FakeSmsc() as back:
         assert SmsOutbox(SmppSender("127.0.0.1", back.port, SYSTEM_ID, PASSWORD, "1069")).send_round() == 1
         assert back.wait_for(1)[0].destination == "86" + phone

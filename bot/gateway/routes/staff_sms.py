@@ -2,7 +2,7 @@
 
 A notification that could not be sent (the SMSC down, the number unreachable) is retried with back-off by
 the supervisor; once its attempts are used up it stays `failed` here until a staff member sends it again.
-Numbers are shown masked.
+Numbers are shown masked, conversations by the audit log's label.
 """
 
 from __future__ import annotations
@@ -29,7 +29,8 @@ class SmsNoticeOut(BaseModel):
 
     id: int
     kind: Literal["opt_in", "reminder", "status", "staff_reply"]
-    conversation_id: str
+    # The conversation as the audit log names it: a keyed label, since an id would be a way into it.
+    conversation: str
     reference: str | None
     phone: str
     # A staff reply's text only for supervisors: staff read only the conversations they serve.
@@ -49,7 +50,13 @@ async def list_notices(identity: CurrentStaff,
                        limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> list[SmsNoticeOut]:
     """Text messages newest first; without `status`, the ones that need an eye (waiting or failed)."""
     found = await run_in_threadpool(sms_notices.staff_list, status, limit)
-    return [SmsNoticeOut(**{**view.__dict__, "text": _readable_text(view, identity)}) for view in found]
+    return [_shown(view, identity) for view in found]
+
+
+def _shown(view: sms_notices.NoticeView, identity: StaffIdentity) -> SmsNoticeOut:
+    fields = {name: value for name, value in view.__dict__.items() if name not in ("conversation_id", "text")}
+    return SmsNoticeOut(**fields, conversation=audit.conversation_label(view.conversation_id),
+                        text=_readable_text(view, identity))
 
 
 def _readable_text(view: sms_notices.NoticeView, identity: StaffIdentity) -> str | None:
