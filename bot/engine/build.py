@@ -31,17 +31,6 @@ log = logging.getLogger(__name__)
 BUILD_DIR = VAR_DIR / "build"
 RASA_ENV = REPO_ROOT / ".venv-rasa"
 TRAINING_SOURCES = ("config.yml", "dialogues/domain", "dialogues/data", "packaging/rasa.lock")
-# What makes `rasa train` give the same model from the same data on any machine (the seed is the pipeline's, in
-# config.yml). TensorFlow sums in an order that depends on its thread pools, which it sizes from the machine's
-# cores, and oneDNN picks its kernels by the processor's instruction set: either lets two machines train slightly
-# different models. Fixed pools and TensorFlow's own kernels leave the training data as the only input; these
-# settings are part of the training digest, so a model trained without them is not reused.
-REPEATABLE_TRAINING = {
-    "PYTHONHASHSEED": "0",
-    "TF_INTER_OP_PARALLELISM_THREADS": "2",
-    "TF_INTRA_OP_PARALLELISM_THREADS": "2",
-    "TF_ENABLE_ONEDNN_OPTS": "0",
-}
 # The input channel the gateway sends messages to, loaded by Rasa from this repository (bot/rasa_plugins/channel.py).
 GATEWAY_CHANNEL = "bot.rasa_plugins.channel.GatewayInput"
 
@@ -113,7 +102,6 @@ def training_digest(build_dir: Path = BUILD_DIR) -> str:
     for path in paths:
         digest.update(str(path.relative_to(REPO_ROOT) if path.is_relative_to(REPO_ROOT) else path.name).encode())
         digest.update(path.read_bytes())
-    digest.update(repr(sorted(REPEATABLE_TRAINING.items())).encode())
     return digest.hexdigest()[:16]
 
 
@@ -151,7 +139,7 @@ def train(target: Path, build_dir: Path = BUILD_DIR) -> None:
             "--data", "dialogues/data", str(build_dir / "nlu"), "--out", out,
             "--fixed-model-name", target.name.removesuffix(".tar.gz"),
         ]
-        subprocess.run(command, cwd=REPO_ROOT, check=True, env=training_environment())
+        subprocess.run(command, cwd=REPO_ROOT, check=True, env=engine_environment())
         produced = next(Path(out).glob("*.tar.gz"))
         produced.replace(target)
 
@@ -168,11 +156,6 @@ def engine_environment() -> dict[str, str]:
         "TQDM_DISABLE": "1",
     })
     return env
-
-
-def training_environment() -> dict[str, str]:
-    """Environment for `rasa train`: the engine's, with the settings that make training repeatable."""
-    return {**engine_environment(), **REPEATABLE_TRAINING}
 
 
 def tracker_store_config(database_url: str) -> dict[str, object]:

@@ -157,9 +157,3 @@ def test_a_visit_asked_for_without_a_word_of_change_is_a_booking_though_the_serv
         assert combine(parse("cancel_appointment", 0.8), text, MATCHER, KNOWN).public_intent == "book_appointment", text
     for text in ("预约的时间改一下", "约的那个号帮我取消"):
         assert combine(parse("cancel_appointment", 0.8), text, MATCHER, KNOWN).public_intent == "cancel_appointment", text
-
-
-def test_a_newborn_in_the_family_makes_a_question_about_its_hukou_ask_which_service_is_meant():
-    result = combine(parse("ask_how_to_apply"), "闺女还在坐月子 外孙的户口怎么上", MATCHER, KNOWN)
-    assert result.service == "household_registration"
-    assert result.candidates == ("household_registration", "birth_registration")
