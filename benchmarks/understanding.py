@@ -11,8 +11,10 @@ stories, bookings for a named service, relatives and ages, answers to an offer,
 "cannot go" questions, everyday requests). Each file gets its own report, then all
 together. Every message of the test set is sent to {url}/api/understand as
 {"text": ..., "locale": "zh-CN"} (4 at a time). The report gives intent,
-service and joint accuracy, accuracy per style and per intent, the most
-frequent confusions and the latency of the calls.
+service and joint accuracy, the answers about a wrong service given without a
+clarifying question (a service other than the gold one, with no `candidates` to
+choose from: the person would be told about the wrong service), accuracy per
+style and per intent, the most frequent confusions and the latency of the calls.
 
 A gold service of null must be predicted as null. Messages whose call failed
 (no connection, timeout, non-200 status, malformed answer) are not scored;
@@ -87,6 +89,12 @@ class Case:
 class Prediction:
     intent: str | None
     service: str | None
+    # The services a clarifying question would offer; empty when the answer is about `service` alone.
+    candidates: tuple[str, ...] = ()
+
+    @property
+    def asks_which_service(self) -> bool:
+        return len(self.candidates) > 1
 
 
 @dataclass
@@ -114,6 +122,8 @@ class Report:
     intent_confusions: Counter = field(default_factory=Counter)
     service_confusions: Counter = field(default_factory=Counter)
     mistakes: list[tuple[Case, Prediction]] = field(default_factory=list)
+    # Answers about a service other than the gold one, without asking which service is meant.
+    wrong_service_unasked: list[tuple[Case, Prediction]] = field(default_factory=list)
 
 
 # ---------------------------------------------------------------- pure functions
@@ -172,7 +182,10 @@ def parse_prediction(body: Any) -> Prediction:
     service = body.get("service")
     if service is not None and not isinstance(service, str):
         raise ValueError(f"service is neither a string nor null: {body!r}")
-    return Prediction(body["intent"], service)
+    candidates = body.get("candidates") or []
+    if not isinstance(candidates, list) or not all(isinstance(c, str) for c in candidates):
+        raise ValueError(f"candidates is not a list of service ids: {body!r}")
+    return Prediction(body["intent"], service, tuple(candidates))
 
 
 def score(cases: Sequence[Case], predictions: Sequence[Prediction | None]) -> Report:
@@ -192,6 +205,8 @@ def score(cases: Sequence[Case], predictions: Sequence[Prediction | None]) -> Re
             report.intent_confusions[(case.intent, pred.intent)] += 1
         if not service_ok:
             report.service_confusions[(case.service, pred.service)] += 1
+            if pred.service is not None and not pred.asks_which_service:
+                report.wrong_service_unasked.append((case, pred))
         if not (intent_ok and service_ok):
             report.mistakes.append((case, pred))
     return report
@@ -223,6 +238,7 @@ def format_report(report: Report, *, total_messages: int, failures: int,
         f"intent accuracy:   {_pct(t, 'intent')}  ({t.intent}/{t.n})",
         f"service accuracy:  {_pct(t, 'service')}  ({t.service}/{t.n})",
         f"joint accuracy:    {_pct(t, 'joint')}  ({t.joint}/{t.n})",
+        f"wrong service, not asked: {len(report.wrong_service_unasked)}",
     ]
     mean, p95 = latency_stats(latencies)
     lines.append(f"latency:           mean {mean * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms"
@@ -257,8 +273,9 @@ def format_report(report: Report, *, total_messages: int, failures: int,
                      f"{len(report.mistakes)} wrong answers:")
         for case, pred in report.mistakes[:show_errors]:
             lines.append(f"  [{case.style}] {case.text}")
+            asked = f"  asks: {', '.join(pred.candidates)}" if pred.asks_which_service else ""
             lines.append(f"      gold {case.intent}/{_name(case.service)}"
-                         f"  got {_name(pred.intent)}/{_name(pred.service)}")
+                         f"  got {_name(pred.intent)}/{_name(pred.service)}{asked}")
     return "\n".join(lines)
 
 

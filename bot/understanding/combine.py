@@ -13,8 +13,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot.knowledge.catalogue import KEYWORD_TIERS
+from bot.understanding.access import cannot_come
 from bot.understanding.normalise import normalise
-from bot.understanding.question_words import QUESTIONS, asked_kind
+from bot.understanding.question_words import GENERIC_KINDS, QUESTIONS, asked_kind
 from bot.understanding.search import ServiceMatch, ServiceMatcher
 from bot.understanding.vocabulary import to_vocabulary
 
@@ -65,8 +67,23 @@ _STATUS = re.compile(
     "(?:审批|审核|批|办|处理|进展|走)到(?:哪一步|哪了|哪儿了|什么程度)|(?:审批|审核|办理?|处理)得?怎么样了"
     "|(?:处理|批|审|办)(?:好|完|下来)?了没有?$|(?:处理|批|审|办)(?:好|完|下来)没有?$"
     "|有(?:人处理|人管|结果|回音|信儿|消息)没有?$"
+    # Whether it was done at all, asked as "做没做", "办没办好", "批没批下来", "有没有办好".
+    "|(做|办|批|审)没\\1|有没有(?:办好|办下来|批下来|做过|审核通过|通过)"
 )
 STATUS_TRUST = 0.9
+# An appointment already made ("约好的", "上回约的", "那个号") with a change of time or a cancellation ("推到后天",
+# "不去了", "撤了") is a change to it; the engine reads some as a new booking.
+_MADE_APPOINTMENT = re.compile("约的|约好|约了|预约的|预约好|那个号|约的号|[之以]前约|上[回次]约|约过")
+_CHANGE = re.compile(
+    "改|推(?:到|迟|后)|往后|挪|延(?:后|期|到)|换(?:到|成|个|一天|一个)|提前(?:到|一)"
+    "|取消|撤|退(?:了|掉|号)|不去了|去不了|作废|不要了"
+)
+# Asking for a visit without a word of changing one ("预约下周三去补身份证", "想约周二去把身份证换了"): a booking,
+# though the engine took the service's own verb (换, 补) for a change.
+_BOOKING = re.compile("约|排号|排个号|挂号|挂个号|订个?号")
+# The readings a status phrase outweighs: a story of a complaint already made reads like a new one to file, or,
+# with "想知道…", like a correction of a form's field.
+STATUS_READINGS = QUESTIONS | QUESTION_LIKE | {"complain", "start_application", "correct_field", "skip"}
 # Cooking is never a public service: a dish with "how to cook it" or "how long to stew it", or a recipe.
 _COOKING = re.compile(
     "(?:肉|鱼|鸡|鸭|蛋|虾|排骨|饺子|包子|馒头|面条|豆腐|茄子|土豆|白菜|汤|菜)[^，,。]{0,3}"
@@ -74,6 +91,26 @@ _COOKING = re.compile(
     "|(?:炖|煮|蒸|卤|烤|焖)[^，,。]{0,4}(?:多久|多长时间|几分钟|几个小时)"
 )
 REQUESTS = {"start_application", "book_appointment"}
+# Displeasure with the office itself ("这服务态度太差", "你们到底会不会办事", "一趟趟让我来回跑", "我要投诉你们窗口")
+# is a complaint, whatever service or question its story mentions, however sure the engine is of a question
+# ("怎么办事的" looks like "怎么办"). Not a complaint about an employer ("投诉老板欠薪": a service of its own), nor a wish not to
+# go twice ("别让我白跑", "免得来回跑 能网上办吗"). 投述 is a common slip for 投诉.
+_COMPLAINT = re.compile(
+    "(?:服务|态度)(?:也|真|太|很|可|实在|这么)?(?:差|恶劣|不好|凶)"
+    "|怎么办事的|会不会办事|还办不办事|办的什么事|什么态度|什么服务"
+    "|(?<!别)(?<!不要)(?<!免得)(?<!省得)(?<!不想)(?:让我来回跑|来回让我跑)|踢皮球|推来推去|推三阻四|爱理不理|不理人"
+    "|投[诉述](?:你们|窗口|工作人员|办事员|这个人|那个人)"
+)
+# The readings a complaint's words outweigh: its story looks like a question about a service, or like a wish to
+# talk to someone; never a status question ("审批到哪了 什么态度" asks how far it has got).
+COMPLAINT_READINGS = QUESTIONS | QUESTION_LIKE | {"request_human", "start_application"}
+# Someone who cannot come asks how the service is done without coming: by a relative, by proxy, by a visit
+# (the access answer, whose buttons are ask_how_to_apply too). The engine reads such a message as whatever its
+# words look like: whether a relative may go, where, an application, a person to talk to.
+CANNOT_COME_READINGS = {"ask_eligibility", "ask_location_hours", "ask_materials", "start_application",
+                        "request_human"}
+# ... unless a person to talk to is what they ask for ("去不了 给我转人工").
+_ASKS_FOR_A_PERSON = re.compile("人工|客服|真人|转人|找人工|接线员")
 _CJK = re.compile(r"[\u3400-\u9fff]")
 
 
@@ -127,6 +164,11 @@ def looks_like_nonsense(text: str) -> bool:
     return not normalise(text) and bool(set(_CJK.findall(text)) - {"嗯"})
 
 
+def complains(text: str) -> bool:
+    """True when the message voices displeasure with the office or its staff."""
+    return bool(_COMPLAINT.search(text))
+
+
 def _confusable(service: str, confidence: float, matches: list[ServiceMatch]) -> tuple[str, ...]:
     """The service and the one it is often mixed up with, when the message points to both; else nothing."""
     for match in matches:
@@ -152,6 +194,7 @@ def combine(parse: dict[str, Any], text: str, matcher: ServiceMatcher, known_ser
     matches = matcher.match(text, limit=3)
     candidates: tuple[str, ...]
     service, service_confidence, candidates = None, 0.0, ()
+    described = False  # the service was found from a description of a problem, not named
     if matches:
         best = matches[0]
         close = tuple(m.service_id for m in matches if best.score - m.score <= AMBIGUITY_GAP)
@@ -167,6 +210,7 @@ def combine(parse: dict[str, Any], text: str, matcher: ServiceMatcher, known_ser
             service, service_confidence = context_service, 1.0
         elif best.score >= WEAK_MATCH:
             service, service_confidence = best.service_id, best.score
+            described = best.method == "keyword"
             candidates = close if len(close) > 1 else ()
             if tagged and tagged != service and tagged not in candidates:
                 # The engine and the catalogue disagree about the service: ask rather than answer about a wrong one.
@@ -176,13 +220,13 @@ def combine(parse: dict[str, Any], text: str, matcher: ServiceMatcher, known_ser
     elif tagged:
         service, service_confidence = tagged, tagged_confidence
 
-    if (intent in QUESTIONS | QUESTION_LIKE | {"complain"} and intent_confidence < STATUS_TRUST
-            and _STATUS.search(text)):
+    if (intent in STATUS_READINGS and intent_confidence < STATUS_TRUST and _STATUS.search(text)):
         # How far something handed in has got, however the rest reads (a number after it reads as an answer).
         intent = "check_status"
     if service and intent in QUESTION_LIKE and service_confidence >= STRONG_MATCH and intent_confidence < 0.9:
-        # A bare service name ("社保卡", "居住证的事") is a question about that service.
-        intent, intent_confidence = "ask_how_to_apply", service_confidence
+        # A bare service name ("社保卡", "居住证的事") is a question about that service. The engine was not sure
+        # of any intent, and the reading keeps that doubt: a clause it reads surely wins over it.
+        intent = "ask_how_to_apply"
     if (intent in GUESSES and intent_confidence < UNSURE and service_confidence >= STRONG_MATCH
             and len(text) <= SHORT_MESSAGE):
         intent = asked_kind(text) or "ask_how_to_apply"
@@ -193,6 +237,26 @@ def combine(parse: dict[str, Any], text: str, matcher: ServiceMatcher, known_ser
     if kind and kind != intent and intent_confidence < QUESTION_WORDS_TRUST:
         # "…要带啥东西" after a story of a birth is a materials question, whatever the story looks like.
         intent = kind
+    # Booking and changing a visit are told apart by their words, not by the service's own verb (补, 换).
+    if intent == "book_appointment" and _MADE_APPOINTMENT.search(text) and _CHANGE.search(text):
+        intent = "cancel_appointment"
+    elif (intent == "cancel_appointment" and _BOOKING.search(text) and not _MADE_APPOINTMENT.search(text)
+            and not _CHANGE.search(text)):
+        intent = "book_appointment"
+    if intent in COMPLAINT_READINGS and complains(text):
+        intent = "complain"
+    if intent == "complain" and described and complains(text):
+        # A complaint about the office is about the office: its story ("我请了假扣着工资来的") describes no service.
+        service, service_confidence, candidates = None, 0.0, ()
+    if described and service_confidence < KEYWORD_TIERS["likely"] and cannot_come(text):
+        # Why someone cannot come ("我妈行动不便") is their condition, not the service they need: a mere hint
+        # of a service in such a message names none, and the access answer asks which service.
+        service, service_confidence, candidates = None, 0.0, ()
+    if (intent in CANNOT_COME_READINGS and cannot_come(text) and not _ASKS_FOR_A_PERSON.search(text)
+            and asked_kind(text) in (None, *GENERIC_KINDS)):
+        # "去不了 能派人来吗", "儿子帮我去领行不行": how it is done without coming (the access answer); but "上门办的话
+        # 要准备什么" asks what to bring.
+        intent = "ask_how_to_apply"
     if not service and looks_like_nonsense(text) and intent_confidence < NONSENSE_TRUST:
         # The engine labels keyboard mashing confidently (e.g. "asdfgh" as affirm at 0.84); only a
         # very sure reading of a Latin-only message ("ok", "hello", "thanks") is kept.

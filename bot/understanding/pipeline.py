@@ -7,8 +7,11 @@ clause is the last one that asks something ("…我也不晓得到底咋个报�
 下来啊 我说的是居住证 …"); a story without one is read for its last clauses. The reading the engine
 is surest of wins: a story's background ("听说能办", "老板跑了") makes the whole
 message look like another request, while a last clause that is only a fragment
-("社保也交着") is read with little confidence. The service is looked for in the
-whole message; when two services are named equally clearly, the one named later is
+("社保也交着") is read with little confidence. Whatever reading wins, the question
+words of the question clause say which kind of question it is ("…这个证明多少钱 怎么开"
+asks how); a story that ends in displeasure with the office after its question is a
+complaint; and a story that says nothing of an appointment is never read as booking or
+changing one. The service is looked for in the whole message; when two services are named equally clearly, the one named later is
 the likelier topic (background comes first). The conversation then receives the
 text the decision was made on, with the service of the whole message as a hint.
 """
@@ -16,12 +19,14 @@ text the decision was made on, with the service of the whole message as a hint.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from bot.engine.client import RasaClient
 from bot.knowledge.catalogue import get_catalogue
-from bot.understanding.combine import AMBIGUITY_GAP, Understanding, combine
+from bot.understanding.access import cannot_come
+from bot.understanding.combine import AMBIGUITY_GAP, Understanding, combine, complains
+from bot.understanding.question_words import GENERIC_KINDS, QUESTIONS, asked_kind
 from bot.understanding.rewrite import rewrite
 from bot.understanding.search import ServiceMatcher
 
@@ -33,8 +38,15 @@ TAIL_CLAUSES = (2, 1)
 # A story's last clause often looks like a bare yes or no to the engine ("要不要本人去", "还能用不");
 # a long message is never only that, so these readings of a tail do not win.
 NOT_A_STORY_FOCUS = frozenset({"affirm", "deny"})
+# A clause the engine reads as booking or changing a visit ("能不能加急", "到哪去办变更") is no story's question
+# when the story says nothing of an appointment.
+APPOINTMENT_READINGS = frozenset({"book_appointment", "cancel_appointment"})
+_APPOINTMENT = re.compile("约|号|改期|取消|窗口时间")
 # A reading of the question clause this sure wins over the reading of the whole story.
 FOCUS_TRUST = 0.5
+# What the engine reads in a story that asks a specific question instead ("…经营者得换成我 到哪去办变更"):
+# a request to apply, or a correction of a form's field.
+STORY_REQUESTS = frozenset({"start_application", "correct_field", "inform"})
 _CLAUSE_BREAK = re.compile(r"[，。？！,.?! ]+")
 # What makes a clause a question: a question word, or a clause-final 不/没/没有/吗 of spoken questions (能办不,
 # 有信儿没, 处理了没有; not "工资条我没有"). "几" asks only when it is not a count told ("我们几个", "前几天"),
@@ -70,6 +82,12 @@ def question_focus(parts: list[str]) -> int | None:
         if _ASKS.search(parts[index]):
             return index
     return None
+
+
+def not_the_point(intent: str, story: str) -> bool:
+    """True for a reading a long story never means: a bare yes or no, or a visit booked or changed when the story
+    says nothing of an appointment."""
+    return intent in NOT_A_STORY_FOCUS or (intent in APPOINTMENT_READINGS and not _APPOINTMENT.search(story))
 
 
 def focus_service(whole: Understanding, text: str, parts: list[str], matcher: ServiceMatcher) -> Understanding:
@@ -119,22 +137,47 @@ async def read(rasa: RasaClient, raw_text: str, context_service: str | None = No
             continue
         tail_parse = await rasa.parse(tail)
         tail_reading = combine(tail_parse, tail, matcher, known, context_service=whole.service or context_service)
-        if tail_reading.intent in NOT_A_STORY_FOCUS:
+        if not_the_point(tail_reading.intent, text):
             continue
         focused = Understanding(tail_reading.intent, tail_reading.intent_confidence, whole.service,
                                 whole.service_confidence, whole.candidates)
         focus.append(Reading(tail, focused, tail_parse))
     surest = max(focus, key=lambda r: r.understanding.intent_confidence, default=None)
     if surest is None:
-        return best
-    if asks and surest.understanding.intent_confidence >= FOCUS_TRUST:
+        chosen = best
+    elif asks and surest.understanding.intent_confidence >= FOCUS_TRUST:
         # The question asked wins over the story around it: background ("厂子倒闭了", "听说能领")
         # makes the whole message look confidently like another request.
-        return surest
-    if (surest.understanding.intent_confidence > best.understanding.intent_confidence
-            or best.understanding.intent in NOT_A_STORY_FOCUS):
-        return surest
-    return best
+        chosen = surest
+    elif (surest.understanding.intent_confidence > best.understanding.intent_confidence
+            or not_the_point(best.understanding.intent, text)):
+        chosen = surest
+    else:
+        chosen = best
+    if asks and end < len(parts) and complains("，".join(parts[end:])):
+        # The story ends in displeasure after its question ("…到底还差什么 一趟趟让我来回跑 服务也太差了"): the whole of it
+        # is the complaint.
+        return Reading(text, replace(whole, intent="complain"), parse)
+    return _asked_in(parts[end - 1], chosen) if asks else chosen
+
+
+def _asked_in(question: str, reading: Reading) -> Reading:
+    """The reading with the kind of question its question clause asks by its words, however sure the engine was.
+
+    The engine reads a clause with the one before it ("这个证明多少钱，怎么开"), and the background
+    weighs in; the last question asked is the one to answer. A clause that asks where, what to bring, how
+    much or how long ("到哪去办变更") is that question even when the engine read a request to apply.
+    "能不能" alone decides nothing: it opens questions of every kind ("能不能加急" asks how long).
+    """
+    kind = asked_kind(question)
+    current = reading.understanding
+    if kind in (None, current.intent, "ask_eligibility"):
+        return reading
+    if kind == "ask_how_to_apply" and cannot_come(question):
+        return reading  # "能不能派人上门" asks how it is done without coming, as the reading already says
+    if current.intent in QUESTIONS or (kind not in GENERIC_KINDS and current.intent in STORY_REQUESTS):
+        return replace(reading, understanding=replace(current, intent=kind))
+    return reading
 
 
 async def engine_input(rasa: RasaClient, raw_text: str) -> tuple[str, str | None]:

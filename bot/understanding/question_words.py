@@ -30,14 +30,26 @@ QUESTION_KINDS = {
         "|(?:能|可以)(?:领|取|办|报|批|吃|享受|拿|上|参加|交)[^，]{0,6}(?:吗|不)$"
     ),
     "ask_materials": re.compile("带什么|带啥|带哪些|带些|要什么材料|要啥材料|哪些材料|什么材料|啥材料|准备什么|准备啥|准备哪些|要带"),
+    # How to get something done ("养老金怎么领", "这个怎么停掉", "住院的钱怎么报"); dialect (咋整, 啷个报) is Mandarin
+    # by now. Not "怎么办事的" (a complaint) nor "怎么样" (how it went).
+    "ask_how_to_apply": re.compile(
+        "(?:怎么|如何|怎样)(?:才能|去|来)?(?:办(?!事)|申请|弄|搞|领|报|登记?|交(?!了)|补|换|开|停|转|迁|上户|落户?|取|提|改"
+        "|注销|挂失|认证|续|参保)|办理流程|办事流程|什么手续|哪些手续|啥手续|什么程序|哪些步骤"
+    ),
 }
 QUESTIONS = frozenset({"ask_how_to_apply", "ask_materials", "ask_location_hours", "ask_fee",
                        "ask_processing_time", "ask_eligibility"})
 
 
+# Kinds that give way when a message also asks another kind, weakest first: "怎么办" ends many a question of
+# where or what to bring ("在哪 怎么办"), and "能不能" opens questions of any kind.
+GENERIC_KINDS = ("ask_how_to_apply", "ask_eligibility")
+
+
 def asked_kind(text: str) -> str | None:
     """The one kind of question `text` asks by its question words, or None when none or several."""
     kinds = {kind for kind, words in QUESTION_KINDS.items() if words.search(text)}
-    if len(kinds) > 1:
-        kinds.discard("ask_eligibility")
+    for generic in GENERIC_KINDS:
+        if len(kinds) > 1:
+            kinds.discard(generic)
     return kinds.pop() if len(kinds) == 1 else None

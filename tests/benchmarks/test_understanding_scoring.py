@@ -64,6 +64,31 @@ def test_parse_prediction():
             parse_prediction(bad)
 
 
+def test_an_answer_about_a_wrong_service_is_counted_unless_the_person_is_asked_which():
+    preds = [
+        Prediction("ask_how_to_apply", "id_card"),                                     # wrong, answered: counted
+        Prediction("ask_location_hours", "id_card", ("id_card", "residence_permit")),  # wrong, but asked: not
+        Prediction("ask_how_to_apply", None),                                          # no service: asked anyway
+        Prediction("greet", None),                                                     # right
+        Prediction("request_human", "senior_card"),                                    # null gold, answered: counted
+    ]
+    report = score(CASES, preds)
+    assert [case.text for case, _ in report.wrong_service_unasked] == ["社保卡丢了咋补", "转人工"]
+    text = format_report(report, total_messages=5, failures=0, latencies=[0.1], show_errors=5)
+    assert "wrong service, not asked: 2" in text
+    assert "asks: id_card, residence_permit" in text
+
+
+def test_parse_prediction_reads_the_services_a_clarifying_question_offers():
+    body = {"intent": "ask_fee", "service": "id_card", "candidates": ["id_card", "residence_permit"]}
+    prediction = parse_prediction(body)
+    assert prediction.candidates == ("id_card", "residence_permit") and prediction.asks_which_service
+    assert not parse_prediction({"intent": "ask_fee", "service": "id_card", "candidates": []}).asks_which_service
+    for bad in ({"intent": "greet", "candidates": "id_card"}, {"intent": "greet", "candidates": [3]}):
+        with pytest.raises(ValueError):
+            parse_prediction(bad)
+
+
 def test_parse_cases_validates_labels():
     ok = [{"text": "低保", "intent": "ask_how_to_apply", "service": "minimum_living_allowance", "style": "terse"}]
     assert parse_cases(ok) == [Case("低保", "ask_how_to_apply", "minimum_living_allowance", "terse")]

@@ -75,8 +75,11 @@ def texts_to(smsc, phone: str, count: int, timeout: float = 30) -> list[str]:
     raise AssertionError(f"{count} texts expected for the number")
 
 
-def test_a_web_resident_who_asks_for_texts_after_booking_gets_the_reminder_by_sms(stack, smsc, conversation_id):
-    phone = f"139{uuid.uuid4().int % 10**8:08d}"
+def book_with_phone(stack, conversation_id: str, phone: str) -> tuple[str, dt.datetime]:
+    """Books a visit for a lost social security card, leaving `phone`; the reference and the slot's start.
+
+    The confirmation offers texts with the button "短信提醒我".
+    """
     stack.chat(conversation_id, "社保卡丢了怎么补")
     reply = stack.chat(conversation_id, "/book_appointment")
     district = next(b for m in reply["messages"] for b in m["buttons"] if "东城区" in b["title"])
@@ -89,6 +92,12 @@ def test_a_web_resident_who_asks_for_texts_after_booking_gets_the_reminder_by_sm
     code = reply["state"]["appointment_reference"]
     offers = [b for m in reply["messages"] for b in m["buttons"] if b["payload"] == "/sms_opt_in"]
     assert code and [b["title"] for b in offers] == ["短信提醒我"]
+    return code, start
+
+
+def test_a_web_resident_who_asks_for_texts_after_booking_gets_the_reminder_by_sms(stack, smsc, conversation_id):
+    phone = f"139{uuid.uuid4().int % 10**8:08d}"
+    code, start = book_with_phone(stack, conversation_id, phone)
 
     # Said in words rather than pressed: the engine understands it and the action opts the conversation in.
     answer = "\n".join(m["text"] for m in stack.chat(conversation_id, "到时候短信提醒我一下")["messages"])
@@ -99,3 +108,14 @@ def test_a_web_resident_who_asks_for_texts_after_booking_gets_the_reminder_by_sm
                    cwd=REPO_ROOT, env=stack.env, check=True, capture_output=True)
     reminder = texts_to(smsc, phone, 2)[1]
     assert code in reminder and "TD" in reminder and phone not in reminder
+
+
+@pytest.mark.xfail(strict=True, reason="the shipped model reads a request put as a condition as a fallback "
+                   "(sms_opt_in 0.38); the model trained with more varied examples lost other readings (README)")
+def test_asking_to_be_texted_when_there_is_news_opts_the_resident_in(stack, smsc, conversation_id):
+    # A request put as a condition ("有消息的话…"), not the button's words.
+    phone = f"139{uuid.uuid4().int % 10**8:08d}"
+    book_with_phone(stack, conversation_id, phone)
+    answer = "\n".join(m["text"] for m in stack.chat(conversation_id, "有消息的话短信通知我吧")["messages"])
+    assert "已开通短信提醒" in answer and phone[-4:] in answer and phone not in answer
+    assert "开通" in texts_to(smsc, phone, 1)[0]

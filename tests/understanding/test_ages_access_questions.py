@@ -70,7 +70,10 @@ def test_a_situation_alone_is_not_cannot_come(text):
 
 @pytest.mark.parametrize(("text", "kind"), [
     ("这个卡去哪里办", "ask_location_hours"), ("一个月能发多少钱", "ask_fee"), ("大概要多久能办下来", "ask_processing_time"),
-    ("要带啥东西", "ask_materials"), ("怎么弄", None), ("在哪办 要带啥", None),
+    ("要带啥东西", "ask_materials"), ("在哪办 要带啥", None),
+    ("养老金怎么领", "ask_how_to_apply"), ("这个怎么停掉", "ask_how_to_apply"), ("住院的钱怎么报", "ask_how_to_apply"),
+    ("社保卡在哪办 怎么办", "ask_location_hours"), ("要带啥 怎么申请", "ask_materials"),
+    ("外地人能不能办 怎么办", "ask_eligibility"), ("你们怎么办事的", None), ("办得怎么样了", None),
     ("辞职了公积金还能取不", "ask_eligibility"), ("我家这情况能不能吃低保", "ask_eligibility"),
     ("灵活就业交社保能不能选档次", "ask_fee"), ("能不能告诉我在哪办", "ask_location_hours"),
     ("坐车不要钱的那个卡在哪办", "ask_location_hours"),
@@ -117,3 +120,30 @@ def test_question_words_decide_when_the_engine_is_unsure_not_when_it_is_sure():
     text = "居住证要带啥东西"
     assert combine(_parse("ask_how_to_apply", 0.6), text, matcher, known).intent == "ask_materials"
     assert combine(_parse("ask_how_to_apply", 0.99), text, matcher, known).intent == "ask_how_to_apply"
+
+
+@pytest.mark.parametrize(("intent", "text"), [
+    ("request_human", "我妈瘫在床上去不了 你们能派个人来家里吗"),
+    ("start_application", "社保卡让我闺女替我去领行不行"),
+    ("ask_location_hours", "老年证能委托邻居代领吗"),
+    ("ask_eligibility", "我在住院 家属去办可以吗"),
+])
+def test_someone_who_cannot_come_asks_how_it_is_done_without_coming(intent, text):
+    matcher = ServiceMatcher.from_catalogue()
+    assert combine(_parse(intent), text, matcher, set(matcher.catalogue.services)).intent == "ask_how_to_apply"
+
+
+def test_cannot_come_keeps_a_request_for_a_person_and_a_question_of_what_to_bring():
+    matcher = ServiceMatcher.from_catalogue()
+    known = set(matcher.catalogue.services)
+    assert combine(_parse("request_human"), "我去不了 给我转人工", matcher, known).intent == "request_human"
+    assert combine(_parse("ask_materials"), "上门办身份证的话要准备啥", matcher, known).intent == "ask_materials"
+
+
+def test_why_someone_cannot_come_is_no_service():
+    matcher = ServiceMatcher.from_catalogue()
+    known = set(matcher.catalogue.services)
+    condition = combine(_parse("ask_how_to_apply"), "我妈腿脚不好行动不便 派人上门办行不行", matcher, known)
+    assert (condition.intent, condition.service) == ("ask_how_to_apply", None)
+    named = combine(_parse("ask_how_to_apply"), "我妈腿脚不好行动不便 残疾证派人上门办行不行", matcher, known)
+    assert named.service == "disability_certificate"

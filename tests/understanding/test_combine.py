@@ -103,3 +103,57 @@ def test_a_status_question_with_its_numbers_after_it_is_not_taken_for_a_bare_ser
     # The numbers make the engine read an answer to a question ("inform"); the service is named too.
     text = "我的居住证办到哪一步了 567-954-882 13812345678"
     assert combine(parse("inform", 0.88), text, MATCHER, KNOWN).public_intent == "check_status"
+
+
+def test_whether_it_was_done_at_all_is_a_status_question():
+    for text in ("今年的生存认证到底办没办上", "上个月交的申请审没审", "补贴批没批下来", "我那个申请有没有办好"):
+        assert combine(parse("ask_how_to_apply", 0.7), text, MATCHER, KNOWN).public_intent == "check_status", text
+    assert combine(parse("ask_how_to_apply", 0.7), "这个证怎么办", MATCHER, KNOWN).public_intent == "ask_how_to_apply"
+
+
+def test_a_status_question_read_as_an_application_or_a_correction_is_a_status_question():
+    # "我投诉过了，想知道…" looks like a new complaint to file, or like correcting a field of a form.
+    for intent in ("start_application", "correct_field"):
+        result = combine(parse(intent, 0.7), "上个月交的工伤材料 想问问有人处理没有", MATCHER, KNOWN)
+        assert result.public_intent == "check_status", intent
+
+
+def test_a_bare_service_name_keeps_the_engines_doubt():
+    # The reading of a clause the engine is sure of must be able to win over it.
+    result = combine(parse("nlu_fallback", 0.45), "无房证明", MATCHER, KNOWN)
+    assert result.public_intent == "ask_how_to_apply" and result.intent_confidence == 0.45
+
+
+def test_displeasure_with_the_office_is_a_complaint_however_sure_the_engine_is_of_a_question():
+    for text, intent in (("残疾补贴三个月没发了 打电话也没人接 你们到底会不会办事", "ask_how_to_apply"),
+                         ("一个证办了一个月 天天让我来回跑 服务太差了", "ask_materials"),
+                         ("有个事想投述你们窗口", "request_human"),
+                         ("打电话问居住证的事 一个推一个 踢皮球", "ask_location_hours")):
+        assert combine(parse(intent, 0.99), text, MATCHER, KNOWN).public_intent == "complain", text
+
+
+def test_wishes_and_complaints_about_an_employer_are_not_complaints_about_the_office():
+    for text, intent in (("居住证要带什么 别让我来回跑", "ask_materials"),
+                         ("免得白跑一趟 社保卡能网上办吗", "ask_eligibility"),
+                         ("老板欠薪三个月 我要投诉他", "start_application")):
+        assert combine(parse(intent, 0.8), text, MATCHER, KNOWN).public_intent == intent, text
+
+
+def test_a_complaint_about_the_office_is_about_no_service_its_story_only_describes():
+    described = combine(parse("complain", 0.8), "为了来办事被扣工资 你们什么态度", MATCHER, KNOWN)
+    assert (described.public_intent, described.service) == ("complain", None)
+    named = combine(parse("complain", 0.8), "居住证窗口的人态度太差了", MATCHER, KNOWN)
+    assert (named.public_intent, named.service) == ("complain", "residence_permit")
+
+
+def test_an_appointment_already_made_with_a_new_time_is_a_change_not_a_new_booking():
+    for text in ("礼拜三那个号我去不了了 换到礼拜五", "之前约的公积金那个号作废吧", "预约好的时间有冲突 往后延两天"):
+        assert combine(parse("book_appointment", 0.8), text, MATCHER, KNOWN).public_intent == "cancel_appointment", text
+    assert combine(parse("book_appointment", 0.8), "帮我约个号 下礼拜去", MATCHER, KNOWN).public_intent == "book_appointment"
+
+
+def test_a_visit_asked_for_without_a_word_of_change_is_a_booking_though_the_service_is_to_be_changed():
+    for text in ("明天上午去办残疾证 给我排个号", "周四去窗口换社保卡 先挂个号"):
+        assert combine(parse("cancel_appointment", 0.8), text, MATCHER, KNOWN).public_intent == "book_appointment", text
+    for text in ("预约的时间改一下", "约的那个号帮我取消"):
+        assert combine(parse("cancel_appointment", 0.8), text, MATCHER, KNOWN).public_intent == "cancel_appointment", text

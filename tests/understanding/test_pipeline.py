@@ -122,3 +122,64 @@ def test_a_question_ending_in_mei_you_is_the_focus_and_a_count_or_a_place_told_i
 def test_a_document_the_person_says_they_lack_is_no_question():
     parts = clauses("想问问去投诉要准备什么，合同我没有")
     assert question_focus(parts) == 0
+
+
+class ReadsBy(FakeRasa):
+    """A fake engine that reads a text by the first of its (words, intent, confidence) rules that the text contains."""
+
+    def __init__(self, rules: list[tuple[str, str, float]], otherwise: tuple[str, float]):
+        super().__init__()
+        self.rules, self.otherwise = rules, otherwise
+
+    def handler(self, request):
+        if request.url.path == "/model/parse":
+            import json
+
+            text = json.loads(request.content)["text"]
+            intent, confidence = next(((i, c) for words, i, c in self.rules if words in text), self.otherwise)
+            self.parse_result = {"intent": {"name": intent, "confidence": confidence}, "entities": [],
+                                 "intent_ranking": []}
+        return super().handler(request)
+
+
+def read_with(engine: FakeRasa, story: str):
+    return asyncio.run(read(RasaClient(get_settings(), transport=engine.transport()), story)).understanding
+
+
+def test_the_last_question_of_a_story_is_the_one_answered_however_sure_the_engine_is_of_the_one_before():
+    engine = ReadsBy([("多少钱", "ask_fee", 0.95)], ("ask_how_to_apply", 0.6))
+    story = "我老家的房子要卖 买家要看不动产证明 我人在外地打工 这个证明多少钱 怎么开"
+    understanding = read_with(engine, story)
+    assert (understanding.public_intent, understanding.service) == ("ask_how_to_apply", "property_certificate")
+
+
+def test_a_story_whose_question_asks_where_is_a_question_of_where_not_an_application():
+    engine = ReadsBy([], ("start_application", 0.8))
+    story = "我跟我哥合伙开的饭馆 营业执照上是他 现在他不干了 经营者得换成我 到哪去办变更"
+    understanding = read_with(engine, story)
+    assert (understanding.public_intent, understanding.service) == ("ask_location_hours", "business_license")
+
+
+def test_a_story_that_ends_in_displeasure_after_its_question_is_a_complaint():
+    engine = ReadsBy([("差什么", "ask_materials", 0.99)], ("complain", 0.7))
+    story = "老年证的材料我送了两回了 到底还差什么 一趟趟让我来回跑 服务也太差了"
+    assert read_with(engine, story).public_intent == "complain"
+
+
+def test_a_story_of_someone_who_cannot_come_asks_how_it_is_done_without_coming():
+    engine = ReadsBy([], ("ask_eligibility", 0.8))
+    story = "我婆婆九十多了 耳朵背腿也不行 高龄津贴要本人去窗口吗 能不能上门来办"
+    understanding = read_with(engine, story)
+    assert (understanding.public_intent, understanding.service) == ("ask_how_to_apply", "senior_allowance")
+
+
+def test_a_story_that_says_nothing_of_an_appointment_is_never_read_as_booking_or_changing_one():
+    # The engine takes "能不能加急" and "…到哪去办变更" for a change of appointment.
+    soaked_card = ReadsBy([("要多久", "ask_processing_time", 0.6), ("加急", "cancel_appointment", 0.9)],
+                          ("ask_materials", 0.3))
+    story = "身份证洗衣服的时候泡烂了 下礼拜要去外地考试 现在去补要多久 能不能加急"
+    assert read_with(soaked_card, story).public_intent == "ask_processing_time"
+    new_owner = ReadsBy([("合伙", "cancel_appointment", 0.4), ("，到哪去办变更", "cancel_appointment", 0.6)],
+                        ("ask_location_hours", 0.35))
+    story = "我跟我哥合伙开的饭馆 营业执照上是他 现在他不干了 经营者得换成我 到哪去办变更"
+    assert read_with(new_owner, story).public_intent == "ask_location_hours"
