@@ -84,6 +84,16 @@ def chosen_slot(value: Any, tracker: Tracker) -> tuple[str, Any] | None:
     return None
 
 
+def back_to_form(form: str) -> list[dict[str, Any]]:
+    """The form active again, asking its next question, without taking this turn's message as an answer again.
+
+    A form started anew (a follow-up alone) first fills its slots from the person's latest message: a time
+    picked from the buttons ("/inform{"appointment_slot": ...}") would be taken again, the booking tried again
+    on the time just found full, and so on until Rasa stops the turn. Active already, the form asks instead.
+    """
+    return [ActiveLoop(form), FollowupAction(form)]
+
+
 def _end_form() -> list[dict[str, Any]]:
     return [SlotSet(ENDED_EARLY, True), ActiveLoop(None), SlotSet("requested_slot", None)]
 
@@ -277,7 +287,7 @@ class ActionBookAppointment(Action):
         except (Conflict, InvalidRequest):
             # Someone took the last seat meanwhile: offer the slots again, keeping everything else.
             dispatcher.utter_message(response="utter_appointment_slot_taken")
-            return [SlotSet("appointment_slot", None), FollowupAction("appointment_form")]
+            return [SlotSet("appointment_slot", None), *back_to_form("appointment_form")]
         current = catalogue()
         centre, service = current.centres[booked.centre_id], current.services[service_id]
         dispatcher.utter_message(text=texts.text(

@@ -6,9 +6,15 @@ library. The REST channel answers with the replies alone, and a second request f
 the tracker would load the whole conversation from the tracker store again; this
 channel runs the same turn as `MessageProcessor.handle_message` (Rasa 3.6) and
 reports the state of the tracker it has just saved. Loading it also makes Rasa check custom
-actions' answers with one validator (`bot/rasa_plugins/action_validation.py`), and fail a turn whose
+actions' answers with one validator (`bot/rasa_plugins/action_validation.py`), fail a turn whose
 tracker store does not answer instead of answering from an empty conversation
-(`bot/rasa_plugins/tracker_failures.py`).
+(`bot/rasa_plugins/tracker_failures.py`), and report the custom actions that fail during a turn
+(`bot/rasa_plugins/action_failures.py`).
+
+A turn is answered only once it is saved whole. A turn in which a custom action failed, or which
+failed itself, is not saved, and nothing of it is shown: the answer is a 503 with no messages (the
+gateway then gives the polite fallback), and the same message sent again runs the turn again from
+where the conversation was before it.
 """
 
 from __future__ import annotations
@@ -24,12 +30,13 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from bot.rasa_plugins import action_validation, tracker_failures
+from bot.rasa_plugins import action_failures, action_validation, tracker_failures
 from bot.rasa_plugins.rasa_private import handle_message_with_tracker, run_prediction_loop
 
 log = logging.getLogger(__name__)
 action_validation.install()
 tracker_failures.install()
+action_failures.install()
 # Any text will do; it touches no conversation.
 WARM_UP_TEXT = "你好"
 # A message sent again comes soon after the first time: only the conversation's last few messages are looked at.
@@ -39,6 +46,14 @@ RECENT_MESSAGES = 20
 def tracker_state(tracker: Any) -> dict[str, Any]:
     """The active loop's name and all slot values, as the tracker endpoint reports them."""
     return {"active_loop": tracker.active_loop_name, "slots": tracker.current_slot_values()}
+
+
+class ActionsFailed(Exception):
+    """Custom actions failed during a turn: the turn is not saved, so that the same message runs it again."""
+
+    def __init__(self, actions: list[str]) -> None:
+        super().__init__(f"custom actions failed: {', '.join(actions)}")
+        self.actions = actions
 
 
 def answers_to(tracker: Any, message_id: str | None) -> list[dict[str, Any]] | None:
@@ -55,7 +70,7 @@ def answers_to(tracker: Any, message_id: str | None) -> list[dict[str, Any]] | N
             said.append(event.message())
         elif isinstance(event, UserUttered):
             if event.message_id == message_id:
-                # Nothing said: the turn failed (an action server away); it runs again, as a resent message would.
+                # Nothing said (a failure Rasa kept to itself): nothing to give again; the turn runs again.
                 return said[::-1] or None
             seen += 1
             if seen == RECENT_MESSAGES:
@@ -76,6 +91,7 @@ class GatewayInput(InputChannel):
 
         A message this conversation has already handled (the same message id: a client's retry, or the gateway
         sending again after a Rasa server died) is answered with what was said then, and is not run again.
+        ActionsFailed, with nothing saved, when a custom action failed during the turn.
         """
         agent = request.app.ctx.agent
         if agent is None or not agent.is_ready():
@@ -89,9 +105,14 @@ class GatewayInput(InputChannel):
                 for reply in earlier:
                     await message.output_channel.send_response(message.sender_id, reply)
                 return tracker_state(tracker)
-            await handle_message_with_tracker(processor, message, tracker)
-            tracker = await processor.run_action_extract_slots(message.output_channel, tracker)
-            await run_prediction_loop(processor, message.output_channel, tracker)
+            with action_failures.watching() as failed:
+                await handle_message_with_tracker(processor, message, tracker)
+                tracker = await processor.run_action_extract_slots(message.output_channel, tracker)
+                await run_prediction_loop(processor, message.output_channel, tracker)
+            if failed:
+                # Rasa went on without the failed action's events, keeping those of the actions before it
+                # (a form closed, its booking not made): saved, that half turn is what a resent message meets.
+                raise ActionsFailed(failed)
             await processor.run_anonymization_pipeline(tracker)
             await processor.save_tracker(tracker)
             return tracker_state(tracker)
@@ -121,13 +142,18 @@ class GatewayInput(InputChannel):
             collector = CollectingOutputChannel()
             message = UserMessage(text, collector, sender, input_channel=self.name(), metadata=body.get("metadata"),
                                   message_id=message_id)
-            state = None
             try:
                 state = await self.turn(request, message)
             except asyncio.CancelledError:
                 log.error("the turn of a gateway message was cancelled")
-            except Exception:  # like the REST channel: the replies so far are returned
+            except ActionsFailed as err:
+                log.warning("the turn of a gateway message was not saved (%s): it runs again when sent again", err)
+            except Exception:
                 log.exception("the turn of a gateway message failed")
-            return response.json({"messages": collector.messages, "state": state})
+            else:
+                return response.json({"messages": collector.messages, "state": state})
+            # The replies collected so far belong to a turn that was not saved: shown, they would answer a
+            # message the conversation does not hold (and a retry would be answered with them, not run).
+            return response.json({"error": "the turn was not saved", "messages": []}, status=503)
 
         return hook

@@ -16,8 +16,10 @@ WEBHOOK = "/webhooks/gateway/webhook"
 class FakeRasa:
     """Answers the gateway channel's webhook, tracker and parse endpoints; `down` makes every call fail to connect.
 
-    `no_state` answers a message without the state, as the channel does when the turn failed inside Rasa;
-    `during_turn` runs while a message is handled, as custom actions would (e.g. queueing a handoff).
+    `no_state` answers a message without the state, as the channel does while Rasa has no model loaded;
+    `not_saved` answers 503 with no messages, as the channel does for a turn it did not save (a custom
+    action failed in it); `during_turn` runs while a message is handled, as custom actions would (e.g.
+    queueing a handoff).
     """
 
     replies: list[dict[str, Any]] = field(default_factory=lambda: [{"recipient_id": "x", "text": "好的"}])
@@ -27,6 +29,7 @@ class FakeRasa:
         "intent": {"name": "greet", "confidence": 0.99}, "entities": [], "intent_ranking": []})
     down: bool = False
     no_state: bool = False
+    not_saved: bool = False
     during_turn: Callable[[], None] | None = None
     received: list[tuple[str, str, Any]] = field(default_factory=list)
 
@@ -39,6 +42,8 @@ class FakeRasa:
         if request.url.path == WEBHOOK:
             if self.during_turn:
                 self.during_turn()
+            if self.not_saved:
+                return httpx.Response(503, json={"error": "the turn was not saved", "messages": []})
             state = None if self.no_state else {"active_loop": self.active_loop, "slots": slots}
             return httpx.Response(200, json={"messages": self.replies, "state": state})
         if request.url.path.endswith("/tracker"):

@@ -11,6 +11,7 @@ from sqlalchemy.exc import OperationalError
 from fastapi.testclient import TestClient
 
 from bot.db.models import ChatReply, HandoffMessage, utcnow
+from bot.conversation import engine_unavailable_message
 from bot.db.session import unit_of_work
 from bot.services import chat_replies, handoff
 from tests.chat_tokens import TOKENS
@@ -88,6 +89,20 @@ def test_the_polite_fallback_is_not_kept_so_a_retry_runs_the_turn_when_the_engin
     answered = send(client, conversation_id, "要带什么", "m-outage-1").json()
     assert fallback["messages"] != answered["messages"]
     assert answered["messages"] == [{"text": "需要身份证", "buttons": []}]
+
+
+def test_a_turn_the_engine_did_not_save_gets_the_polite_answer_and_the_question_still_open(client, rasa):
+    conversation_id = new_conversation(client)
+    # A custom action failed in the turn: Rasa kept nothing of it, the form still waits for the same answer.
+    rasa.active_loop, rasa.slots, rasa.not_saved = "residence_permit", {"requested_slot": "address"}, True
+    fallback = send(client, conversation_id, "东城区幸福路10号", "m-unsaved-1").json()
+    assert [m["text"] for m in fallback["messages"]] == [engine_unavailable_message().text]
+    assert fallback["state"]["form"] == "residence_permit" and fallback["state"]["requested_slot"] == "address"
+    rasa.not_saved, rasa.replies = False, [{"text": "请说一下您的工作单位"}]
+    answered = send(client, conversation_id, "东城区幸福路10号", "m-unsaved-1").json()
+    assert answered["messages"] == [{"text": "请说一下您的工作单位", "buttons": []}]
+    sent = [m["message_id"] for m in rasa.messages_sent() if m["sender"] == conversation_id]
+    assert sent[1:] == ["m-unsaved-1", "m-unsaved-1"], "the retry runs the turn again"
 
 
 def test_a_retry_while_staff_serve_the_person_reaches_them_once(client, rasa):

@@ -46,10 +46,16 @@ class Stack:
     log_path: Path
     port_offset: int = 0
 
-    def chat(self, conversation_id: str, text: str, timeout: float = 30.0) -> dict:
-        """One turn through POST /api/chat with the conversation's token; fails the test on a non-200 answer."""
-        response = httpx.post(f"{self.base_url}/api/chat", json={"conversation_id": conversation_id, "text": text},
-                              headers=TOKENS.headers(conversation_id), timeout=timeout)
+    def chat(self, conversation_id: str, text: str, timeout: float = 30.0, message_id: str | None = None) -> dict:
+        """One turn through POST /api/chat with the conversation's token; fails the test on a non-200 answer.
+
+        With a `message_id`, as a client that sends the same message again with the same id.
+        """
+        body = {"conversation_id": conversation_id, "text": text}
+        if message_id:
+            body["message_id"] = message_id
+        response = httpx.post(f"{self.base_url}/api/chat", json=body, headers=TOKENS.headers(conversation_id),
+                              timeout=timeout)
         assert response.status_code == 200, response.text
         return TOKENS.remember(response.json())
 

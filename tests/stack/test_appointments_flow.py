@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import datetime as dt
 import sqlite3
 import subprocess
 import sys
+import uuid
 
 import pytest
 
-from bot.services import appointments
+from bot import texts
+from bot.services import appointments, conversations
 from bot.settings import REPO_ROOT
 from bot.knowledge.catalogue import get_catalogue
+from tests.stack.conftest import this_process_on
 
 pytestmark = pytest.mark.stack
 
@@ -102,3 +106,49 @@ def test_parallel_bookings_through_the_assistant_never_overbook(stack, conversat
     assert len(booked) == centre.capacity_per_slot
     assert all(r["state"]["requested_slot"] == "appointment_slot" for r in replies if r not in booked), \
         "the others are offered other times"
+
+
+TAKEN = texts.text("utter_appointment_slot_taken")
+
+
+def offered(reply: dict) -> list[str]:
+    """The payloads of the times a reply offers."""
+    return [b["payload"] for b in buttons(reply) if "appointment_slot" in b["payload"]]
+
+
+def taken_by_others(stack, payload: str) -> None:
+    """Other residents book every seat left of the time a button offers, as if they had been a moment quicker."""
+    centre_id, start = appointments.parse_slot_key(payload.split('"appointment_slot": "')[1].rstrip('"}'))
+    with this_process_on(stack.env["DATABASE_URL"]), contextlib.suppress(appointments.SlotFull):
+        for _ in range(get_catalogue().centres[centre_id].capacity_per_slot):
+            other = f"quicker-{uuid.uuid4().hex[:8]}"
+            conversations.ensure(other, "web", "zh-CN")
+            appointments.book(other, "web", "social_security_card", centre_id, start, "王德福",
+                              f"139{uuid.uuid4().int % 10**8:08d}")
+
+
+def test_two_chosen_times_taken_one_after_the_other_are_each_said_once_and_the_booking_goes_on(
+        stack, conversation_id):
+    stack.chat(conversation_id, '/book_appointment{"service": "social_security_card"}')
+    reply = stack.chat(conversation_id, '/inform{"district": "东城区"}')
+    first, second = offered(reply)[:2]
+    stack.chat(conversation_id, first)
+    reply = stack.chat(conversation_id, "张建国")
+    assert reply["state"]["requested_slot"] == "appointment_phone", all_text(reply)
+
+    taken_by_others(stack, first)
+    reply = stack.chat(conversation_id, "13812345678")
+    assert all_text(reply).count(TAKEN) == 1 and reply["state"]["requested_slot"] == "appointment_slot", \
+        all_text(reply)
+
+    # The second time, picked from the buttons, is taken too before the booking: said once, and other times offered.
+    taken_by_others(stack, second)
+    reply = stack.chat(conversation_id, second)
+    assert all_text(reply).count(TAKEN) == 1, all_text(reply)
+    assert reply["state"]["requested_slot"] == "appointment_slot", all_text(reply)
+    assert offered(reply) and first not in offered(reply) and second not in offered(reply)
+
+    # The name and the phone number given before still hold: the next time picked is booked at once.
+    reply = stack.chat(conversation_id, offered(reply)[0])
+    code = reply["state"]["appointment_reference"]
+    assert code and code in all_text(reply), all_text(reply)

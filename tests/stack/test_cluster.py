@@ -447,13 +447,7 @@ class Bookers:
             thread.join(timeout=300)
 
 
-# Known bug, seen in about one run of four: an action server killed in the middle of a booking form's turn can
-# leave the form without its question (requested_slot empty), so the resident's next answer is "not understood".
-KILLED_MID_FORM = pytest.mark.xfail(reason="a form whose action server died mid-turn may lose its question",
-                                    strict=False)
-
-
-@pytest.mark.parametrize("role", ["gateway", "rasa", pytest.param("actions", marks=KILLED_MID_FORM)])
+@pytest.mark.parametrize("role", ["gateway", "rasa", "actions"])
 def test_bookings_made_while_a_replica_is_killed_are_neither_lost_nor_doubled(cluster, role):
     errors_before = len(cluster.server_errors)
     with Bookers(cluster, f"b-{role}-{uuid.uuid4().hex[:6]}") as bookers:
