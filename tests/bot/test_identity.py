@@ -219,6 +219,7 @@ def test_the_fifth_wrong_code_pauses_the_conversation_and_is_audited_without_the
     wrong = f"{(int(sms.code()) + 1) % 10**6:06d}"
     checks = [identity.check_code(conversation_id, wrong, now=START) for _ in range(5)]
     assert [c.tries_left for c in checks] == [4, 3, 2, 1, 0] and [c.paused for c in checks] == [False] * 4 + [True]
+    assert checks[0] == identity.CodeChecked(False, "status:x", 4)
     with pytest.raises(identity.LookupsPaused):
         identity.send_code(conversation_id, PHONE, "status:x", sms, now=START + dt.timedelta(minutes=1))
     assert len(sms.sent) == 1
