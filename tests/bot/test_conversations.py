@@ -7,8 +7,10 @@ import uuid
 
 import pytest
 
+from bot.db.models import Conversation, OutboxMessage
+from bot.db.session import unit_of_work
 from bot.errors import Forbidden
-from bot.services import audit, conversations
+from bot.services import audit, chat_replies, conversations
 from bot.services.conversations import PushedMessage
 
 
@@ -43,6 +45,35 @@ def test_a_read_returns_at_most_its_limit_starting_from_the_oldest(dialect):
     assert conversations.messages_after(conversation_id, None, limit=2) == pushed[:2]
     assert conversations.messages_after(conversation_id, pushed[1].id, limit=2) == pushed[2:4]
     assert len(conversations.messages_after(conversation_id, None)) == 5, "a hundred by default"
+
+
+def test_a_read_without_a_limit_returns_a_hundred():
+    conversation_id = new_conversation()
+    for n in range(101):
+        conversations.push(conversation_id, "assistant", f"第{n}条")
+    read = conversations.messages_after(conversation_id, None)
+    assert len(read) == 100 and read[-1].text == "第99条"
+
+
+def test_messages_come_back_in_the_order_of_their_ids_whatever_order_the_rows_are_stored_in(dialect):
+    # PostgreSQL returns rows in the order they lie in the table unless told otherwise: the cursor needs id order.
+    conversation_id = new_conversation()
+    with unit_of_work() as session:
+        for message_id in (10**6 + 3, 10**6 + 1, 10**6 + 2):
+            session.add(OutboxMessage(id=message_id, conversation_id=conversation_id, sender="staff",
+                                      text=f"第{message_id}条", buttons=[]))
+    assert [m.id for m in conversations.messages_after(conversation_id, None)] == [10**6 + 1, 10**6 + 2, 10**6 + 3]
+    assert [m.id for m in conversations.messages_after(conversation_id, 10**6 + 1)] == [10**6 + 2, 10**6 + 3]
+
+
+def test_a_conversation_is_recorded_once_with_the_channel_and_language_it_started_in(dialect):
+    conversation_id = f"p-{uuid.uuid4().hex[:10]}"
+    assert conversations.ensure(conversation_id, "kiosk", "en", "a" * 64)
+    assert not conversations.ensure(conversation_id, "web", "zh-CN", "b" * 64), "the second first message"
+    with unit_of_work() as session:
+        row = session.get(Conversation, conversation_id)
+        assert (row.channel, row.locale, row.token_hash) == ("kiosk", "en", "a" * 64)
+    assert conversations.channel_of(conversation_id) == "kiosk"
 
 
 def test_the_channel_of_an_unknown_conversation_is_none():
@@ -102,3 +133,29 @@ def test_a_refusal_for_a_very_long_conversation_id_is_still_audited():
     conversation_id = "p" * 300
     conversations.audit_refusal(conversation_id, "x", "a turn")
     assert audit.recent(subject=f"conversation:{conversation_id}"[:160])[0].detail == "a turn: a wrong token"
+
+
+def test_ending_with_a_wrong_or_missing_token_is_refused_and_audited_and_the_conversation_goes_on():
+    conversation_id = f"p-{uuid.uuid4().hex[:10]}"
+    token, stored = conversations.new_token()
+    conversations.ensure(conversation_id, "web", "zh-CN", stored)
+    for tried in ("wrong-token", None):
+        with pytest.raises(Forbidden):
+            conversations.end(conversation_id, tried)
+    entries = audit.recent(subject=f"conversation:{conversation_id}")
+    assert [(e.staff_username, e.action, e.detail) for e in entries] == [
+        ("anonymous", "conversation_token_refused", "ending the conversation: no token"),
+        ("anonymous", "conversation_token_refused", "ending the conversation: a wrong token")]
+    conversations.check_token(conversation_id, token)
+
+
+def test_an_ended_conversation_keeps_no_answer_that_would_hand_out_its_token_again():
+    conversation_id = f"p-{uuid.uuid4().hex[:10]}"
+    token, stored = conversations.new_token()
+    conversations.ensure(conversation_id, "web", "zh-CN", stored)
+    chat_replies.first_message(conversation_id, "m-1", "你好", token)
+    assert chat_replies.recall(conversation_id, "m-1", "你好").conversation_token == token
+    conversations.end(conversation_id, token)
+    assert chat_replies.recall(conversation_id, "m-1", "你好") is None
+    with pytest.raises(Forbidden):
+        conversations.check_token(conversation_id, token)

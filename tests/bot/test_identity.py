@@ -9,10 +9,13 @@ import threading
 import uuid
 
 import pytest
+from sqlalchemy import select, update
 
+from bot.db.models import IdentityProof, OneTimeCode
+from bot.db.session import unit_of_work
 from bot.errors import ConfigurationError
 from bot.notify.sms import NoSms, SmppSender, SmsUnavailable, sms_sender
-from bot.services import audit, conversations, guessing, identity
+from bot.services import audit, conversations, guessing, identity, people
 from bot.settings import load_settings
 from tests.fakes.smsc import PASSWORD, SYSTEM_ID, FakeSmsc
 
@@ -162,7 +165,7 @@ START = dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.timezone.utc)
 @pytest.mark.parametrize("number, mobile", [
     ("+86 138 1234 5678", "13812345678"), ("8613812345678", "13812345678"), ("138-1234-5678", "13812345678"),
     ("23812345678", None), ("1381234567", None), ("008613812345678", None), ("861381234567", None), ("", None),
-    (None, None),
+    (None, None), ("+44 13812345678", None),
 ])
 def test_a_channels_phone_number_is_read_as_a_mainland_mobile_or_not_at_all(number, mobile):
     assert identity.mainland_mobile(number) == mobile
@@ -216,6 +219,7 @@ def test_the_fifth_wrong_code_pauses_the_conversation_and_is_audited_without_the
     wrong = f"{(int(sms.code()) + 1) % 10**6:06d}"
     checks = [identity.check_code(conversation_id, wrong, now=START) for _ in range(5)]
     assert [c.tries_left for c in checks] == [4, 3, 2, 1, 0] and [c.paused for c in checks] == [False] * 4 + [True]
+    assert checks[0] == identity.CodeChecked(False, "status:x", 4)
     with pytest.raises(identity.LookupsPaused):
         identity.send_code(conversation_id, PHONE, "status:x", sms, now=START + dt.timedelta(minutes=1))
     assert len(sms.sent) == 1
@@ -281,3 +285,167 @@ def test_an_id_number_paused_from_other_conversations_gets_no_code_here():
     with pytest.raises(identity.LookupsPaused):
         identity.send_code(new_conversation(), PHONE, "status:x", sms, now=START, id_number=id_number)
     assert identity.send_code(new_conversation(), PHONE, "status:x", sms, now=START).phone_tail == "5678"
+
+
+def _proofs(conversation_id: str) -> list[tuple[str, str, str | None]]:
+    with unit_of_work() as session:
+        rows = session.scalars(select(IdentityProof).where(IdentityProof.conversation_id == conversation_id)
+                               .order_by(IdentityProof.id)).all()
+        return [(row.kind, row.method, row.proven_by) for row in rows]
+
+
+def _code_rows(conversation_id: str) -> int:
+    with unit_of_work() as session:
+        return len(session.scalars(select(OneTimeCode).where(OneTimeCode.conversation_id == conversation_id)).all())
+
+
+def wrong_code(sms: RecordingSms) -> str:
+    return f"{(int(sms.code()) + 1) % 10**6:06d}"
+
+
+def test_each_proof_keeps_how_it_was_made_and_which_staff_member_made_it():
+    conversation_id, sms = new_conversation(), RecordingSms()
+    identity.record_proof(conversation_id, "staff_id_check", id_number="11010519491231002X", staff_username="wang")
+    identity.record_proof(conversation_id, "caller_id", phone=PHONE)
+    identity.send_code(conversation_id, "13800001111", "status:x", sms, now=START)
+    assert identity.check_code(conversation_id, sms.code(), now=START).proven
+    assert _proofs(conversation_id) == [("id_number", "staff_id_check", "wang"), ("phone", "caller_id", None),
+                                        ("phone", "sms_code", None)]
+
+
+def test_the_phones_a_conversation_proved_are_listed_once_each_and_only_its_own():
+    conversation_id = new_conversation()
+    identity.record_proof(conversation_id, "caller_id", phone=PHONE)
+    identity.record_proof(conversation_id, "telegram_contact", phone=PHONE)
+    identity.record_proof(conversation_id, "caller_id", phone="13800001111")
+    identity.record_proof(conversation_id, "staff_id_check", id_number="11010519491231002X", staff_username="wang")
+    identity.record_proof(new_conversation(), "caller_id", phone="13900002222")
+    assert sorted(identity.proven_phone_fingerprints(conversation_id)) == sorted(
+        [identity.fingerprint(PHONE), identity.fingerprint("13800001111")])
+    assert identity.proven_phone_fingerprints(new_conversation()) == []
+
+
+def test_a_phone_fingerprint_is_held_only_by_the_conversation_that_proved_it_and_only_as_a_phone():
+    mine, other = new_conversation(), new_conversation()
+    identity.record_proof(mine, "caller_id", phone=PHONE)
+    identity.record_proof(mine, "staff_id_check", id_number="11010519491231002X", staff_username="wang")
+    assert identity.holds_fingerprint(mine, identity.fingerprint(PHONE))
+    assert not identity.holds_fingerprint(other, identity.fingerprint(PHONE))
+    assert not identity.holds_fingerprint(mine, identity.fingerprint("11010519491231002X")), "an ID card is no phone"
+
+
+def test_a_code_used_up_leaves_nothing_behind_and_other_conversations_codes_stay():
+    mine, theirs, sms = new_conversation(), new_conversation(), RecordingSms()
+    identity.send_code(theirs, "13800001111", "status:y", sms, now=START)
+    their_code = sms.code()
+    identity.send_code(mine, PHONE, "status:x", sms, now=START)
+    for _ in range(5):
+        identity.check_code(mine, wrong_code(sms), now=START)
+    assert _code_rows(mine) == 0 and _code_rows(theirs) == 1
+    assert identity.check_code(theirs, their_code, now=START).proven
+
+
+def test_a_code_whose_tries_are_taken_is_refused_even_before_it_is_deleted():
+    # Between another guess taking the last try and deleting the code, the row is still there with none left.
+    conversation_id, sms = new_conversation(), RecordingSms()
+    identity.send_code(conversation_id, PHONE, "status:x", sms, now=START)
+    with unit_of_work() as session:
+        session.execute(update(OneTimeCode).where(OneTimeCode.conversation_id == conversation_id).values(tries_left=0))
+    assert identity.code_pending(conversation_id, START) is None
+    assert identity.check_code(conversation_id, sms.code(), now=START) == identity.CodeChecked(False)
+    assert not identity.holds_phone(conversation_id, PHONE)
+
+
+def test_a_code_is_refused_at_the_moment_it_expires():
+    conversation_id, sms = new_conversation(), RecordingSms()
+    identity.send_code(conversation_id, PHONE, "status:x", sms, now=START)
+    assert identity.check_code(conversation_id, sms.code(), now=START + dt.timedelta(minutes=5)) == \
+        identity.CodeChecked(False)
+
+
+def test_wrong_codes_pause_the_id_number_they_were_sent_for_in_every_conversation_for_fifteen_minutes():
+    id_number, sms = "440305198506151233", RecordingSms()  # one no other test pauses
+    conversation_id = new_conversation()
+    identity.send_code(conversation_id, PHONE, "resume:x", sms, now=START, id_number=id_number)
+    for _ in range(5):
+        identity.check_code(conversation_id, wrong_code(sms), now=START)
+    with pytest.raises(identity.LookupsPaused):
+        identity.send_code(new_conversation(), PHONE, "resume:x", sms, now=START + dt.timedelta(minutes=14),
+                           id_number=id_number)
+    later = START + dt.timedelta(minutes=16)
+    assert not identity.send_code(new_conversation(), PHONE, "resume:x", sms, now=later, id_number=id_number).throttled
+
+
+def test_a_check_while_paused_is_refused_and_audited():
+    conversation_id, sms = new_conversation(), RecordingSms()
+    identity.send_code(conversation_id, PHONE, "status:x", sms, now=START)
+    for _ in range(5):
+        identity.check_code(conversation_id, wrong_code(sms), now=START)
+    before = len(audit.recent(subject=f"conversation:{conversation_id}"))
+    assert identity.check_code(conversation_id, sms.code(), now=START) == identity.CodeChecked(False, paused=True)
+    entries = audit.recent(subject=f"conversation:{conversation_id}")
+    assert len(entries) == before + 1
+    assert (entries[0].action, entries[0].detail) == ("identity_code_refused", "paused: too many failures")
+
+
+def test_a_code_is_resent_to_the_same_phone_exactly_when_the_resend_interval_has_passed():
+    conversation_id, sms = new_conversation(), RecordingSms()
+    identity.send_code(conversation_id, PHONE, "status:x", sms, now=START)
+    assert identity.send_code(conversation_id, PHONE, "status:x", sms, now=START + dt.timedelta(seconds=59)) == \
+        identity.CodeSent("5678", throttled=True)
+    assert identity.send_code(conversation_id, PHONE, "status:x", sms, now=START + dt.timedelta(seconds=60)) == \
+        identity.CodeSent("5678")
+    assert len(sms.sent) == 2
+
+
+def test_codes_are_drawn_from_every_six_digit_number():
+    sms = RecordingSms()
+    for _ in range(20):
+        identity.send_code(new_conversation(), PHONE, "status:x", sms, now=START)
+    assert max(int(sms.code(n)) for n in range(20)) >= 1000, "twenty codes all under 1000 would be a tiny space"
+
+
+def test_a_paused_conversation_is_told_so_and_the_refusal_is_audited():
+    conversation_id, sms = new_conversation(), RecordingSms()
+    for _ in range(guessing.MAX_FAILURES):
+        guessing.count_failure(guessing.keys(conversation_id), START)
+    with pytest.raises(identity.LookupsPaused, match="^too many failed codes or lookups; try again later$"):
+        identity.send_code(conversation_id, PHONE, "status:x", sms, now=START)
+    entry = audit.recent(subject=f"conversation:{conversation_id}")[0]
+    assert (entry.staff_username, entry.action, entry.detail) == (
+        identity.RESIDENT, "identity_code_refused", "paused: too many failures")
+    assert sms.sent == []
+
+
+def test_a_right_code_is_audited_as_the_resident_proving_by_sms():
+    conversation_id, sms = new_conversation(), RecordingSms()
+    identity.send_code(conversation_id, PHONE, "status:x", sms, now=START)
+    assert identity.check_code(conversation_id, sms.code(), now=START).proven
+    entry = audit.recent(subject=f"conversation:{conversation_id}")[0]
+    assert (entry.staff_username, entry.action, entry.detail) == (identity.RESIDENT, "identity_proven", "sms_code")
+
+
+def test_a_phone_proof_and_an_id_card_check_stand_apart():
+    conversation_id, id_number = new_conversation(), "11010519491231002X"
+    identity.record_proof(conversation_id, "staff_id_check", id_number=id_number, staff_username="wang")
+    identity.record_proof(conversation_id, "caller_id", phone=PHONE)
+    assert not identity.holds_phone(conversation_id, id_number) and not identity.id_checked(conversation_id, PHONE)
+
+
+def test_times_read_back_with_their_zone_are_kept_and_naive_ones_read_as_utc():
+    beijing = dt.timezone(dt.timedelta(hours=8))
+    assert identity._aware(dt.datetime(2026, 12, 1, 17, 0, tzinfo=beijing)) == START
+    assert identity._aware(dt.datetime(2026, 12, 1, 9, 0)) == START
+
+
+def test_a_conversation_is_linked_to_the_person_on_file_only_after_proving_their_phone():
+    id_number, conversation_id = "440305198506151233", new_conversation()
+    people.remember(new_conversation(), {"id_number": id_number, "phone": PHONE, "full_name": "欧阳明月"})
+    assert identity.link_person(conversation_id, id_number, PHONE) is None, "knowing the numbers proves nothing"
+    identity.record_proof(conversation_id, "caller_id", phone="13800001111")
+    assert identity.link_person(conversation_id, id_number, "13800001111") is None, "not the phone on file"
+    identity.record_proof(conversation_id, "caller_id", phone=PHONE)
+    linked = identity.link_person(conversation_id, id_number, "13800001111")
+    assert linked is not None and linked.full_name == "欧阳明月" and linked.phone == PHONE
+    assert people.known_for(conversation_id) == linked
+    assert identity.link_person(new_conversation(), "110101199003074514", PHONE) is None, "nobody on file"

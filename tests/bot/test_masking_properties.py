@@ -174,3 +174,20 @@ def test_a_known_number_spoken_with_a_digit_right_after_it_is_still_masked():
     assert replacer({"phone": "13812345678"})("电话幺三八幺二三四五六七八九点前打我") == "电话138****5678九点前打我"
     assert replacer({"id_number": "11010519491231002X"})("身份证幺幺洞幺洞五幺九四九幺二三幺洞洞二x") == \
         "身份证110***********002X"
+
+
+@EXAMPLES
+@given(number=st.one_of(id_numbers(), mobile_numbers), data=st.data(), sentence=SENTENCES)
+def test_redacting_a_stored_event_again_changes_nothing_more(number, data, sentence):
+    # Events are redacted again when another application of the conversation is submitted, and by the migration.
+    replace = replacer({"id_number": number} if len(number) == 18 else {"phone": number})
+    once = replace(sentence.format(data.draw(written(number))))
+    assert replace(once) == once
+
+
+def test_the_visible_end_of_a_masked_number_stays_visible_when_redacted_again():
+    replace = replacer({"id_number": "110101199003074514", "phone": "13812345678"})
+    once = replace("身份证110101199003074514，电话 13812345678")
+    assert once == "身份证110***********4514，电话 138****5678"
+    assert replace(once) == once
+    assert replace("尾号5678，身份证后四位4514") == "尾号****，身份证后四位****", "alone, a piece is still masked"

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
+import socket
+import time
 import uuid
 
 import pytest
@@ -70,6 +73,118 @@ def test_counts_are_shared_through_redis_between_processes():
         asyncio.run(run())
     except ConnectionError as err:  # pragma: no cover - CI and developers run Redis on 6379
         pytest.skip(f"no Redis: {err}")
+
+
+def _redis_or_skip() -> None:
+    try:
+        socket.create_connection(("127.0.0.1", 6379), timeout=1).close()
+    except OSError as err:  # pragma: no cover - CI and developers run Redis on 6379
+        pytest.skip(f"no Redis: {err}")
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.mark.parametrize("storage", ["memory", "redis"])
+def test_each_quota_and_each_key_is_counted_apart(storage):
+    if storage == "redis":
+        _redis_or_skip()
+    limiter = Limiter(load_settings(rate_limit_storage=storage, rate_limit_bookings_per_phone="2/minute",
+                                    rate_limit_callbacks_per_phone="2/minute"))
+    key = uuid.uuid4().hex
+    limiter.hit("bookings_per_phone", key)
+    limiter.hit("bookings_per_phone", key)
+    limiter.hit("callbacks_per_phone", key)  # another quota of the same phone
+    limiter.hit("bookings_per_phone", uuid.uuid4().hex)  # another phone
+    with pytest.raises(RateLimited) as refused:
+        limiter.hit("bookings_per_phone", key)
+    assert refused.value.quota == "bookings_per_phone" and 1 <= refused.value.retry_after <= 60
+
+
+def test_the_gateway_counts_each_quota_of_a_key_apart_in_memory():
+    limiter = AsyncLimiter(load_settings(rate_limit_chat_per_conversation="1/minute",
+                                         rate_limit_chat_per_client="1/minute"))
+
+    async def run() -> RateLimited:
+        await limiter.hit("chat_per_conversation", "k")
+        await limiter.hit("chat_per_client", "k")  # another quota of the same key
+        with pytest.raises(RateLimited) as refused:
+            await limiter.hit("chat_per_conversation", "k")
+        return refused.value
+
+    assert asyncio.run(run()).quota == "chat_per_conversation"
+
+
+def test_the_action_servers_share_their_counts_through_redis_and_every_window_counts():
+    _redis_or_skip()
+    settings = load_settings(rate_limit_storage="redis", rate_limit_callbacks_per_phone="5/minute;2/hour")
+    key = uuid.uuid4().hex
+    first, second = Limiter(settings), Limiter(settings)  # two action servers
+    first.hit("callbacks_per_phone", key)
+    second.hit("callbacks_per_phone", key)
+    with pytest.raises(RateLimited) as refused:
+        first.hit("callbacks_per_phone", key)
+    assert refused.value.quota == "callbacks_per_phone" and 60 < refused.value.retry_after <= 3600
+
+
+def test_the_gateways_count_each_quota_key_and_window_apart_in_redis():
+    _redis_or_skip()
+    settings = load_settings(rate_limit_storage="redis", rate_limit_chat_per_conversation="5/minute;2/hour",
+                             rate_limit_chat_per_client="5/minute;2/hour")
+    key = uuid.uuid4().hex
+    first, second = AsyncLimiter(settings), AsyncLimiter(settings)
+
+    async def run() -> RateLimited:
+        await first.hit("chat_per_conversation", key)
+        await second.hit("chat_per_conversation", key)
+        await first.hit("chat_per_client", key)  # another quota of the same key
+        await first.hit("chat_per_conversation", uuid.uuid4().hex)  # another conversation
+        with pytest.raises(RateLimited) as refused:
+            await second.hit("chat_per_conversation", key)
+        return refused.value
+
+    refused = asyncio.run(run())
+    assert refused.quota == "chat_per_conversation" and 60 < refused.retry_after <= 3600, "the hour decides"
+
+
+@pytest.mark.parametrize("seconds, wait", [
+    (0, "1秒"), (59, "59秒"), (60, "1分钟"), (61, "2分钟"), (3599, "60分钟"), (3600, "1小时"), (3601, "2小时"),
+])
+def test_the_refusal_says_how_long_to_wait_in_the_largest_unit_rounded_up(seconds, wait):
+    refused = RateLimited("chat_per_client", seconds)
+    assert refused.message == ratelimit.POLITE_MESSAGE.format(wait=wait)
+    assert (refused.quota, refused.retry_after) == ("chat_per_client", seconds)
+
+
+def test_a_wait_of_a_second_or_less_is_given_as_one_second(monkeypatch):
+    monkeypatch.setattr(ratelimit.time, "time", lambda: 1000.0)  # both uses in the same instant
+    limiter = Limiter(load_settings(rate_limit_bookings_per_phone="1/second"))
+    limiter.hit("bookings_per_phone", "k")
+    with pytest.raises(RateLimited) as refused:
+        limiter.hit("bookings_per_phone", "k")
+    assert refused.value.retry_after == 1
+
+
+@pytest.mark.parametrize("asynchronous", [False, True])
+def test_while_redis_does_not_answer_uses_pass_uncounted_and_the_log_says_which_quota(caplog, asynchronous):
+    settings = load_settings(rate_limit_storage="redis", redis_url=f"redis://127.0.0.1:{_closed_port()}/0",
+                             rate_limit_bookings_per_phone="1/minute")
+    caplog.set_level(logging.WARNING, logger="bot.ratelimit")
+    for _ in range(3):
+        if asynchronous:
+            asyncio.run(AsyncLimiter(settings).hit("bookings_per_phone", "k"))
+        else:
+            Limiter(settings).hit("bookings_per_phone", "k")
+    assert [r.getMessage() for r in caplog.records] == [
+        "quota bookings_per_phone not counted: its store does not answer (ConnectionError)"] * 3
+
+
+def test_the_wait_is_rounded_up_to_whole_seconds_and_is_at_least_one():
+    assert ratelimit._retry_after(time.time() - 5) == 1
+    assert ratelimit._retry_after(time.time() + 30.5) == 31
 
 
 def test_a_quota_setting_that_is_not_a_quota_stops_the_start():
@@ -211,3 +326,29 @@ def test_memory_windows_let_uses_age_out_and_forget_idle_keys():
     for _ in range(windows.SWEEP_EVERY):
         windows.hit("late", 10**6, 1, now=3000.0)
     assert "other-0" not in windows._uses and "k" not in windows._uses
+
+
+def test_a_use_exactly_a_window_old_no_longer_counts():
+    windows = ratelimit.MemoryWindows()
+    assert windows.hit("k", 1, 60, now=1000.0) is None
+    assert windows.hit("k", 1, 60, now=1059.5) == pytest.approx(0.5)
+    assert windows.hit("k", 1, 60, now=1060.0) is None
+
+
+def test_idle_keys_are_swept_on_every_sweep_every_th_use_and_not_before():
+    windows = ratelimit.MemoryWindows()
+    windows.SWEEP_EVERY = 4
+    windows.hit("idle", 5, 1, now=0.0)
+    for use in range(2, 5):
+        assert "idle" in windows._uses, f"no sweep before use {use}"
+        windows.hit("busy", 10, 60, now=100.0)
+    assert "idle" not in windows._uses and "busy" in windows._uses
+
+
+def test_a_sweep_keeps_every_key_still_inside_its_window_with_its_count():
+    windows = ratelimit.MemoryWindows()
+    assert windows.hit("busy", 1, 60, now=1000.0) is None
+    assert windows.hit("ended", 1, 10, now=1000.0) is None
+    windows._sweep(1010.0)  # "ended" was last used a whole window ago
+    assert set(windows._uses) == {"busy"}
+    assert windows.hit("busy", 1, 60, now=1010.0) == pytest.approx(50.0), "its use still counts"

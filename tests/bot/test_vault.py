@@ -13,8 +13,11 @@ from rasa_sdk.events import SlotSet
 from sqlalchemy import text
 
 from bot.actions.vaulted import VaultedExecutor
-from bot.db.session import get_engine
-from bot.services.vault import REFERENCE, Vault, masked_for, reveal_for, shield_message
+from bot.db.models import VaultEntry
+from bot.db.session import get_engine, unit_of_work
+from bot.services import vault as vault_module
+from bot.services.vault import (REFERENCE, Vault, holds_references, masked_for, must_hold_back, reveal_for,
+                                shield_message)
 
 ID_NUMBER = "11010519491231002X"
 PHONE = "13812345678"
@@ -143,3 +146,49 @@ def test_a_name_given_unasked_in_a_sentence_is_held_back_with_the_numbers_in_it(
     assert [len(r) for r in REFERENCE.findall(held)] == [8, 18]
     assert reveal_for(cid)(held) == said
     assert "张**" in masked_for(cid)(held), "staff see the family name only"
+
+
+def test_a_name_given_unasked_without_any_number_is_held_back_too():
+    cid = conversation()
+    held = shield_message(cid, "我叫张三丰，想办居住证", None)
+    assert "张三丰" not in held and held.startswith("我叫") and held.endswith("，想办居住证")
+    assert reveal_for(cid)(held) == "我叫张三丰，想办居住证"
+
+
+def test_two_names_in_one_message_are_both_held_back_and_the_text_between_them_stays():
+    cid = conversation()
+    said = "我叫张三丰，我是李秀英。"
+    held = shield_message(cid, said, None)
+    assert "张三丰" not in held and "李秀英" not in held and "，我是" in held
+    assert reveal_for(cid)(held) == said
+
+
+def test_messages_with_nothing_personal_skip_the_vault_and_its_database():
+    assert not must_hold_back("社保卡怎么补办", None)
+    assert not must_hold_back("转人工", "full_name"), "a request while a name is asked"
+    assert must_hold_back("欧阳明月", "full_name") and must_hold_back(f"电话{PHONE}", None)
+    assert must_hold_back("我叫张三丰", None)
+    assert not holds_references(["您好，请问办什么业务？", "", "社保卡"])
+    assert holds_references(["您好", "电话10123456789"])
+
+
+def test_a_reference_already_taken_is_drawn_again(monkeypatch):
+    cid = conversation()
+    vault = Vault.of(cid)
+    first = vault.hold("full_name", "欧阳明月")
+    # Another process of the same conversation took the next reference meanwhile (this vault does not know it).
+    taken_elsewhere = "20000001"
+    with unit_of_work() as session:
+        session.add(VaultEntry(conversation_id=cid, reference=taken_elsewhere, kind="address", value="北山区"))
+    drawn = iter([first, taken_elsewhere, "20000002"])
+    monkeypatch.setattr(vault_module, "_new_reference", lambda kind: next(drawn))
+    assert vault.hold("full_name", "李秀英") == "20000002"
+    assert Vault.of(cid).reveal("20000002") == "李秀英"
+
+
+def test_when_no_free_reference_is_found_the_vault_says_so(monkeypatch):
+    vault = Vault.of(conversation())
+    taken = vault.hold("full_name", "欧阳明月")
+    monkeypatch.setattr(vault_module, "_new_reference", lambda kind: taken)
+    with pytest.raises(RuntimeError, match="^no free vault reference after several tries$"):
+        vault.hold("full_name", "李秀英")

@@ -66,3 +66,27 @@ def test_staff_see_the_name_and_address_behind_a_reference_masked_and_nothing_fo
     name, address = vault.hold("full_name", "欧阳明月"), vault.hold("address", "北山区青松路27号院2栋301")
     assert vault.masked(f"{name}住{address}") == "欧***住北山区青松路****"
     assert vault.masked("") == ""
+
+
+def test_a_two_character_name_is_held_and_replaced_wherever_it_is_read_back():
+    # Most Chinese names are two characters long: the shortest that is held back.
+    vault = _vault()
+    held = vault.hold_known("李雷，您的预约已确认", [("full_name", "李雷")])
+    assert "李雷" not in held and reveal_for(vault.conversation_id)(held) == "李雷，您的预约已确认"
+    later = _vault()
+    later.hold("full_name", "韩梅")
+    assert "韩梅" not in later.hold_known("韩梅您好")
+
+
+def test_a_held_number_inside_a_longer_number_that_is_no_personal_number_is_left_whole():
+    # Only names and addresses are replaced as words; numbers where they read as one, or a receipt number that
+    # happens to contain a phone's digits would reach the person broken.
+    vault = _vault()
+    vault.hold("phone", "13812345678")
+    assert vault.hold_known("受理编号413812345678") == "受理编号413812345678"
+
+
+def test_staff_see_an_address_held_back_masked_even_when_it_reads_as_no_address_in_text():
+    vault = _vault()
+    address = vault.hold("address", "青松小区三单元502室")
+    assert vault.masked(f"住在{address}") == "住在青松小区****"

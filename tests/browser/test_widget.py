@@ -418,7 +418,7 @@ def test_a_message_that_could_not_be_sent_says_so_and_keeps_the_question(demo):
 
 
 ID_NUMBER = "11010519491231002X"
-TYPED = f"我的身份证号是{ID_NUMBER}，手机13812345678"
+TYPED = f"我的身份证号是{ID_NUMBER}，手机13812345678，也可以打+86 139 8765 4321"
 
 
 def test_the_transcript_lasts_as_long_as_the_tab_with_its_numbers_masked(demo):
@@ -428,11 +428,12 @@ def test_the_transcript_lasts_as_long_as_the_tab_with_its_numbers_masked(demo):
     assert set(stored(demo, "localStorage")) <= {"prefs", "open"}, "nothing of the conversation outlives the tab"
     session = json.dumps(stored(demo, "sessionStorage"), ensure_ascii=False)
     assert ID_NUMBER not in session and "13812345678" not in session and "19491231" not in session
-    assert "110***********002X" in session and "138****5678" in session
+    assert "8765" not in session, "a mobile number after 86 is masked too"
+    assert "110***********002X" in session and "138****5678" in session and "86139****4321" in session
 
     demo.reload()
     demo.locator(".bm-panel").wait_for(state="visible")
-    assert texts(demo, "person") == ["我的身份证号是110***********002X，手机138****5678"]
+    assert texts(demo, "person") == ["我的身份证号是110***********002X，手机138****5678，也可以打+86139****4321"]
 
 
 def test_ending_the_conversation_forgets_it_and_it_cannot_be_continued(demo, stack):

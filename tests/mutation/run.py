@@ -7,7 +7,7 @@ and exits non-zero when a module is under its floor. A mutant listed in mutation
 change behaviour) counts neither as killed nor in the total.
 
     .venv/bin/python -m tests.mutation.run              # every module
-    .venv/bin/python -m tests.mutation.run --quick      # masking, redaction and the vault (run by `make test`)
+    .venv/bin/python -m tests.mutation.run --quick      # masking, redaction and the vault only
     .venv/bin/python -m tests.mutation.run --module bot/validators.py   # one module (may be repeated)
 """
 

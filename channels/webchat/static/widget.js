@@ -47,14 +47,16 @@
   for (const name of ["id", "history", "replies", "cursor", "handoff"]) store.remove(name);
 
   // Personal numbers as bot.privacy masks them, for what is kept in storage: an ID number keeps its first three
-  // and last four characters, a mobile number its first three and last four digits, a bank card its last four.
+  // and last four characters, a mobile number (with or without 86 or 0086 before it) its first three and last
+  // four digits, a bank card its last four.
   function mask(text) {
     return String(text).replace(/(?<![0-9Xx])[0-9](?:[ -]?[0-9]){10,18}(?:[ -]?[Xx])?(?![0-9Xx])/g, (run) => {
       const digits = run.replace(/[ -]/g, "").toUpperCase();
       const stars = (n) => "*".repeat(n);
       if (/^[0-9]{17}[0-9X]$/.test(digits)) return digits.slice(0, 3) + stars(11) + digits.slice(-4);
       if (digits.includes("X")) return run;
-      if (/^1[3-9][0-9]{9}$/.test(digits)) return digits.slice(0, 3) + stars(4) + digits.slice(-4);
+      const mobile = /^(86|0086)?(1[3-9][0-9]{9})$/.exec(digits);
+      if (mobile) return (mobile[1] || "") + mobile[2].slice(0, 3) + stars(4) + mobile[2].slice(-4);
       if (digits.length >= 15) return stars(digits.length - 4) + digits.slice(-4);
       return run;
     });
