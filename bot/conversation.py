@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -20,7 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from bot import texts
 from bot.db import session as database
 from bot.engine.client import ConversationState, EngineTurn, RasaClient
-from bot.errors import EngineUnavailable
+from bot.errors import EngineUnavailable, MessageIdReused
 from bot.ratelimit import AsyncLimiter
 from bot.services import chat_replies, conversations, handoff, redaction, vault
 from bot.settings import get_settings
@@ -60,7 +60,7 @@ class IncomingMessage:
     token: str | None = None
     # The sender's network address (web and kiosk), for per-address quotas; never stored or sent to the engine.
     client: str | None = None
-    # The web client's id for this message: a retry with the same id gets the same answer, and runs nothing twice.
+    # The web client's id for this message: a retry with the same id gets the same answers, and runs nothing twice.
     message_id: str | None = None
 
 
@@ -84,18 +84,6 @@ class TurnResult:
     state: ChatState
     # Set only in the answer that created a web conversation: the client's proof for every later call.
     conversation_token: str | None = None
-
-
-def turn_as_json(result: TurnResult) -> dict[str, Any]:
-    """A turn's answer as JSON, to be given again to a retry; never the conversation's token (only its hash is kept)."""
-    return asdict(replace(result, conversation_token=None))
-
-
-def turn_from_json(value: dict[str, Any]) -> TurnResult:
-    """The answer `turn_as_json` kept."""
-    messages = tuple(OutgoingMessage(m["text"], tuple(Button(**b) for b in m["buttons"]), m["sender"])
-                     for m in value["messages"])
-    return TurnResult(value["conversation_id"], messages, ChatState(**value["state"]))
 
 
 def to_outgoing(rasa_messages: list[dict[str, Any]]) -> tuple[OutgoingMessage, ...]:
@@ -165,7 +153,7 @@ async def _lost_first_answer(message: IncomingMessage) -> str | None:
         return None
     try:
         kept = await database.read(chat_replies.recall, message.sender_id, message.message_id, message.text)
-    except chat_replies.MessageIdReused:
+    except MessageIdReused:
         return None  # without the token, the same refusal as for any other message: nothing is revealed
     return kept.conversation_token if kept else None
 
@@ -255,31 +243,20 @@ class ConversationService:
                               chat_state(ConversationState(None, None, {}), "none"))
 
     async def _handle(self, message: IncomingMessage) -> TurnResult:
-        # The token first: someone without it must not use up the conversation's quota, nor read a kept answer.
+        # The token first: someone without it must not use up the conversation's quota, nor read its answers.
         handoff_status, issued_token = await arrive(message, self._limiter)
-        if message.message_id:
-            remembered = await database.read(chat_replies.recall, message.sender_id, message.message_id, message.text)
-            if remembered and remembered.reply:
-                return replace(turn_from_json(remembered.reply), conversation_token=issued_token)
         if issued_token:
             self._remember_question(message.sender_id, None)  # a new conversation: nothing asked yet
         await self._limiter.hit("chat_per_conversation", message.sender_id)
-        result = await self._turn(message, handoff_status, issued_token)
-        if message.message_id and result.messages != (engine_unavailable_message(),):
-            # Only a real answer is kept: a retry after the polite fallback runs the turn (the engine knows the id).
-            try:
-                await run_in_threadpool(chat_replies.remember, message.sender_id, message.message_id, message.text,
-                                        turn_as_json(result))
-            except SQLAlchemyError as err:
-                # The person gets the answer all the same; a retry of it is then answered by the engine's record.
-                log.warning("an answer was not kept for retries: %s", type(err).__name__)
-        return result
+        # A retried message (the same message_id) is not looked up here: the engine answers it from its own record,
+        # and the staff path claims its id as it adds the message (bot/services/chat_replies.py).
+        return await self._turn(message, handoff_status, issued_token)
 
     async def _turn(self, message: IncomingMessage, handoff_status: str, issued_token: str | None) -> TurnResult:
         if handoff_status == "active":
-            # A staff member is answering: the assistant stays silent and the message goes to them.
+            # A staff member is answering: the assistant stays silent and the message goes to them, once.
             _, engine_state = await asyncio.gather(
-                run_in_threadpool(handoff.add_person_message, message.sender_id, message.text),
+                run_in_threadpool(handoff.add_person_message, message.sender_id, message.text, message.message_id),
                 self._engine_state(message.sender_id),
             )
             return TurnResult(message.sender_id, (), chat_state(engine_state, handoff_status), issued_token)
@@ -319,6 +296,9 @@ class ConversationService:
             text, service_hint = await engine_input(self._rasa, text)
             if service_hint:
                 metadata["service_hint"] = service_hint
+            if message.message_id:
+                # The engine keeps it beside the message: the same id with another text is then refused.
+                metadata["text_digests"] = list(chat_replies.text_digests(message.text))
             return await self._rasa.send_message(message.sender_id, text, metadata, message.message_id)
         except EngineUnavailable as err:
             log.warning("turn answered without the dialogue engine: %s", err.message)

@@ -46,6 +46,19 @@ class Conflict(BianminError):
     status = 409
 
 
+class MessageIdReused(Conflict):
+    """A client's message id came before with another text: a client bug, refused rather than answered wrongly.
+
+    Raised by the gateway for a message kept in its database and by the dialogue engine for one in its tracker.
+    """
+
+    code = "message_id_reused"
+
+    def __init__(self, message: str = "this message_id was sent before with another text; send a new id for a new "
+                                      "message") -> None:
+        super().__init__(message)
+
+
 class EngineUnavailable(BianminError):
     """The Rasa server or the action server did not answer in time."""
 

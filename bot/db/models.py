@@ -392,19 +392,18 @@ class SeenMessage(Base):
 
 
 class ChatReply(Base):
-    """The answer a web or kiosk client got for one of its message ids, so that a retry gets it again.
+    """A web or kiosk client's message id the dialogue engine cannot answer a retry of (bot/services/chat_replies.py).
 
-    Shared by the gateway replicas (a retry often reaches another one); a few per conversation, for a day.
+    The message that created a conversation (its token) and a message given to staff. Shared by the gateway
+    replicas (a retry often reaches another one); a few per conversation, for a day.
     """
 
     __tablename__ = "chat_replies"
 
     conversation_id: Mapped[str] = mapped_column(String(128), primary_key=True)
     message_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    # SHA-256 of the message's text: the same id sent with another text is another message, refused.
+    # The keyed digest of the message's text: the same id sent with another text is another message, refused.
     text_digest: Mapped[str] = mapped_column(String(64))
-    # The answer as JSON (None while the turn is in hand); it may repeat the person's values: kept encrypted.
-    reply: Mapped[str | None] = mapped_column(EncryptedText, nullable=True)
     # Only for the message that created the conversation: its token, for a retry whose first answer was lost.
     conversation_token: Mapped[str | None] = mapped_column(EncryptedText, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)

@@ -22,8 +22,12 @@ from typing import Any
 
 import httpx
 
-from bot.errors import EngineUnavailable
+from bot.errors import EngineUnavailable, MessageIdReused
 from bot.settings import Settings
+
+
+# How the gateway channel refuses a message id it has seen with another text (bot/rasa_plugins/channel.py).
+MESSAGE_ID_REUSED_STATUS = 409
 
 
 @dataclass(frozen=True)
@@ -97,6 +101,8 @@ class RasaClient:
         try:
             response = await self._transport.handle_async_request(request)
             await response.aread()
+            if response.status_code == MESSAGE_ID_REUSED_STATUS:
+                raise MessageIdReused()
             if response.status_code != 200:
                 raise EngineUnavailable(f"the dialogue engine answered {response.status_code}")
             return response.json()
@@ -113,6 +119,7 @@ class RasaClient:
 
         The message id (the client's, else a new one) names this turn for the engine: the same message sent
         again, by the client or to the next worker after one died with it, is answered without running twice.
+        MessageIdReused when the engine has the id from a message of another text (its `text_digests` metadata).
         """
         body = {"sender": conversation_id, "message": text, "metadata": metadata,
                 "message_id": message_id or uuid.uuid4().hex}

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, UserMessage
@@ -41,6 +41,10 @@ action_failures.install()
 WARM_UP_TEXT = "你好"
 # A message sent again comes soon after the first time: only the conversation's last few messages are looked at.
 RECENT_MESSAGES = 20
+# The metadata key of the digests of the person's text (bot/services/chat_replies.py `text_digests`).
+TEXT_DIGESTS = "text_digests"
+# The status of the refusal of a message id sent before with another text (bot/engine/client.py reads it).
+MESSAGE_ID_REUSED_STATUS = 409
 
 
 def tracker_state(tracker: Any) -> dict[str, Any]:
@@ -56,10 +60,22 @@ class ActionsFailed(Exception):
         self.actions = actions
 
 
-def answers_to(tracker: Any, message_id: str | None) -> list[dict[str, Any]] | None:
+class MessageIdReused(Exception):
+    """The message id is that of an earlier message with another text: answered 409, never with its answers."""
+
+
+def text_digests(metadata: Any) -> list[str]:
+    """The digests of the person's text the gateway sends with a client's message id (none otherwise)."""
+    digests = metadata.get(TEXT_DIGESTS) if isinstance(metadata, dict) else None
+    return [d for d in digests if isinstance(d, str)] if isinstance(digests, list) else []
+
+
+def answers_to(tracker: Any, message_id: str | None, digests: Sequence[str] = ()) -> list[dict[str, Any]] | None:
     """What the assistant said after the message with this id, if the tracker has it among its recent messages.
 
     None when the message is not there, or nothing was said after it: then the turn is to be run.
+    MessageIdReused when the message there has other digests than `digests` (the text's, under each field key
+    the gateway holds): another text sent with the same id is refused, not answered with the first one's answers.
     """
     if not message_id:
         return None
@@ -70,6 +86,9 @@ def answers_to(tracker: Any, message_id: str | None) -> list[dict[str, Any]] | N
             said.append(event.message())
         elif isinstance(event, UserUttered):
             if event.message_id == message_id:
+                kept = text_digests(event.metadata)
+                if kept and digests and not set(kept) & set(digests):
+                    raise MessageIdReused(message_id)
                 # Nothing said (a failure Rasa kept to itself): nothing to give again; the turn runs again.
                 return said[::-1] or None
             seen += 1
@@ -90,7 +109,8 @@ class GatewayInput(InputChannel):
         """Handles the message like the agent does and returns the saved tracker's state (None without a model).
 
         A message this conversation has already handled (the same message id: a client's retry, or the gateway
-        sending again after a Rasa server died) is answered with what was said then, and is not run again.
+        sending again after a Rasa server died) is answered with what was said then, and is not run again; the
+        same id with another text raises MessageIdReused. The state reported is the conversation's as it is now.
         ActionsFailed, with nothing saved, when a custom action failed during the turn.
         """
         agent = request.app.ctx.agent
@@ -100,7 +120,7 @@ class GatewayInput(InputChannel):
             processor = agent.processor
             tracker = await processor.fetch_tracker_and_update_session(
                 message.sender_id, message.output_channel, message.metadata)
-            earlier = answers_to(tracker, message.message_id)
+            earlier = answers_to(tracker, message.message_id, text_digests(message.metadata))
             if earlier is not None:
                 for reply in earlier:
                     await message.output_channel.send_response(message.sender_id, reply)
@@ -144,6 +164,8 @@ class GatewayInput(InputChannel):
                                   message_id=message_id)
             try:
                 state = await self.turn(request, message)
+            except MessageIdReused:
+                return response.json({"error": "message_id_reused"}, status=MESSAGE_ID_REUSED_STATUS)
             except asyncio.CancelledError:
                 log.error("the turn of a gateway message was cancelled")
             except ActionsFailed as err:

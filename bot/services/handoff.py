@@ -24,7 +24,7 @@ from bot.db.session import get_engine, unit_of_work
 from bot.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from bot.privacy import mask_name, mask_phone, redact_text
 from bot.ratelimit import get_limiter
-from bot.services import appointments, conversations, feedback, sms_notices, staff
+from bot.services import appointments, chat_replies, conversations, feedback, sms_notices, staff
 from bot.services.vault import Vault
 from bot.settings import get_settings
 
@@ -167,9 +167,15 @@ def status_of(conversation_id: str) -> str:
     return status or "none"
 
 
-def add_person_message(conversation_id: str, text: str) -> None:
-    """Keeps what the person says while a staff member serves them, for the staff console."""
+def add_person_message(conversation_id: str, text: str, message_id: str | None = None) -> None:
+    """Keeps what the person says while a staff member serves them, for the staff console.
+
+    With the client's message id, a retry of a message already kept adds nothing: the message never reaches
+    the dialogue engine, whose record answers the retries of other turns (MessageIdReused for another text).
+    """
     with unit_of_work() as session:
+        if message_id and not chat_replies.claim(session, conversation_id, message_id, text):
+            return
         handoff_id = session.scalar(
             select(Handoff.id).where(Handoff.conversation_id == conversation_id, Handoff.status.in_(OPEN_STATUSES))
             .order_by(Handoff.id.desc()).limit(1)

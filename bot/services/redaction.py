@@ -6,7 +6,8 @@ that submitted only after the submitting action has returned. So the gateway
 calls `after_turn` once Rasa has answered: it rewrites the events of every
 conversation that worked on the application, replacing the ID number, phone,
 address and name (however the person typed them) and any other ID- or
-phone-like number with masked forms. On SQLite the rewrite zeroes freed space
+phone-like number with masked forms (not in message ids: a client's own
+random ids, by which a retried message is found). On SQLite the rewrite zeroes freed space
 (secure_delete) and the write-ahead log is truncated, so the old values do not
 linger in free pages or in the -wal file.
 """
@@ -36,6 +37,11 @@ EVENTS_TABLE = "events"
 CHECKPOINT_ATTEMPTS = 5
 # How long one checkpoint attempt waits for a writer or reader to finish before the next try.
 CHECKPOINT_BUSY_MS = 50
+
+# Keys of a stored event whose values are ids a client chose, not anything a person wrote: left as they are, so
+# the engine still finds a retried message by its id (a random hex id often holds a run of digits shaped like
+# a phone number).
+IDENTIFIERS = frozenset({"message_id"})
 
 # How people write each digit: Arabic, full-width, Chinese, and the spoken forms used on the phone.
 _DIGIT_FORMS = {
@@ -111,7 +117,7 @@ def _walk(data: Any, replace: Callable[[str], str]) -> Any:
     if isinstance(data, list):
         return [_walk(item, replace) for item in data]
     if isinstance(data, dict):
-        return {key: _walk(value, replace) for key, value in data.items()}
+        return {key: value if key in IDENTIFIERS else _walk(value, replace) for key, value in data.items()}
     return data
 
 

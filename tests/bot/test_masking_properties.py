@@ -136,6 +136,16 @@ def test_walking_an_event_keeps_every_value_that_is_no_text():
     assert _walk(event, replacer({"phone": "13812345678"})) == event
 
 
+@EXAMPLES
+@given(message_id=st.one_of(st.just("5b31d97e7c444402834856287b69edd0"),
+                            st.binary(min_size=16, max_size=16).map(bytes.hex), mobile_numbers))
+def test_a_message_id_survives_a_redaction_so_a_retried_message_is_still_found_by_it(message_id):
+    # A random hex id often holds a run of digits shaped like a phone number ("…444402834856287…").
+    event = {**_event("我的电话是13812345678"), "message_id": message_id}
+    stored = _walk(event, replacer({"phone": "13812345678"}))
+    assert stored["message_id"] == message_id and "13812345678" not in stored["text"]
+
+
 def test_the_number_in_a_redacted_text_keeps_only_its_visible_ends():
     stored = _walk({"text": "电话138 1234 5678"}, replacer({"phone": "13812345678"}))
     assert stored == {"text": "电话138****5678"}

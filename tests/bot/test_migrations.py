@@ -123,3 +123,27 @@ def test_accounts_from_before_centres_keep_logging_in_and_belong_to_no_centre_un
         assert connection.execute(text("SELECT username FROM staff_accounts")).scalars().all() == ["li"]
     engine.dispose()
     assert "centre_id" not in columns and "role" in columns
+
+
+def test_kept_answers_leave_with_their_column_and_the_first_messages_tokens_stay(database_url):
+    command.upgrade(alembic_config(database_url), "0013")
+    engine = make_engine(database_url)
+    with engine.begin() as connection:
+        connection.execute(text("INSERT INTO chat_replies (conversation_id, message_id, text_digest, reply, "
+                                "conversation_token, created_at) VALUES ('web-1', 'm-00000001', 'd', 'an answer', "
+                                "'a token', :then)"), {"then": THEN})
+
+    command.upgrade(alembic_config(database_url), "0014")
+
+    with engine.connect() as connection:
+        inspector = inspect(connection)
+        columns = {column["name"] for column in inspector.get_columns("chat_replies")}
+        indexes = {index["name"] for index in inspector.get_indexes("chat_replies")}
+        rows = connection.execute(text("SELECT conversation_id, message_id, conversation_token FROM chat_replies")).all()
+    assert "reply" not in columns and "ix_chat_replies_created_at" in indexes
+    assert [tuple(row) for row in rows] == [("web-1", "m-00000001", "a token")]
+
+    command.downgrade(alembic_config(database_url), "0013")
+    with engine.connect() as connection:
+        assert "reply" in {column["name"] for column in inspect(connection).get_columns("chat_replies")}
+    engine.dispose()
