@@ -468,3 +468,8 @@ def test_a_count_of_one_is_taken_by_default_and_spaces_inside_a_count_are_ignore
     assert rejected(parse_count("0个月")) == "count_too_small"
     assert parse_count("1 2 个月") == Valid(12)
     assert parse_count("两 年") == Valid(24)
+
+
+def test_spaces_inside_a_spoken_or_typed_date_are_ignored():
+    assert parse_date("2024 年 3 月 5 日", TODAY) == Valid(dt.date(2024, 3, 5))
+    assert parse_date("三 个 月 前", TODAY) == Valid(dt.date(2024, 3, 1))
