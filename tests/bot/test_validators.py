@@ -427,3 +427,49 @@ def test_an_address_is_taken_without_the_words_around_it():
 ])
 def test_answers_that_are_no_address_are_refused(said, code):
     assert rejected(parse_address(said)) == code
+
+
+def test_an_address_keeps_one_space_where_several_were_typed():
+    assert parse_address("北京市  东城区\t幸福路12号") == Valid("北京市 东城区 幸福路12号")
+
+
+def test_the_address_length_limits_are_five_and_a_hundred_and_twenty_characters():
+    assert parse_address("东城区幸福") == Valid("东城区幸福")
+    assert parse_address("东城区幸") == Invalid("address_too_short", "4 characters")
+    assert parse_address("幸" * 120) == Valid("幸" * 120)
+    assert parse_address("幸" * 121) == Invalid("address_too_long", "121 characters")
+
+
+def test_birth_date_and_sex_are_read_from_a_number_written_with_a_small_or_full_width_x():
+    assert birth_date_from_id("11010519491231002x") == dt.date(1949, 12, 31)
+    assert sex_from_id("１１０１０５１９４９１２３１００２ｘ") == "female"
+    with pytest.raises(ValueError, match="^not an 18-character ID number$"):
+        sex_from_id("11010519491231002")
+    with pytest.raises(ValueError, match="^the ID number holds no real birth date$"):
+        birth_date_from_id("110105194913310021")
+
+
+def test_a_vague_count_says_whether_it_was_an_estimate_or_a_range():
+    assert parse_count("几个月") == Invalid("count_vague", "an estimate")
+    assert parse_count("三四个月") == Invalid("count_vague", "a range")
+
+
+@pytest.mark.parametrize("said, day, precision", [
+    ("十月五号", dt.date(2024, 10, 5), "day"), ("二十天前", dt.date(2024, 5, 26), "day"),
+    ("三十个月前", dt.date(2021, 12, 1), "month"),
+])
+def test_chinese_numbers_ending_in_ten_are_read_in_dates(said, day, precision):
+    result = parse_date(said, TODAY)
+    assert result == Valid(day) and result.value.precision == precision
+
+
+def test_a_count_of_one_is_taken_by_default_and_spaces_inside_a_count_are_ignored():
+    assert parse_count("1个月") == Valid(1)
+    assert rejected(parse_count("0个月")) == "count_too_small"
+    assert parse_count("1 2 个月") == Valid(12)
+    assert parse_count("两 年") == Valid(24)
+
+
+def test_spaces_inside_a_spoken_or_typed_date_are_ignored():
+    assert parse_date("2024 年 3 月 5 日", TODAY) == Valid(dt.date(2024, 3, 5))
+    assert parse_date("三 个 月 前", TODAY) == Valid(dt.date(2024, 3, 1))
