@@ -13,7 +13,7 @@ import uuid
 import httpx
 import pytest
 
-from bot.services import appointments
+from bot.services import appointments, audit
 from bot.settings import REPO_ROOT
 from tests.chat_tokens import TOKENS
 from tests.stack.test_handoff_flow import Desk
@@ -33,7 +33,8 @@ def notices_of(desk: Desk, conversation_id: str, status: str, timeout: float = 3
     """The conversation's notices in `status`, once there is one (the event a test waits on)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        found = [n for n in desk.get("/sms", status=status).json() if n["conversation_id"] == conversation_id]
+        label = audit.conversation_label(conversation_id)  # staff see the audit label, never the id
+        found = [n for n in desk.get("/sms", status=status).json() if n["conversation"] == label]
         if found:
             return found
         time.sleep(0.25)
