@@ -99,6 +99,17 @@ def screenshot_dir(tmp_path: Path) -> Path:
     return REPO_ROOT / "docs" if os.environ.get("STAFF_CONSOLE_SCREENSHOTS") == "docs" else tmp_path
 
 
+def signed_in_console(p, gateway: str, username: str):
+    """The staff console on a tablet-sized page, signed in as `username`."""
+    browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    page = browser.new_page(viewport=TABLET, locale="zh-CN", timezone_id="Asia/Shanghai")
+    page.goto(f"{gateway}/staff")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    return page
+
+
 def test_staff_log_in_see_the_queue_accept_answer_and_close(gateway, desk, tmp_path):
     shots = screenshot_dir(tmp_path)
     with playwright_api.sync_playwright() as p:
@@ -173,19 +184,14 @@ def test_a_supervisor_sees_follow_ups_and_the_audit_log(gateway, desk):
     # Someone tried the conversation with a wrong token: the log names it, by a label and not by its id.
     conversations.audit_refusal(desk["served"], "a-guessed-token", "reading messages")
     with playwright_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport=TABLET, locale="zh-CN", timezone_id="Asia/Shanghai")
-        page.goto(f"{gateway}/staff")
-        page.fill("input[name=username]", username)
-        page.fill("input[name=password]", PASSWORD)
-        page.click("button[type=submit]")
+        page = signed_in_console(p, gateway, username)
         page.click('[data-tab="tasks"]')
         playwright_api.expect(page.locator("#tasks")).to_contain_text("态度也不好")
         page.click('[data-tab="audit"]')
         playwright_api.expect(page.locator("#audit-rows")).to_contain_text("查看会话")
         playwright_api.expect(page.locator("#audit-rows")).to_contain_text("对话凭证被拒")
         assert desk["served"] not in page.content() and "a-guessed-token" not in page.content()
-        browser.close()
+        page.context.browser.close()
 
 
 def test_an_admin_sets_a_centre_and_switches_an_account_off_on_the_accounts_page(gateway):
@@ -194,12 +200,7 @@ def test_an_admin_sets_a_centre_and_switches_an_account_off_on_the_accounts_page
     staff.create_or_update(clerk, PASSWORD, "staff")
     clerk_token = staff.login(clerk, PASSWORD)
     with playwright_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport=TABLET, locale="zh-CN", timezone_id="Asia/Shanghai")
-        page.goto(f"{gateway}/staff")
-        page.fill("input[name=username]", admin)
-        page.fill("input[name=password]", PASSWORD)
-        page.click("button[type=submit]")
+        page = signed_in_console(p, gateway, admin)
         page.click('[data-tab="accounts"]')
         row = page.locator("#account-rows tr", has_text=clerk)
         playwright_api.expect(row).to_contain_text("正常")
@@ -209,7 +210,7 @@ def test_an_admin_sets_a_centre_and_switches_an_account_off_on_the_accounts_page
         page.once("dialog", lambda dialog: dialog.accept())
         row.get_by_role("button", name="停用").click()
         playwright_api.expect(row).to_contain_text("已停用")
-        browser.close()
+        page.context.browser.close()
     assert staff.identity_for_token(clerk_token) is None
 
 
@@ -237,12 +238,7 @@ def test_staff_see_texts_to_residents_with_numbers_masked_and_send_a_failed_one_
     fail_every_attempt(unreachable)
     text_a_kiosk_resident("13812345678", "BM-20240305-0001", "已通过")
     with playwright_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport=TABLET, locale="zh-CN", timezone_id="Asia/Shanghai")
-        page.goto(f"{gateway}/staff")
-        page.fill("input[name=username]", username)
-        page.fill("input[name=password]", PASSWORD)
-        page.click("button[type=submit]")
+        page = signed_in_console(p, gateway, username)
         playwright_api.expect(page.locator("#badge-sms")).to_have_text("1")  # one text could not be sent
 
         page.click('[data-tab="sms"]')
@@ -272,4 +268,4 @@ def test_staff_see_texts_to_residents_with_numbers_masked_and_send_a_failed_one_
         page.select_option("#sms-status", "")
         playwright_api.expect(rows).to_have_count(2)
         playwright_api.expect(failed).to_contain_text("待发送")
-        browser.close()
+        page.context.browser.close()
