@@ -58,11 +58,20 @@
     return svg;
   }
 
-  // Personal numbers on screen: an 18-digit ID and an 11-digit mobile keep only their ends.
+  // Personal numbers on screen, masked as bot.privacy masks them (the widget's mask is the same function): an
+  // ID number keeps its first three and last four characters, a mobile number (with or without 86 or 0086
+  // before it, spaced or not) its first three and last four digits, a bank card its last four.
   function mask(text) {
-    return String(text)
-      .replace(/\b(\d{3})\d{11}(\d{3}[\dXx])\b/g, "$1***********$2")
-      .replace(/\b(1\d{2})\d{4}(\d{4})\b/g, "$1****$2");
+    return String(text).replace(/(?<![0-9Xx])[0-9](?:[ -]?[0-9]){10,18}(?:[ -]?[Xx])?(?![0-9Xx])/g, (run) => {
+      const digits = run.replace(/[ -]/g, "").toUpperCase();
+      const stars = (n) => "*".repeat(n);
+      if (/^[0-9]{17}[0-9X]$/.test(digits)) return digits.slice(0, 3) + stars(11) + digits.slice(-4);
+      if (digits.includes("X")) return run;
+      const mobile = /^(86|0086)?(1[3-9][0-9]{9})$/.exec(digits);
+      if (mobile) return (mobile[1] || "") + mobile[2].slice(0, 3) + stars(4) + mobile[2].slice(-4);
+      if (digits.length >= 15) return stars(digits.length - 4) + digits.slice(-4);
+      return run;
+    });
   }
 
   // `title` is the screen's heading, or null when a part brings its own (a question is its own title).

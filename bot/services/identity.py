@@ -236,8 +236,11 @@ def check_code(conversation_id: str, code: str, now: dt.datetime | None = None) 
 
 
 
-def link_person(conversation_id: str, id_number: str, phone: str) -> people.Known | None:
-    """Links the conversation to the person on file once it has proved it is them; None until then."""
+def link_person(conversation_id: str, id_number: str) -> people.Known | None:
+    """Links the conversation to the person on file once it has proved it holds their phone; None until then.
+
+    Only the phone on file counts: a phone typed into this form proves nothing about the person on file.
+    """
     on_file = people.phone_on_file(id_number)
     if on_file is None or not proven_for(conversation_id, id_number, on_file):
         return None

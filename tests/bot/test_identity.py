@@ -441,11 +441,11 @@ def test_times_read_back_with_their_zone_are_kept_and_naive_ones_read_as_utc():
 def test_a_conversation_is_linked_to_the_person_on_file_only_after_proving_their_phone():
     id_number, conversation_id = "440305198506151233", new_conversation()
     people.remember(new_conversation(), {"id_number": id_number, "phone": PHONE, "full_name": "欧阳明月"})
-    assert identity.link_person(conversation_id, id_number, PHONE) is None, "knowing the numbers proves nothing"
+    assert identity.link_person(conversation_id, id_number) is None, "knowing the numbers proves nothing"
     identity.record_proof(conversation_id, "caller_id", phone="13800001111")
-    assert identity.link_person(conversation_id, id_number, "13800001111") is None, "not the phone on file"
+    assert identity.link_person(conversation_id, id_number) is None, "not the phone on file"
     identity.record_proof(conversation_id, "caller_id", phone=PHONE)
-    linked = identity.link_person(conversation_id, id_number, "13800001111")
+    linked = identity.link_person(conversation_id, id_number)
     assert linked is not None and linked.full_name == "欧阳明月" and linked.phone == PHONE
     assert people.known_for(conversation_id) == linked
-    assert identity.link_person(new_conversation(), "110101199003074514", PHONE) is None, "nobody on file"
+    assert identity.link_person(new_conversation(), "110101199003074514") is None, "nobody on file"

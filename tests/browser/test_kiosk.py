@@ -495,6 +495,11 @@ def test_a_handoff_shows_the_staff_reply_without_changing_the_screen_and_ends_wi
         assert api.post(f"/api/staff/handoffs/{handoff_id}/messages", json={"text": "您好，我是小王，请讲"}).status_code == 200
         title = page.locator("main h1").inner_text()
         page.locator("main .answer", has_text="工作人员：您好，我是小王").wait_for(timeout=15_000)
+        said = "回电打 0086 138 1234 5678 或 +8613912344321，身份证 11010119900307002X"
+        assert api.post(f"/api/staff/handoffs/{handoff_id}/messages", json={"text": said}).status_code == 200
+        page.locator("main .answer", has_text="工作人员：回电打").wait_for(timeout=15_000)
+        shown = screen_text(page)
+        assert "0086138****5678" in shown and "+86139****4321" in shown and "110***********002X" in shown, shown
         assert page.locator("main h1").inner_text() == title, "the reply is added to the screen, not a new screen"
         assert api.post(f"/api/staff/handoffs/{handoff_id}/close").status_code == 200
     finally:

@@ -401,7 +401,7 @@ class ApplicationForm(FormValidationAction, ABC):
                 tracker.slots[slot] = value
                 events.append(SlotSet(slot, value))
             say(dispatcher, "utter_application_resumed_elsewhere", name=self.service_name())
-        identity.link_person(tracker.sender_id, values["id_number"], values["phone"])
+        identity.link_person(tracker.sender_id, values["id_number"])
         return events
 
     def _after_code(self, dispatcher: CollectingDispatcher, tracker: Tracker,

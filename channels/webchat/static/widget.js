@@ -48,7 +48,7 @@
 
   // Personal numbers as bot.privacy masks them, for what is kept in storage: an ID number keeps its first three
   // and last four characters, a mobile number (with or without 86 or 0086 before it) its first three and last
-  // four digits, a bank card its last four.
+  // four digits, a bank card its last four. The kiosk's screen mask (kiosk/kiosk.js) is the same function.
   function mask(text) {
     return String(text).replace(/(?<![0-9Xx])[0-9](?:[ -]?[0-9]){10,18}(?:[ -]?[Xx])?(?![0-9Xx])/g, (run) => {
       const digits = run.replace(/[ -]/g, "").toUpperCase();
