@@ -416,6 +416,9 @@
   // ---- the conversation ---------------------------------------------------------------------------------
   // One turn; while a staff member helps, it goes through the kiosk's audited route with their token.
   // Each message has an id of its own (`messageId`): sent again after a network error, it is answered once.
+  // The gateway itself answers every turn (a polite fallback when the engine is away); these come from a balancer.
+  const LOST = new Set([502, 503, 504]);
+  const RETRY_AFTER_MS = 1000;  // time for the balancer to mark a dead gateway down and pick another
   async function post(text, messageId = randomHex(16)) {
     const conversation = state.id;
     const headers = { "Content-Type": "application/json", ...proof() };
@@ -424,8 +427,13 @@
       message_id: messageId });
     const attempt = () => fetch(state.staff ? "/kiosk/api/assisted-chat" : "/api/chat", { method: "POST", headers,
       body });
-    // A connection that broke (a gateway restarting) gets one more try with the same message.
-    const r = await attempt().catch(() => attempt());
+    // A connection that broke (a gateway restarting) or a balancer that found no gateway (502, 503, 504) gets one
+    // more try with the same message, which the server answers once and never runs twice.
+    let r = await attempt().catch(() => null);
+    if (!r || LOST.has(r.status)) {
+      await new Promise((resolve) => setTimeout(resolve, RETRY_AFTER_MS));
+      r = await attempt();
+    }
     if (r.status === 401 && state.staff) {   // the staff session ended on the server: the kiosk follows
       staffLogout();
       return post(text, messageId);

@@ -410,16 +410,21 @@ def test_an_answer_that_arrives_after_end_is_not_shown_to_the_next_person(kiosk)
     assert "老年证" in screen_text(page), "the next person's conversation works with its own token"
 
 
-def test_an_answer_lost_on_the_way_is_asked_for_once_more_with_the_same_message_id(kiosk):
+@pytest.mark.parametrize("status", [None, 502, 503, 504])
+def test_an_answer_lost_on_the_way_is_asked_for_once_more_with_the_same_message_id(kiosk, status):
     page = kiosk()
     sent = []
 
     def lose_the_first_answer(route, request):
         sent.append(json.loads(request.post_data or "{}"))
         if len(sent) == 1:
-            # The server took the message and answered; the answer never came (a gateway killed under it).
+            # The server took the message and answered; the answer never came (a gateway killed under it), or
+            # came from the balancer in front of the gateways.
             route.fetch()
-            route.abort("connectionreset")
+            if status is None:
+                route.abort("connectionreset")
+            else:
+                route.fulfill(status=status, content_type="text/html", body="<html><body>Bad Gateway</body></html>")
         else:
             route.continue_()
 

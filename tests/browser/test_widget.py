@@ -230,7 +230,20 @@ def stored(page, area: str) -> dict[str, str]:
         .filter(k => k.startsWith('bianmin.widget.')).map(k => [k.slice(15), {area}.getItem(k)]))""")
 
 
-def test_an_answer_lost_on_the_way_is_asked_for_once_more_with_the_same_message_id(demo):
+def lose(route, how: str) -> None:
+    """The server took the message and answered; the answer never came (a gateway killed under it)."""
+    route.fetch()
+    if how == "connection reset":
+        route.abort("connectionreset")
+    else:  # the balancer in front of the gateways answers for the one that died
+        route.fulfill(status=int(how), content_type="text/html", body="<html><body>Bad Gateway</body></html>")
+
+
+LOST_ANSWERS = ["connection reset", "502", "503", "504"]
+
+
+@pytest.mark.parametrize("how", LOST_ANSWERS)
+def test_an_answer_lost_on_the_way_is_asked_for_once_more_with_the_same_message_id(demo, how):
     sent = []
 
     def lose_the_first_answer(route, request):
@@ -240,9 +253,7 @@ def test_an_answer_lost_on_the_way_is_asked_for_once_more_with_the_same_message_
             return
         sent.append(body)
         if len(sent) == 1:
-            # The server took the message and answered; the answer never came (a gateway killed under it).
-            route.fetch()
-            route.abort("connectionreset")
+            lose(route, how)
         else:
             route.continue_()
 
@@ -491,3 +502,31 @@ def test_the_chat_page_ends_its_conversation_too(page, stack):
     assert page.evaluate("sessionStorage.length") == 0
     assert page.locator(".msg.person").count() == 0
     assert "对话已结束" in page.locator("#log").text_content()
+
+
+@pytest.mark.parametrize("how", LOST_ANSWERS)
+def test_the_chat_page_asks_once_more_with_the_same_message_when_an_answer_is_lost(page, stack, how):
+    sent = []
+
+    def lose_the_first_answer(route, request):
+        sent.append(json.loads(request.post_data or "{}"))
+        if len(sent) == 1:
+            lose(route, how)
+        else:
+            route.continue_()
+
+    page.route("**/api/chat", lose_the_first_answer)
+    page.goto(f"{stack.base_url}/")
+    page.get_by_label("输入您的问题").fill(QUESTION)
+    page.get_by_role("button", name="发送").click()
+    page.locator(".msg.assistant").first.wait_for(timeout=60_000)
+    assert len(sent) == 2 and sent[0] == sent[1] and len(sent[0]["message_id"]) == 32, sent
+    assert sent[0]["conversation_id"].startswith("web-"), "a new conversation's id is chosen here, so a retry finds it"
+    assert "社保卡" in page.locator(".msg.assistant").first.text_content()
+    kept = page.evaluate("sessionStorage.getItem('bianmin.conversation')")
+    assert kept == sent[0]["conversation_id"], "the retry got the new conversation's token"
+    page.unroute("**/api/chat")
+    page.get_by_label("输入您的问题").fill("要带什么")
+    page.get_by_role("button", name="发送").click()
+    page.locator(".msg.assistant").nth(1).wait_for(timeout=60_000)
+    assert "出错了" not in page.locator("#log").text_content()

@@ -34,13 +34,32 @@
     div.scrollIntoView({block: "end"});
   }
 
+  function randomHex(bytes) {
+    return Array.from(crypto.getRandomValues(new Uint8Array(bytes)), (b) => b.toString(16).padStart(2, "0")).join("");
+  }
+
+  // The gateway itself answers every turn (a polite fallback when the engine is away); these come from a balancer.
+  const LOST = new Set([502, 503, 504]);
+  const RETRY_AFTER_MS = 1000;  // time for the balancer to mark a dead gateway down and pick another
+
+  // Each message has an id of its own, and a new conversation an id chosen here: a message sent again after a
+  // broken connection or a balancer's 502/503/504 gets its first answer (and the new conversation's token) and
+  // is never run twice.
   async function send(text, shown) {
     show(shown || text, "person");
     const mine = ended;
-    const body = id && token ? {conversation_id: id, text, locale: "zh-CN"} : {text, locale: "zh-CN"};
-    const response = await fetch("/api/chat", {method: "POST", headers: {"Content-Type": "application/json", ...headers()},
-      body: JSON.stringify(body)});
-    const data = await response.json();
+    if (!token) id = "web-" + randomHex(12);
+    const body = JSON.stringify({conversation_id: id, text, locale: "zh-CN", message_id: randomHex(16)});
+    const attempt = () => fetch("/api/chat", {method: "POST", headers: {"Content-Type": "application/json", ...headers()},
+      body});
+    let response = await attempt().catch(() => null);
+    if (!response || LOST.has(response.status)) {
+      await new Promise((resolve) => setTimeout(resolve, RETRY_AFTER_MS));
+      response = await attempt().catch(() => null);
+    }
+    if (mine !== ended) return;
+    if (!response) { show("消息没有发出去，请稍后再试。", "assistant"); return; }
+    const data = await response.json().catch(() => ({}));
     if (mine !== ended) return;
     if (response.status === 403) { id = token = null; }  // the conversation is no longer this tab's: start anew
     if (!response.ok) { show(data.error ? data.error.message : "出错了", "assistant"); return; }

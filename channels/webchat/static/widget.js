@@ -198,6 +198,9 @@
   class Ended extends Error {}
 
   // Each message has an id of its own: sent again after a network error, it is answered once, not run twice.
+  // The gateway itself answers every turn (a polite fallback when the engine is away); these come from a balancer.
+  const LOST = new Set([502, 503, 504]);
+  const RETRY_AFTER_MS = 1000;  // time for the balancer to mark a dead gateway down and pick another
   function newMessageId() {
     return Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("");
   }
@@ -208,8 +211,13 @@
     const attempt = () => fetch(api("api/chat"), {
       method: "POST", headers: { "Content-Type": "application/json", ...proofHeaders() }, body,
     });
-    // A connection that broke (a gateway restarting, a network change) gets one more try with the same message.
-    const response = await attempt().catch(() => attempt());
+    // A connection that broke (a gateway restarting, a network change) or a balancer that found no gateway (502,
+    // 503, 504) gets one more try with the same message, which the server answers once and never runs twice.
+    let response = await attempt().catch(() => null);
+    if (!response || LOST.has(response.status)) {
+      await new Promise((resolve) => setTimeout(resolve, RETRY_AFTER_MS));
+      response = await attempt();
+    }
     const data = await response.json().catch(() => ({}));
     if (state.ended !== ended) throw new Ended();
     if (response.status === 403) {
