@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 import bot
+import bot.gateway as bot_gateway
 from bot.settings import REPO_ROOT
 
 PACKAGES = ("bot", "channels", "kiosk", "speech")
@@ -56,6 +57,22 @@ def test_a_channel_importing_another_channel_breaks_the_build(tree_copy: Path):
     broken = lint_imports(tree_copy)
     assert broken.returncode != 0
     assert "Channels never import each other" in broken.stdout
+
+
+def test_a_channel_reaching_into_the_gateway_past_deps_and_errors_breaks_the_build(tree_copy: Path):
+    webhook = tree_copy / "channels" / "telegram" / "webhook.py"
+    webhook.write_text(webhook.read_text("utf-8") + "\nimport bot.gateway.routes.staff\n", "utf-8")
+    broken = lint_imports(tree_copy)
+    assert broken.returncode != 0
+    assert "Channels reach the gateway only through its dependencies and its error answer BROKEN" in broken.stdout
+    assert "channels.telegram.webhook -> bot.gateway.routes.staff" in broken.stdout
+
+
+def test_channels_may_import_of_the_gateway_only_deps_and_errors():
+    gateway_contract = next(c for c in contracts() if c.get("source_modules") == ["channels", "kiosk"])
+    gateway_modules = {f"bot.gateway.{m.name}" for m in pkgutil.iter_modules(bot_gateway.__path__)}
+    assert set(gateway_contract["forbidden_modules"]) == gateway_modules - {"bot.gateway.deps", "bot.gateway.errors"}, \
+        "a new module of bot.gateway must be forbidden to the channels too"
 
 
 def test_an_action_importing_back_one_that_imports_it_breaks_the_build_even_from_inside_a_function(tree_copy: Path):

@@ -28,18 +28,6 @@ def record_unanswered(conversation_id: str, channel: str, text: str, intent: str
         ))
 
 
-def top_unanswered(limit: int = 50) -> list[dict[str, object]]:
-    """The most frequent unanswered questions, most frequent first."""
-    with unit_of_work() as session:
-        rows = session.execute(
-            select(UnansweredQuestion.text, UnansweredQuestion.reason, func.count().label("count"),
-                   func.max(UnansweredQuestion.created_at).label("last_asked"))
-            .group_by(UnansweredQuestion.text, UnansweredQuestion.reason)
-            .order_by(func.count().desc()).limit(limit)
-        ).all()
-    return [{"text": r.text, "reason": r.reason, "count": r.count, "last_asked": r.last_asked} for r in rows]
-
-
 def record_clarification(conversation_id: str, channel: str) -> None:
     """Counts a time the assistant asked which service was meant (the analytics show how often)."""
     with unit_of_work() as session:

@@ -29,9 +29,14 @@ from tests.fakes.smsc import PASSWORD, SYSTEM_ID, FakeSmsc
 START_TIMEOUT_SECONDS = 240
 # What the supervisor prints once every process answers (bot/runner.py Supervisor.banner).
 READY_BANNER = "便民助手 is ready after".encode()
-# Each stack fixture has its own port offset, so any two may run at once, whatever order the modules run in.
-PORT_OFFSETS = {"stack": 1, "production": 2, "kiosk": 3, "phone_call": 4, "phone_line": 6, "widget": 7,
-                "identity_channels": 9}
+# The port offset of each stack fixture (ports 20000 + 100 * (offset + TEST_PORT_OFFSET) and up). They stay below 10:
+# test runs on one machine are given TEST_PORT_OFFSETs ten apart, so an eleventh offset is another run's first.
+# Fixtures that can be alive together have offsets of their own; two module-scoped stacks of different modules
+# (the widget's and the privacy one) share one, and start_stack refuses an offset still in use.
+# tests/test_stack_ports.py checks that every stack takes its offset from here.
+PORT_OFFSETS = {"analytics": 0, "stack": 1, "production": 2, "kiosk": 3, "phone_call": 4, "cluster": 5,
+                "phone_line": 6, "widget": 7, "privacy_at_rest": 7, "wechat": 8, "identity_channels": 9}
+RUN_OFFSETS = 10
 _running: set[int] = set()
 
 

@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from bot.settings import REPO_ROOT
-from tests.stack.conftest import Stack, start_stack
+from tests.stack.conftest import PORT_OFFSETS, Stack, start_stack
 from tests.stack.test_handoff_flow import Desk, inbox
 
 pytestmark = pytest.mark.stack
@@ -35,7 +35,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     workdir = tmp_path_factory.mktemp("analytics-stack")
     knowledge_base = workdir / "knowledge_base"
     shutil.copytree(REPO_ROOT / "knowledge_base", knowledge_base, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
-    running = start_stack(workdir, port_offset=7, knowledge_base_dir=str(knowledge_base),
+    running = start_stack(workdir, port_offset=PORT_OFFSETS["analytics"], knowledge_base_dir=str(knowledge_base),
                           handoff_target_wait_seconds=str(TARGET_WAIT_SECONDS),
                           abandoned_draft_hours=str(ABANDONED_AFTER_HOURS))
     yield running

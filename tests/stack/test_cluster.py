@@ -31,6 +31,7 @@ from sqlalchemy import Engine, text
 from bot import texts
 from bot.db.session import get_engine
 from bot.settings import REPO_ROOT
+from tests.stack.conftest import PORT_OFFSETS
 
 pytestmark = [pytest.mark.stack, pytest.mark.cluster]
 
@@ -145,7 +146,7 @@ def cluster() -> Iterator[Cluster]:
     # Not under pytest's private temporary folder: PostgreSQL runs as its own account and must reach its data.
     workdir = Path(tempfile.mkdtemp(prefix="bianmin-cluster-"))
     workdir.chmod(0o755)
-    base = 20000 + 100 * (5 + int(os.environ.get("TEST_PORT_OFFSET", "0")))
+    base = 20000 + 100 * (PORT_OFFSETS["cluster"] + int(os.environ.get("TEST_PORT_OFFSET", "0")))
     env = {
         **os.environ,
         "CLUSTER_PORT": str(base), "GATEWAY_PORT": str(base + 10), "ACTION_PORT": str(base + 20),

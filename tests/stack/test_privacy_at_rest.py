@@ -31,7 +31,7 @@ from bot.settings import REPO_ROOT
 from channels.phone.prompts import PhonePrompts
 from speech.pyttsx3_tts import Pyttsx3Synthesizer
 from speech.service import SpeechService
-from tests.stack.conftest import Stack, start_stack, this_process_on
+from tests.stack.conftest import PORT_OFFSETS, Stack, start_stack, this_process_on
 from tests.stack.test_applications import OPENINGS, answer_until_done, text_of
 from tests.stack.test_phone_call import keypad_call, said
 
@@ -77,7 +77,7 @@ def private_stack(tmp_path_factory: pytest.TempPathFactory, database: str) -> It
     workdir = tmp_path_factory.mktemp("privacy")
     own = f"sqlite:///{workdir / 'bianmin.db'}"
     with this_process_on(own):
-        running = start_stack(workdir, port_offset=7, database_url=own, speech_cache_dir=str(workdir / "speech-cache"))
+        running = start_stack(workdir, port_offset=PORT_OFFSETS["privacy_at_rest"], database_url=own, speech_cache_dir=str(workdir / "speech-cache"))
         yield running
         running.stop()
 

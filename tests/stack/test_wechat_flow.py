@@ -19,7 +19,7 @@ import xmltodict
 from bot import texts
 from bot.services.applications import find_reference
 from tests.fakes.wechat_api import FakeWeChatApi, event_xml, signed_query, text_xml
-from tests.stack.conftest import Stack, start_stack
+from tests.stack.conftest import PORT_OFFSETS, Stack, start_stack
 from tests.stack.test_applications import ANSWERS, unique_person
 from tests.stack.test_handoff_flow import Desk
 
@@ -36,7 +36,7 @@ def wechat_api() -> Iterator[FakeWeChatApi]:
 
 @pytest.fixture(scope="module")
 def wechat_stack(tmp_path_factory: pytest.TempPathFactory, wechat_api: FakeWeChatApi) -> Iterator[Stack]:
-    running = start_stack(tmp_path_factory.mktemp("wechat-stack"), port_offset=8, **wechat_api.settings())
+    running = start_stack(tmp_path_factory.mktemp("wechat-stack"), port_offset=PORT_OFFSETS["wechat"], **wechat_api.settings())
     yield running
     running.stop()
 
