@@ -18,6 +18,7 @@ from bot.understanding.access import cannot_come
 from bot.understanding.normalise import normalise
 from bot.understanding.question_words import GENERIC_KINDS, QUESTIONS, asked_kind
 from bot.understanding.search import ServiceMatch, ServiceMatcher
+from bot.understanding.texts_wanted import asks_for_texts
 from bot.understanding.vocabulary import to_vocabulary
 
 # A matcher score at or above this overrides a different service the engine tagged.
@@ -38,6 +39,11 @@ CONFUSABLE = {
     frozenset({"unemployment_benefit", "flexible_employment_insurance"}),
 }
 CONFUSABLE_GAP = 0.3
+# Asking for text messages: the engine intent of the button "短信提醒我", and how sure the rule that finds
+# such a request is. Only an emergency said in the same breath outweighs it.
+TEXTS_INTENT = "sms_opt_in"
+TEXTS_TRUST = 0.9
+URGENT = {"emergency"}
 # When the engine falls back, its best real intent is still used from this confidence on.
 FALLBACK_INTENT_FLOOR = 0.25
 
@@ -220,6 +226,10 @@ def combine(parse: dict[str, Any], text: str, matcher: ServiceMatcher, known_ser
     elif tagged:
         service, service_confidence = tagged, tagged_confidence
 
+    if intent not in URGENT and asks_for_texts(text):
+        # "有消息的话短信通知我吧", "有结果了发个信息给我": the request for texts, whatever the engine made of its
+        # condition or its slips (短新, 段信); the conversation sends it as the button's payload (pipeline.py).
+        return Understanding(TEXTS_INTENT, max(intent_confidence, TEXTS_TRUST), service, service_confidence)
     if (intent in STATUS_READINGS and intent_confidence < STATUS_TRUST and _STATUS.search(text)):
         # How far something handed in has got, however the rest reads (a number after it reads as an answer).
         intent = "check_status"
