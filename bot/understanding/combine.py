@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.knowledge.catalogue import KEYWORD_TIERS
+from bot.knowledge.catalogue import KEYWORD_TIERS, POPULAR_SERVICES
 from bot.understanding.access import cannot_come
 from bot.understanding.normalise import normalise
 from bot.understanding.question_words import GENERIC_KINDS, QUESTIONS, asked_kind
@@ -25,7 +25,9 @@ from bot.understanding.vocabulary import to_vocabulary
 STRONG_MATCH = 0.85
 # Below this a match is not trusted on its own.
 WEAK_MATCH = 0.6
-# Candidates within this distance of the best are "too close to call": ask the person.
+# Candidates within this distance of the best are "too close to call": ask the person. So is a service
+# described by one phrase of the weakest keyword tier alone, with nothing else for it (not the engine's tag,
+# not the conversation): a guess, which the person is asked to confirm rather than answered about.
 AMBIGUITY_GAP = 0.08
 # Services residents mix up (a newborn's 户口 and the birth registration, the allowance for the very old and
 # the card for free buses, ...): when the message also points to the other one of a pair, even clearly less,
@@ -184,6 +186,13 @@ def _confusable(service: str, confidence: float, matches: list[ServiceMatch]) ->
     return ()
 
 
+def _guessed(service: str, matches: list[ServiceMatch]) -> tuple[str, ...]:
+    """The services to ask about when one phrase of the weakest tier is all that names a service ("生意", "外地户口"):
+    the guess first, then the others the message points to or, when it points to none, the most asked."""
+    others = [m.service_id for m in matches if m.service_id != service and not m.background]
+    return (service, *(others or [s for s in POPULAR_SERVICES if s != service]))
+
+
 def combine(parse: dict[str, Any], text: str, matcher: ServiceMatcher, known_services: set[str],
             context_service: str | None = None) -> Understanding:
     """Decides intent and service from the engine's parse of `text`, the catalogue matcher and the context.
@@ -267,6 +276,8 @@ def combine(parse: dict[str, Any], text: str, matcher: ServiceMatcher, known_ser
         # "去不了 能派人来吗", "儿子帮我去领行不行": how it is done without coming (the access answer); but "上门办的话
         # 要准备什么" asks what to bring.
         intent = "ask_how_to_apply"
+    if described and service and not candidates and service_confidence < KEYWORD_TIERS["likely"]:
+        candidates = _guessed(service, matches)
     if not service and looks_like_nonsense(text) and intent_confidence < NONSENSE_TRUST:
         # The engine labels keyboard mashing confidently (e.g. "asdfgh" as affirm at 0.84); only a
         # very sure reading of a Latin-only message ("ok", "hello", "thanks") is kept.
