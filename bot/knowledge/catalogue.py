@@ -45,6 +45,9 @@ CONTRACT_SERVICE_IDS = frozenset(
 # Weights of the keyword tiers in service_keywords.yml: how sure one phrase alone makes us.
 KEYWORD_TIERS = {"strong": 0.8, "likely": 0.7, "hint": 0.6}
 
+# The services most asked about, offered when a person has not named one clearly.
+POPULAR_SERVICES = ("social_security_card", "residence_permit", "senior_allowance", "medical_reimbursement")
+
 # The C loader parses the catalogue several times faster; both are safe loaders.
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 

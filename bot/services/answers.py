@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 
 from bot import texts
-from bot.knowledge.catalogue import Catalogue
+from bot.knowledge.catalogue import POPULAR_SERVICES, Catalogue
 from bot.knowledge.schema import Centre, Material, OpeningHours, Service
 from bot.understanding.normalise import normalise
 
@@ -153,8 +153,6 @@ def _clock(time: dt.time) -> str:
     return f"{time.hour}:{time.minute:02d}"
 
 
-# The services most asked about, offered as buttons when a person has not named one.
-POPULAR_SERVICES = ("social_security_card", "residence_permit", "senior_allowance", "medical_reimbursement")
 
 
 def for_those_who_cannot_come(catalogue: Catalogue, service: Service | None) -> list[Reply]:

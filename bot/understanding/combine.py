@@ -13,18 +13,21 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.knowledge.catalogue import KEYWORD_TIERS
+from bot.knowledge.catalogue import KEYWORD_TIERS, POPULAR_SERVICES
 from bot.understanding.access import cannot_come
 from bot.understanding.normalise import normalise
 from bot.understanding.question_words import GENERIC_KINDS, QUESTIONS, asked_kind
 from bot.understanding.search import ServiceMatch, ServiceMatcher
+from bot.understanding.texts_wanted import asks_for_texts
 from bot.understanding.vocabulary import to_vocabulary
 
 # A matcher score at or above this overrides a different service the engine tagged.
 STRONG_MATCH = 0.85
 # Below this a match is not trusted on its own.
 WEAK_MATCH = 0.6
-# Candidates within this distance of the best are "too close to call": ask the person.
+# Candidates within this distance of the best are "too close to call": ask the person. So is a service
+# described by one phrase of the weakest keyword tier alone, with nothing else for it (not the engine's tag,
+# not the conversation): a guess, which the person is asked to confirm rather than answered about.
 AMBIGUITY_GAP = 0.08
 # Services residents mix up (a newborn's 户口 and the birth registration, the allowance for the very old and
 # the card for free buses, ...): when the message also points to the other one of a pair, even clearly less,
@@ -38,6 +41,11 @@ CONFUSABLE = {
     frozenset({"unemployment_benefit", "flexible_employment_insurance"}),
 }
 CONFUSABLE_GAP = 0.3
+# Asking for text messages: the engine intent of the button "短信提醒我", and how sure the rule that finds
+# such a request is. Only an emergency said in the same breath outweighs it.
+TEXTS_INTENT = "sms_opt_in"
+TEXTS_TRUST = 0.9
+URGENT = {"emergency"}
 # When the engine falls back, its best real intent is still used from this confidence on.
 FALLBACK_INTENT_FLOOR = 0.25
 
@@ -178,6 +186,13 @@ def _confusable(service: str, confidence: float, matches: list[ServiceMatch]) ->
     return ()
 
 
+def _guessed(service: str, matches: list[ServiceMatch]) -> tuple[str, ...]:
+    """The services to ask about when one phrase of the weakest tier is all that names a service ("生意", "外地户口"):
+    the guess first, then the others the message points to or, when it points to none, the most asked."""
+    others = [m.service_id for m in matches if m.service_id != service and not m.background]
+    return (service, *(others or [s for s in POPULAR_SERVICES if s != service]))
+
+
 def combine(parse: dict[str, Any], text: str, matcher: ServiceMatcher, known_services: set[str],
             context_service: str | None = None) -> Understanding:
     """Decides intent and service from the engine's parse of `text`, the catalogue matcher and the context.
@@ -220,6 +235,10 @@ def combine(parse: dict[str, Any], text: str, matcher: ServiceMatcher, known_ser
     elif tagged:
         service, service_confidence = tagged, tagged_confidence
 
+    if intent not in URGENT and asks_for_texts(text):
+        # "有消息的话短信通知我吧", "有结果了发个信息给我": the request for texts, whatever the engine made of its
+        # condition or its slips (短新, 段信); the conversation sends it as the button's payload (pipeline.py).
+        return Understanding(TEXTS_INTENT, max(intent_confidence, TEXTS_TRUST), service, service_confidence)
     if (intent in STATUS_READINGS and intent_confidence < STATUS_TRUST and _STATUS.search(text)):
         # How far something handed in has got, however the rest reads (a number after it reads as an answer).
         intent = "check_status"
@@ -257,6 +276,8 @@ def combine(parse: dict[str, Any], text: str, matcher: ServiceMatcher, known_ser
         # "去不了 能派人来吗", "儿子帮我去领行不行": how it is done without coming (the access answer); but "上门办的话
         # 要准备什么" asks what to bring.
         intent = "ask_how_to_apply"
+    if described and service and not candidates and service_confidence < KEYWORD_TIERS["likely"]:
+        candidates = _guessed(service, matches)
     if not service and looks_like_nonsense(text) and intent_confidence < NONSENSE_TRUST:
         # The engine labels keyboard mashing confidently (e.g. "asdfgh" as affirm at 0.84); only a
         # very sure reading of a Latin-only message ("ok", "hello", "thanks") is kept.

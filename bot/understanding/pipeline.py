@@ -29,6 +29,7 @@ from bot.understanding.combine import AMBIGUITY_GAP, Understanding, combine, com
 from bot.understanding.question_words import GENERIC_KINDS, QUESTIONS, asked_kind
 from bot.understanding.rewrite import rewrite
 from bot.understanding.search import ServiceMatcher
+from bot.understanding.texts_wanted import asks_for_texts
 
 # A message at least this long, with at least this many clauses, is read for its last clauses too.
 LONG_MESSAGE = 24
@@ -55,6 +56,11 @@ _ASKS = re.compile(
     "[吗嘛么？?]|(?<!着)呢|多久|多长|(?<![前这那们])几(?:天|个)|多少|哪|啥|什么|怎么|咋|怎样|如何|能不能|可不可以|要不要|是不是"
     "|有没有|会不会|行不行|够不够|算不算|中不中|[不没否]$|(?<![我你他她俺们都也还就])没有$|没得$"
 )
+
+
+# What the button "短信提醒我" sends; a message with a number in it (a phone, a reference) is never replaced.
+TEXTS_PAYLOAD = "/sms_opt_in"
+_NUMBER = re.compile("[0-9]{4,}")
 
 
 @dataclass(frozen=True)
@@ -122,7 +128,8 @@ async def read(rasa: RasaClient, raw_text: str, context_service: str | None = No
     text = rewrite(raw_text)
     parse = await rasa.parse(text)
     whole = combine(parse, text, matcher, known, context_service=context_service)
-    if not is_rambling(text):
+    if not is_rambling(text) or asks_for_texts(text):
+        # A request for texts is the whole story's point ("我眼睛不好 看不了这里 有消息短信通知我").
         return Reading(text, whole, parse)
     parts = clauses(text)
     whole = focus_service(whole, text, parts, matcher)
@@ -184,8 +191,13 @@ async def engine_input(rasa: RasaClient, raw_text: str) -> tuple[str, str | None
     """The text a conversation's engine reads, and the service of the whole message as a hint.
 
     Short messages cost nothing extra; only a rambling one is parsed here first, to pick its focus.
+    A request for texts reaches the engine as the button's payload, so its rule opts the person in whatever
+    intent the words look like to the engine ("有消息的话…" reads as a fallback, "有结果了…" as a status
+    question); one that carries a number is left as it is, for a form that asked for it.
     """
     text = rewrite(raw_text)
+    if asks_for_texts(text) and not _NUMBER.search(text):
+        return TEXTS_PAYLOAD, None
     if not is_rambling(text):
         return text, None
     reading = await read(rasa, raw_text)

@@ -111,12 +111,25 @@ def test_a_web_resident_who_asks_for_texts_after_booking_gets_the_reminder_by_sm
     assert code in reminder and "TD" in reminder and phone not in reminder
 
 
-@pytest.mark.xfail(strict=True, reason="the shipped model reads a request put as a condition as a fallback "
-                   "(sms_opt_in 0.38); the model trained with more varied examples lost other readings (README)")
 def test_asking_to_be_texted_when_there_is_news_opts_the_resident_in(stack, smsc, conversation_id):
     # A request put as a condition ("有消息的话…"), not the button's words.
     phone = f"139{uuid.uuid4().int % 10**8:08d}"
     book_with_phone(stack, conversation_id, phone)
     answer = "\n".join(m["text"] for m in stack.chat(conversation_id, "有消息的话短信通知我吧")["messages"])
     assert "已开通短信提醒" in answer and phone[-4:] in answer and phone not in answer
+    assert "开通" in texts_to(smsc, phone, 1)[0]
+
+
+def test_a_request_written_without_punctuation_and_with_a_slip_opts_in_and_a_question_about_a_text_does_not(
+        stack, smsc, conversation_id):
+    phone = f"139{uuid.uuid4().int % 10**8:08d}"
+    book_with_phone(stack, conversation_id, phone)
+    desk = Desk(stack)
+    label = audit.conversation_label(conversation_id)
+    answer = "\n".join(m["text"] for m in stack.chat(conversation_id, "短信里说的材料是什么")["messages"])
+    assert "已开通" not in answer
+    # A notice is filed in the turn that opts in, so none now means none was made.
+    assert not [n for s in ("waiting", "sent") for n in desk.get("/sms", status=s).json() if n["conversation"] == label]
+    answer = "\n".join(m["text"] for m in stack.chat(conversation_id, "我不会上网 办好了短息告诉我一声")["messages"])
+    assert "已开通短信提醒" in answer and phone[-4:] in answer
     assert "开通" in texts_to(smsc, phone, 1)[0]

@@ -95,6 +95,14 @@ def test_a_message_pointing_to_two_services_residents_mix_up_asks_which_is_meant
     assert any('"service": "pension_qualification"' in b for b in buttons), all_text(reply)
 
 
+def test_a_service_guessed_from_one_weak_word_is_asked_about_not_answered(stack, conversation_id):
+    # "外地户口" alone only hints at a residence permit: many services ask where a person's 户口 is.
+    reply = stack.chat(conversation_id, "我是外地户口 这边给不给办")
+    buttons = [b["payload"] for m in reply["messages"] for b in m["buttons"]]
+    assert "哪一项" in all_text(reply), all_text(reply)
+    assert '"service": "residence_permit"' in buttons[0] and len(buttons) > 1
+
+
 def test_a_rating_comment_about_booking_is_saved_not_booked(stack, conversation_id):
     desk, supervisor = Desk(stack), Desk(stack, "supervisor")
     stack.chat(conversation_id, "我要找工作人员")

@@ -157,3 +157,23 @@ def test_a_visit_asked_for_without_a_word_of_change_is_a_booking_though_the_serv
         assert combine(parse("cancel_appointment", 0.8), text, MATCHER, KNOWN).public_intent == "book_appointment", text
     for text in ("预约的时间改一下", "约的那个号帮我取消"):
         assert combine(parse("cancel_appointment", 0.8), text, MATCHER, KNOWN).public_intent == "cancel_appointment", text
+
+
+def test_one_weak_phrase_alone_is_a_guess_the_person_is_asked_to_confirm():
+    # "生意" hints at a business licence, "外地户口" at a residence permit: nothing else names a service.
+    story = "我在餐馆洗碗干了八个月，老板娘说生意不好，现在店都关门了，人也找不到，你们管不管这个"
+    for text, guess in (("外地户口的也能办吗", "residence_permit"), (story, "business_license")):
+        result = combine(parse("ask_eligibility", 0.9), text, MATCHER, KNOWN)
+        assert result.service == guess and result.ambiguous and result.candidates[0] == guess
+
+
+def test_a_weak_phrase_with_the_engines_tag_or_a_named_service_is_answered():
+    tagged = [{"entity": "service", "value": "residence_permit", "confidence_entity": 0.9}]
+    assert not combine(parse("ask_eligibility", 0.9, tagged), "外地户口的也能办吗", MATCHER, KNOWN).ambiguous
+    named = combine(parse("ask_eligibility", 0.9), "外地户口能办居住证吗", MATCHER, KNOWN)
+    assert (named.service, named.ambiguous) == ("residence_permit", False)
+    # The conversation is about a service already: the follow-up stays with it.
+    follow_up = combine(parse("ask_eligibility", 0.9), "外地户口的也能办吗", MATCHER, KNOWN,
+                        context_service="social_security_card")
+    assert (follow_up.service, follow_up.ambiguous) == ("social_security_card", False)
+
