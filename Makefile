@@ -33,9 +33,9 @@ lint:
 	.venv/bin/mypy
 	.venv/bin/lint-imports
 
-# The fast tests: run them before every commit.
+# The fast tests: run them before every commit (one worker per core).
 unit:
-	$(PY) -m pytest -m "$(UNIT)"
+	$(PY) -m pytest -m "$(UNIT)" -n auto
 
 # Plants bugs in the code that guards residents' data and fails when the tests catch too few (README, "Mutation scores").
 mutation: setup-test
