@@ -22,12 +22,18 @@ from bot.db import session as database
 from bot.engine.client import ConversationState, EngineTurn, RasaClient
 from bot.errors import EngineUnavailable, MessageIdReused
 from bot.ratelimit import AsyncLimiter
-from bot.services import chat_replies, conversations, handoff, redaction, vault
+from bot.services import chat_replies, conversations, handoff, identity, redaction, sms_notices, vault
 from bot.settings import get_settings
-from bot.understanding.pipeline import engine_input
+from bot.understanding.pipeline import TEXTS_PAYLOAD, engine_input
 from bot.knowledge.catalogue import get_catalogue
 
 log = logging.getLogger(__name__)
+
+
+async def opt_in_code(conversation_id: str, text: str) -> bool:
+    """Whether the message is the one-time code the conversation was sent to confirm its number for texts."""
+    return identity.looks_like_code(text) and (
+        await run_in_threadpool(identity.code_pending, conversation_id)) == sms_notices.CODE_PURPOSE
 
 
 @dataclass(frozen=True)
@@ -293,9 +299,13 @@ class ConversationService:
             if vault.must_hold_back(text, asked_for):
                 # Personal numbers, a name or an address reach the engine only as references.
                 text = await run_in_threadpool(vault.shield_message, message.sender_id, text, asked_for)
-            text, service_hint = await engine_input(self._rasa, text)
-            if service_hint:
-                metadata["service_hint"] = service_hint
+            if await opt_in_code(message.sender_id, text):
+                # The code that confirms the number for texts goes to the opt-in, not to the engine's reading.
+                text, metadata[sms_notices.CODE_METADATA] = TEXTS_PAYLOAD, "".join(text.split())
+            else:
+                text, service_hint = await engine_input(self._rasa, text)
+                if service_hint:
+                    metadata["service_hint"] = service_hint
             if message.message_id:
                 # The engine keeps it beside the message: the same id with another text is then refused.
                 metadata["text_digests"] = list(chat_replies.text_digests(message.text))

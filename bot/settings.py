@@ -99,6 +99,8 @@ class Settings(BaseSettings):
 
     knowledge_base_dir: Path = REPO_ROOT / "knowledge_base"
     domain_dir: Path = REPO_ROOT / "dialogues" / "domain"
+    # Sentences only custom actions say: outside the domain, so they are not training data (bot/texts.py).
+    texts_dir: Path = REPO_ROOT / "dialogues" / "texts"
 
     handoff_accept_timeout_seconds: int = Field(300, ge=10)
     # The analytics: a handoff accepted within this wait counts towards the response rate (响应率);

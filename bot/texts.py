@@ -1,7 +1,13 @@
-"""The assistant's sentences, read from the Rasa domain files so that no resident-facing text lives in code.
+"""The assistant's sentences, read from YAML so that no resident-facing text lives in code.
 
 Custom actions and the gateway compose answers from these templates and the
 knowledge base; a deploying government translates or rewords them in YAML only.
+Most are responses of the Rasa domain (dialogues/domain), which the engine may
+predict. A sentence that only our code says and the engine never predicts lives in
+dialogues/texts instead: the domain is training data (bot/engine/build.py), so a
+response added there changes the training digest and forces a retraining, while
+adding or rewording a sentence in dialogues/texts needs none. A name is defined in
+one of the two places, never both (tests/bot/test_texts.py).
 """
 
 from __future__ import annotations
@@ -16,10 +22,16 @@ from bot.settings import get_settings
 
 
 @functools.lru_cache(maxsize=4)
-def load_responses(domain_dir: Path | None = None) -> dict[str, list[dict[str, Any]]]:
-    """All `responses` of every domain file, by name."""
+def load_responses(domain_dir: Path | None = None, texts_dir: Path | None = None) -> dict[str, list[dict[str, Any]]]:
+    """Every sentence by name: the domain's responses, then the sentences only custom actions say."""
+    settings = get_settings()
+    return {**read_responses(domain_dir or settings.domain_dir), **read_responses(texts_dir or settings.texts_dir)}
+
+
+def read_responses(directory: Path) -> dict[str, list[dict[str, Any]]]:
+    """The `responses` of every YAML file in `directory`, by name."""
     responses: dict[str, list[dict[str, Any]]] = {}
-    for path in sorted((domain_dir or get_settings().domain_dir).glob("*.yml")):
+    for path in sorted(directory.glob("*.yml")):
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         responses.update(data.get("responses") or {})
     return responses
@@ -36,7 +48,7 @@ def text(response: str, /, **values: Any) -> str:
     """The first variant of `response`, with {placeholders} filled from `values`."""
     variants = load_responses().get(response)
     if not variants:
-        raise KeyError(f"response {response!r} is not defined in the domain")
+        raise KeyError(f"response {response!r} is defined neither in the domain nor in dialogues/texts")
     return variants[0].get("text", "").format_map(_Blank(values))
 
 

@@ -8,7 +8,8 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 from bot import texts
-from bot.services import sms_notices
+from bot.actions.forms import verification
+from bot.services import identity, sms_notices
 
 REPLIES = {
     "on": "utter_sms_opt_in_done",
@@ -16,6 +17,8 @@ REPLIES = {
     "by_channel": "utter_sms_opt_in_by_channel",
     "no_phone": "utter_sms_opt_in_no_phone",
     "opted_out": "utter_sms_opt_in_opted_out",
+    "code_sent": "utter_sms_opt_in_code_sent",
+    "no_sms": "utter_sms_opt_in_no_sms",
 }
 
 
@@ -28,13 +31,22 @@ def offer_sms(dispatcher: CollectingDispatcher, conversation_id: str) -> None:
 
 
 class ActionSmsOptIn(Action):
-    """Opts the conversation in to texts and says so, with the opt-out word; or says why it cannot."""
+    """Opts the conversation in to texts and says so, with the opt-out word; or sends a code to confirm the
+    number first; or says why it cannot. The gateway hands it the code typed back (bot/conversation.py)."""
 
     def name(self) -> str:
         return "action_sms_opt_in"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[dict]:
+        code = ((tracker.latest_message or {}).get("metadata") or {}).get(sms_notices.CODE_METADATA)
+        if code:
+            checked = verification.code_turn(dispatcher, tracker, str(code))
+            if checked is None or not checked.proven:
+                return []  # a wrong, late or paused code: code_turn said so
         result = sms_notices.opt_in(tracker.sender_id)
+        if result.outcome == "paused":
+            verification.say_paused(dispatcher)
+            return []
         dispatcher.utter_message(text=texts.text(REPLIES[result.outcome], phone=result.phone or "",
-                                                 hotline=sms_notices.hotline()))
+                                                 hotline=sms_notices.hotline(), minutes=identity.CODE_MINUTES))
         return []

@@ -9,9 +9,13 @@ SMS_STAFF_REPLY_GRACE_SECONDS first: if the person reads it meanwhile (the kiosk
 up), no text goes out. A number that answered with the opt-out word gets no more notices.
 
 A resident on a channel that can push (web chat, Telegram, WeChat) may ask for texts too, once a booking or
-an application left a mobile number: the opt-in is itself a notice (kind `opt_in`, one per conversation),
-a text that confirms it and names the opt-out word, so the number learns at once who will write to it.
-From then on the conversation is told by SMS like a kiosk resident.
+an application left a mobile number. Anyone can type anyone's number into a booking, so the number must
+first be shown to be theirs, as identity proofs are (bot/services/identity.py): a one-time code sent to it
+and typed back in the conversation, or a number the conversation proved already (a Telegram contact, an
+earlier code). The opt-in is then itself a notice (kind `opt_in`, one per conversation), a text that confirms
+it and names the opt-out word, so the number learns at once who will write to it. From then on the
+conversation is told by SMS like a kiosk resident, always at the number it confirmed, whatever number a
+later booking or application gives.
 
 The number is kept encrypted, looked up by its keyed fingerprint, and never written to a log.
 """
@@ -31,7 +35,8 @@ from bot.db.models import (Application, Appointment, Person, PersonConversation,
                            utcnow)
 from bot.db.session import unit_of_work
 from bot.privacy import mask_phone, redact_text
-from bot.services import conversations, people
+from bot.notify.sms import SmsSender, SmsUnavailable
+from bot.services import conversations, identity, people
 from bot.settings import get_settings
 from bot.validators import parse_mobile
 
@@ -39,6 +44,10 @@ log = logging.getLogger(__name__)
 
 WAITING, SENT, FAILED, OPTED_OUT, NOT_NEEDED = "waiting", "sent", "failed", "opted_out", "not_needed"
 OPT_IN = "opt_in"
+# The purpose of the one-time code that confirms the number texts will go to.
+CODE_PURPOSE = "sms_opt_in"
+# Where the gateway puts that code, typed back, in the message metadata for the opt-in action.
+CODE_METADATA = "sms_code"
 STATUSES = (WAITING, SENT, FAILED, OPTED_OUT, NOT_NEEDED)
 # What a resident texts back to stop notifications (carriers' convention: TD, T, 退订).
 OPT_OUT_WORDS = frozenset({"TD", "T", "退订", "退定", "取消订阅"})
@@ -123,6 +132,14 @@ def opted_in(conversation_id: str) -> bool:
                                                          SmsNotice.kind == OPT_IN)) is not None
 
 
+def opted_in_phone(conversation_id: str) -> str | None:
+    """The number the conversation's resident confirmed for texts, or None when they did not ask for texts."""
+    with unit_of_work() as session:
+        encrypted = session.scalar(select(SmsNotice.phone_encrypted).where(
+            SmsNotice.conversation_id == conversation_id, SmsNotice.kind == OPT_IN))
+    return people.cipher().decrypt(encrypted) if encrypted else None
+
+
 def wanted(conversation_id: str) -> bool:
     """Whether the conversation's resident is told by SMS: their channel cannot push, or they asked for it."""
     return by_channel(conversation_id) or opted_in(conversation_id)
@@ -137,24 +154,38 @@ def offer_to(conversation_id: str) -> str | None:
 
 @dataclass(frozen=True)
 class OptIn:
-    """How asking for texts went: `outcome` is on, already_on, by_channel, no_phone or opted_out."""
+    """How asking for texts went: `outcome` is on, already_on, by_channel, no_phone or opted_out; or, for a
+    number not yet shown to be the resident's, code_sent, no_sms (no code can be sent) or paused (too many
+    wrong codes)."""
 
     outcome: str
     phone: str | None = None  # masked
 
 
-def opt_in(conversation_id: str) -> OptIn:
-    """Texts from now on to the number the conversation booked or applied with, confirmed by a first text.
+def opt_in(conversation_id: str, sender: SmsSender | None = None) -> OptIn:
+    """Texts from now on to the number the conversation booked or applied with, once it has shown the number is
+    its own, confirmed by a first text; until then a one-time code goes to the number.
 
     A number that answered with the opt-out word stays out: only the resident's own text can undo that.
     """
     if by_channel(conversation_id):
         return OptIn("by_channel")
-    phone = phone_of(conversation_id)
+    confirmed = opted_in_phone(conversation_id)
+    phone = confirmed or phone_of(conversation_id)
     if phone is None:
         return OptIn("no_phone")
     if opted_out(phone):
         return OptIn("opted_out", mask_phone(phone))
+    if confirmed:
+        return OptIn("already_on", mask_phone(phone))
+    if not identity.holds_phone(conversation_id, phone):
+        try:
+            identity.send_code(conversation_id, phone, CODE_PURPOSE, sender)
+        except identity.LookupsPaused:
+            return OptIn("paused", mask_phone(phone))
+        except SmsUnavailable:
+            return OptIn("no_sms", mask_phone(phone))
+        return OptIn("code_sent", mask_phone(phone))
     text = texts.text("utter_sms_opted_in", hotline=hotline())
     filed = _file(conversation_id, OPT_IN, f"{OPT_IN}:{conversation_id}", text, phone)
     return OptIn("on" if filed else "already_on", mask_phone(phone))
@@ -169,10 +200,14 @@ def opted_out(phone: str) -> bool:
 
 def file(conversation_id: str, kind: str, event: str, text: str, *, reference: str | None = None,
          phone: str | None = None, delay: dt.timedelta = dt.timedelta(0), outbox_id: int | None = None) -> bool:
-    """Files one notice for an event unless it is filed already; True when a new one will go out."""
-    if not wanted(conversation_id):
+    """Files one notice for an event unless it is filed already; True when a new one will go out.
+
+    A resident who asked for texts gets them at the number they confirmed, never at another one a form was given.
+    """
+    if by_channel(conversation_id):
+        phone = _mobile(phone) or phone_of(conversation_id)
+    elif (phone := opted_in_phone(conversation_id)) is None:
         return False
-    phone = _mobile(phone) or phone_of(conversation_id)
     if phone is None:
         log.info("no SMS for %s of %s: the conversation left no mobile number", kind, conversation_id)
         return False

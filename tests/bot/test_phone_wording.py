@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -11,34 +12,42 @@ from bot.settings import REPO_ROOT
 
 pytestmark = pytest.mark.timeout(30)
 
-# Domain files the phone line never speaks: the Telegram and WeChat channels' own messages.
+# Files of sentences the phone line never speaks: the Telegram and WeChat channels' own messages.
 NOT_ON_THE_PHONE = {"telegram.yml", "wechat.yml"}
 # Words that only make sense on a screen: 点 as "tap" (not 9点, 几点, 出了点问题, 地点), "shown", "below"...
 SCREEN_WORDS = re.compile(r"请点|就点|点(?:一下|一个|击|“|下面|上面|这里|这个|我|按钮|选)|显示|下面|上面|下方|上方|写下|打字|按钮|屏幕|页面|链接")
 
 
+# Where the sentences are: the engine's domain, and the texts only custom actions say (bot/texts.py).
+SENTENCE_FILES = ("domain", "texts")
+
+
+def sentence_files() -> list[Path]:
+    """Every file of sentences the phone line may speak."""
+    return [p for folder in SENTENCE_FILES for p in sorted((REPO_ROOT / "dialogues" / folder).glob("*.yml"))
+            if p.name not in NOT_ON_THE_PHONE]
+
+
 def spoken_responses() -> dict[str, str]:
-    """Every text and button title of the domain files the phone line uses, by response name."""
+    """Every text and button title the phone line may speak, by file ("domain/sms.yml") and response name."""
     import yaml
 
     found = {}
-    for path in sorted((REPO_ROOT / "dialogues" / "domain").glob("*.yml")):
-        if path.name in NOT_ON_THE_PHONE:
-            continue
+    for path in sentence_files():
+        where = f"{path.parent.name}/{path.name}"
         responses = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("responses") or {}
         for name, variants in responses.items():
             for index, variant in enumerate(variants):
-                found[f"{path.name}:{name}:{index}"] = variant.get("text", "")
+                found[f"{where}:{name}:{index}"] = variant.get("text", "")
                 for button in variant.get("buttons") or []:
-                    found[f"{path.name}:{name}:{index}:{button['title']}"] = button["title"]
+                    found[f"{where}:{name}:{index}:{button['title']}"] = button["title"]
     return found
 
 
 def test_the_walk_covers_the_replies_of_every_feature():
     files = {key.split(":")[0] for key in spoken_responses()}
-    domain = {p.name for p in (REPO_ROOT / "dialogues" / "domain").glob("*.yml")}
-    assert files == {name for name in domain - NOT_ON_THE_PHONE
-                     if "responses" in (REPO_ROOT / "dialogues" / "domain" / name).read_text(encoding="utf-8")}
+    assert files == {f"{p.parent.name}/{p.name}" for p in sentence_files() if "responses" in p.read_text(encoding="utf-8")}
+    assert "texts/sms.yml" in files
     assert {"utter_which_service", "utter_out_of_scope", "utter_phone_menu"} <= {
         key.split(":")[1] for key in spoken_responses()}
 

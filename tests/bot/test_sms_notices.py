@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import re
 import threading
 import uuid
 from collections.abc import Iterator
@@ -27,7 +28,8 @@ from bot.gateway.app import create_app
 from bot.notify.sms import SmppReceiver, SmppSender
 from bot.notify.sms_outbox import SmsOutbox
 from bot.privacy import personal_numbers
-from bot.services import appointments, applications, audit, conversations, handoff, reminders, sms_notices, staff
+from bot.services import (appointments, applications, audit, conversations, handoff, identity, reminders, sms_notices,
+                          staff)
 from bot.services.vault import Vault
 from bot.settings import get_settings
 from tests.chat_tokens import open_web_conversation
@@ -305,10 +307,12 @@ def offered(conversation_id: str) -> list[dict]:
     return dispatcher.messages
 
 
-def ask_for_texts(conversation_id: str, said: str = "/sms_opt_in") -> str:
-    """Runs the opt-in action as the rule does after "短信提醒我"; returns what the resident reads."""
+def ask_for_texts(conversation_id: str, said: str = "/sms_opt_in", code: str | None = None) -> str:
+    """Runs the opt-in action as the rule does after "短信提醒我" (or after a code the gateway took from the
+    message); returns what the resident reads."""
+    metadata = {"channel": "web", **({sms_notices.CODE_METADATA: code} if code else {})}
     message = {"text": said, "intent": {"name": "sms_opt_in", "confidence": 1.0}, "entities": [],
-               "metadata": {"channel": "web"}}
+               "metadata": metadata}
     state = Tracker(conversation_id, {}, message, [{"event": "user", "text": said, "parse_data": message}],
                     False, None, {}, "action_listen")
     dispatcher = CollectingDispatcher()
@@ -316,11 +320,17 @@ def ask_for_texts(conversation_id: str, said: str = "/sms_opt_in") -> str:
     return "\n".join(m["text"] for m in dispatcher.messages)
 
 
+def holds(conversation_id: str, phone: str) -> None:
+    """The conversation proved it holds the phone (a code typed back earlier, or a Telegram contact)."""
+    identity.record_proof(conversation_id, "sms_code", phone=phone)
+
+
 def test_a_web_resident_who_asks_for_texts_gets_reminders_status_changes_and_staff_replies(smsc, settings_env):
     setting(settings_env, "SMS_STAFF_REPLY_GRACE_SECONDS", "0")
     phone, start = mobile(), dt.datetime(2030, 4, 16, 9, 0)  # a Tuesday
     asked, booked = book("web", start, phone)
     silent, _ = book("web", start.replace(hour=10), mobile())
+    holds(asked, phone)
 
     (offer,) = offered(asked)
     assert offer["buttons"] == [{"title": "短信提醒我", "payload": "/sms_opt_in"}]
@@ -352,6 +362,7 @@ def test_a_number_that_opted_out_stays_out_though_the_conversation_asked_for_tex
     phone = mobile()
     conversation_id = new_conversation("web")
     reference = applications.submit(conversation_id, "web", "senior_card", {**DETAILS, "phone": phone})
+    holds(conversation_id, phone)
     assert ask_for_texts(conversation_id) and sms_notices.opt_out(phone, "TD")
 
     applications.change_status(reference, "under_review", None, "li")
@@ -393,6 +404,7 @@ def test_a_staff_reply_delivered_in_the_app_is_not_texted_as_well(smsc):
 
     phone, start = mobile(), dt.datetime(2030, 4, 16, 9, 0)
     asked, _ = book("telegram", start, phone)
+    holds(asked, phone)
     ask_for_texts(asked)
     handoff_id, member = serving(asked, "telegram")
     handoff.send_staff_message(handoff_id, member, "材料收到了。")
@@ -400,3 +412,70 @@ def test_a_staff_reply_delivered_in_the_app_is_not_texted_as_well(smsc):
     assert "材料收到了" in pushed.text and delivery.claim(asked, "gateway-a") == 0
     delivery.mark_delivered(asked, "gateway-a", pushed.id)  # Telegram accepted it: the resident has it
     assert [(n.kind, n.status) for n in notices(asked)] == [("opt_in", "waiting"), ("staff_reply", "not_needed")]
+
+
+# ---- the number is the resident's own before anything is texted to it ------------------------------------
+
+@pytest.fixture
+def codes(smsc: FakeSmsc, monkeypatch: pytest.MonkeyPatch) -> FakeSmsc:
+    """One-time codes go through the SMSC double too."""
+    sender = SmppSender("127.0.0.1", smsc.port, SYSTEM_ID, PASSWORD, "1069")
+    monkeypatch.setattr(identity, "_default_sender", lambda: sender)
+    return smsc
+
+
+def code_sent_to(smsc: FakeSmsc, phone: str) -> str:
+    """The one-time code of the first text to the number."""
+    found = re.search(r"\d{6}", smsc.wait_for_to("86" + phone).text)
+    assert found is not None
+    return found.group()
+
+
+def test_texts_start_only_once_the_code_sent_to_the_number_is_typed_back(codes):
+    phone, start = mobile(), dt.datetime(2030, 4, 23, 9, 0)  # a Tuesday
+    asked, _ = book("web", start, phone)
+
+    reply = ask_for_texts(asked)
+    assert "验证码" in reply and phone[-4:] in reply and phone not in reply
+    assert notices(asked) == [] and sms_notices.offer_to(asked) is not None  # nothing texted but the code
+    code = code_sent_to(codes, phone)
+
+    wrong = "000000" if code != "000000" else "111111"
+    assert "验证码不对" in ask_for_texts(asked, code=wrong) and notices(asked) == []
+    reply = ask_for_texts(asked, code=code)
+    assert "已确认" in reply and "已开通短信提醒" in reply and phone[-4:] in reply
+    assert [(n.kind, n.status) for n in notices(asked)] == [("opt_in", "waiting")]
+    assert "已经开通" in ask_for_texts(asked) and len([m for m in codes.messages if m.destination == "86" + phone]) == 1
+
+
+def test_someone_elses_number_typed_into_a_booking_gets_a_code_and_nothing_more(codes):
+    stranger, start = mobile(), dt.datetime(2030, 4, 23, 10, 0)
+    prankster, _ = book("web", start, stranger)
+    assert "验证码" in ask_for_texts(prankster)
+
+    # Whoever holds the phone never typed the code: no opt-in, no reminder, no status change.
+    reminders.send_due(now=start - dt.timedelta(hours=20))
+    reference = applications.submit(prankster, "web", "senior_card", {**DETAILS, "phone": stranger})
+    applications.change_status(reference, "under_review", None, "li")
+    assert notices(prankster) == []
+    assert len([m for m in codes.messages if m.destination == "86" + stranger]) == 1  # the code alone
+
+
+def test_texts_go_to_the_confirmed_number_not_to_one_a_later_form_was_given(codes):
+    own, other, start = mobile(), mobile(), dt.datetime(2030, 4, 23, 11, 0)
+    asked, _ = book("web", start, own)
+    holds(asked, own)
+    assert "已开通短信提醒" in ask_for_texts(asked)
+
+    reference = applications.submit(asked, "web", "senior_card", {**DETAILS, "phone": other})
+    applications.change_status(reference, "under_review", None, "li")
+    outbox(codes).send_round()
+    assert [(n.kind, n.status) for n in notices(asked)] == [("opt_in", "sent"), ("status", "sent")]
+    assert "有新进展" in codes.wait_for_to("86" + own).text
+    assert all(m.destination != "86" + other for m in codes.messages)
+
+
+def test_without_sms_the_resident_is_told_texts_cannot_start_now():
+    phone = mobile()
+    asked, _ = book("web", dt.datetime(2030, 4, 23, 14, 0), phone)
+    assert "发不了验证码" in ask_for_texts(asked) and notices(asked) == []

@@ -1,10 +1,12 @@
 """A kiosk resident who walked away, through the real stack: a staff reply reaches them by SMS from the
 supervisor's worker, TD from their phone opts them out, and staff see the next reply held back. And a web
-chat resident who says "短信通知我" after booking gets the confirming text and the reminder by SMS."""
+chat resident who says "短信通知我" after booking confirms the number with a code, then gets the confirming
+text and the reminder by SMS; a number nobody confirmed gets the code alone."""
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 import subprocess
 import sys
 import time
@@ -96,18 +98,37 @@ def book_with_phone(stack, conversation_id: str, phone: str) -> tuple[str, dt.da
     return code, start
 
 
+def said(reply: dict) -> str:
+    return "\n".join(m["text"] for m in reply["messages"])
+
+
+def confirm_number(stack, smsc, conversation_id: str, phone: str, asked: str) -> str:
+    """Asks for texts in words; a code goes to the number first, and typing it back opts in. The answer to it."""
+    answer = said(stack.chat(conversation_id, asked))
+    assert "验证码" in answer and phone[-4:] in answer and phone not in answer and "已开通" not in answer
+    code = re.search(r"\d{6}", texts_to(smsc, phone, 1)[0]).group()
+    return said(stack.chat(conversation_id, code))
+
+
+def filed_for(stack, conversation_id: str) -> list[dict]:
+    """The conversation's notices staff see (one is filed in the very turn that opts in)."""
+    label = audit.conversation_label(conversation_id)
+    return [n for status in ("waiting", "sent") for n in Desk(stack).get("/sms", status=status).json()
+            if n["conversation"] == label]
+
+
 def test_a_web_resident_who_asks_for_texts_after_booking_gets_the_reminder_by_sms(stack, smsc, conversation_id):
     phone = f"139{uuid.uuid4().int % 10**8:08d}"
     code, start = book_with_phone(stack, conversation_id, phone)
 
-    # Said in words rather than pressed: the engine understands it and the action opts the conversation in.
-    answer = "\n".join(m["text"] for m in stack.chat(conversation_id, "到时候短信提醒我一下")["messages"])
+    # Said in words rather than pressed; the number is confirmed by a code before anything else is texted to it.
+    answer = confirm_number(stack, smsc, conversation_id, phone, "到时候短信提醒我一下")
     assert "TD" in answer and phone[-4:] in answer and phone not in answer
-    assert "开通" in texts_to(smsc, phone, 1)[0]
+    assert "开通" in texts_to(smsc, phone, 2)[1]
 
     subprocess.run([sys.executable, "-m", "bot.cli", "reminders", "--now", (start - dt.timedelta(hours=1)).isoformat()],
                    cwd=REPO_ROOT, env=stack.env, check=True, capture_output=True)
-    reminder = texts_to(smsc, phone, 2)[1]
+    reminder = texts_to(smsc, phone, 3)[2]
     assert code in reminder and "TD" in reminder and phone not in reminder
 
 
@@ -115,21 +136,27 @@ def test_asking_to_be_texted_when_there_is_news_opts_the_resident_in(stack, smsc
     # A request put as a condition ("有消息的话…"), not the button's words.
     phone = f"139{uuid.uuid4().int % 10**8:08d}"
     book_with_phone(stack, conversation_id, phone)
-    answer = "\n".join(m["text"] for m in stack.chat(conversation_id, "有消息的话短信通知我吧")["messages"])
+    answer = confirm_number(stack, smsc, conversation_id, phone, "有消息的话短信通知我吧")
     assert "已开通短信提醒" in answer and phone[-4:] in answer and phone not in answer
-    assert "开通" in texts_to(smsc, phone, 1)[0]
+    assert "开通" in texts_to(smsc, phone, 2)[1]
 
 
 def test_a_request_written_without_punctuation_and_with_a_slip_opts_in_and_a_question_about_a_text_does_not(
         stack, smsc, conversation_id):
     phone = f"139{uuid.uuid4().int % 10**8:08d}"
     book_with_phone(stack, conversation_id, phone)
-    desk = Desk(stack)
-    label = audit.conversation_label(conversation_id)
-    answer = "\n".join(m["text"] for m in stack.chat(conversation_id, "短信里说的材料是什么")["messages"])
-    assert "已开通" not in answer
-    # A notice is filed in the turn that opts in, so none now means none was made.
-    assert not [n for s in ("waiting", "sent") for n in desk.get("/sms", status=s).json() if n["conversation"] == label]
-    answer = "\n".join(m["text"] for m in stack.chat(conversation_id, "我不会上网 办好了短息告诉我一声")["messages"])
+    assert "验证码" not in said(stack.chat(conversation_id, "短信里说的材料是什么"))
+    assert filed_for(stack, conversation_id) == []
+    answer = confirm_number(stack, smsc, conversation_id, phone, "我不会上网 办好了短息告诉我一声")
     assert "已开通短信提醒" in answer and phone[-4:] in answer
-    assert "开通" in texts_to(smsc, phone, 1)[0]
+
+
+def test_a_number_typed_into_a_booking_gets_nothing_but_the_code_until_the_code_comes_back(stack, smsc,
+                                                                                         conversation_id):
+    stranger = f"139{uuid.uuid4().int % 10**8:08d}"
+    book_with_phone(stack, conversation_id, stranger)
+    assert "验证码" in said(stack.chat(conversation_id, "短信提醒我"))
+    code = re.search(r"\d{6}", texts_to(smsc, stranger, 1)[0]).group()
+    assert "验证码不对" in said(stack.chat(conversation_id, "000000" if code != "000000" else "111111"))
+    assert filed_for(stack, conversation_id) == []
+    assert len(texts_to(smsc, stranger, 1)) == 1  # the code, and nothing more

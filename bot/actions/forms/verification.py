@@ -45,9 +45,10 @@ def offer_resume(dispatcher: CollectingDispatcher, tracker: Tracker, service_id:
         minutes=identity.CODE_MINUTES)
 
 
-def code_turn(dispatcher: CollectingDispatcher, tracker: Tracker) -> CodeChecked | None:
-    """When the message is the code this conversation waits for: checks it and says how it went; else None."""
-    text = ((tracker.latest_message or {}).get("text") or "").strip()
+def code_turn(dispatcher: CollectingDispatcher, tracker: Tracker, text: str | None = None) -> CodeChecked | None:
+    """When the message (or `text`, the code the gateway took from it) is the code this conversation waits for:
+    checks it and says how it went; else None."""
+    text = (((tracker.latest_message or {}).get("text") or "") if text is None else text).strip()
     if not identity.looks_like_code(text) or identity.code_pending(tracker.sender_id) is None:
         return None
     checked = identity.check_code(tracker.sender_id, text)
