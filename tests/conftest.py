@@ -26,6 +26,27 @@ for _name in ("CHAT_PER_CONVERSATION", "CHAT_PER_CLIENT", "NEW_CONVERSATIONS_PER
 # No key is built in: the tests, and the stacks they start, use a fresh one.
 os.environ.setdefault("FIELD_ENCRYPTION_KEY", generate_key())
 
+
+
+@pytest.fixture(scope="session", autouse=True)
+def quick_password_hashes() -> Iterator[None]:
+    """Staff passwords hashed with argon2's lowest cost in this process.
+
+    At the production cost (bot.services.staff.PASSWORD_HASHING) each hash and each check takes about a quarter
+    of a second of CPU, a third of the unit tests' time; the tests of logins need a hash, not its cost.
+    tests/bot/test_staff.py checks the production cost, and stacks (other processes) keep it.
+    """
+    from argon2 import PasswordHasher, profiles
+
+    from bot.services import staff
+
+    quick = PasswordHasher.from_parameters(profiles.CHEAPEST)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(staff, "_hasher", quick)
+        patch.setattr(staff, "_DUMMY_HASH", quick.hash("not-a-real-password"))
+        yield
+
+
 POSTGRES_SERVER = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://root@127.0.0.1:5432/test")
 
 

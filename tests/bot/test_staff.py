@@ -40,6 +40,14 @@ def test_the_password_is_never_stored_in_clear():
     assert PASSWORD not in stored and stored.startswith("$argon2")
 
 
+def test_passwords_are_hashed_at_the_cost_rfc_9106_recommends():
+    from argon2 import PasswordHasher, extract_parameters, profiles
+
+    assert staff.PASSWORD_HASHING == profiles.RFC_9106_LOW_MEMORY
+    made = extract_parameters(PasswordHasher.from_parameters(staff.PASSWORD_HASHING).hash(PASSWORD))
+    assert (made.type.name, made.time_cost, made.memory_cost) == ("ID", 3, 64 * 1024)
+
+
 def test_wrong_password_and_unknown_user_are_refused_alike():
     username = new_account()
     with pytest.raises(Unauthorized) as wrong:
