@@ -4,9 +4,10 @@ Run from the repository root: `.venv/bin/python benchmarks/analytics.py [--conve
 It creates its own database on the local server (TEST_POSTGRES_URL, default
 postgresql+psycopg://root@127.0.0.1:5432/test names the server), migrates it, and generates in SQL a
 year (2025) of conversations on four channels with, in proportion: handoffs (10 %, some asked
-again within a week), ratings, low-rating follow-ups and complaints, applications (drafts left at
-a field), appointments at five centres, unanswered and clarifying questions, and the dialogue
-engine's own events (two messages and two answers per conversation). Then it times
+again within a week), people linked to two conversations each (a quarter of the conversations),
+ratings, low-rating follow-ups and complaints, applications (drafts left at a field), appointments
+at five centres, unanswered and clarifying questions, and the dialogue engine's own events (two
+messages and two answers per conversation). Then it times
 `analytics.summary` for the year: the first call (which indexes the engine's events and rolls up
 every day of the year, once; a running gateway does this hourly in the background) and the
 following ones, plus a month and filtered views. The database is dropped at the end (unless --keep).
@@ -70,6 +71,12 @@ def generate(url: str, n: int) -> None:
             SELECT c.id, c.channel, 'id_card', 'requested', 'closed', '{{}}', c.created_at + interval '2 days',
                    c.created_at + interval '2 days 30 seconds', c.created_at + interval '2 days 5 minutes'
             FROM generate_series(50, {n}, 50) g JOIN conversations c ON c.id = 'b' || g""",
+        # A quarter of the conversations proved who they are: pairs 100 conversations (about an hour) apart are
+        # one person, so a handoff in the first and another in the second count as the person coming back.
+        f"""INSERT INTO people (id, id_fingerprint, created_at, updated_at)
+            SELECT g / 8, 'p' || g, now(), now() FROM generate_series(8, {n} - 100, 8) g""",
+        f"""INSERT INTO person_conversations (conversation_id, person_id, linked_at)
+            SELECT 'b' || (g + k), g / 8, now() FROM generate_series(8, {n} - 100, 8) g CROSS JOIN (VALUES (0), (100)) v(k)""",
         f"""INSERT INTO ratings (conversation_id, channel, subject, level, created_at, updated_at)
             SELECT c.id, c.channel, 'handoff:' || g,
                    (ARRAY[1, 2, 3, 4, 4, 4, 5, 5, 5, 5])[1 + (g * 7) % 10], c.created_at + interval '11 minutes',
@@ -154,8 +161,8 @@ def main() -> None:
         engine = create_engine(url)
         with engine.connect() as connection:
             counts = {table: connection.scalar(text(f"SELECT count(*) FROM {table}")) for table in (
-                "conversations", "handoffs", "ratings", "staff_tasks", "applications", "appointments",
-                "unanswered_questions", "clarifying_questions", "events")}
+                "conversations", "handoffs", "person_conversations", "ratings", "staff_tasks", "applications",
+                "appointments", "unanswered_questions", "clarifying_questions", "events")}
         engine.dispose()
         print(f"generated in {seconds:.0f} s: " + ", ".join(f"{t} {c:,}" for t, c in counts.items()))
 

@@ -8,7 +8,10 @@ conversation id leaves this module. The three rates are defined here once:
   known (still waiting and under the target: not counted yet);
 - resolution rate (解决率): handoffs a staff member served and complaints,
   closed and not followed by another handoff or complaint from the same
-  conversation within 7 days, of all served handoffs and complaints;
+  person within 7 days, of all served handoffs and complaints; the same
+  person is the one the conversation is linked to after a proof of identity,
+  in any conversation, or else the same conversation
+  (`analytics_daily.came_back`);
 - satisfaction rate (满意率): ratings of 4 (满意) or 5 (非常满意), of all ratings.
 
 Conversations, messages and handoffs of days that are done are read from
@@ -30,7 +33,6 @@ from bot.db.models import (
     Application,
     Appointment,
     ClarifyingQuestion,
-    Handoff,
     Rating,
     StaffTask,
     UnansweredQuestion,
@@ -46,8 +48,8 @@ from bot.services.analytics_daily import (
     SETTLE_DAYS,
     Days,
     HandoffFigures,
+    came_back,
     count_if,
-    plus_days,
 )
 from bot.services.appointments import city_timezone
 from bot.settings import get_settings
@@ -159,7 +161,8 @@ def definitions() -> dict[str, str]:
     target = get_settings().handoff_target_wait_seconds
     return {
         "response_rate": f"响应率：转人工后 {target} 秒内被工作人员接待的比例（仍在等待且未超时的不计）",
-        "resolution_rate": f"解决率：工作人员接待的转人工和投诉中，已办结且同一会话 {REOPEN_DAYS} 天内没有再次转人工或投诉的比例",
+        "resolution_rate": f"解决率：工作人员接待的转人工和投诉中，已办结且同一人 {REOPEN_DAYS} 天内没有再次转人工或投诉的比例"
+                           "（同一人：已核验身份的按本人计，含其他会话；未核验的按同一会话计）",
         "satisfaction_rate": "满意率：好差评中“满意”和“非常满意”（4、5 星）占全部评价的比例",
         "contained_rate": "自助解决率：期间的会话中没有转人工的比例",
     }
@@ -230,16 +233,9 @@ class _Queries:
         }
 
     def _complaints(self) -> tuple[int, int]:
-        """Complaints of the period, and those done and not followed by another within 7 days (few: always live)."""
-        complaints, later_complaint, later_handoff = aliased(StaffTask), aliased(StaffTask), aliased(Handoff)
-        window_end = plus_days(complaints.done_at, REOPEN_DAYS, self.postgres)
-        reopened = (
-            exists().where(later_handoff.conversation_id == complaints.conversation_id,
-                           later_handoff.created_at > complaints.done_at, later_handoff.created_at <= window_end)
-            | exists().where(later_complaint.kind == "complaint",
-                             later_complaint.conversation_id == complaints.conversation_id,
-                             later_complaint.created_at > complaints.done_at, later_complaint.created_at <= window_end)
-        )
+        """Complaints of the period, and those done and the person not back within 7 days (few: always live)."""
+        complaints = aliased(StaffTask)
+        reopened = came_back(complaints.conversation_id, complaints.done_at, self.postgres)
         where = self._narrowed([self._in_period(complaints.created_at), complaints.kind == "complaint"],
                                channel=complaints.channel, service=complaints.service)
         total, resolved = self.session.execute(select(

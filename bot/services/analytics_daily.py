@@ -4,7 +4,9 @@ Conversations and the dialogue engine's messages never change once their day
 is over, so a finished day is rolled up at once (`analytics_days`). Handoffs
 can still be accepted, closed and reopened (the resolution rate looks 7 days
 ahead), so their figures, and how many of a day's conversations reached a
-person, are rolled up only when the day is settled (`SETTLE_DAYS` old). A
+person, are rolled up only when the day is settled (`SETTLE_DAYS` old).
+What "came back" means is written once, in `came_back`, for the roll-up and
+the live complaints alike. A
 summary then reads a year as a few hundred roll-up rows plus the live rows of
 its last days.
 """
@@ -16,7 +18,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import and_, case, exists, func, inspect, select, text
+from sqlalchemy import and_, case, exists, func, inspect, or_, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
@@ -25,6 +27,7 @@ from bot.db.models import (
     Conversation,
     Handoff,
     HandoffDay,
+    PersonConversation,
     StaffTask,
     utcnow,
 )
@@ -34,7 +37,7 @@ from bot.settings import get_settings
 
 REOPEN_DAYS = 7
 # A day's handoffs settle when the last of them can no longer be reopened: accepted and closed within a day,
-# then 7 days in which the same conversation may come back.
+# then 7 days in which the same person may come back.
 SETTLE_DAYS = REOPEN_DAYS + 2
 COUNTED, SETTLED = "*", "#"  # the channels of the rows that mark a day as rolled up
 BELOW_THRESHOLD_INTENT = "nlu_fallback"  # what the engine's FallbackClassifier names a message it is unsure of
@@ -112,6 +115,30 @@ def plus_days(column: Any, days: int, postgres: bool) -> Any:
         return column + text(f"interval '{int(days)} days'")
     # SQLite keeps timestamps as text; strftime keeps the fraction so comparisons stay text-exact.
     return func.strftime("%Y-%m-%d %H:%M:%f000", column, f"+{int(days)} days")
+
+
+def came_back(conversation_id: Any, since: Any, postgres: bool) -> Any:
+    """SQL: whether the same person asked for a person or complained again within `REOPEN_DAYS` after `since`.
+
+    The issue counts a case resolved only if *the person* does not come back. A person is known across
+    conversations only once a conversation is linked to them (after a proof of identity, bot/services/people.py),
+    so the same person is the linked person, in whichever conversation they return, and for a conversation
+    linked to nobody, that conversation alone. Each test is an index walk: the conversation's link by its key,
+    the person's other links by `person_id`, their handoffs and tasks by `conversation_id`.
+    """
+    window_end = plus_days(since, REOPEN_DAYS, postgres)
+    handoff, task = aliased(Handoff), aliased(StaffTask)
+    asked = [
+        (handoff.conversation_id, [handoff.created_at > since, handoff.created_at <= window_end]),
+        (task.conversation_id, [task.kind == "complaint", task.created_at > since, task.created_at <= window_end]),
+    ]
+    checks = []
+    for later_conversation, in_window in asked:
+        mine, theirs = aliased(PersonConversation), aliased(PersonConversation)
+        checks.append(exists().where(later_conversation == conversation_id, *in_window))
+        checks.append(exists().where(mine.conversation_id == conversation_id, theirs.person_id == mine.person_id,
+                                     later_conversation == theirs.conversation_id, *in_window))
+    return or_(*checks)
 
 
 def _as_date(value: Any) -> dt.date:
@@ -198,14 +225,7 @@ def handoff_rows(session: Session, days: Days, now: dt.datetime, channel: str | 
     if service:
         where.append(Handoff.service == service)
     accepted = Handoff.accepted_at.is_not(None)
-    later = aliased(Handoff)
-    window_end = plus_days(Handoff.closed_at, REOPEN_DAYS, postgres)
-    reopened = (
-        exists().where(later.conversation_id == Handoff.conversation_id, later.created_at > Handoff.closed_at,
-                       later.created_at <= window_end)
-        | exists().where(StaffTask.kind == "complaint", StaffTask.conversation_id == Handoff.conversation_id,
-                         StaffTask.created_at > Handoff.closed_at, StaffTask.created_at <= window_end)
-    )
+    reopened = came_back(Handoff.conversation_id, Handoff.closed_at, postgres)
     figures: dict[tuple[dt.date, str, str], HandoffFigures] = {}
     for d, c, s, total, n_accepted, abandoned, waiting, undecided, resolved in session.execute(select(
         day, Handoff.channel, service_key, func.count(), count_if(accepted),

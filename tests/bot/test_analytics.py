@@ -17,6 +17,8 @@ from bot.db.models import (
     ClarifyingQuestion,
     Conversation,
     Handoff,
+    Person,
+    PersonConversation,
     Rating,
     StaffTask,
     UnansweredQuestion,
@@ -210,6 +212,38 @@ def test_settled_days_read_from_the_roll_up_give_the_same_figures(fresh_database
         assert figures["contained_rate"] == live["contained_rate"]
         assert figures["handoffs"] == live["handoffs"]
         assert figures["understanding"] == live["understanding"]
+
+
+def test_the_same_person_is_the_linked_person_across_conversations_or_else_the_conversation(fresh_database):
+    """web-a, phone-b and kiosk-e proved they are one person; web-c and web-d are linked to nobody."""
+    def served(conversation: str, channel: str, when: dt.datetime) -> Handoff:
+        return Handoff(conversation_id=conversation, channel=channel, service="id_card", reason="requested",
+                       status="closed", created_at=when, accepted_at=at(when, seconds=30), closed_at=at(when, minutes=5))
+
+    with unit_of_work() as session:
+        person = Person(id_fingerprint="fp-1")
+        session.add(person)
+        session.flush()
+        session.add_all([PersonConversation(conversation_id="web-a", person_id=person.id),
+                         PersonConversation(conversation_id="phone-b", person_id=person.id)])
+        session.add_all([
+            served("web-a", "web", DEC1),
+            served("phone-b", "phone", at(DEC1, days=3)),  # the same person, another conversation: web-a reopened
+            served("web-c", "web", DEC1),
+            served("web-d", "web", at(DEC1, days=3)),  # another conversation of nobody known: web-c stays resolved
+        ])
+        # A complaint from a third conversation of the person, done a day later: phone-b's handoff reopens it.
+        session.add(PersonConversation(conversation_id="kiosk-e", person_id=person.id))
+        session.add(StaffTask(kind="complaint", audience="supervisor", conversation_id="kiosk-e", channel="kiosk",
+                              service="id_card", summary="", status="done", created_at=DEC1, done_at=at(DEC1, days=1)))
+    period = Period(dt.date(2026, 12, 1), dt.date(2026, 12, 6))
+    now = dt.datetime(2026, 12, 7, 2, 0, tzinfo=UTC)
+
+    for when in (now, now + dt.timedelta(days=30)):  # live, then from the settled days' roll-up
+        handoffs = analytics.summary(period, now=when)["handoffs"]
+        # 4 served handoffs and 1 complaint; web-a's handoff and kiosk-e's complaint came back from phone-b.
+        assert (handoffs["served_and_complaints"], handoffs["resolved"]) == (5, 3), when
+    assert "同一人" in analytics.definitions()["resolution_rate"], "the view says what it counts"
 
 
 def test_percentiles_interpolate_like_postgresql():

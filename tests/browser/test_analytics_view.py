@@ -33,7 +33,8 @@ from bot.db.models import (
 from bot.db.session import get_engine, unit_of_work
 from bot.gateway.app import create_app
 from bot.knowledge.catalogue import KNOWLEDGE_BASE_DIR, CatalogueCache
-from bot.services import audit, staff
+from bot.knowledge import learned
+from bot.services import audit, knowledge_edits, staff
 from bot.settings import REPO_ROOT, get_settings
 from tests.browser.conftest import DESKTOP, describe
 from tests.fakes import tracker
@@ -44,6 +45,7 @@ playwright_api = pytest.importorskip("playwright.sync_api")
 PASSWORD = "analytics-password-1"
 CHINA = dt.timezone(dt.timedelta(hours=8))
 QUESTION = f"孩子刚出生去哪里上户口{uuid.uuid4().hex[:4]}"
+STATUS_QUESTION = f"我交的材料审到哪一步了{uuid.uuid4().hex[:4]}"
 
 
 def free_port() -> int:
@@ -139,6 +141,10 @@ def month() -> None:
         for _ in range(3):
             session.add(UnansweredQuestion(conversation_id="an-q", channel="web", text=QUESTION, reason="low_confidence",
                                            created_at=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)))
+        for _ in range(2):
+            session.add(UnansweredQuestion(conversation_id="an-q", channel="web", text=STATUS_QUESTION,
+                                           reason="low_confidence",
+                                           created_at=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)))
     # The dialogue engine's own record of the messages, as its tracker store keeps it.
     tracker.EVENTS.metadata.create_all(get_engine())
     with get_engine().begin() as connection:
@@ -219,12 +225,31 @@ def test_a_supervisor_turns_an_unanswered_question_into_a_way_of_asking(gateway,
     log_in(page, gateway, "supervisor")
     page.click('[data-tab="analytics"]')
     row = page.locator("#an-unanswered tr", has_text=QUESTION)
-    row.locator("select").select_option("birth_registration")
+    row.locator("select[id^=an-u-service]").select_option("birth_registration")
     row.get_by_role("button", name="设为说法").click()
     playwright_api.expect(page.locator("#toast")).to_contain_text("马上就能听懂")
     playwright_api.expect(page.locator("#an-unanswered")).not_to_contain_text(QUESTION)
     assert QUESTION in catalogue_module.get_catalogue().services["birth_registration"].aliases
     assert QUESTION in (knowledge_base / "services" / "birth_registration.yml").read_text(encoding="utf-8")
+
+
+def test_a_supervisor_attaches_an_unanswered_question_to_what_the_person_wants_done(gateway, month, page,
+                                                                                  knowledge_base):
+    log_in(page, gateway, "supervisor")
+    page.click('[data-tab="analytics"]')
+    playwright_api.expect(page.locator("#an-status")).to_contain_text("已更新")
+    closed = api_figures(gateway, page)["unanswered_closed"]
+    row = page.locator("#an-unanswered tr", has_text=STATUS_QUESTION)
+    offered = row.locator("select[id^=an-u-intent] option").evaluate_all("options => options.map(o => o.value)")
+    assert set(offered) - {""} <= knowledge_edits.known_intents(get_settings().domain_dir), "only intents the domain has"
+    row.locator("select[id^=an-u-intent]").select_option(label="查进度")
+    row.get_by_role("button", name="设为这件事的说法").click()
+
+    playwright_api.expect(page.locator("#toast")).to_contain_text("下次训练")
+    playwright_api.expect(page.locator("#an-unanswered")).not_to_contain_text(STATUS_QUESTION)
+    playwright_api.expect(page.locator("#an-kpis")).to_contain_text(
+        f"已处理的未答问题{closed['total'] + 1}说法 {closed['alias'] + 1}")
+    assert ("check_status", STATUS_QUESTION) in learned.read_examples(knowledge_base)
 
 
 def test_staff_do_not_see_the_analytics_tab(gateway, page):

@@ -6,6 +6,10 @@
 const StaffAnalytics = (() => {
   const FIELD_NAMES = { full_name: "姓名", id_number: "身份证号", phone: "手机号", address: "地址", unknown: "未记录" };
   const OUTCOMES = { alias: "设为说法", faq: "添加答复", dismissed: "忽略" };
+  // The requests (intents of dialogues/domain/) a resident may mean without naming a service; a question attached
+  // to one goes to knowledge_base/learned_examples.yml and is understood after the next training.
+  const INTENTS = { check_status: "查进度", request_human: "找人工", book_appointment: "预约",
+    cancel_appointment: "取消预约", complain: "投诉", request_callback: "请回电" };
   let last = null;
   let centres = {};
 
@@ -115,12 +119,15 @@ const StaffAnalytics = (() => {
       const service = el("select", { id: `an-u-service-${i}`, "aria-label": `“${row.text}”属于哪项业务` },
         el("option", { value: "" }, "选择业务"), ...options.map((o) => o.cloneNode(true)));
       const answer = el("input", { id: `an-u-answer-${i}`, "aria-label": `“${row.text}”的答复（添加答复时填写）`, placeholder: "答复（添加答复时填写）", maxlength: "1000" });
+      const intent = el("select", { id: `an-u-intent-${i}`, "aria-label": `“${row.text}”是想办哪件事（不属于某项业务时选）` },
+        el("option", { value: "" }, "或选择想办的事"), ...Object.entries(INTENTS).map(([id, name]) => el("option", { value: id }, name)));
       const act = (outcome) => () => review(row.text, outcome, service.value, answer.value);
       return el("tr", {}, el("td", {}, row.text), el("td", {}, String(row.count)),
-        el("td", { class: "review no-print" }, service, answer,
+        el("td", { class: "review no-print" }, service, answer, intent,
           el("div", { class: "actions" },
             el("button", { type: "button", onclick: act("alias") }, OUTCOMES.alias),
             el("button", { type: "button", onclick: act("faq") }, OUTCOMES.faq),
+            el("button", { type: "button", onclick: () => reviewAsIntent(row.text, intent.value) }, "设为这件事的说法"),
             el("button", { type: "button", class: "link", onclick: act("dismissed") }, OUTCOMES.dismissed))));
     }));
     if (!rows.length) $("an-unanswered").append(el("tr", {}, el("td", { colspan: "3" }, "没有待处理的未答问题。")));
@@ -133,6 +140,20 @@ const StaffAnalytics = (() => {
       await refresh();
     } catch (error) {
       toast(error.code === "service_required" ? "请先选择业务。" : error.code === "alias_taken" ? "这个说法已经有业务在用。" : `没有成功：${error.message}`);
+    }
+  }
+
+  async function reviewAsIntent(text, intent) {
+    if (!intent) {
+      toast("请先选择想办的事。");
+      return;
+    }
+    try {
+      await api("POST", "/api/staff/unanswered/review", { text, outcome: "alias", intent });
+      toast(`已记为“${INTENTS[intent]}”的说法，下次训练助手模型后就能听懂。`);
+      await refresh();
+    } catch (error) {
+      toast(`没有成功：${error.message}`);
     }
   }
 
