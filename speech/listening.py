@@ -127,7 +127,7 @@ class Listening(LineSession):
                             return failure
                     elif event.kind is EndpointKind.SPEECH_END:
                         # The caller's last sound was a trailing-silence wait before this moment.
-                        trailing = config.trailing_silence_ms / 1000 if event.reason == "silence" else 0.0
+                        trailing = endpointer.trailing_wait_ms / 1000 if event.reason == "silence" else 0.0
                         # Input still queued behind this frame: how far listening lags behind the caller.
                         self.emit(EventType.SPEECH_END, Stage.LISTEN, reason=event.reason, trailing_s=trailing,
                                   queued=self._inputs.qsize())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import numpy as np
 import pytest
 
 from speech.endpointing import BargeInDetector, EndpointConfig, Endpointer, EndpointKind, frame_levels
@@ -48,9 +49,9 @@ def test_a_slow_callers_pause_mid_sentence_does_not_end_the_turn():
 
 
 def test_the_trailing_silence_is_configurable():
-    pcm = tone(0.8, RATE) + silence(0.56, RATE) + tone(0.8, RATE) + silence(1.0, RATE)
+    pcm = silence(0.3, RATE) + tone(0.8, RATE) + silence(0.56, RATE) + tone(0.8, RATE) + silence(1.0, RATE)
     events = [e for e, _ in feed(Endpointer(RATE, EndpointConfig(trailing_silence_ms=400)), pcm)]
-    assert events[-1].kind == EndpointKind.SPEECH_END and events[-1].at_ms == 800
+    assert events[-1].kind == EndpointKind.SPEECH_END and events[-1].at_ms == 1100
 
 
 def test_endless_talk_is_cut_at_the_maximum_length():
@@ -70,6 +71,49 @@ def test_nobody_speaking_is_reported_after_the_timeout():
 def test_clicks_and_quiet_line_noise_do_not_open_an_utterance():
     pcm = silence(0.3, RATE) + tone(0.04, RATE) + tone(1.0, RATE, dbfs=-50) + silence(0.3, RATE)
     assert feed(Endpointer(RATE), pcm) == []
+
+
+def with_noise(pcm: bytes, dbfs: float, seed: int = 5) -> bytes:
+    """White noise at a level in dBFS added all through: a street or a market behind the caller."""
+    x = np.frombuffer(pcm, "<i2").astype(np.float64)
+    x += np.random.default_rng(seed).normal(0, 32768 * 10 ** (dbfs / 20), len(x))
+    return np.clip(x, -32768, 32767).astype("<i2").tobytes()
+
+
+def test_speech_in_noise_10_db_below_it_ends_within_about_a_second():
+    pcm = with_noise(silence(0.5, RATE) + tone(1.0, RATE, dbfs=-20) + silence(3.0, RATE), dbfs=-30)
+    events = feed(Endpointer(RATE), pcm)
+    assert [e.kind for e, _ in events] == [EndpointKind.SPEECH_START, EndpointKind.SPEECH_END]
+    (start, _), (end, noticed_at) = events
+    assert abs(start.at_ms - 500) <= 40 and end.reason == "silence" and abs(end.at_ms - 1500) <= 40
+    assert 1500 + 700 <= noticed_at <= 1500 + 1100
+    # The fixed threshold alone hears the noise as speech: the turn would run to the maximum length.
+    assert [e.kind for e, _ in feed(Endpointer(RATE, EndpointConfig(noise_margin_db=None)), pcm)] == [
+        EndpointKind.SPEECH_START]
+
+
+def test_a_pause_inside_speech_in_noise_does_not_end_the_turn():
+    speech = tone(0.8, RATE, dbfs=-20) + silence(0.56, RATE) + tone(0.8, RATE, dbfs=-20)
+    for noise_dbfs in (-30, -25):  # 10 and 5 dB under the speech
+        events = [e for e, _ in feed(Endpointer(RATE), with_noise(silence(0.5, RATE) + speech + silence(3.0, RATE),
+                                                                   dbfs=noise_dbfs))]
+        assert [e.kind for e in events] == [EndpointKind.SPEECH_START, EndpointKind.SPEECH_END]
+        assert abs(events[1].at_ms - 2660) <= 40
+
+
+def test_noise_alone_does_not_open_an_utterance():
+    config = EndpointConfig(no_speech_timeout_ms=4000)
+    events = [e for e, _ in feed(Endpointer(RATE, config), with_noise(silence(5.0, RATE), dbfs=-30))]
+    assert [e.kind for e in events] == [EndpointKind.NO_SPEECH]
+
+
+def test_quiet_audio_behaves_as_with_the_fixed_threshold():
+    speech = tone(0.8, RATE) + silence(0.56, RATE) + tone(0.8, RATE, dbfs=-35) + silence(1.5, RATE)
+    fixed = EndpointConfig(noise_margin_db=None)
+    for pcm in (silence(0.5, RATE) + speech, with_noise(silence(0.5, RATE) + speech, dbfs=-60)):
+        following = Endpointer(RATE)
+        assert feed(following, pcm) == feed(Endpointer(RATE, fixed), pcm)
+        assert following.trailing_wait_ms == 700
 
 
 def test_odd_chunk_sizes_give_the_same_events_as_whole_frames():
@@ -113,9 +157,7 @@ def test_the_trained_detector_finds_a_slow_sentence_as_one_turn(tts):
     assert events[1].reason == "silence" and abs(events[1].at_ms - energy[1].at_ms) <= 60
 
 
-def test_the_trained_detector_ends_a_turn_in_noise_that_holds_the_energy_detector_open(tts):
-    import numpy as np
-
+def test_the_trained_detector_ends_a_turn_in_noise_that_holds_the_fixed_threshold_open(tts):
     sentence = "我的医保卡丢了，怎么补办？"
     clip = asyncio.run(tts.synthesize(sentence, rate="slow", sample_rate=RATE))
     speech = np.frombuffer(silence(0.5, RATE) + clip.pcm16 + silence(3.0, RATE), "<i2").astype(np.float64)
@@ -123,6 +165,11 @@ def test_the_trained_detector_ends_a_turn_in_noise_that_holds_the_energy_detecto
     level = 10 ** (float(np.mean(frame_levels(clip.pcm16, RATE)[frame_levels(clip.pcm16, RATE) > -50])) / 20) * 32768
     noise = np.random.default_rng(3).normal(0, level / 10 ** (10 / 20), len(speech))
     noisy = np.clip(speech + noise, -32768, 32767).astype("<i2").tobytes()
-    assert EndpointKind.SPEECH_END not in [e.kind for e, _ in feed(Endpointer(RATE), noisy)]
-    ends = [e for e, _ in feed(Endpointer(RATE, WEBRTC), noisy) if e.kind is EndpointKind.SPEECH_END]
+    fixed = EndpointConfig(noise_margin_db=None)
+    assert EndpointKind.SPEECH_END not in [e.kind for e, _ in feed(Endpointer(RATE, fixed), noisy)]
+    webrtc_fixed = EndpointConfig(detector="webrtc", webrtc_aggressiveness=3, noise_margin_db=None)
+    ends = [e for e, _ in feed(Endpointer(RATE, webrtc_fixed), noisy) if e.kind is EndpointKind.SPEECH_END]
+    assert ends and ends[0].reason == "silence"
+    # Following the noise floor, the energy detector alone ends it too.
+    ends = [e for e, _ in feed(Endpointer(RATE), noisy) if e.kind is EndpointKind.SPEECH_END]
     assert ends and ends[0].reason == "silence"
