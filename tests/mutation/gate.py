@@ -1,4 +1,4 @@
-"""`make test`'s mutation check: the mutants of masking and redaction, each run against their fast tests.
+"""`make test`'s mutation check: the mutants of masking, redaction and the vault, each run against its fast tests.
 
 `make mutation` (tests/mutation/run.py) runs mutmut on every guarded module, and mutmut starts a new pytest
 session per mutant: it collects the test files again, sets up the session's fixtures (a migrated database)
@@ -10,13 +10,14 @@ from that session, with its fixtures already set up, only the tests that ran its
 collected order, stopping at the first failure.
 
 What counts as killed: a test failed or errored, or the mutant's process crashed. A mutant is stopped when
-it has used ten times the CPU time its tests needed unchanged (plus 5 s): CPU time, unlike wall time, does
-not grow with the machine's load, so only a mutant that really loops or slows down is stopped, and that
-counts as killed (reported apart). A mutant still running after a long wall-clock limit (a sleep or a
-deadlock, or a machine too busy) is stopped too but counts as surviving, since nothing shows a test would
-have failed.
+one of its tests has used ten times the CPU time it needed unchanged (plus a second): CPU time, unlike wall
+time, does not grow with the machine's load, so only a mutant that really loops or slows down is stopped,
+and that counts as killed (reported apart, and listed in the report). A mutant still running after a long
+wall-clock limit (a sleep or a deadlock, or a machine too busy) is stopped too but counts as surviving,
+since nothing shows a test would have failed.
 
-    .venv/bin/python -m tests.mutation.gate          # masking and redaction, every mutant
+    .venv/bin/python -m tests.mutation.gate                      # every mutant of the `quick` modules
+    .venv/bin/python -m tests.mutation.gate --mutant NAME        # one mutant (repeatable)
 """
 
 from __future__ import annotations
