@@ -21,6 +21,7 @@ test: setup-test lint
 	$(PY) -m kiosk.handwriting build
 	$(RASA) data validate --config config.yml --domain dialogues --data dialogues/data var/build/nlu
 	$(PY) -m pytest -m "not cluster"
+	$(PY) -m tests.mutation.gate
 
 # Faults on `make cluster` with traffic running (a few minutes; .ci/run calls it after `make test`).
 test-cluster: setup-test

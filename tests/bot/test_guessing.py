@@ -32,6 +32,14 @@ def test_five_failures_pause_the_conversation_for_fifteen_minutes_and_no_one_els
     assert not guessing.paused(mine, now + dt.timedelta(minutes=15, seconds=1))
 
 
+def test_the_pause_ends_at_its_fifteenth_minute_exactly():
+    key, now = new_key(), dt.datetime.now(dt.timezone.utc)
+    for _ in range(5):
+        guessing.count_failure(key, now)
+    assert guessing.paused(key, now + guessing.PAUSE - dt.timedelta(microseconds=1))
+    assert not guessing.paused(key, now + guessing.PAUSE)
+
+
 def test_failures_spread_over_more_than_fifteen_minutes_do_not_add_up():
     key = new_key()
     start = dt.datetime.now(dt.timezone.utc)

@@ -215,3 +215,25 @@ def test_cleaning_without_the_engines_table_has_nothing_to_do(dialect):
         connection.execute(text("DROP TABLE IF EXISTS events"))
     with get_engine().begin() as connection:
         assert redaction.purge_plain_values(connection) == 0
+
+
+def test_cleaning_masks_a_booking_phone_given_in_pieces_and_counts_the_events_of_every_application(dialect):
+    """Only the booking's known phone shows that "幺三七洞洞洞洞" and "幺幺幺幺" are two halves of a number."""
+    first, second, booker = (f"r-{uuid.uuid4().hex[:8]}" for _ in range(3))
+    with get_engine().begin() as connection:
+        connection.execute(text("DROP TABLE IF EXISTS events"))  # only this test's events: the count is exact
+    for conversation_id, name in ((first, "欧阳明月"), (second, "上官婉儿")):
+        conversations.ensure(conversation_id, "web", "zh-CN")
+        applications.submit(conversation_id, "web", "residence_permit", {**VALUES, "full_name": name})
+        _store(conversation_id, [{"event": "user", "text": f"我叫{name}"}])
+    with unit_of_work() as session:
+        session.add(Appointment(reference=f"A{uuid.uuid4().hex[:8]}", centre_id="district_centre",
+                                service_id="id_card", slot_start=dt.datetime(2026, 12, 2, 9),
+                                slot_end=dt.datetime(2026, 12, 2, 9, 30), conversation_id=booker,
+                                full_name_encrypted=cipher().encrypt("司马相如"),
+                                phone_encrypted=cipher().encrypt("13700001111")))
+    _store(booker, [{"event": "user", "text": "电话 幺三七洞洞洞洞"}, {"event": "user", "text": "后面是 幺幺幺幺"}])
+    with get_engine().begin() as connection:
+        assert redaction.purge_plain_values(connection) == 4, "one event of each application, two of the booking"
+    assert [_stored(first)[0]["text"], _stored(second)[0]["text"]] == ["我叫欧***", "我叫上***"]
+    assert [e["text"] for e in _stored(booker)] == ["电话 *******", "后面是 ****"]

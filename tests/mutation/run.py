@@ -7,8 +7,9 @@ and exits non-zero when a module is under its floor. A mutant listed in mutation
 change behaviour) counts neither as killed nor in the total.
 
     .venv/bin/python -m tests.mutation.run              # every module
-    .venv/bin/python -m tests.mutation.run --quick      # masking, redaction and the vault only
     .venv/bin/python -m tests.mutation.run --module bot/validators.py   # one module (may be repeated)
+
+`make test` checks the modules marked `quick` in a few minutes instead (tests/mutation/gate.py).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ WORKERS = os.environ.get("MUTATION_WORKERS", "2")
 class Module:
     path: str
     floor: float  # share of non-equivalent mutants the tests must kill; 0 only reports
-    quick: bool  # fast enough for `make test`
+    quick: bool  # also checked by `make test` (tests/mutation/gate.py)
 
     @property
     def dotted(self) -> str:
@@ -58,7 +59,7 @@ _MUTANT_MODULE = re.compile(r"^(?P<module>.+?)\.x[_ǁ]")
 _KILLED = {"killed", "timeout", "caught by type check"}
 
 
-def _equivalents() -> dict[str, str]:
+def equivalents() -> dict[str, str]:
     """Mutant name → why it cannot change behaviour."""
     if not EQUIVALENTS.exists():
         return {}
@@ -85,12 +86,11 @@ def _diff(name: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Runs the mutants, prints the score per module and fails when one is under its floor."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="only the modules fast enough for `make test`")
     parser.add_argument("--module", action="append", metavar="PATH", choices=[m.path for m in MODULES],
                         help="only this module (repeatable), e.g. bot/services/guessing.py")
     parser.add_argument("--report-only", action="store_true", help="score the last run without running mutants")
     args = parser.parse_args(argv)
-    modules = [m for m in MODULES if (m.quick or not args.quick) and (not args.module or m.path in args.module)]
+    modules = [m for m in MODULES if not args.module or m.path in args.module]
     started = time.monotonic()
     if not args.report_only:
         returncode = _run(modules)
@@ -108,12 +108,12 @@ def _run(modules: list[Module]) -> int:
 
 
 def _report(modules: list[Module], started: float) -> int:
-    statuses, equivalents = _statuses(), _equivalents()
+    statuses, equivalent = _statuses(), equivalents()
     failed = False
     report = [f"# Surviving mutants ({time.strftime('%Y-%m-%d %H:%M')})", ""]
     for module in modules:
         mine = {n: s for n, s in statuses.items()
-                if (m := _MUTANT_MODULE.match(n)) and m.group("module") == module.dotted and n not in equivalents}
+                if (m := _MUTANT_MODULE.match(n)) and m.group("module") == module.dotted and n not in equivalent}
         # Mutants not run yet (an interrupted run) count in no score; the line says how many there are.
         unchecked = sum(s == "not checked" for s in mine.values())
         mine = {n: s for n, s in mine.items() if s != "not checked"}
