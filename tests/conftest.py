@@ -64,8 +64,9 @@ _MARKED_PATHS = {
     "stack": ("tests/stack/",),
     "browser": ("tests/browser/",),
     "sip": ("tests/channels/phone/test_sip_",),
-    # Each starts Rasa's Python or the action server, or plays calls in real time through vosk and espeak-ng.
-    "slow": ("tests/bot/test_rasa_private.py", "tests/bot/test_engine_action_validation.py",
+    # Each starts Rasa's Python or the action server, plays calls in real time through vosk and espeak-ng, or
+    # runs the load test's residents for seconds.
+    "slow": ("tests/benchmarks/test_locustfile.py", "tests/bot/test_rasa_private.py", "tests/bot/test_engine_action_validation.py",
              "tests/bot/test_action_server_logging.py", "tests/channels/phone/test_call_flow.py",
              "tests/channels/phone/test_phone_channel.py", "tests/speech/test_vosk_asr.py",
              "tests/speech/test_pipeline.py", "tests/speech/test_speech_api.py"),
