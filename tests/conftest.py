@@ -6,6 +6,7 @@ import os
 import sqlite3
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -64,11 +65,11 @@ _MARKED_PATHS = {
     "stack": ("tests/stack/",),
     "browser": ("tests/browser/",),
     "sip": ("tests/channels/phone/test_sip_",),
-    # Each starts Rasa's Python or the action server, plays calls in real time through vosk and espeak-ng, or
-    # runs the load test's residents for seconds.
-    "slow": ("tests/benchmarks/test_locustfile.py", "tests/bot/test_rasa_private.py", "tests/bot/test_engine_action_validation.py",
-             "tests/bot/test_action_server_logging.py", "tests/channels/phone/test_call_flow.py",
-             "tests/channels/phone/test_phone_channel.py", "tests/speech/test_vosk_asr.py",
+    # Each starts the action server, plays calls in real time through vosk and espeak-ng, or runs the load test's
+    # residents for seconds. A module that runs code in Rasa's Python (`tests.in_rasa.run_in_rasa`, several seconds
+    # to import Rasa) is `slow` wherever it lives.
+    "slow": ("tests/benchmarks/test_locustfile.py", "tests/bot/test_action_server_logging.py",
+             "tests/channels/phone/test_call_flow.py", "tests/channels/phone/test_phone_channel.py", "tests/speech/test_vosk_asr.py",
              "tests/speech/test_pipeline.py", "tests/speech/test_speech_api.py"),
 }
 # The first test on a stack also pays for its start: `bot.cli prepare`, then Rasa loading its model
@@ -77,14 +78,17 @@ STACK_TIMEOUT_SECONDS = 600
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Marks the tests that need a stack, a browser, a SIP client or much time by where they live; gives stack
-    tests their time."""
+    """Marks the tests that need a stack, a browser, a SIP client or much time by where they live (and by
+    whether they run code in Rasa's Python); gives stack tests their time."""
     root = config.rootpath
     for item in items:
         where = item.path.relative_to(root).as_posix() if item.path.is_relative_to(root) else ""
         for marker, prefixes in _MARKED_PATHS.items():
             if where.startswith(prefixes):
                 item.add_marker(marker)
+        module = getattr(item, "module", None)
+        if module is not None and hasattr(module, "run_in_rasa"):
+            item.add_marker("slow")
         if item.get_closest_marker("stack") and not item.get_closest_marker("timeout"):
             item.add_marker(pytest.mark.timeout(STACK_TIMEOUT_SECONDS))
 
@@ -105,33 +109,54 @@ def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+def copy_sqlite(template: Path, path: Path) -> str:
+    """A copy of a migrated SQLite database at `path`, as a URL. The backup API, not a file copy: it includes
+    what is still in the template's write-ahead log."""
+    with sqlite3.connect(template) as source, sqlite3.connect(path) as target:
+        source.backup(target)
+    source.close()
+    target.close()
+    return f"sqlite:///{path}"
+
+
 @pytest.fixture(scope="module", autouse=True)
 def database(migrated_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Every test module gets a fresh migrated database of its own, never the developer's var/bianmin.db,
     so what one module leaves behind (staff on duty, queued handoffs) cannot change another's outcome."""
-    path = tmp_path_factory.mktemp("db") / "test.db"
-    # The backup API, not a file copy: it includes what is still in the template's write-ahead log.
-    with sqlite3.connect(migrated_template) as source, sqlite3.connect(path) as target:
-        source.backup(target)
-    source.close()
-    target.close()
-    url = f"sqlite:///{path}"
+    url = copy_sqlite(migrated_template, tmp_path_factory.mktemp("db") / "test.db")
     _use_database(url)
     yield url
 
 
 @pytest.fixture
-def empty_postgres() -> Iterator[str]:
-    """The URL of a throw-away, empty PostgreSQL database on the local server."""
+def own_sqlite(migrated_template: Path, tmp_path: Path) -> Iterator[str]:
+    """A migrated SQLite database of this test alone (the module's `database` is shared by its tests)."""
+    previous = os.environ["DATABASE_URL"]
+    _use_database(copy_sqlite(migrated_template, tmp_path / "own.db"))
+    try:
+        yield os.environ["DATABASE_URL"]
+    finally:
+        db_session.get_engine().dispose()
+        _use_database(previous)
+
+
+def _postgres_url(name: str) -> str:
+    return POSTGRES_SERVER.rsplit("/", 1)[0] + f"/{name}"
+
+
+@contextmanager
+def _throwaway_postgres(template: str | None = None) -> Iterator[str]:
+    """A new PostgreSQL database on the local server, empty or a copy of `template`, dropped afterwards."""
     try:
         server = create_engine(POSTGRES_SERVER, isolation_level="AUTOCOMMIT")
         with server.connect() as connection:
             name = f"bianmin_test_{uuid.uuid4().hex[:8]}"
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
+            copied = f' TEMPLATE "{template}"' if template else ""
+            connection.execute(text(f'CREATE DATABASE "{name}"{copied}'))
     except Exception as err:  # noqa: BLE001 - no server here: say so instead of failing
         pytest.skip(f"PostgreSQL at {POSTGRES_SERVER} is not reachable: {type(err).__name__}")
     try:
-        yield POSTGRES_SERVER.rsplit("/", 1)[0] + f"/{name}"
+        yield name
     finally:
         with server.connect() as connection:
             connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
@@ -139,13 +164,30 @@ def empty_postgres() -> Iterator[str]:
 
 
 @pytest.fixture
-def postgres(empty_postgres: str) -> Iterator[str]:
+def empty_postgres() -> Iterator[str]:
+    """The URL of a throw-away, empty PostgreSQL database on the local server."""
+    with _throwaway_postgres() as name:
+        yield _postgres_url(name)
+
+
+@pytest.fixture(scope="session")
+def migrated_postgres_template() -> Iterator[str]:
+    """One PostgreSQL database migrated once per test process; `postgres` copies it (CREATE DATABASE … TEMPLATE,
+    a tenth of the time the migrations take). Nothing connects to it after its migration, as a copy requires."""
+    with _throwaway_postgres() as name:
+        upgrade(_postgres_url(name))
+        yield name
+
+
+@pytest.fixture
+def postgres(migrated_postgres_template: str) -> Iterator[str]:
     """A throw-away PostgreSQL database, migrated, used by the services for one test."""
     previous = os.environ["DATABASE_URL"]
-    upgrade(empty_postgres)
-    _use_database(empty_postgres)
-    try:
-        yield empty_postgres
-    finally:
-        db_session.get_engine().dispose()
-        _use_database(previous)
+    with _throwaway_postgres(template=migrated_postgres_template) as name:
+        url = _postgres_url(name)
+        _use_database(url)
+        try:
+            yield url
+        finally:
+            db_session.get_engine().dispose()
+            _use_database(previous)

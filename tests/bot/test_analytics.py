@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
-from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import delete, inspect, text
 
 from bot.db import session as db_session
-from bot.db.migrate import upgrade
 from bot.db.models import (
     Application,
     Appointment,
@@ -28,7 +25,6 @@ from bot.errors import InvalidRequest
 from bot.services import analytics, analytics_daily
 from bot.services.analytics import Filters, Period, parse_period
 from bot.services.analytics_export import to_csv
-from bot.settings import get_settings
 
 UTC = dt.UTC
 # 2026-12-02 10:00 China time; the period is 1-3 December.
@@ -38,24 +34,10 @@ DEC2 = dt.datetime(2026, 12, 2, 1, 0, tzinfo=UTC)
 PERIOD = Period(dt.date(2026, 12, 1), dt.date(2026, 12, 3))
 
 
-def _use(url: str) -> None:
-    os.environ["DATABASE_URL"] = url
-    get_settings.cache_clear()
-    db_session.get_engine.cache_clear()
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
-def fresh_database(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
-    """An empty, migrated database of its own, so the counts are this test's alone."""
-    previous = os.environ["DATABASE_URL"]
-    url = f"sqlite:///{tmp_path / 'figures.db'}" if request.param == "sqlite" else request.getfixturevalue("empty_postgres")
-    upgrade(url)
-    _use(url)
-    try:
-        yield url
-    finally:
-        db_session.get_engine().dispose()
-        _use(previous)
+def fresh_database(request: pytest.FixtureRequest) -> str:
+    """A migrated database of this test alone, so the counts are this test's alone."""
+    return request.getfixturevalue("own_sqlite" if request.param == "sqlite" else "postgres")
 
 
 def at(base: dt.datetime, **delta: float) -> dt.datetime:

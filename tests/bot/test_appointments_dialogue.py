@@ -6,7 +6,6 @@ import asyncio
 import uuid
 from typing import Any
 
-import yaml
 from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy import update
@@ -19,18 +18,8 @@ from bot.db.models import Handoff
 from bot.db.session import unit_of_work
 from bot.services import appointments, callbacks, conversations, handoff, staff
 from bot.services import feedback as feedback_service
-from bot.settings import REPO_ROOT
 from bot.knowledge.catalogue import get_catalogue
-
-
-def domain() -> dict[str, Any]:
-    """The forms and slots of every domain file, merged as Rasa merges them."""
-    merged: dict[str, Any] = {"forms": {}, "slots": {}}
-    for path in sorted((REPO_ROOT / "dialogues" / "domain").glob("*.yml")):
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        merged["forms"].update(data.get("forms") or {})
-        merged["slots"].update(data.get("slots") or {})
-    return merged
+from tests.bot.test_forms_validation import domain
 
 
 def tracker(text: str, *, intent: str = "inform", entities: dict[str, str] | None = None,
