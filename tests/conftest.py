@@ -172,8 +172,9 @@ def empty_postgres() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def migrated_postgres_template() -> Iterator[str]:
-    """One PostgreSQL database migrated once per test process; `postgres` copies it (CREATE DATABASE … TEMPLATE,
-    a tenth of the time the migrations take). Nothing connects to it after its migration, as a copy requires."""
+    """One PostgreSQL database migrated once per test process; `postgres` copies it (CREATE DATABASE … TEMPLATE:
+    0.1-0.6 s here, against 1.1 s for the migrations alone). Nothing connects to it after its migration, as a copy
+    requires."""
     with _throwaway_postgres() as name:
         upgrade(_postgres_url(name))
         yield name
