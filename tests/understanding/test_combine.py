@@ -177,3 +177,13 @@ def test_a_weak_phrase_with_the_engines_tag_or_a_named_service_is_answered():
                         context_service="social_security_card")
     assert (follow_up.service, follow_up.ambiguous) == ("social_security_card", False)
 
+
+
+def test_a_newborns_household_registration_asks_whether_the_birth_registration_is_meant():
+    # Both are done for a newborn: the household registration (落户) and, before it, the birth registration.
+    for text in ("孙子刚满月 户口还没上 先要做个什么登记", "孩子刚出生 户口还没上 要做什么登记"):
+        result = combine(parse("ask_how_to_apply", 0.8), text, MATCHER, KNOWN)
+        assert result.service == "household_registration"
+        assert result.ambiguous and set(result.candidates) == {"household_registration", "birth_registration"}
+    adult = combine(parse("ask_how_to_apply", 0.8), "户口还没上 要做什么登记", MATCHER, KNOWN)
+    assert (adult.service, adult.candidates) == ("household_registration", ())
