@@ -146,7 +146,10 @@ def _postgres_url(name: str) -> str:
 
 @contextmanager
 def _throwaway_postgres(template: str | None = None) -> Iterator[str]:
-    """A new PostgreSQL database on the local server, empty or a copy of `template`, dropped afterwards."""
+    """A new PostgreSQL database on the local server, empty or a copy of `template`, dropped afterwards by the
+    process that made it. A process forked from it (the mutation check's, tests/mutation/gate.py) tears down the
+    session's fixtures after its last test and must not drop the template its parent and siblings still copy."""
+    maker = os.getpid()
     try:
         server = create_engine(POSTGRES_SERVER, isolation_level="AUTOCOMMIT")
         with server.connect() as connection:
@@ -158,9 +161,12 @@ def _throwaway_postgres(template: str | None = None) -> Iterator[str]:
     try:
         yield name
     finally:
-        with server.connect() as connection:
-            connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-        server.dispose()
+        if os.getpid() == maker:
+            with server.connect() as connection:
+                connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+            server.dispose()
+        else:
+            server.dispose(close=False)  # the pooled connection is the maker's: closing it here would break it there
 
 
 @pytest.fixture
