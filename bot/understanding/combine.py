@@ -92,6 +92,8 @@ _BOOKING = re.compile("约|排号|排个号|挂号|挂个号|订个?号")
 # The readings a status phrase outweighs: a story of a complaint already made reads like a new one to file, or,
 # with "想知道…", like a correction of a form's field.
 STATUS_READINGS = QUESTIONS | QUESTION_LIKE | {"complain", "start_application", "correct_field", "skip"}
+# What numbers typed after a question make the engine read, however sure it is: giving a value, starting a form.
+ANSWER_READINGS = {"inform", "start_application"}
 # Cooking is never a public service: a dish with "how to cook it" or "how long to stew it", or a recipe.
 _COOKING = re.compile(
     "(?:肉|鱼|鸡|鸭|蛋|虾|排骨|饺子|包子|馒头|面条|豆腐|茄子|土豆|白菜|汤|菜)[^，,。]{0,3}"
@@ -239,8 +241,10 @@ def combine(parse: dict[str, Any], text: str, matcher: ServiceMatcher, known_ser
         # "有消息的话短信通知我吧", "有结果了发个信息给我": the request for texts, whatever the engine made of its
         # condition or its slips (短新, 段信); the conversation sends it as the button's payload (pipeline.py).
         return Understanding(TEXTS_INTENT, max(intent_confidence, TEXTS_TRUST), service, service_confidence)
-    if (intent in STATUS_READINGS and intent_confidence < STATUS_TRUST and _STATUS.search(text)):
-        # How far something handed in has got, however the rest reads (a number after it reads as an answer).
+    if (intent in STATUS_READINGS and (intent_confidence < STATUS_TRUST or intent in ANSWER_READINGS)
+            and _STATUS.search(text)):
+        # How far something handed in has got, however the rest reads (a number after it reads as an answer, and
+        # the engine can be sure of that reading: a reference and a phone after the question).
         intent = "check_status"
     if service and intent in QUESTION_LIKE and service_confidence >= STRONG_MATCH and intent_confidence < 0.9:
         # A bare service name ("社保卡", "居住证的事") is a question about that service. The engine was not sure

@@ -187,3 +187,12 @@ def test_a_newborns_household_registration_asks_whether_the_birth_registration_i
         assert result.ambiguous and set(result.candidates) == {"household_registration", "birth_registration"}
     adult = combine(parse("ask_how_to_apply", 0.8), "户口还没上 要做什么登记", MATCHER, KNOWN)
     assert (adult.service, adult.candidates) == ("household_registration", ())
+
+
+def test_how_far_it_has_got_is_a_status_question_however_sure_the_engine_is_of_an_answer_after_it():
+    text = "我的居住证办到哪一步了 144-698-390 18612345678"
+    for reading in ("inform", "start_application"):  # what the numbers after the question make the engine read
+        result = combine(parse(reading, 0.99), text, MATCHER, KNOWN)
+        assert (result.public_intent, result.service) == ("check_status", "residence_permit")
+    sure_question = combine(parse("ask_materials", 0.95), "办到哪一步了还要带什么", MATCHER, KNOWN)
+    assert sure_question.public_intent == "ask_materials"
