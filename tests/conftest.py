@@ -128,16 +128,23 @@ def database(migrated_template: Path, tmp_path_factory: pytest.TempPathFactory) 
     yield url
 
 
-@pytest.fixture
-def own_sqlite(migrated_template: Path, tmp_path: Path) -> Iterator[str]:
-    """A migrated SQLite database of this test alone (the module's `database` is shared by its tests)."""
+@contextmanager
+def _database_in_use(url: str) -> Iterator[str]:
+    """The services use `url` inside the block, then the database they used before."""
     previous = os.environ["DATABASE_URL"]
-    _use_database(copy_sqlite(migrated_template, tmp_path / "own.db"))
+    _use_database(url)
     try:
-        yield os.environ["DATABASE_URL"]
+        yield url
     finally:
         db_session.get_engine().dispose()
         _use_database(previous)
+
+
+@pytest.fixture
+def own_sqlite(migrated_template: Path, tmp_path: Path) -> Iterator[str]:
+    """A migrated SQLite database of this test alone (the module's `database` is shared by its tests)."""
+    with _database_in_use(copy_sqlite(migrated_template, tmp_path / "own.db")) as url:
+        yield url
 
 
 def _postgres_url(name: str) -> str:
@@ -189,12 +196,6 @@ def migrated_postgres_template() -> Iterator[str]:
 @pytest.fixture
 def postgres(migrated_postgres_template: str) -> Iterator[str]:
     """A throw-away PostgreSQL database, migrated, used by the services for one test."""
-    previous = os.environ["DATABASE_URL"]
-    with _throwaway_postgres(template=migrated_postgres_template) as name:
-        url = _postgres_url(name)
-        _use_database(url)
-        try:
-            yield url
-        finally:
-            db_session.get_engine().dispose()
-            _use_database(previous)
+    with (_throwaway_postgres(template=migrated_postgres_template) as name,
+          _database_in_use(_postgres_url(name)) as url):
+        yield url

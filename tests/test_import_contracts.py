@@ -30,8 +30,9 @@ def lint_imports(root: Path) -> subprocess.CompletedProcess[str]:
 
 
 def _all_but_python(folder: str, names: list[str]) -> list[str]:
-    return [name for name in names if not (name.endswith(".py") or (Path(folder, name).is_dir()
-                                                                   and name not in ("__pycache__", "node_modules")))]
+    """What the copy leaves out: every file but Python source, and the folders of caches and npm packages."""
+    return [name for name in names if name in ("__pycache__", "node_modules")
+            or not (name.endswith(".py") or Path(folder, name).is_dir())]
 
 
 @pytest.fixture
