@@ -3,8 +3,6 @@
 
 PY := .venv/bin/python
 RASA := .venv-rasa/bin/rasa
-# The tests that need no running stack, no browser, no SIP client and no slow engine (see "Developing" in the README).
-UNIT := not stack and not browser and not sip and not slow
 
 run: setup
 	$(PY) -m kiosk.handwriting build
@@ -35,9 +33,10 @@ lint:
 	.venv/bin/mypy
 	.venv/bin/lint-imports
 
-# The fast tests: run them before every commit (one worker per core).
+# The fast tests, without a stack, a browser, a SIP client or a slow engine: run them before every commit
+# (three workers per two cores; an idle worker takes tests queued for a busy one).
 unit:
-	$(PY) -m pytest -m "$(UNIT)" -n auto
+	$(PY) -m pytest --unit -n auto --dist worksteal
 
 # Plants bugs in the code that guards residents' data and fails when the tests catch too few (README, "Mutation scores").
 mutation: setup-test

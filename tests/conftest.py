@@ -59,8 +59,7 @@ def quick_password_hashes() -> Iterator[None]:
 POSTGRES_SERVER = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://root@127.0.0.1:5432/test")
 
 
-# Tests under these paths get the marker; `make unit` (-m "not stack and not browser and not sip and not slow")
-# skips them all.
+# Tests under these paths get the marker; `make unit` (`pytest --unit`) skips them all without importing them.
 _MARKED_PATHS = {
     "stack": ("tests/stack/",),
     "browser": ("tests/browser/",),
@@ -75,6 +74,40 @@ _MARKED_PATHS = {
 # The first test on a stack also pays for its start: `bot.cli prepare`, then Rasa loading its model
 # (tests.stack.conftest.START_TIMEOUT_SECONDS at most), on two cores that other work shares.
 STACK_TIMEOUT_SECONDS = 600
+
+
+# What `--unit` runs: the tests that need no stack, browser, SIP client or much time.
+UNIT_TESTS = "not stack and not browser and not sip and not slow"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--unit", action="store_true",
+                     help=f'run only the fast tests (-m "{UNIT_TESTS}"), without importing the modules it skips')
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if config.getoption("unit"):
+        config.option.markexpr = UNIT_TESTS
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
+    """`-n auto` starts three workers for two cores: a unit test spends about a third of its time waiting (on
+    PostgreSQL, on a test double's answer, on a back-off), and a third worker fills those waits. On 2 cores
+    `make unit` took 72 s with 2 workers, 52 s with 3 and 53 s with 4 (README, "Developing").
+    PYTEST_XDIST_AUTO_NUM_WORKERS still decides when set."""
+    if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
+        return None
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, cores * 3 // 2)
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """Under `--unit`, the paths marked stack, browser, sip or slow are not imported at all: importing and
+    collecting them (schemathesis builds its cases at collection) took about half of each worker's start."""
+    if not config.getoption("unit") or not collection_path.is_relative_to(config.rootpath):
+        return None
+    where = collection_path.relative_to(config.rootpath).as_posix() + ("/" if collection_path.is_dir() else "")
+    return True if any(where.startswith(prefixes) for prefixes in _MARKED_PATHS.values()) else None
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
