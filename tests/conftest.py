@@ -91,7 +91,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
-    """`-n auto` starts three workers for two cores: a unit test spends about a third of its time waiting (on
+    """`-n auto` starts three workers for two cores: a unit test spends about half of its time waiting (on
     PostgreSQL, on a test double's answer, on a back-off), and a third worker fills those waits. On 2 cores
     `make unit` took 72 s with 2 workers, 52 s with 3 and 53 s with 4 (README, "Developing").
     PYTEST_XDIST_AUTO_NUM_WORKERS still decides when set."""
