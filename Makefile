@@ -34,9 +34,10 @@ lint:
 	.venv/bin/lint-imports
 
 # The fast tests, without a stack, a browser, a SIP client or a slow engine: run them before every commit
-# (three workers per two cores; an idle worker takes tests queued for a busy one).
+# (three workers per two cores; an idle worker takes tests queued for a busy one). Python keeps its bytecode
+# for the next run even where the environment says not to (PYTHONDONTWRITEBYTECODE): 3 s less per worker.
 unit:
-	$(PY) -m pytest --unit -n auto --dist worksteal
+	PYTHONDONTWRITEBYTECODE= $(PY) -m pytest --unit -n auto --dist worksteal
 
 # Plants bugs in the code that guards residents' data and fails when the tests catch too few (README, "Mutation scores").
 mutation: setup-test

@@ -108,6 +108,10 @@ class Settings(BaseSettings):
     handoff_target_wait_seconds: int = Field(60, ge=1, le=86400)
     abandoned_draft_hours: float = Field(24.0, gt=0, le=720)
 
+    push_poll_seconds: float = Field(
+        1.0, gt=0, le=60, description="how often a gateway looks for staff replies, reminders and status changes to "
+                                      "send to its Telegram and WeChat conversations")
+
     telegram_bot_token: str | None = None
     telegram_api_base_url: str = "https://api.telegram.org"
     telegram_mode: Literal["polling", "webhook"] = "polling"

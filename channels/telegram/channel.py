@@ -79,7 +79,7 @@ class TelegramChannel:
         self.settings = settings
         self.handlers = TelegramHandlers(conversations, speech)
         self.application = build_application(settings, self.handlers)
-        self.delivery = TelegramPushes(self.application.bot, self.handlers).delivery()
+        self.delivery = TelegramPushes(self.application.bot, self.handlers).delivery(settings.push_poll_seconds)
         self._runner: asyncio.Task[None] | None = None
         # Replicas sharing Redis poll one at a time (two pollers would make Telegram refuse both with 409).
         self.lease = (Lease(settings.redis_url, "telegram-poller", settings.telegram_poll_lease_seconds)

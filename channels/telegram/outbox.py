@@ -39,9 +39,9 @@ class TelegramPushes:
         # (message id, parts already sent) of a long message interrupted half-way, so no part is sent twice.
         self._partial: dict[str, tuple[int, int]] = {}
 
-    def delivery(self) -> PushDelivery:
-        """The delivery loop over Telegram's conversations."""
-        return PushDelivery(PREFIX, self.send)
+    def delivery(self, poll_seconds: float) -> PushDelivery:
+        """The delivery loop over Telegram's conversations, looking for new messages every `poll_seconds`."""
+        return PushDelivery(PREFIX, self.send, poll_seconds)
 
     async def send(self, conversation_id: str, message: PushedMessage) -> None:
         """Returns once Telegram took the whole message; Deferred to retry later, Undeliverable to skip it."""

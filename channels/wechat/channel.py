@@ -85,6 +85,7 @@ class WeChatChannel:
         self.conversations = service
         self.speech = speech
         self._background: set[asyncio.Task] = set()
+        self.delivery = PushDelivery(PREFIX, self.push, settings.push_poll_seconds)
         self._delivery: asyncio.Task | None = None
 
     async def start(self) -> None:
@@ -92,7 +93,7 @@ class WeChatChannel:
         if self.api is None:
             log.warning("WECHAT_APP_ID/WECHAT_APP_SECRET unset: WeChat answers passively only, no pushes or menu")
             return
-        self._delivery = asyncio.create_task(PushDelivery(PREFIX, self.push).run())
+        self._delivery = asyncio.create_task(self.delivery.run())
         try:
             await self.api.create_menu(menu())
         except WeChatApiError as err:

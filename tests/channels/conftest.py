@@ -38,13 +38,12 @@ def gateway(bot_api: FakeBotApi, rasa: FakeRasa) -> Callable[..., TestClient]:
 
     @contextmanager
     def start(mode: str = "polling", speech: object | None = None) -> Iterator[TestClient]:
+        # Pushed messages are looked for every second in production; tests need not wait that long.
         settings = load_settings(telegram_bot_token=TOKEN, telegram_api_base_url=bot_api.root,
-                                 telegram_mode=mode, telegram_webhook_secret=SECRET)
+                                 telegram_mode=mode, telegram_webhook_secret=SECRET, push_poll_seconds=0.1)
         app = create_app(settings, rasa_transport=rasa.transport())
         with TestClient(app) as client:
             app.state.speech = speech
-            # Pushed messages are looked for every second in production; tests need not wait that long.
-            app.state.telegram.delivery.poll_seconds = 0.1
             yield client
 
     return start

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from contextlib import contextmanager
 from collections.abc import Iterator
 
 import httpx
@@ -55,9 +56,13 @@ def rasa() -> SlowRasa:
     return fake
 
 
-def gateway(api: FakeWeChatApi, rasa: FakeRasa, **extra: str) -> TestClient:
-    settings = load_settings(**{k.lower(): v for k, v in api.settings(**extra).items()})
-    return TestClient(create_app(settings, rasa_transport=rasa.transport()))
+@contextmanager
+def gateway(api: FakeWeChatApi, rasa: FakeRasa, **extra: str) -> Iterator[TestClient]:
+    """The running gateway with the WeChat channel on."""
+    # Pushed messages are looked for every second in production; tests need not wait that long.
+    settings = load_settings(push_poll_seconds=0.1, **{k.lower(): v for k, v in api.settings(**extra).items()})
+    with TestClient(create_app(settings, rasa_transport=rasa.transport())) as client:
+        yield client
 
 
 def openid() -> str:

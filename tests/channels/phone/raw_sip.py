@@ -30,7 +30,10 @@ class _Inbox(asyncio.DatagramProtocol):
 
 
 class UdpPeer:
-    """One UDP socket on a loopback address: sends datagrams, keeps what comes back."""
+    """One UDP socket on a loopback address: sends datagrams, keeps what comes back.
+
+    Port 0 takes a free port (then `port` is the one bound): tests that run in parallel, as `make unit`'s
+    workers do, must not share a fixed port, or one receives the other's datagrams."""
 
     def __init__(self, host: str, port: int) -> None:
         self.host, self.port = host, port
@@ -40,6 +43,7 @@ class UdpPeer:
     async def __aenter__(self) -> Self:
         self._transport, _ = await asyncio.get_running_loop().create_datagram_endpoint(
             lambda: self._inbox, local_addr=(self.host, self.port))
+        self.port = self._transport.get_extra_info("sockname")[1]
         return self
 
     async def __aexit__(self, *exc) -> None:

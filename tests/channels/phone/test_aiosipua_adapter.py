@@ -12,7 +12,7 @@ import aiosipua
 from aiosipua import IncomingCall, SipMessage, SipResponse, SipUAS, parse_sdp
 
 from channels.phone import aiosipua_adapter as sipua
-from tests.channels.phone.raw_sip import RAW_SIP_PORT, RawCall, UdpPeer, sdp
+from tests.channels.phone.raw_sip import RawCall, UdpPeer, sdp
 from tests.channels.phone.sip_line import run
 
 
@@ -68,7 +68,7 @@ def test_the_udp_transport_starts_on_this_python_and_knows_its_port():
 
 def test_an_oversized_datagram_is_dropped_before_parsing_and_a_normal_one_still_arrives():
     async def scenario():
-        async with _Uas() as uas, UdpPeer("127.0.0.1", RAW_SIP_PORT) as peer:
+        async with _Uas() as uas, UdpPeer("127.0.0.1", 0) as peer:
             seen, arrived = [], asyncio.Event()
             uas.transport.on_message = lambda message, addr: (seen.append(message), arrived.set())
             call = RawCall(peer)
@@ -82,7 +82,7 @@ def test_an_oversized_datagram_is_dropped_before_parsing_and_a_normal_one_still_
 
 def test_a_method_routed_to_our_handler_reaches_it_instead_of_a_405():
     async def scenario():
-        async with _Uas() as uas, UdpPeer("127.0.0.1", RAW_SIP_PORT) as peer:
+        async with _Uas() as uas, UdpPeer("127.0.0.1", 0) as peer:
             got = []
             sipua.handle_method(uas.uas, "INFO", lambda request, addr: got.append(request.method))
             peer.send(RawCall(peer).request("INFO", 1, "Signal=5\r\n", "application/dtmf-relay"), uas.address)
@@ -94,7 +94,7 @@ def test_a_method_routed_to_our_handler_reaches_it_instead_of_a_405():
 
 def test_a_new_invite_is_known_counted_and_forgotten():
     async def scenario():
-        async with _Uas() as uas, UdpPeer("127.0.0.1", RAW_SIP_PORT) as peer:
+        async with _Uas() as uas, UdpPeer("127.0.0.1", 0) as peer:
             call = RawCall(peer, body=sdp("127.0.0.1", 4000))
             peer.send(call.request("INVITE", 1, call.body), uas.address)
             await _response(peer, 100, timeout=1.0)
@@ -108,7 +108,7 @@ def test_a_new_invite_is_known_counted_and_forgotten():
 
 def test_an_error_answer_goes_back_to_the_sender_with_the_requests_call_id():
     async def scenario():
-        async with _Uas() as uas, UdpPeer("127.0.0.1", RAW_SIP_PORT) as peer:
+        async with _Uas() as uas, UdpPeer("127.0.0.1", 0) as peer:
             seen = []
             uas.transport.on_message = lambda message, addr: seen.append(message)
             call = RawCall(peer)
@@ -126,7 +126,7 @@ def test_an_error_answer_goes_back_to_the_sender_with_the_requests_call_id():
 
 def test_in_dialog_checks_refuse_a_stranger_tag_with_481_and_take_the_callers():
     async def scenario():
-        async with _Uas() as uas, UdpPeer("127.0.0.1", RAW_SIP_PORT) as peer:
+        async with _Uas() as uas, UdpPeer("127.0.0.1", 0) as peer:
             call = RawCall(peer, body=sdp("127.0.0.1", 4000))
             peer.send(call.request("INVITE", 1, call.body), uas.address)
             await _response(peer, 100, timeout=1.0)
@@ -146,7 +146,7 @@ def test_in_dialog_checks_refuse_a_stranger_tag_with_481_and_take_the_callers():
 
 def test_the_advertised_address_is_what_the_call_signals_and_retransmissions_stop():
     async def scenario():
-        async with _Uas() as uas, UdpPeer("127.0.0.1", RAW_SIP_PORT) as peer:
+        async with _Uas() as uas, UdpPeer("127.0.0.1", 0) as peer:
             call = RawCall(peer, body=sdp("127.0.0.1", 4000))
             peer.send(call.request("INVITE", 1, call.body), uas.address)
             await _response(peer, 100, timeout=1.0)
