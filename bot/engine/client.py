@@ -22,6 +22,7 @@ from typing import Any
 
 import httpx
 
+from bot import tls
 from bot.errors import EngineUnavailable, MessageIdReused
 from bot.settings import Settings
 
@@ -72,7 +73,7 @@ class RasaClient:
         # Requests go straight to the transport: httpx's client layer (auth, redirects, cookies, hooks) is not
         # needed on loopback and costs as much CPU per request as the transport itself.
         self._transport = transport or httpx.AsyncHTTPTransport(
-            limits=httpx.Limits(max_connections=64, max_keepalive_connections=32))
+            verify=tls.client_context(), limits=httpx.Limits(max_connections=64, max_keepalive_connections=32))
         self._timeout = httpx.Timeout(settings.chat_timeout_seconds).as_dict()
         # Only a lock shared by every worker keeps one conversation's turns in order across workers.
         self._failover = settings.lock_store == "redis"

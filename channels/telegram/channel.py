@@ -19,7 +19,9 @@ from telegram.ext import (
     TypeHandler,
     filters,
 )
+from telegram.request import HTTPXRequest
 
+from bot import tls
 from bot.channel import Capabilities
 from bot.conversation import ConversationService
 from bot.errors import ConfigurationError
@@ -39,8 +41,12 @@ def build_application(settings: Settings, handlers: TelegramHandlers) -> Applica
     """The PTB application against the configured Bot API server, with our handlers."""
     root = settings.telegram_api_base_url.rstrip("/")
     assert settings.telegram_bot_token  # the gateway starts Telegram only with a token
+    # PTB's own pool sizes (256 connections for calls, 1 for getUpdates), with the process's one TLS context.
     builder = (ApplicationBuilder().token(settings.telegram_bot_token)
-               .base_url(f"{root}/bot").base_file_url(f"{root}/file/bot"))
+               .base_url(f"{root}/bot").base_file_url(f"{root}/file/bot")
+               .request(HTTPXRequest(connection_pool_size=256, httpx_kwargs={"verify": tls.client_context()}))
+               .get_updates_request(HTTPXRequest(connection_pool_size=1,
+                                                 httpx_kwargs={"verify": tls.client_context()})))
     if settings.telegram_mode == "webhook":
         builder = builder.updater(None)  # updates arrive through POST /telegram/webhook
     application = builder.build()

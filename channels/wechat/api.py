@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 from starlette.concurrency import run_in_threadpool
 
+from bot import tls
 from bot.services import channel_state
 from bot.settings import Settings
 
@@ -43,7 +44,7 @@ class WeChatApi:
         self.root = settings.wechat_api_base_url.rstrip("/")
         self.app_id = settings.wechat_app_id
         self._secret = settings.wechat_app_secret.get_secret_value()
-        self._client = httpx.AsyncClient(timeout=TIMEOUT, transport=transport)
+        self._client = httpx.AsyncClient(timeout=TIMEOUT, transport=transport, verify=tls.client_context())
         self._credential = f"wechat_access_token:{self.app_id}"
 
     async def close(self) -> None:

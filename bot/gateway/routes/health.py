@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 
+from bot import tls
 from bot.db.session import get_engine
 from bot.gateway.deps import RasaDep, SettingsDep
 
@@ -28,7 +29,7 @@ def _database_ok() -> bool:
 
 
 async def _actions_ok(url: str) -> bool:
-    async with httpx.AsyncClient(timeout=2.0) as client:
+    async with httpx.AsyncClient(timeout=2.0, verify=tls.client_context()) as client:
         response = await client.get(f"{url}/health")
         return response.status_code == 200
 
