@@ -35,7 +35,7 @@ lint:
 
 # The fast tests, without a stack, a browser, a SIP client or a slow engine: run them before every commit
 # (three workers per two cores; an idle worker takes tests queued for a busy one). Python keeps its bytecode
-# for the next run even where the environment says not to (PYTHONDONTWRITEBYTECODE): 3 s less per worker.
+# for the next run even where the environment says not to (PYTHONDONTWRITEBYTECODE): 2-3 s less per worker.
 unit:
 	PYTHONDONTWRITEBYTECODE= $(PY) -m pytest --unit -n auto --dist worksteal
 
